@@ -1,0 +1,134 @@
+/* models/machine.h - a machine model: TLB geometry, walker, costs, APIC,
+ * virtualization and policy knobs.  Pure data plus the key table that maps
+ * every dotted key of models/ JSON files (and of --set KEY=VALUE) to a field.
+ *
+ * Every cycle figure is in core cycles at freq_mhz.  Defaults (machine_init)
+ * are a Skylake-SP-like machine; the shipped model files carry the sources.
+ */
+#ifndef TLBSIM_MACHINE_H
+#define TLBSIM_MACHINE_H
+
+#include "base.h"
+#include "tlb.h"
+
+#define MACHINE_MAX_CPUS 1024
+#define MACHINE_NAME_MAX 64
+
+enum apic_mode {
+    APIC_XAPIC_FLAT = 0,                /* 1 ICR write per multicast, <= 8 CPUs */
+    APIC_X2APIC_PHYS = 1,               /* 1 ICR write per target */
+    APIC_X2APIC_CLUSTER = 2,            /* 1 ICR write per cluster of 16 touched */
+};
+
+struct tlb_geom { u32 entries, ways; };
+
+struct machine {
+    char name[MACHINE_NAME_MAX];        /* "name" */
+    u32 cpus;                           /* "cpus" */
+    u32 sockets;                        /* "sockets"; cpus split evenly */
+    u32 freq_mhz;                       /* "freq_mhz" */
+
+    /* paging */
+    u32 paging_levels;                  /* "paging.levels": 4 or 5 */
+    u32 maxphyaddr;                     /* "paging.maxphyaddr": 36..52 */
+
+    /* TLBs */
+    enum tlb_repl replacement;          /* "tlb.replacement" */
+    struct tlb_geom l1d_4k, l1d_2m, l1d_1g;   /* "tlb.l1d.{4k,2m,1g}.{entries,ways}" */
+    struct tlb_geom l1i_4k, l1i_2m;     /* "tlb.l1i.{4k,2m}.{entries,ways}" */
+    struct tlb_geom stlb;               /* "tlb.stlb.{entries,ways}": 4K + 2M */
+    bool stlb_holds_1g;                 /* "tlb.stlb.holds_1g": 1G in the same array */
+    struct tlb_geom stlb_1g;            /* "tlb.stlb1g.{entries,ways}" when separate */
+    u32 stlb_hit_cycles;                /* "tlb.stlb_hit_cycles": extra over an L1 hit */
+
+    /* page walker and paging-structure caches */
+    struct tlb_geom psc_pml5, psc_pml4, psc_pdpt, psc_pd;  /* "psc.{pml5,pml4,pdpt,pd}.{entries,ways}" */
+    u32 walk_level_cycles[6];           /* "walk.pml5_cycles" .. "walk.pt_cycles" ([5]..[1]) */
+    u32 walk_setad_cycles;              /* "walk.setad_cycles": A/D assist (first write through a clean entry) */
+    u32 fault_cycles;                   /* "walk.fault_cycles": minor page fault */
+
+    /* core costs */
+    u32 access_cycles;                  /* "cost.access_cycles": a reference that hits L1 TLB */
+    u32 invlpg_cycles;                  /* "cost.invlpg_cycles" */
+    u32 cr3_flush_cycles;               /* "cost.cr3_flush_cycles": MOV CR3, direct cost */
+    u32 global_flush_cycles;            /* "cost.global_flush_cycles": CR4.PGE toggle */
+    u32 flush_request_cycles;           /* "cost.flush_request_cycles": flush_tlb_mm_range bookkeeping */
+    u32 switch_mm_cycles;               /* "cost.switch_mm_cycles": switch_mm_irqs_off minus the CR3 write */
+
+    /* APIC and IPIs */
+    enum apic_mode apic_mode;           /* "apic.mode": xapic-flat | x2apic-phys | x2apic-cluster */
+    bool apic_shorthand;                /* "apic.shorthand": all-but-self when mask == online\self */
+    u32 icr_write_cycles;               /* "apic.icr_write_cycles" */
+    u32 ipi_delivery_cycles;            /* "ipi.delivery_cycles": same socket */
+    u32 ipi_cross_socket_cycles;        /* "ipi.cross_socket_cycles" */
+    u32 irq_entry_cycles;               /* "ipi.irq_entry_cycles" */
+    u32 irq_exit_cycles;                /* "ipi.irq_exit_cycles": incl. EOI */
+    u32 ack_cycles;                     /* "ipi.ack_cycles": csd unlock seen by the initiator */
+    u32 handler_cycles;                 /* "ipi.handler_cycles": flush_tlb_func bookkeeping */
+
+    /* idle */
+    u32 c1_exit_cycles;                 /* "idle.c1_exit_cycles" */
+    u32 c6_exit_cycles;                 /* "idle.c6_exit_cycles" */
+    bool c6_leave_mm;                   /* "idle.c6_leave_mm": CPUIDLE_FLAG_TLB_FLUSHED */
+
+    /* Linux knobs */
+    u32 flush_ceiling;                  /* "linux.tlb_single_page_flush_ceiling" (33) */
+    u32 hz;                             /* "linux.hz": jiffies per second (trim period, ticks) */
+
+    /* virtualization */
+    bool virt;                          /* "virt.enabled": cpus are vCPUs */
+    u32 vmexit_cycles;                  /* "virt.vmexit_cycles": one ICR write trap round trip */
+    u32 hypercall_cycles;               /* "virt.hypercall_cycles" */
+    u32 pv_ipi_window;                  /* "virt.pv_ipi_window": APIC ids per KVM_HC_SEND_IPI (128) */
+    u32 hv_flush_page_cycles;           /* "virt.hv_flush_page_cycles": host work per page, Hyper-V list flush */
+    u32 vcpu_resume_flush_cycles;       /* "virt.vcpu_resume_flush_cycles": KVM_VCPU_FLUSH_TLB on entry */
+
+    /* hardware broadcast invalidation (INVLPGB/TLBSYNC, RAR) */
+    u32 invlpgb_cycles;                 /* "broadcast.invlpgb_cycles": issue cost per INVLPGB */
+    u32 invlpgb_count_max;              /* "broadcast.invlpgb_count_max": pages per INVLPGB */
+    u32 tlbsync_cycles;                 /* "broadcast.tlbsync_cycles": wait until done system-wide */
+
+    /* policy parameters */
+    u32 batch_pages;                    /* "policy.batched.pages": flush when this many pages pend */
+    u32 batch_window_cycles;            /* "policy.batched.window_cycles": or after this long */
+    u32 deferred_tick_cycles;           /* "policy.deferred.tick_cycles": remote invalidation tick */
+
+    /* simulator */
+    u32 quantum;                        /* "sim.quantum": run-ahead cycles between syncs */
+    u64 seed;                           /* "sim.seed" */
+    u64 max_frames;                     /* "limits.max_frames": 4K frames live at once */
+    u64 max_table_pages;                /* "limits.max_table_pages" */
+    u32 max_vmas;                       /* "limits.max_vmas" per mm */
+};
+
+enum machine_key_type { MK_U32, MK_U64, MK_BOOL, MK_REPL, MK_APIC, MK_STR };
+
+struct machine_key {
+    const char *key;                    /* dotted path, e.g. "tlb.l1d.4k.entries" */
+    enum machine_key_type type;
+    size_t offset;                      /* into struct machine */
+    u64 min, max;                       /* inclusive range for numbers */
+    const char *doc;                    /* one line for --help and docs */
+};
+
+extern const struct machine_key machine_keys[];
+extern const size_t machine_nr_keys;
+
+void machine_init(struct machine *m);   /* built-in defaults */
+const struct machine_key *machine_key_find(const char *key);
+/* Set a key from text ("32", "true", "lru", "x2apic-cluster", "0x10").
+ * SIM_EINVAL/SIM_ERANGE with a message naming the key and the value. */
+int  machine_set(struct machine *m, const struct machine_key *k,
+                 const char *value, struct sim_err *err);
+/* Cross-field validation (entries % ways, cpus % sockets...). */
+int  machine_validate(const struct machine *m, struct sim_err *err);
+/* Render a key's current value as text (for the summary and docs). */
+void machine_get(const struct machine *m, const struct machine_key *k,
+                 char *buf, size_t len);
+
+static inline u32 machine_socket_of(const struct machine *m, u32 cpu)
+{
+    return cpu / (m->cpus / m->sockets);
+}
+
+#endif

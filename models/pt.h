@@ -1,0 +1,151 @@
+/* models/pt.h - x86-64 page tables (4-level, optionally 5-level).
+ *
+ * Real radix tables: every table page holds 512 64-bit entries with the
+ * architectural bits below.  A table page also keeps, beside the entries,
+ * the pointers to its child tables (a real walker follows the physical
+ * address; we keep the pointer next to it so a walk never searches) and a
+ * count of present entries, so an emptied table can be freed.
+ *
+ * Kernel mappings ("mm":"kernel") live in one kernel pt (init_mm's).  Every
+ * user pt shares the kernel's upper-half top-level entries, as Linux's
+ * sync_global_pgds() does: pt_walk() of a kernel address in a user pt reads
+ * the kernel pt's top-level entry.  User mappings must be in the lower
+ * canonical half, kernel mappings in the upper half.
+ *
+ * Table pages are never returned to malloc while the simulation runs: a
+ * freed table page goes to the gather (struct mmu_gather) and is recycled
+ * only when the caller finishes the gather after the TLB flush, exactly as
+ * Linux frees page tables only after the shootdown (tlb_remove_table).
+ * TLB entries may therefore keep pointers to leaf entries (ptep) safely;
+ * a table page's `gen` is bumped when it is recycled.
+ */
+#ifndef TLBSIM_PT_H
+#define TLBSIM_PT_H
+
+#include "base.h"
+#include "frame.h"
+
+/* Architectural entry bits (Intel SDM vol. 3, 4.5). */
+#define PTE_P    (1ull << 0)            /* present */
+#define PTE_RW   (1ull << 1)            /* writable */
+#define PTE_US   (1ull << 2)            /* user */
+#define PTE_A    (1ull << 5)            /* accessed */
+#define PTE_D    (1ull << 6)            /* dirty (leaf only) */
+#define PTE_PS   (1ull << 7)            /* page size: 2M in a PDE, 1G in a PDPTE */
+#define PTE_G    (1ull << 8)            /* global (leaf only) */
+#define PTE_NX   (1ull << 63)           /* no execute */
+#define PTE_PFN_MASK 0x000ffffffffff000ull
+#define PTE_AD_MASK  (PTE_A | PTE_D)
+
+/* Levels are numbered as the SDM does: 1 = PT (PTE), 2 = PD (PDE),
+ * 3 = PDPT (PDPTE), 4 = PML4, 5 = PML5. */
+#define PT_MAX_LEVELS 5
+
+struct pt_page {
+    u64 e[512];                         /* the entries; MUST stay first */
+    struct pt_page *child[512];         /* child table of e[i] (non-leaf) */
+    u64 pfn;                            /* frame holding this table */
+    u32 gen;                            /* bumped on recycle */
+    u16 nr_present;                     /* present entries in e[] */
+    u8  level;                          /* 1..5 */
+    struct pt_page *next_free;          /* pool / gather link */
+};
+
+/* Shared state of all page tables of one simulation: the frame allocator
+ * and the pool of recycled table pages. */
+struct pt_ctx {
+    struct frame_alloc *frames;
+    struct pt_page *pool;               /* recycled table pages */
+    u64 nr_table_pages;                 /* live (attached or gathered) */
+    u64 max_table_pages;                /* limit; SIM_ELIMIT beyond */
+};
+
+struct pt {
+    struct pt_ctx *ctx;
+    struct pt_page *root;               /* PML4 (or PML5) */
+    const struct pt *kernel;            /* kernel pt for the upper half; NULL if this is it */
+    unsigned levels;                    /* 4 or 5 */
+    unsigned va_bits;                   /* 48 or 57 */
+};
+
+/* Pages and tables released by an unmap/zap/migrate, to be freed once the
+ * flush that covers them has completed (Linux's struct mmu_gather). */
+struct mmu_gather {
+    u64 *frames;                        /* (pfn << 2 | order) of freed data frames */
+    size_t nr_frames, cap_frames;
+    struct pt_page *tables;             /* detached table pages */
+    u64 nr_tables;
+    u64 start, end;                     /* range whose PTEs changed; start==end: none */
+    unsigned stride_shift;              /* tlb_get_unmap_shift(): smallest leaf level touched */
+    bool freed_tables;                  /* any table page detached */
+    u64 nr_ptes;                        /* leaf entries cleared or changed */
+};
+
+int  pt_ctx_init(struct pt_ctx *ctx, struct frame_alloc *fa, u64 max_table_pages);
+void pt_ctx_destroy(struct pt_ctx *ctx);   /* frees the pool */
+
+/* levels: 4 or 5.  kernel: the kernel pt whose upper half is shared, or NULL
+ * when creating the kernel pt itself. */
+int  pt_init(struct pt *pt, struct pt_ctx *ctx, unsigned levels,
+             const struct pt *kernel, struct sim_err *err);
+/* Frees every table and every populated frame (used at mm_exit, after the
+ * flush; kernel-half entries are not touched). */
+void pt_destroy(struct pt *pt);
+
+/* Map [va, va+len) with leaves of 1 << page_shift bytes (12, 21 or 30) and
+ * the given leaf flags (PTE_RW, PTE_US, PTE_NX, PTE_G; P and PS are added).
+ * populate=false allocates nothing and leaves the entries absent (the first
+ * access faults; see pt_populate).  Errors: unaligned va/len, not canonical,
+ * wrong half, overlap with a present mapping (SIM_EEXIST), frames or table
+ * limit exhausted.  On error nothing is changed. */
+int  pt_map(struct pt *pt, u64 va, u64 len, unsigned page_shift, u64 flags,
+            bool populate, struct sim_err *err);
+/* Fault in one leaf of the given size at va with flags (the page fault
+ * handler's job; va is rounded down to the page). */
+int  pt_populate(struct pt *pt, u64 va, unsigned page_shift, u64 flags,
+                 struct sim_err *err);
+
+/* Clear every present leaf in [va, va+len); detach table pages that become
+ * empty (not the root); record freed data frames and tables in g. A huge
+ * leaf only partly inside the range is an error (SIM_EINVAL) and nothing is
+ * changed. */
+int  pt_unmap(struct pt *pt, u64 va, u64 len, struct mmu_gather *g,
+              struct sim_err *err);
+/* Like pt_unmap but keeps the (possibly empty) tables: MADV_DONTNEED. */
+int  pt_zap(struct pt *pt, u64 va, u64 len, struct mmu_gather *g,
+            struct sim_err *err);
+/* Replace the permission bits (PTE_RW, PTE_NX, PTE_US) of every present leaf
+ * in range.  *reduced is set when any leaf lost a permission (a flush is
+ * then required); g->start/end/nr_ptes/stride_shift record what changed. */
+int  pt_protect(struct pt *pt, u64 va, u64 len, u64 flags, bool *reduced,
+                struct mmu_gather *g, struct sim_err *err);
+/* Move every present leaf in range to a newly allocated frame of the same
+ * size; old frames go to g. */
+int  pt_migrate(struct pt *pt, u64 va, u64 len, struct mmu_gather *g,
+                struct sim_err *err);
+
+/* Brute-force translation (no caches): returns the leaf entry pointer and its
+ * level (1 = 4K, 2 = 2M, 3 = 1G) or NULL when va is not mapped (an absent
+ * entry at some level).  *table receives the table page holding the leaf. */
+u64 *pt_walk(const struct pt *pt, u64 va, unsigned *level,
+             struct pt_page **table);
+/* Entry pointer for va at a given level (5..1), following present non-leaf
+ * entries; NULL when the path is absent or ends in a larger leaf.  Used by
+ * the walker with its paging-structure caches. */
+struct pt_page *pt_table_at(const struct pt *pt, u64 va, unsigned level);
+
+void mmu_gather_init(struct mmu_gather *g);
+/* Free the gathered frames and recycle the gathered tables (bumping their
+ * gen).  Call after the flush covering them completed. */
+void mmu_gather_finish(struct pt_ctx *ctx, struct mmu_gather *g);
+void mmu_gather_destroy(struct mmu_gather *g);   /* frees the arrays only */
+
+/* Invariant checker: counts, child pointers, levels.  Returns true if OK. */
+bool pt_check(const struct pt *pt);
+
+static inline unsigned pt_index(u64 va, unsigned level)
+{
+    return (unsigned)(va >> (PAGE_SHIFT_4K + 9 * (level - 1))) & 511;
+}
+
+#endif
