@@ -20,7 +20,7 @@
 const struct machine_key machine_keys[] = {
     { "name", MK_STR, OFF(name), 0, 0, "model name" },
     { "cpus", MK_U32, OFF(cpus), 1, MACHINE_MAX_CPUS, "number of CPUs (hardware threads or vCPUs)" },
-    { "sockets", MK_U32, OFF(sockets), 1, 64, "sockets; cpus are split evenly" },
+    { "sockets", MK_U32, OFF(sockets), 1, 64, "sockets; CPU i sits on socket i*sockets/cpus" },
     { "freq_mhz", MK_U32, OFF(freq_mhz), 1, 100000, "core clock in MHz (converts trace timestamps)" },
     { "paging.levels", MK_U32, OFF(paging_levels), 4, 5, "page-table levels: 4 or 5" },
     { "paging.maxphyaddr", MK_U32, OFF(maxphyaddr), 36, 52, "physical address bits" },
@@ -172,7 +172,13 @@ static int parse_u64(const char *s, u64 *out)
     if (!*s || *s == '-' || *s == '+' || *s == ' ')
         return -1;
     errno = 0;
-    *out = strtoull(s, &end, 0);
+    /* Decimal, or hex with 0x: never octal ("010" is ten). */
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        *out = strtoull(s + 2, &end, 16);
+    else
+        *out = strtoull(s, &end, 10);
+    if (end == s || (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && end == s + 2))
+        return -1;
     if (errno || *end)
         return -1;
     return 0;
@@ -283,9 +289,9 @@ int machine_validate(const struct machine *m, struct sim_err *err)
     for (size_t i = 0; i < ARRAY_SIZE(geoms); i++)
         if ((rc = check_geom(geoms[i].g, geoms[i].path, err)))
             return rc;
-    if (m->sockets == 0 || m->cpus % m->sockets)
-        return sim_err_set(err, SIM_EINVAL, "sockets: %u CPUs cannot be split evenly over %u sockets",
-                           m->cpus, m->sockets);
+    if (m->sockets == 0 || m->sockets > m->cpus)
+        return sim_err_set(err, SIM_EINVAL, "sockets: %u sockets for %u CPUs",
+                           m->sockets, m->cpus);
     if (m->paging_levels != 4 && m->paging_levels != 5)
         return sim_err_set(err, SIM_EINVAL, "paging.levels: must be 4 or 5");
     return SIM_OK;

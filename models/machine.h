@@ -25,7 +25,7 @@ struct tlb_geom { u32 entries, ways; };
 struct machine {
     char name[MACHINE_NAME_MAX];        /* "name" */
     u32 cpus;                           /* "cpus" */
-    u32 sockets;                        /* "sockets"; cpus split evenly */
+    u32 sockets;                        /* "sockets"; CPU i is on socket i*sockets/cpus */
     u32 freq_mhz;                       /* "freq_mhz" */
 
     /* paging */
@@ -128,7 +128,7 @@ void machine_get(const struct machine *m, const struct machine_key *k,
 
 static inline u32 machine_socket_of(const struct machine *m, u32 cpu)
 {
-    return cpu / (m->cpus / m->sockets);
+    return (u32)((u64)cpu * m->sockets / m->cpus);
 }
 
 #endif

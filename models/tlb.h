@@ -40,6 +40,7 @@ struct tlb_entry {
     u16 mm;                             /* address-space id that filled it (viz, stats) */
     u8  global;                         /* PTE_G was set: survives CR3 writes */
     u8  shift;                          /* page shift of this entry */
+    u8  dirty;                          /* D was set at fill: writes need no A/D assist */
 };
 
 struct tlb_config {
@@ -83,26 +84,29 @@ static inline u32 tlb_set_of(const struct tlb *t, u64 vpn)
 }
 
 void tlb_touch_slow(struct tlb *t, struct tlb_entry *e);  /* PLRU/LRU update */
+/* Same, for a caller that already knows where the entry sits: no division
+ * to recover (set, way) from the pointer, so the hit path can use it. */
+void tlb_touch_way(struct tlb *t, u32 set, u32 way);
 
 /* Look va up in every page size the structure holds (smallest first).
  * Returns the entry (replacement state updated) or NULL.  Does not count:
  * callers count hits and misses where they know the access kind. */
 static inline struct tlb_entry *tlb_lookup(struct tlb *t, u64 va)
 {
+    if (unlikely(!t->sets))             /* absent structure: always a miss */
+        return NULL;
     for (unsigned s = 0; s < t->nr_sizes; s++) {
         u64 vpn = va >> t->shifts[s];
         u64 tag = vpn << 3 | s;
-        struct tlb_entry *set;
+        u32 si = tlb_set_of(t, vpn);
+        struct tlb_entry *set = t->e + (size_t)si * t->ways;
 
-        if (unlikely(!t->sets))
-            return NULL;
-        set = t->e + (size_t)tlb_set_of(t, vpn) * t->ways;
         for (u32 w = 0; w < t->ways; w++) {
             if (set[w].tag == tag) {
                 if (t->repl == TLB_REPL_LRU)
                     set[w].stamp = ++t->clock;
                 else if (t->repl == TLB_REPL_PLRU)
-                    tlb_touch_slow(t, &set[w]);
+                    tlb_touch_way(t, si, w);
                 return &set[w];
             }
         }
@@ -114,8 +118,10 @@ static inline struct tlb_entry *tlb_lookup(struct tlb *t, u64 va)
  * must be one the structure holds, else nothing happens and NULL is
  * returned).  An existing entry for the same page is overwritten in place.
  * Otherwise a victim is chosen (an invalid way first); if a valid entry is
- * evicted and `evicted` is not NULL it receives a copy.  `src` supplies
- * ptep, pte, ptgen, fgen, mm and global; tag, shift and stamp are set here. */
+ * evicted and `evicted` is not NULL it receives a copy, and when nothing is
+ * evicted evicted->tag is set to TLB_TAG_INVALID.  `src` supplies the
+ * payload (ptep, pte, ptgen, fgen, mm, global, dirty: the whole struct is
+ * copied); tag, shift and stamp are set here.  src may be NULL (zero payload). */
 struct tlb_entry *tlb_fill(struct tlb *t, u64 va, unsigned shift,
                            const struct tlb_entry *src,
                            struct tlb_entry *evicted);

@@ -1,0 +1,450 @@
+/* models/cpu.c - TLB hierarchy, page walker with paging-structure caches,
+ * and the slow path of a memory reference. */
+#include "cpu.h"
+
+#include <string.h>
+
+enum { L1_4K = 0, L1_2M = 1, L1_1G = 2 };
+
+static int init_one(struct tlb *t, struct tlb_geom g, u8 nr, const u8 *shifts,
+                    enum tlb_repl repl, u64 seed, const char *what,
+                    struct sim_err *err)
+{
+    struct tlb_config cfg = { .entries = g.entries, .ways = g.ways ? g.ways : 1,
+                              .nr_sizes = nr };
+    int rc;
+
+    memcpy(cfg.shifts, shifts, nr);
+    rc = tlb_init(t, &cfg, repl, seed, err);
+    if (rc)
+        sim_err_prefix(err, "%s: ", what);
+    return rc;
+}
+
+int cpu_init(struct cpu *c, u32 id, const struct machine *m,
+             struct frame_alloc *frames, struct mm *init_mm,
+             struct sim_err *err)
+{
+    static const u8 s4k[] = { 12 }, s2m[] = { 21 }, s1g[] = { 30 };
+    static const u8 s_stlb[] = { 12, 21, 30 };
+    static const u8 s_psc[PT_MAX_LEVELS + 1][1] = { {0}, {0}, {21}, {30}, {39}, {48} };
+    const struct tlb_geom *psc[PT_MAX_LEVELS + 1] = {
+        NULL, NULL, &m->psc_pd, &m->psc_pdpt, &m->psc_pml4, &m->psc_pml5,
+    };
+    u64 seed = m->seed * 0x100000001b3ull + id * 64;
+    int rc = 0;
+
+    memset(c, 0, sizeof(*c));
+    c->id = id;
+    c->m = m;
+    c->frames = frames;
+    c->init_mm = init_mm;
+    rc = init_one(&c->l1d[L1_4K], m->l1d_4k, 1, s4k, m->replacement, seed + 1, "tlb.l1d.4k", err);
+    if (!rc) rc = init_one(&c->l1d[L1_2M], m->l1d_2m, 1, s2m, m->replacement, seed + 2, "tlb.l1d.2m", err);
+    if (!rc) rc = init_one(&c->l1d[L1_1G], m->l1d_1g, 1, s1g, m->replacement, seed + 3, "tlb.l1d.1g", err);
+    if (!rc) rc = init_one(&c->l1i[L1_4K], m->l1i_4k, 1, s4k, m->replacement, seed + 4, "tlb.l1i.4k", err);
+    if (!rc) rc = init_one(&c->l1i[L1_2M], m->l1i_2m, 1, s2m, m->replacement, seed + 5, "tlb.l1i.2m", err);
+    if (!rc) rc = init_one(&c->stlb, m->stlb, m->stlb_holds_1g ? 3 : 2, s_stlb,
+                           m->replacement, seed + 6, "tlb.stlb", err);
+    if (!rc) rc = init_one(&c->stlb1g, m->stlb_holds_1g ? (struct tlb_geom){ 0, 1 } : m->stlb_1g,
+                           1, s1g, m->replacement, seed + 7, "tlb.stlb1g", err);
+    for (unsigned l = 2; !rc && l <= PT_MAX_LEVELS; l++) {
+        struct tlb_geom g = *psc[l];
+
+        if (l > m->paging_levels)       /* no PML5E cache with 4 levels */
+            g.entries = 0;
+        /* PSCs use LRU whatever the TLBs use: sizes are tiny conventions. */
+        rc = init_one(&c->psc[l], g, 1, s_psc[l], TLB_REPL_LRU, seed + 8 + l, "psc", err);
+    }
+    if (rc) {
+        cpu_destroy(c);
+        return rc;
+    }
+    c->loaded_mm = init_mm;
+    c->ctx_id = init_mm->ctx_id;
+    c->tlb_gen = init_mm->tlb_gen;
+    return SIM_OK;
+}
+
+void cpu_destroy(struct cpu *c)
+{
+    for (unsigned i = 0; i < 3; i++)
+        tlb_destroy(&c->l1d[i]);
+    for (unsigned i = 0; i < 2; i++)
+        tlb_destroy(&c->l1i[i]);
+    tlb_destroy(&c->stlb);
+    tlb_destroy(&c->stlb1g);
+    for (unsigned l = 0; l <= PT_MAX_LEVELS; l++)
+        tlb_destroy(&c->psc[l]);
+}
+
+/* ---- flush primitives ------------------------------------------------- */
+
+static void flush_all_structures(struct cpu *c, bool include_global)
+{
+    for (unsigned i = 0; i < 3; i++)
+        tlb_flush_all(&c->l1d[i], include_global);
+    for (unsigned i = 0; i < 2; i++)
+        tlb_flush_all(&c->l1i[i], include_global);
+    tlb_flush_all(&c->stlb, include_global);
+    tlb_flush_all(&c->stlb1g, include_global);
+    for (unsigned l = 2; l <= PT_MAX_LEVELS; l++)
+        tlb_flush_all(&c->psc[l], true);
+}
+
+void cpu_write_cr3(struct cpu *c, struct mm *mm)
+{
+    c->loaded_mm = mm;
+    flush_all_structures(c, false);
+}
+
+void cpu_flush_tlb_local(struct cpu *c)
+{
+    flush_all_structures(c, false);
+}
+
+void cpu_flush_tlb_global(struct cpu *c)
+{
+    flush_all_structures(c, true);
+}
+
+void cpu_invlpg(struct cpu *c, u64 va)
+{
+    for (unsigned i = 0; i < 3; i++)
+        tlb_flush_va(&c->l1d[i], va);
+    for (unsigned i = 0; i < 2; i++)
+        tlb_flush_va(&c->l1i[i], va);
+    tlb_flush_va(&c->stlb, va);
+    tlb_flush_va(&c->stlb1g, va);
+    /* SDM 4.10.4.1: INVLPG also invalidates all paging-structure-cache
+     * entries of the current PCID, whatever their linear address. */
+    for (unsigned l = 2; l <= PT_MAX_LEVELS; l++)
+        tlb_flush_all(&c->psc[l], true);
+}
+
+/* A page fault invalidates the TLB entries of the faulting address (SDM
+ * 4.10.4.1); the PSCs are left alone. */
+static void drop_va(struct cpu *c, u64 va)
+{
+    for (unsigned i = 0; i < 3; i++)
+        tlb_flush_va(&c->l1d[i], va);
+    for (unsigned i = 0; i < 2; i++)
+        tlb_flush_va(&c->l1i[i], va);
+    tlb_flush_va(&c->stlb, va);
+    tlb_flush_va(&c->stlb1g, va);
+}
+
+/* ---- page walk -------------------------------------------------------- */
+
+struct walk {
+    u64 *ptep;                          /* leaf entry, NULL when not present */
+    struct pt_page *table;              /* table holding the leaf */
+    unsigned level;                     /* leaf level (1..3) or failing level */
+    u32 cycles;
+};
+
+static inline struct pt_page *page_of(const u64 *ptep)
+{
+    return (struct pt_page *)((uintptr_t)ptep & ~(uintptr_t)4095);
+}
+
+static struct pt *walk_pt(struct cpu *c)
+{
+    return &c->loaded_mm->pt;
+}
+
+/* Start of the walk: the deepest PSC hit, else the root.  A PSC entry whose
+ * cached upper-level entry changed or whose table was recycled is counted
+ * (real hardware would walk a freed table: the reason Linux IPIs lazy CPUs
+ * when page tables are freed) and ignored. */
+static struct pt_page *walk_start(struct cpu *c, const struct pt *pt, u64 va,
+                                  unsigned *level)
+{
+    for (unsigned l = 2; l <= pt->levels; l++) {
+        struct tlb_entry *e = tlb_lookup(&c->psc[l], va);
+
+        if (!e)
+            continue;
+        if (!cpu_entry_current(e)) {
+            c->st.psc_stale++;
+            continue;
+        }
+        c->st.psc_hits[l]++;
+        *level = l - 1;
+        return page_of(e->ptep)->child[pt_index(va, l)];
+    }
+    *level = pt->levels;
+    return va_is_kernel(va) && pt->kernel ? pt->kernel->root : pt->root;
+}
+
+static void walk(struct cpu *c, u64 va, struct walk *w)
+{
+    const struct pt *pt = walk_pt(c);
+    const struct machine *m = c->m;
+    unsigned level;
+    struct pt_page *table = walk_start(c, pt, va, &level);
+
+    w->ptep = NULL;
+    w->cycles = 0;
+    c->st.walks++;
+    for (; table && level >= 1; level--) {
+        unsigned idx = pt_index(va, level);
+        u64 ent = table->e[idx];
+
+        w->cycles += m->walk_level_cycles[level];
+        w->level = level;
+        if (!(ent & PTE_P))
+            break;
+        table->e[idx] = ent | PTE_A;
+        if (level == 1 || (ent & PTE_PS)) {
+            w->ptep = &table->e[idx];
+            w->table = table;
+            break;
+        }
+        if (level >= 2 && tlb_present(&c->psc[level])) {
+            struct tlb_entry src = {
+                .ptep = &table->e[idx], .pte = ent & ~PTE_AD_MASK,
+                .ptgen = table->gen, .mm = c->loaded_mm->idx,
+            };
+            tlb_fill(&c->psc[level], va, 12 + 9 * (level - 1), &src, NULL);
+        }
+        table = table->child[idx];
+    }
+    c->st.walk_cycles += w->cycles;
+}
+
+/* ---- the slow path ----------------------------------------------------- */
+
+static inline u64 leaf_pfn(u64 pte) { return (pte & PTE_PFN_MASK) >> 12; }
+
+static bool perm_ok(u64 pte, u8 kind)
+{
+    if (kind == 'w' && !(pte & PTE_RW))
+        return false;
+    if (kind == 'x' && (pte & PTE_NX))
+        return false;
+    return true;
+}
+
+static struct mm *mm_of_entry(struct cpu *c, const struct tlb_entry *e)
+{
+    return e->global ? c->init_mm : c->loaded_mm;
+}
+
+static void log_stale(struct cpu *c, u64 va, u8 kind, u16 mm, bool freed)
+{
+    if (c->nr_stale_log < CPU_STALE_LOG)
+        c->stale_log[c->nr_stale_log++] =
+            (struct stale_rec){ va, c->now, mm, kind, freed };
+}
+
+enum hit_verdict { HIT_USE, HIT_DROP };
+
+/* A hit whose leaf entry changed since the fill.  Refresh it when the
+ * translation is still the same (A/D update, permission upgrade);
+ * otherwise the reference used a removed translation: count it and let it
+ * proceed, as the hardware would. */
+static enum hit_verdict hit_changed(struct cpu *c, struct tlb_entry *e, u64 va,
+                                    u8 kind, u32 *cost)
+{
+    unsigned level;
+    struct pt_page *table;
+    u64 *cur = pt_walk(walk_pt(c), va, &level, &table);
+    u64 old = e->pte;
+
+    if (cur && (*cur & PTE_PFN_MASK) == (old & PTE_PFN_MASK) &&
+        12 + 9 * (level - 1) == e->shift &&
+        frame_gen(c->frames, leaf_pfn(old)) == e->fgen &&
+        !((*cur & PTE_NX) && !(old & PTE_NX)) &&
+        !(!(*cur & PTE_RW) && (old & PTE_RW))) {
+        /* Same frame, no permission lost: refresh. */
+        bool upgrade = (kind == 'w' && !(old & PTE_RW)) ||
+                       (kind == 'x' && (old & PTE_NX));
+        e->ptep = cur;
+        e->pte = *cur & ~PTE_AD_MASK;
+        e->ptgen = table->gen;
+        e->dirty = (*cur & PTE_D) != 0;
+        if (upgrade) {
+            c->st.spurious_faults++;    /* the old entry faulted; handler re-walks */
+            *cost += c->m->fault_cycles;
+        }
+        return HIT_USE;
+    }
+    if (!perm_ok(old, kind))
+        return HIT_DROP;                /* it faults; the handler walks afresh */
+    if (frame_gen(c->frames, leaf_pfn(old)) != e->fgen) {
+        c->st.stale_accesses++;
+        log_stale(c, va, kind, e->mm, true);
+    } else if (mm_of_entry(c, e)->flush_inflight) {
+        c->st.racy_accesses++;
+    } else {
+        c->st.stale_accesses++;
+        log_stale(c, va, kind, e->mm, false);
+    }
+    return HIT_USE;
+}
+
+/* Checks of any hit (L1 or STLB): staleness, permissions, dirty assist. */
+static enum hit_verdict check_hit(struct cpu *c, struct tlb_entry *e, u64 va,
+                                  u8 kind, u32 *cost)
+{
+    if (!cpu_entry_current(e) && hit_changed(c, e, va, kind, cost) == HIT_DROP)
+        return HIT_DROP;
+    if (!perm_ok(e->pte, kind)) {
+        c->st.bad_accesses++;           /* protection fault: SIGSEGV */
+        *cost += c->m->fault_cycles;
+        return HIT_USE;
+    }
+    if (kind == 'w' && !e->dirty) {
+        /* First write through a clean entry: the walker sets D. */
+        c->st.setad_assists++;
+        *cost += c->m->walk_setad_cycles;
+        if (cpu_entry_current(e))
+            *(u64 *)e->ptep |= PTE_D | PTE_A;
+        e->dirty = 1;
+    }
+    return HIT_USE;
+}
+
+static struct tlb *l1_for(struct cpu *c, u8 kind, unsigned level)
+{
+    if (kind == 'x')
+        return level <= 2 ? &c->l1i[level - 1] : NULL;
+    return &c->l1d[level - 1];
+}
+
+static struct tlb *stlb_for(struct cpu *c, unsigned level)
+{
+    return level == 3 && !c->m->stlb_holds_1g ? &c->stlb1g : &c->stlb;
+}
+
+static void fill_from(struct cpu *c, u8 kind, u64 va, const struct tlb_entry *src,
+                      bool fill_stlb)
+{
+    unsigned level = (src->shift - 12) / 9 + 1;
+    struct tlb *l1 = l1_for(c, kind, level);
+
+    if (fill_stlb)
+        tlb_fill(stlb_for(c, level), va, src->shift, src, NULL);
+    if (l1)
+        tlb_fill(l1, va, src->shift, src, NULL);
+}
+
+/* Page fault on a non-present entry: populate if an area covers va. */
+static bool handle_fault(struct cpu *c, u64 va, u8 kind, u32 *cost)
+{
+    struct mm *mm = va_is_kernel(va) ? c->init_mm : c->loaded_mm;
+    const struct vma *v = vma_find(&mm->vmas, va);
+
+    *cost += c->m->fault_cycles;
+    if (!v || !perm_ok(v->flags, kind) ||
+        pt_populate(&mm->pt, va, v->page_shift, v->flags, NULL)) {
+        c->st.bad_accesses++;
+        return false;
+    }
+    c->st.page_faults++;
+    return true;
+}
+
+static struct tlb_entry *lookup_l1_rest(struct cpu *c, u64 va, u8 kind)
+{
+    struct tlb_entry *e;
+
+    if (kind == 'x')
+        return tlb_lookup(&c->l1i[L1_2M], va);
+    if ((e = tlb_lookup(&c->l1d[L1_2M], va)))
+        return e;
+    return tlb_lookup(&c->l1d[L1_1G], va);
+}
+
+static u32 miss_path(struct cpu *c, u64 va, u8 kind, u32 cost)
+{
+    struct tlb_entry *e = tlb_lookup(&c->stlb, va);
+    struct walk w;
+
+    if (!e)
+        e = tlb_lookup(&c->stlb1g, va);
+    cost += c->m->stlb_hit_cycles;
+    if (e && check_hit(c, e, va, kind, &cost) == HIT_USE) {
+        c->st.stlb_hits++;
+        fill_from(c, kind, va, e, false);
+        return cost;
+    }
+    if (e)
+        drop_va(c, va);
+    c->st.stlb_misses++;
+    walk(c, va, &w);
+    cost += w.cycles;
+    if (!w.ptep) {
+        if (!handle_fault(c, va, kind, &cost))
+            return cost;
+        walk(c, va, &w);
+        cost += w.cycles;
+        if (!w.ptep)
+            return cost;
+    }
+    if (!perm_ok(*w.ptep, kind)) {
+        c->st.bad_accesses++;
+        return cost + c->m->fault_cycles;
+    }
+    if (kind == 'w')
+        *w.ptep |= PTE_D;
+    struct tlb_entry src = {
+        .ptep = w.ptep, .pte = *w.ptep & ~PTE_AD_MASK, .ptgen = w.table->gen,
+        .fgen = frame_gen(c->frames, leaf_pfn(*w.ptep)),
+        .global = (*w.ptep & PTE_G) != 0, .dirty = (*w.ptep & PTE_D) != 0,
+        .shift = (u8)(12 + 9 * (w.level - 1)),
+    };
+    src.mm = src.global ? c->init_mm->idx : c->loaded_mm->idx;
+    fill_from(c, kind, va, &src, true);
+    return cost;
+}
+
+u32 cpu_access_slow(struct cpu *c, u64 va, u8 kind, struct tlb_entry *hit)
+{
+    u32 cost = c->m->access_cycles;
+
+    if (!hit)
+        hit = lookup_l1_rest(c, va, kind);
+    if (hit && check_hit(c, hit, va, kind, &cost) == HIT_USE) {
+        if (kind == 'x')
+            c->st.l1i_hits++;
+        else
+            c->st.l1d_hits++;
+        return cost;
+    }
+    if (hit)                            /* dropped: the #PF invalidated it */
+        drop_va(c, va);
+    if (kind == 'x')
+        c->st.l1i_misses++;
+    else
+        c->st.l1d_misses++;
+    return miss_path(c, va, kind, cost);
+}
+
+u32 cpu_tlb_entries_for(const struct cpu *c, u16 mm_idx)
+{
+    const struct tlb *all[] = { &c->l1d[0], &c->l1d[1], &c->l1d[2], &c->l1i[0],
+                                &c->l1i[1], &c->stlb, &c->stlb1g };
+    u32 n = 0;
+
+    for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
+        const struct tlb *t = all[i];
+        for (u32 j = 0; j < t->sets * t->ways; j++)
+            if (t->e[j].tag != TLB_TAG_INVALID && t->e[j].mm == mm_idx)
+                n++;
+    }
+    return n;
+}
+
+bool cpu_check(const struct cpu *c)
+{
+    const struct tlb *all[] = { &c->l1d[0], &c->l1d[1], &c->l1d[2], &c->l1i[0],
+                                &c->l1i[1], &c->stlb, &c->stlb1g, &c->psc[2],
+                                &c->psc[3], &c->psc[4], &c->psc[5] };
+
+    for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+        if (!tlb_check(all[i]))
+            return false;
+    return c->loaded_mm != NULL;
+}

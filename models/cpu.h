@@ -1,0 +1,155 @@
+/* models/cpu.h - one logical CPU: its TLB hierarchy, paging-structure
+ * caches, Linux's per-CPU TLB state, and the memory-reference path.
+ *
+ * Hardware (PCID-less):
+ *   L1 DTLB: one structure per page size (4K, 2M, 1G);  L1 ITLB: 4K, 2M;
+ *   STLB: 4K and 2M in one array (1G too when tlb.stlb.holds_1g), else a
+ *   separate 1G STLB;  PSCs: PML5E, PML4E, PDPTE, PDE caches, indexed by
+ *   level (psc[5] .. psc[2]).
+ *   A reference probes its L1; a miss probes the STLB (stlb_hit_cycles), a
+ *   miss there walks the page tables through the PSCs; fills go to the STLB
+ *   and the L1.  MOV CR3 drops every non-global TLB entry and every PSC
+ *   entry; INVLPG drops the page's entries at every level (global ones too)
+ *   and, as the SDM says (vol. 3, 4.10.4.1), all PSC entries.
+ *
+ * Linux state (cpu_tlbstate, no PCID so only ctxs[0] matters):
+ *   loaded_mm, is_lazy, ctx_id and tlb_gen of ctxs[0].
+ *
+ *       ACTIVE (loaded_mm = M, in mm_cpumask(M), !is_lazy)
+ *         | enter_lazy_tlb            ^ switch_mm_irqs_off(M): flush iff
+ *         v                           |   M->tlb_gen moved (4.20+)
+ *       LAZY (loaded_mm = M, is_lazy) -+
+ *         | leave_mm / flush IPI with freed_tables (lazy receiver)
+ *         v
+ *       INIT (loaded_mm = init_mm, in no user mask)
+ *
+ * Staleness: every TLB entry remembers the leaf entry it came from, that
+ * entry's value, the table page's generation and the frame's generation.
+ * A hit whose leaf changed takes the slow path, which decides whether the
+ * reference used a translation that no longer exists (stale_accesses: the
+ * frame was freed, or the change's flush has completed everywhere) or only
+ * raced with a flush still in flight (racy_accesses), or is harmless (an
+ * upgrade or A/D update; the entry is refreshed).
+ */
+#ifndef TLBSIM_CPU_H
+#define TLBSIM_CPU_H
+
+#include "base.h"
+#include "frame.h"
+#include "machine.h"
+#include "mm.h"
+#include "tlb.h"
+
+#define CPU_STALE_LOG 4                 /* first stale references remembered per CPU */
+
+struct cpu_stats {
+    u64 accesses;                       /* references */
+    u64 l1d_hits, l1d_misses;           /* kinds r, w */
+    u64 l1i_hits, l1i_misses;           /* kind x */
+    u64 stlb_hits, stlb_misses;
+    u64 walks, walk_cycles;             /* page walks and their cycles */
+    u64 psc_hits[PT_MAX_LEVELS + 1];    /* walks shortened by psc[level] */
+    u64 psc_stale;                      /* PSC hits on a freed or changed table */
+    u64 page_faults;                    /* minor faults (populate:false) */
+    u64 spurious_faults;                /* permission upgrade not yet in the TLB */
+    u64 bad_accesses;                   /* no mapping or no permission: SIGSEGV */
+    u64 setad_assists;                  /* first write through a clean entry */
+    u64 stale_accesses;                 /* hit on a removed/changed translation */
+    u64 racy_accesses;                  /* same, while its flush was in flight */
+    u64 flush_full;                     /* full flushes done by flush handling */
+    u64 flush_pages;                    /* INVLPGs done by flush handling */
+    u64 task_switch_flushes;            /* CR3 writes on context switch */
+    u64 ipis_received;                  /* TLB-flush IPIs handled */
+    u64 nr_tlb_remote_flush;            /* vmstat counters, this CPU's share */
+    u64 nr_tlb_remote_flush_received;
+    u64 nr_tlb_local_flush_all;
+    u64 nr_tlb_local_flush_one;
+    u64 busy_cycles;                    /* cycles of work (refs, walks, handlers, flushes) */
+    u64 handler_cycles;                 /* cycles in flush IPI handlers */
+    u64 spin_cycles;                    /* cycles waiting for acknowledgements */
+    u64 idle_cycles;                    /* cycles idle or waiting for input */
+};
+
+struct stale_rec { u64 va; cycles_t when; u16 mm; u8 kind; u8 freed; };
+
+struct cpu {
+    u32 id;
+    const struct machine *m;
+    struct frame_alloc *frames;         /* for frame generations */
+    struct mm *init_mm;                 /* kernel page tables and areas */
+
+    /* hardware */
+    struct tlb l1d[3];                  /* 4K, 2M, 1G */
+    struct tlb l1i[2];                  /* 4K, 2M */
+    struct tlb stlb;                    /* 4K + 2M (+ 1G) */
+    struct tlb stlb1g;                  /* 1G when separate */
+    struct tlb psc[PT_MAX_LEVELS + 1];  /* [2]=PDE .. [5]=PML5E; [0],[1] unused */
+
+    /* cpu_tlbstate */
+    struct mm *loaded_mm;               /* whose page tables CR3 points at */
+    bool is_lazy;                       /* cpu_tlbstate_shared.is_lazy */
+    u64 ctx_id;                         /* ctxs[0].ctx_id */
+    u64 tlb_gen;                        /* ctxs[0].tlb_gen */
+
+    cycles_t now;                       /* the CPU's clock, for stale records */
+    struct cpu_stats st;
+    struct stale_rec stale_log[CPU_STALE_LOG];
+    u32 nr_stale_log;
+};
+
+int  cpu_init(struct cpu *c, u32 id, const struct machine *m,
+              struct frame_alloc *frames, struct mm *init_mm,
+              struct sim_err *err);
+void cpu_destroy(struct cpu *c);
+
+/* ---- flush primitives (hardware) ---------------------------------------- */
+/* MOV CR3 to mm's tables: non-global entries and PSCs dropped. */
+void cpu_write_cr3(struct cpu *c, struct mm *mm);
+/* Reload CR3 (local full flush). */
+void cpu_flush_tlb_local(struct cpu *c);
+/* CR4.PGE toggle: everything, global entries included. */
+void cpu_flush_tlb_global(struct cpu *c);
+/* INVLPG va. */
+void cpu_invlpg(struct cpu *c, u64 va);
+
+/* ---- memory references ---------------------------------------------------- */
+u32 cpu_access_slow(struct cpu *c, u64 va, u8 kind, struct tlb_entry *hit);
+
+static inline bool cpu_entry_current(const struct tlb_entry *e)
+{
+    const struct pt_page *pg = (const struct pt_page *)((uintptr_t)e->ptep & ~(uintptr_t)4095);
+
+    return (*e->ptep & ~PTE_AD_MASK) == e->pte && pg->gen == e->ptgen;
+}
+
+/* One reference of kind 'r', 'w' or 'x' at va in the loaded address space.
+ * Returns the cycles it took.  The L1 hit is inline; everything else is in
+ * cpu_access_slow(). */
+static inline u32 cpu_access(struct cpu *c, u64 va, u8 kind)
+{
+    struct tlb_entry *e;
+
+    c->st.accesses++;
+    if (kind == 'x')
+        e = tlb_lookup(&c->l1i[0], va);
+    else
+        e = tlb_lookup(&c->l1d[0], va);
+    if (likely(e && cpu_entry_current(e) &&
+               (kind != 'w' || ((e->pte & PTE_RW) && e->dirty)) &&
+               (kind != 'x' || !(e->pte & PTE_NX)))) {
+        if (kind == 'x')
+            c->st.l1i_hits++;
+        else
+            c->st.l1d_hits++;
+        return c->m->access_cycles;
+    }
+    return cpu_access_slow(c, va, kind, e);
+}
+
+/* Occupancy of this CPU's TLBs by address-space index (for reports). */
+u32 cpu_tlb_entries_for(const struct cpu *c, u16 mm_idx);
+
+/* Invariant checker over every structure. */
+bool cpu_check(const struct cpu *c);
+
+#endif

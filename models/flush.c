@@ -1,0 +1,302 @@
+/* models/flush.c - Linux x86 TLB flush rules (arch/x86/mm/tlb.c).
+ *
+ * Cycle costs come from the machine model: cost.invlpg_cycles (F-2),
+ * cost.cr3_flush_cycles (F-1), cost.global_flush_cycles (F-9),
+ * ipi.handler_cycles and cost.switch_mm_cycles (estimates); see
+ * ../shared/reference/linux-tlb.md B1 and the model files.
+ */
+#include "flush.h"
+
+static void trace(struct flush_env *env, u32 cpu, enum tlb_flush_reason r, s64 pages)
+{
+    if (env->trace)
+        env->trace(env->trace_arg, cpu, r, pages);
+}
+
+const char *tlb_flush_reason_str(enum tlb_flush_reason r)
+{
+    static const char *s[] = {
+        "flush on task switch", "remote shootdown", "local shootdown",
+        "local mm shootdown", "remote ipi send", "remote wrong CPU",
+    };
+    return (unsigned)r < ARRAY_SIZE(s) ? s[r] : "?";
+}
+
+/* ---- context switches (A3) ---------------------------------------------- */
+
+u32 switch_mm_irqs_off(struct flush_env *env, struct cpu *c, struct mm *next)
+{
+    const struct flush_policy *pol = env->pol;
+    struct mm *prev = c->loaded_mm;
+    bool was_lazy = c->is_lazy;
+    u32 cost = env->m->switch_mm_cycles;
+
+    c->is_lazy = false;
+    if (prev == next) {
+        /* 4.14 returns here: lazy CPUs were kept current by IPIs. */
+        if (!pol->lazy_gen_check || !was_lazy)
+            return cost;
+        /* Lazy and back to the same mm: flush only if it changed. */
+        if (c->tlb_gen == next->tlb_gen)
+            return cost;
+    } else {
+        /* <= 6.12 stops remote flushes for prev here; 6.13+ leaves the
+         * bit set until a flush IPI finds us running something else. */
+        if (!pol->lazy_cpumask && prev != env->init_mm)
+            cpumask_clear_cpu(c->id, &prev->cpumask);
+        if (next != env->init_mm)
+            cpumask_set_cpu(c->id, &next->cpumask);
+    }
+    /* No PCID: choose_new_asid() always answers (0, need_flush). */
+    c->ctx_id = next->ctx_id;
+    c->tlb_gen = next->tlb_gen;
+    cpu_write_cr3(c, next);
+    c->st.task_switch_flushes++;
+    trace(env, c->id, TLB_FLUSH_ON_TASK_SWITCH, -1);
+    return cost + env->m->cr3_flush_cycles;
+}
+
+/* "Please ignore the name of this function.  It should be called
+ * switch_to_kernel_thread()." (tlb.c) */
+void enter_lazy_tlb(struct flush_env *env, struct cpu *c)
+{
+    if (c->loaded_mm == env->init_mm)
+        return;
+    c->is_lazy = true;
+}
+
+u32 leave_mm(struct flush_env *env, struct cpu *c)
+{
+    if (c->loaded_mm == env->init_mm)
+        return 0;
+    return switch_mm_irqs_off(env, c, env->init_mm);
+}
+
+/* ---- flush requests (A4, A8) ---------------------------------------------- */
+
+static u64 jiffies(const struct flush_env *env)
+{
+    u64 per_jiffy = (u64)env->m->freq_mhz * 1000000 / env->m->hz;
+
+    return per_jiffy ? env->now / per_jiffy : 0;
+}
+
+void flush_tlb_info_init(struct flush_env *env, struct flush_tlb_info *f,
+                         struct mm *mm, u64 start, u64 end, u8 stride_shift,
+                         bool freed_tables, u32 cpu)
+{
+    const struct flush_policy *pol = env->pol;
+    u64 ceiling = env->m->flush_ceiling;
+
+    *f = (struct flush_tlb_info){ .mm = mm, .initiating_cpu = cpu,
+                                  .stride_shift = stride_shift,
+                                  .freed_tables = freed_tables };
+    f->new_tlb_gen = inc_mm_tlb_gen(mm);
+    if (pol->stride) {
+        /* 6.x: "> ceiling" in stride units is a full flush (34 of 34). */
+        if (end == TLB_FLUSH_ALL || ((end - start) >> stride_shift) > ceiling)
+            start = 0, end = TLB_FLUSH_ALL;
+    } else {
+        /* 4.14: huge pages (VM_HUGETLB) always flush all; <= 33 pages partial. */
+        if (end == TLB_FLUSH_ALL || stride_shift != PAGE_SHIFT_4K ||
+            ((end - start) >> PAGE_SHIFT_4K) > ceiling)
+            start = 0, end = TLB_FLUSH_ALL;
+        f->stride_shift = PAGE_SHIFT_4K;
+    }
+    f->start = start;
+    f->end = end;
+    if (pol->lazy_cpumask) {
+        u64 j = jiffies(env);
+
+        /* should_trim_cpumask(): at most once a second (HZ jiffies) per mm. */
+        if (j > mm->next_trim_cpumask) {
+            mm->next_trim_cpumask = j + env->m->hz;
+            f->trim_cpumask = true;
+        }
+    }
+}
+
+void flush_tlb_kernel_info_init(struct flush_env *env, struct flush_tlb_info *f,
+                                u64 start, u64 end, u32 cpu)
+{
+    *f = (struct flush_tlb_info){ .mm = NULL, .initiating_cpu = cpu,
+                                  .stride_shift = PAGE_SHIFT_4K, .kernel = true,
+                                  .new_tlb_gen = TLB_GENERATION_INVALID };
+    if (end == TLB_FLUSH_ALL ||
+        ((end - start) >> PAGE_SHIFT_4K) > env->m->flush_ceiling)
+        start = 0, end = TLB_FLUSH_ALL;
+    f->start = start;
+    f->end = end;
+}
+
+/* ---- target choice (A5) -------------------------------------------------- */
+
+bool should_flush_tlb(const struct flush_env *env, u32 cpu,
+                      const struct flush_tlb_info *f)
+{
+    const struct cpu *c = env->cpus[cpu];
+
+    if (!env->pol->lazy_skip)
+        return true;                    /* 4.14-4.19: everyone in the mask */
+    /* Lazy TLB will get flushed at the next context switch. */
+    if (c->is_lazy)
+        return false;
+    if (!env->pol->lazy_cpumask)
+        return true;                    /* 4.20-6.12: just !is_lazy */
+    if (!f->mm)
+        return true;
+    if (c->loaded_mm == f->mm)
+        return true;
+    /* A stale CPU in the mask: IPI it so it clears itself (<= once a second). */
+    return f->trim_cpumask;
+}
+
+void flush_choose_targets(const struct flush_env *env,
+                          const struct flush_tlb_info *f,
+                          const struct cpumask *cpumask,
+                          struct flush_targets *t)
+{
+    u32 self = f->initiating_cpu, cpu;
+
+    cpumask_clear(&t->mask);
+    t->nr = t->skipped_lazy = t->skipped_other = 0;
+    t->local = false;
+    if (f->kernel) {
+        /* on_each_cpu(): every online CPU, idle and lazy ones included. */
+        for (cpu = 0; cpu < env->nr_cpus; cpu++)
+            if (cpu != self)
+                cpumask_set_cpu(cpu, &t->mask);
+        t->nr = env->nr_cpus - 1;
+        t->local = true;
+        return;
+    }
+    for_each_cpu(cpu, cpumask, env->nr_cpus) {
+        bool go = f->freed_tables || should_flush_tlb(env, cpu, f);
+
+        if (cpu == self) {
+            t->local = go;
+            continue;
+        }
+        if (go) {
+            cpumask_set_cpu(cpu, &t->mask);
+            t->nr++;
+        } else if (env->cpus[cpu]->is_lazy) {
+            t->skipped_lazy++;
+        } else {
+            t->skipped_other++;
+        }
+    }
+    /* Not in the mask but running it (cannot happen) or initiator running
+     * it outside the mask: Linux flushes locally when mm is loaded here. */
+    if (!cpumask_test_cpu(self, cpumask) && f->mm &&
+        env->cpus[self]->loaded_mm == f->mm)
+        t->local = true;
+}
+
+/* ---- the receiver (A7) ----------------------------------------------------- */
+
+static u32 kernel_range_flush(struct flush_env *env, struct cpu *c,
+                              const struct flush_tlb_info *f)
+{
+    if (f->end == TLB_FLUSH_ALL) {
+        cpu_flush_tlb_global(c);        /* do_flush_tlb_all */
+        c->st.flush_full++;
+        return env->m->global_flush_cycles;
+    }
+    u64 nr = 0;
+    for (u64 a = f->start; a < f->end; a += 1ull << PAGE_SHIFT_4K, nr++)
+        cpu_invlpg(c, a);               /* flush_tlb_one_kernel: globals too */
+    c->st.flush_pages += nr;
+    return (u32)(nr * env->m->invlpg_cycles);
+}
+
+static u32 flush_partial(struct flush_env *env, struct cpu *c,
+                         const struct flush_tlb_info *f, bool local,
+                         enum tlb_flush_reason reason)
+{
+    u64 step = 1ull << f->stride_shift, nr = 0;
+
+    for (u64 a = f->start; a < f->end; a += step, nr++)
+        cpu_invlpg(c, a);               /* flush_tlb_one_user */
+    c->st.flush_pages += nr;
+    if (local)
+        c->st.nr_tlb_local_flush_one += nr;
+    trace(env, c->id, reason, (s64)nr);
+    return (u32)(nr * env->m->invlpg_cycles);
+}
+
+u32 flush_tlb_func(struct flush_env *env, struct cpu *c,
+                   const struct flush_tlb_info *f, bool local)
+{
+    const struct flush_policy *pol = env->pol;
+    struct mm *loaded = c->loaded_mm;
+    enum tlb_flush_reason reason = !local ? TLB_REMOTE_SHOOTDOWN :
+                                   f->mm ? TLB_LOCAL_MM_SHOOTDOWN : TLB_LOCAL_SHOOTDOWN;
+    u32 cost = env->m->handler_cycles;
+    u64 local_gen, mm_gen;
+
+    if (f->kernel)
+        return cost + kernel_range_flush(env, c, f);
+    if (!local && pol->lazy_cpumask)
+        c->st.nr_tlb_remote_flush_received++;   /* 6.x counts before the mm test */
+    if (f->mm && f->mm != loaded) {
+        if (pol->lazy_cpumask) {
+            /* 6.13+: we switched away; leave the mask now. */
+            cpumask_clear_cpu(c->id, &f->mm->cpumask);
+            trace(env, c->id, TLB_REMOTE_WRONG_CPU, 0);
+        }
+        return cost;
+    }
+    if (!local && !pol->lazy_cpumask)
+        c->st.nr_tlb_remote_flush_received++;   /* 4.14: after it */
+    if (loaded == env->init_mm)
+        return cost;
+    if (c->is_lazy) {
+        /* Reached only when freed_tables forced the IPI (or 4.14): the
+         * paging-structure caches may point at freed tables, so switch to
+         * init_mm, which is barely slower than a minimal flush. */
+        return cost + switch_mm_irqs_off(env, c, env->init_mm);
+    }
+    local_gen = c->tlb_gen;
+    if (pol->gen_early_exit && f->new_tlb_gen != TLB_GENERATION_INVALID &&
+        f->new_tlb_gen <= local_gen)
+        return cost;                    /* already current, no trace */
+    mm_gen = loaded->tlb_gen;
+    if (local_gen == mm_gen) {
+        /* A concurrent flush already caught us up. */
+        trace(env, c->id, reason, 0);
+        return cost;
+    }
+    /* Partial only when this request is exactly the one missing
+     * generation and also the newest; anything else is a full flush that
+     * catches up several generations at once. */
+    if (f->end != TLB_FLUSH_ALL && f->new_tlb_gen == local_gen + 1 &&
+        f->new_tlb_gen == mm_gen) {
+        cost += flush_partial(env, c, f, local, reason);
+    } else {
+        cpu_flush_tlb_local(c);
+        c->st.flush_full++;
+        if (local)
+            c->st.nr_tlb_local_flush_all++;
+        trace(env, c->id, reason, -1);
+        cost += env->m->cr3_flush_cycles;
+    }
+    c->tlb_gen = mm_gen;
+    return cost;
+}
+
+bool flush_check_cpumasks(const struct flush_env *env)
+{
+    for (u32 i = 0; i < env->nr_cpus; i++) {
+        const struct cpu *c = env->cpus[i];
+
+        if (c->loaded_mm != env->init_mm &&
+            !cpumask_test_cpu(i, &c->loaded_mm->cpumask))
+            return false;
+        if (c->loaded_mm == env->init_mm && c->is_lazy)
+            return false;
+        if (c->ctx_id == c->loaded_mm->ctx_id && c->tlb_gen > c->loaded_mm->tlb_gen)
+            return false;               /* tlb_gen never runs ahead of the mm */
+    }
+    return true;
+}

@@ -1,0 +1,99 @@
+/* models/flush.h - Linux x86 TLB flush rules, in the kernel's words.
+ *
+ * Pure state transitions with their cycle costs; the engine decides when
+ * they happen.  Every function follows the kernel function of the same name
+ * in arch/x86/mm/tlb.c (6.x-late unless the policy selects older rules; see
+ * models/policy.h and ../shared/reference/linux-tlb.md A3-A8).
+ */
+#ifndef TLBSIM_FLUSH_H
+#define TLBSIM_FLUSH_H
+
+#include "base.h"
+#include "cpu.h"
+#include "cpumask.h"
+#include "mm.h"
+#include "policy.h"
+
+#define TLB_FLUSH_ALL UINT64_MAX
+#define TLB_GENERATION_INVALID 0
+
+/* include/linux/mm_types.h, in this order. */
+enum tlb_flush_reason {
+    TLB_FLUSH_ON_TASK_SWITCH = 0,
+    TLB_REMOTE_SHOOTDOWN = 1,
+    TLB_LOCAL_SHOOTDOWN = 2,
+    TLB_LOCAL_MM_SHOOTDOWN = 3,
+    TLB_REMOTE_SEND_IPI = 4,
+    TLB_REMOTE_WRONG_CPU = 5,
+};
+const char *tlb_flush_reason_str(enum tlb_flush_reason r);
+
+struct flush_tlb_info {
+    struct mm *mm;                      /* NULL: every mm (batched) or kernel */
+    u64 start, end;                     /* end == TLB_FLUSH_ALL: full flush */
+    u64 new_tlb_gen;                    /* TLB_GENERATION_INVALID for mm == NULL */
+    u32 initiating_cpu;
+    u8  stride_shift;
+    bool freed_tables;
+    bool trim_cpumask;                  /* 6.13+: IPI stale CPUs so they leave the mask */
+    bool kernel;                        /* flush_tlb_kernel_range: global entries too */
+};
+
+/* The world the rules act on. */
+struct flush_env {
+    struct cpu **cpus;                  /* by CPU number */
+    u32 nr_cpus;
+    struct mm *init_mm;
+    const struct machine *m;
+    const struct flush_policy *pol;
+    cycles_t now;                       /* for jiffies (trim) */
+    /* tlb:tlb_flush tracepoint; may be NULL */
+    void (*trace)(void *arg, u32 cpu, enum tlb_flush_reason r, s64 pages);
+    void *trace_arg;
+};
+
+/* switch_mm_irqs_off(): load next (init_mm for leave_mm).  Returns cycles. */
+u32  switch_mm_irqs_off(struct flush_env *env, struct cpu *c, struct mm *next);
+/* enter_lazy_tlb(): a kernel thread borrows the loaded mm; no CR3 write. */
+void enter_lazy_tlb(struct flush_env *env, struct cpu *c);
+/* leave_mm(): deep idle drops a lazily borrowed mm.  Returns cycles. */
+u32  leave_mm(struct flush_env *env, struct cpu *c);
+
+/* First half of flush_tlb_mm_range(): bump tlb_gen, apply the ceiling
+ * (in stride units), decide trim.  start/end in bytes; end may be
+ * TLB_FLUSH_ALL. */
+void flush_tlb_info_init(struct flush_env *env, struct flush_tlb_info *f,
+                         struct mm *mm, u64 start, u64 end, u8 stride_shift,
+                         bool freed_tables, u32 cpu);
+/* flush_tlb_kernel_range()'s info: ceiling in pages, no generation. */
+void flush_tlb_kernel_info_init(struct flush_env *env, struct flush_tlb_info *f,
+                                u64 start, u64 end, u32 cpu);
+
+/* should_flush_tlb() of the policy's kernel version. */
+bool should_flush_tlb(const struct flush_env *env, u32 cpu,
+                      const struct flush_tlb_info *f);
+
+struct flush_targets {
+    struct cpumask mask;                /* remote CPUs that get the request */
+    u32 nr;                             /* weight of mask */
+    bool local;                         /* the initiator runs flush_tlb_func itself */
+    u32 skipped_lazy;                   /* in the cpumask, skipped because lazy */
+    u32 skipped_other;                  /* in the cpumask, skipped: running another mm */
+};
+
+/* Target choice of flush_tlb_mm_range / native_flush_tlb_multi (or of
+ * flush_tlb_kernel_range when f->kernel: every online CPU). */
+void flush_choose_targets(const struct flush_env *env,
+                          const struct flush_tlb_info *f,
+                          const struct cpumask *cpumask,
+                          struct flush_targets *t);
+
+/* flush_tlb_func(): the receiver's (or the initiator's local) work.
+ * Returns the cycles of the flush work itself (no interrupt entry/exit). */
+u32  flush_tlb_func(struct flush_env *env, struct cpu *c,
+                    const struct flush_tlb_info *f, bool local);
+
+/* Invariant: a non-lazy CPU running mm is in mm_cpumask(mm). */
+bool flush_check_cpumasks(const struct flush_env *env);
+
+#endif

@@ -1,0 +1,448 @@
+/* models/tlb.c - one set-associative translation cache: geometry, fills,
+ * replacement and flushes.  The hit path is tlb_lookup() in tlb.h.
+ *
+ * Workload profile: on a warm machine lookups outnumber fills by one to
+ * three orders of magnitude, and flushes are rarer still but touch every
+ * entry.  So a fill scans one set (O(ways)), a flush scans the whole array
+ * (O(entries)), and nothing here keeps side indexes that the hit path would
+ * have to maintain.
+ *
+ * Indexing (the contract, tlb.h): an entry for a page of 1 << shift bytes
+ * lives in set (va >> shift) mod sets, and its tag is
+ * (va >> shift) << 3 | size index, where the size index is the position of
+ * shift in cfg->shifts.  Two sizes can therefore cache the same address at
+ * once (a 4K and a 2M entry), which is what INVLPG has to cope with.
+ *
+ * Replacement state, per set:
+ *   LRU     entry->stamp = t->clock at the entry's last use (fill or hit).
+ *           Every use takes a fresh ++clock, so stamps never tie and the
+ *           victim, the smallest stamp, is unique: true LRU.
+ *   PLRU    ways a power of two: tree PLRU, ways-1 node bits in heap order
+ *           (root = node 1, children of n are 2n and 2n+1; bit 0 unused).
+ *           A node bit says which half the next victim comes from
+ *           (0 = left, 1 = right); a use points every node on its path
+ *           away from the used way.
+ *           other way counts: bit-PLRU (MRU bits), one bit per way.  A use
+ *           sets the way's bit; if that sets them all, every other bit is
+ *           cleared.  The victim is the lowest-index way with a clear bit.
+ *   RANDOM  victim = sim_rand_next(&t->rng) % ways, so a seed replays.
+ * An invalid way is always filled before any victim is chosen, so flushes
+ * leave the replacement state alone (as hardware does): the state of an
+ * invalid way is overwritten by the fill that revalidates it.
+ */
+#include "tlb.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIM_DEBUG_TLB 0                 /* 1: tlb_check() says what it rejects */
+
+/* ===== Small helpers ===================================================== */
+
+static bool is_pow2(u32 x) { return x && !(x & (x - 1)); }
+
+static bool valid(const struct tlb_entry *e) { return e->tag != TLB_TAG_INVALID; }
+
+static struct tlb_entry *set_base(const struct tlb *t, u32 set)
+{
+    return t->e + (size_t)set * t->ways;
+}
+
+static u8 *plru_of(const struct tlb *t, u32 set)
+{
+    return t->plru + (size_t)set * t->plru_bytes;
+}
+
+static unsigned bit_get(const u8 *b, u32 i) { return b[i >> 3] >> (i & 7) & 1; }
+
+static void bit_put(u8 *b, u32 i, unsigned v)
+{
+    if (v)
+        b[i >> 3] |= (u8)(1u << (i & 7));
+    else
+        b[i >> 3] &= (u8)~(1u << (i & 7));
+}
+
+/* Position of shift in t->shifts, or -1 if the structure does not hold it. */
+static int size_index(const struct tlb *t, unsigned shift)
+{
+    for (unsigned s = 0; s < t->nr_sizes; s++)
+        if (t->shifts[s] == shift)
+            return (int)s;
+    return -1;
+}
+
+/* ===== Geometry ========================================================== */
+
+static bool shift_allowed(unsigned shift)
+{
+    /* 4K, 2M, 1G pages; 512G and 256T regions when the structure is a
+     * PML4/PML5 paging-structure cache. */
+    return shift == 12 || shift == 21 || shift == 30 || shift == 39 || shift == 48;
+}
+
+static int check_config(const struct tlb_config *cfg, enum tlb_repl repl,
+                        struct sim_err *err)
+{
+    if ((unsigned)repl > TLB_REPL_RANDOM)
+        return sim_err_set(err, SIM_EINVAL, "repl: %d (must be lru, plru or random)",
+                           (int)repl);
+    if (cfg->entries == 0)
+        return SIM_OK;                  /* absent: nothing else matters */
+    if (cfg->ways == 0)
+        return sim_err_set(err, SIM_EINVAL, "ways: 0 (must be at least 1)");
+    if (cfg->ways > cfg->entries)
+        return sim_err_set(err, SIM_EINVAL, "ways: %u exceeds entries (%u)",
+                           cfg->ways, cfg->entries);
+    if (cfg->entries % cfg->ways)
+        return sim_err_set(err, SIM_EINVAL,
+                           "entries: %u cannot be split into sets of %u ways",
+                           cfg->entries, cfg->ways);
+    if (cfg->nr_sizes < 1 || cfg->nr_sizes > TLB_MAX_SIZES)
+        return sim_err_set(err, SIM_EINVAL, "nr_sizes: %u (must be 1..%d)",
+                           cfg->nr_sizes, TLB_MAX_SIZES);
+    for (unsigned s = 0; s < cfg->nr_sizes; s++) {
+        if (!shift_allowed(cfg->shifts[s]))
+            return sim_err_set(err, SIM_EINVAL,
+                               "shifts[%u]: %u (must be 12, 21, 30, 39 or 48)",
+                               s, cfg->shifts[s]);
+        if (s && cfg->shifts[s] <= cfg->shifts[s - 1])
+            return sim_err_set(err, SIM_EINVAL,
+                               "shifts[%u]: %u not above shifts[%u] (%u); "
+                               "sizes must be strictly increasing",
+                               s, cfg->shifts[s], s - 1, cfg->shifts[s - 1]);
+    }
+    return SIM_OK;
+}
+
+int tlb_init(struct tlb *t, const struct tlb_config *cfg, enum tlb_repl repl,
+             u64 seed, struct sim_err *err)
+{
+    int rc;
+
+    memset(t, 0, sizeof(*t));           /* a failed init leaves t destroyable */
+    if (!cfg)
+        return sim_err_set(err, SIM_EINVAL, "tlb: no configuration");
+    if ((rc = check_config(cfg, repl, err)))
+        return rc;
+    t->repl = repl;
+    t->rng = seed;
+    if (cfg->entries == 0)
+        return SIM_OK;                  /* sets == 0: tlb_present() is false */
+
+    t->ways = cfg->ways;
+    t->sets = cfg->entries / cfg->ways;
+    /* sets == 1 also gets mask 0, which tlb_set_of() takes as "set 0". */
+    t->set_mask = is_pow2(t->sets) ? t->sets - 1 : 0;
+    t->nr_sizes = cfg->nr_sizes;
+    memcpy(t->shifts, cfg->shifts, cfg->nr_sizes);  /* the rest stay 0 */
+    if ((t->e = malloc((size_t)cfg->entries * sizeof(*t->e))) == NULL)
+        goto err;
+    for (u32 i = 0; i < cfg->entries; i++)
+        t->e[i] = (struct tlb_entry){ .tag = TLB_TAG_INVALID };
+    if (repl == TLB_REPL_PLRU) {
+        /* Tree: node bits 1..ways-1; MRU bits: 0..ways-1.  Both fit in ways bits. */
+        t->plru_bytes = (t->ways + 7) / 8;
+        if ((t->plru = calloc(t->sets, t->plru_bytes)) == NULL)
+            goto err;
+    }
+    return SIM_OK;
+
+err:
+    tlb_destroy(t);
+    return sim_err_set(err, SIM_ENOMEM, "tlb: out of memory for %u entries",
+                       cfg->entries);
+}
+
+void tlb_destroy(struct tlb *t)
+{
+    if (!t)
+        return;
+    free(t->e);
+    free(t->plru);
+    memset(t, 0, sizeof(*t));
+}
+
+/* ===== Replacement ======================================================= */
+
+static void tree_touch(u8 *b, u32 ways, u32 way)
+{
+    u32 node = 1;
+
+    for (unsigned l = (unsigned)__builtin_ctz(ways); l-- > 0;) {
+        unsigned dir = way >> l & 1;    /* 0: way is in the left half */
+        bit_put(b, node, !dir);         /* next victim from the other half */
+        node = 2 * node + dir;
+    }
+}
+
+static u32 tree_victim(const u8 *b, u32 ways)
+{
+    u32 node = 1;
+
+    while (node < ways)
+        node = 2 * node + bit_get(b, node);
+    return node - ways;                 /* leaves ways..2*ways-1 are the ways */
+}
+
+static bool mru_all_set(const u8 *b, u32 ways)
+{
+    u32 full = ways / 8, rem = ways & 7;
+
+    for (u32 i = 0; i < full; i++)
+        if (b[i] != 0xff)
+            return false;
+    return !rem || (b[full] & ((1u << rem) - 1)) == (1u << rem) - 1;
+}
+
+static void mru_touch(u8 *b, u32 ways, u32 bytes, u32 way)
+{
+    bit_put(b, way, 1);
+    if (mru_all_set(b, ways)) {         /* saturated: restart with only this way */
+        memset(b, 0, bytes);
+        bit_put(b, way, 1);
+    }
+}
+
+static u32 mru_victim(const u8 *b, u32 ways)
+{
+    for (u32 w = 0; w < ways; w++)
+        if (!bit_get(b, w))
+            return w;
+    assert(!"bit-PLRU: every MRU bit set");  /* mru_touch never leaves that */
+    return 0;
+}
+
+void tlb_touch_way(struct tlb *t, u32 set, u32 way)
+{
+    assert(set < t->sets && way < t->ways);
+    if (t->repl == TLB_REPL_LRU) {
+        set_base(t, set)[way].stamp = ++t->clock;
+    } else if (t->repl == TLB_REPL_PLRU) {
+        if (is_pow2(t->ways))
+            tree_touch(plru_of(t, set), t->ways, way);
+        else
+            mru_touch(plru_of(t, set), t->ways, t->plru_bytes, way);
+    }
+}
+
+/* Recovers (set, way) from the pointer with a division, which is why
+ * tlb_lookup() calls tlb_touch_way() instead. */
+void tlb_touch_slow(struct tlb *t, struct tlb_entry *e)
+{
+    size_t i = (size_t)(e - t->e);
+
+    assert(t->sets && i < (size_t)t->sets * t->ways);
+    tlb_touch_way(t, (u32)(i / t->ways), (u32)(i % t->ways));
+}
+
+static u32 lru_victim(const struct tlb_entry *set, u32 ways)
+{
+    u32 v = 0;
+
+    for (u32 w = 1; w < ways; w++)
+        if (set[w].stamp < set[v].stamp)
+            v = w;
+    return v;
+}
+
+/* Way that receives tag in set si: the same page if present, else the first
+ * invalid way, else the policy's victim (which is valid). */
+static u32 choose_way(struct tlb *t, u32 si, u64 tag)
+{
+    const struct tlb_entry *set = set_base(t, si);
+    u32 free_way = t->ways;
+
+    for (u32 w = 0; w < t->ways; w++) {
+        if (set[w].tag == tag)
+            return w;
+        if (free_way == t->ways && !valid(&set[w]))
+            free_way = w;
+    }
+    if (free_way < t->ways)
+        return free_way;
+    switch (t->repl) {
+    case TLB_REPL_LRU:
+        return lru_victim(set, t->ways);
+    case TLB_REPL_PLRU:
+        return is_pow2(t->ways) ? tree_victim(plru_of(t, si), t->ways)
+                                : mru_victim(plru_of(t, si), t->ways);
+    case TLB_REPL_RANDOM:
+        break;
+    }
+    return (u32)(sim_rand_next(&t->rng) % t->ways);
+}
+
+/* ===== Fill ============================================================== */
+
+struct tlb_entry *tlb_fill(struct tlb *t, u64 va, unsigned shift,
+                           const struct tlb_entry *src,
+                           struct tlb_entry *evicted)
+{
+    int s;
+
+    if (evicted)
+        evicted->tag = TLB_TAG_INVALID;
+    if (unlikely(!t->sets) || (s = size_index(t, shift)) < 0)
+        return NULL;
+
+    u64 vpn = va >> shift;
+    u64 tag = vpn << 3 | (u64)s;
+    u32 si = tlb_set_of(t, vpn);
+    u32 w = choose_way(t, si, tag);
+    struct tlb_entry *e = set_base(t, si) + w;
+
+    if (!valid(e)) {
+        t->nr_valid++;
+    } else if (e->tag != tag) {         /* a different page: eviction */
+        if (evicted)
+            *evicted = *e;
+        t->st.evictions++;
+    }
+    /* Whole-struct copy so every payload field (and any added later, like
+     * dirty) travels; then the fields that belong to this structure. */
+    *e = src ? *src : (struct tlb_entry){ 0 };
+    e->tag = tag;
+    e->shift = (u8)shift;
+    e->stamp = 0;
+    tlb_touch_way(t, si, w);            /* a fill is a use: LRU stamp, PLRU bits */
+    t->st.fills++;
+    return e;
+}
+
+/* ===== Flushes =========================================================== */
+
+static void drop(struct tlb *t, struct tlb_entry *e)
+{
+    assert(valid(e) && t->nr_valid > 0);
+    e->tag = TLB_TAG_INVALID;
+    t->nr_valid--;
+    t->st.invalidated++;
+}
+
+void tlb_flush_all(struct tlb *t, bool include_global)
+{
+    size_t n = (size_t)t->sets * t->ways;
+
+    if (!t->sets)
+        return;
+    t->st.flush_all++;
+    for (size_t i = 0; i < n && t->nr_valid; i++)
+        if (valid(&t->e[i]) && (include_global || !t->e[i].global))
+            drop(t, &t->e[i]);
+}
+
+void tlb_flush_va(struct tlb *t, u64 va)
+{
+    if (!t->sets)
+        return;
+    t->st.flush_va++;
+    /* One probe per size: a 2M entry covering va is in the set of va >> 21,
+     * not of va >> 12.  There is at most one match per size (no duplicate
+     * tags), but scanning the whole set keeps this right even if not. */
+    for (unsigned s = 0; s < t->nr_sizes; s++) {
+        u64 vpn = va >> t->shifts[s];
+        u64 tag = vpn << 3 | s;
+        struct tlb_entry *set = set_base(t, tlb_set_of(t, vpn));
+
+        for (u32 w = 0; w < t->ways; w++)
+            if (set[w].tag == tag)
+                drop(t, &set[w]);
+    }
+}
+
+void tlb_flush_mm(struct tlb *t, u16 mm)
+{
+    size_t n = (size_t)t->sets * t->ways;
+
+    for (size_t i = 0; i < n && t->nr_valid; i++)
+        if (valid(&t->e[i]) && !t->e[i].global && t->e[i].mm == mm)
+            drop(t, &t->e[i]);
+}
+
+/* ===== Reports and the invariant checker ================================= */
+
+u32 tlb_count_valid(const struct tlb *t, bool *has_global)
+{
+    size_t n = (size_t)t->sets * t->ways;
+    u32 count = 0;
+    bool g = false;
+
+    for (size_t i = 0; i < n; i++) {
+        if (valid(&t->e[i])) {
+            count++;
+            g = g || t->e[i].global;
+        }
+    }
+    if (has_global)
+        *has_global = g;
+    return count;
+}
+
+#define CHECK(cond, ...) do {                                           \
+        if (!(cond)) {                                                  \
+            if (SIM_DEBUG_TLB)                                          \
+                fprintf(stderr, "tlb_check: " __VA_ARGS__), fputc('\n', stderr); \
+            return false;                                               \
+        }                                                               \
+    } while (0)
+
+/* One valid entry at (si, w): right set, right size, no later duplicate. */
+static bool check_entry(const struct tlb *t, u32 si, u32 w)
+{
+    const struct tlb_entry *set = set_base(t, si), *e = &set[w];
+    unsigned s = (unsigned)(e->tag & 7);
+
+    CHECK(s < t->nr_sizes, "set %u way %u: size index %u", si, w, s);
+    CHECK(e->shift == t->shifts[s], "set %u way %u: shift %u, tag says %u",
+          si, w, e->shift, t->shifts[s]);
+    CHECK(tlb_set_of(t, e->tag >> 3) == si, "set %u way %u: tag belongs in set %u",
+          si, w, tlb_set_of(t, e->tag >> 3));
+    if (t->repl == TLB_REPL_LRU)
+        CHECK(e->stamp && e->stamp <= t->clock, "set %u way %u: stamp %llu, clock %llu",
+              si, w, (unsigned long long)e->stamp, (unsigned long long)t->clock);
+    for (u32 w2 = w + 1; w2 < t->ways; w2++) {
+        CHECK(set[w2].tag != e->tag, "set %u: ways %u and %u share a tag", si, w, w2);
+        if (t->repl == TLB_REPL_LRU && valid(&set[w2]))
+            CHECK(set[w2].stamp != e->stamp, "set %u: ways %u and %u share a stamp",
+                  si, w, w2);
+    }
+    return true;
+}
+
+/* Bit-PLRU: never all bits set (mru_touch clears them), no stray bits. */
+static bool check_mru(const struct tlb *t, u32 si)
+{
+    const u8 *b = plru_of(t, si);
+
+    CHECK(!mru_all_set(b, t->ways), "set %u: every MRU bit set", si);
+    for (u32 i = t->ways; i < t->plru_bytes * 8; i++)
+        CHECK(!bit_get(b, i), "set %u: MRU bit %u beyond %u ways", si, i, t->ways);
+    return true;
+}
+
+bool tlb_check(const struct tlb *t)
+{
+    u32 n = 0;
+
+    if (!t->sets)
+        return t->e == NULL && t->nr_valid == 0;
+    CHECK(t->ways && t->nr_sizes >= 1 && t->nr_sizes <= TLB_MAX_SIZES, "bad geometry");
+    CHECK(t->set_mask == (is_pow2(t->sets) ? t->sets - 1 : 0), "set_mask %u for %u sets",
+          t->set_mask, t->sets);
+    for (u32 si = 0; si < t->sets; si++) {
+        for (u32 w = 0; w < t->ways; w++) {
+            if (!valid(&set_base(t, si)[w]))
+                continue;
+            n++;
+            if (!check_entry(t, si, w))
+                return false;
+        }
+        if (t->repl == TLB_REPL_PLRU && !is_pow2(t->ways) && !check_mru(t, si))
+            return false;
+    }
+    CHECK(n == t->nr_valid, "nr_valid %u, counted %u", t->nr_valid, n);
+    return true;
+}

@@ -1,0 +1,19 @@
+/* sim/cli/cli.h - the tlbsim front end's internal interface. */
+#ifndef TLBSIM_CLI_H
+#define TLBSIM_CLI_H
+
+#include "../../models/base.h"
+
+#define EXIT_OK 0
+#define EXIT_INTERNAL 1
+#define EXIT_BADINPUT 2
+#define EXIT_INTERRUPTED 130
+
+/* Exit status for a SIM_E* code. */
+int cli_exit_code(int rc);
+/* Print "tlbsim: MSG" on stderr. */
+void cli_error(const char *msg);
+
+int cmd_run(int argc, char **argv);
+
+#endif

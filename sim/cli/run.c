@@ -1,0 +1,689 @@
+/* sim/cli/run.c - `tlbsim run`: one simulation per policy, outputs to CSV.
+ *
+ * Each policy runs in its own process when several are asked for (up to
+ * --jobs at once); every run writes its rows to part files in a private
+ * directory under --out, and the parent assembles summary.csv, cpus.csv,
+ * flushes.csv and timeline.csv in policy order, so the output is the same
+ * whatever the number of workers.  All files are renamed into place at the
+ * end; an error or an interrupt leaves the previous outputs untouched.
+ */
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../models/machine.h"
+#include "../../models/policy.h"
+#include "../engine/sim.h"
+#include "../io/csv.h"
+#include "../io/model_load.h"
+#include "../io/trace.h"
+
+#define MAX_POLICIES 32
+#define MAX_SETS 256
+
+struct run_opts {
+    const char *trace;
+    const char *machine;                /* path or shipped name; NULL: default */
+    const char *policies[MAX_POLICIES];
+    u32 nr_policies;
+    const char *sets[MAX_SETS];
+    u32 nr_sets;
+    const char *out;
+    cycles_t interval;
+    bool check;
+    bool tlb_log;
+    bool quiet;
+    u32 jobs;
+};
+
+static volatile sig_atomic_t interrupted;
+static struct sim *running_sim;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+    if (running_sim)
+        sim_interrupt(running_sim);
+}
+
+/* ---- output rows ------------------------------------------------------ */
+
+struct run_out {
+    FILE *flushes, *timeline, *tlblog;
+    const char *policy;
+    u32 freq_mhz;
+    u64 nr_flush;
+};
+
+static void hook_flush(void *arg, const struct flush_rec *r)
+{
+    struct run_out *o = arg;
+    bool all = r->end == UINT64_MAX;
+
+    fprintf(o->flushes, "%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%" PRId64 ",%s,"
+            "%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%d,%d,%d,%u,%u,%u,%u,%" PRIu64 "\n",
+            o->policy, o->nr_flush++, r->t_request, r->t_done, r->t_done - r->t_request,
+            r->initiator, r->mm, r->cause, all ? 0 : r->start, all ? 0 : r->end, r->pages,
+            all, r->full, r->freed_tables, r->targets, r->icr_writes, r->skipped_lazy,
+            r->skipped_other, r->line);
+}
+
+static void hook_interval(void *arg, cycles_t t0, cycles_t t1, const struct sim_totals *d)
+{
+    struct run_out *o = arg;
+
+    fprintf(o->timeline, "%s,%" PRIu64 ",%" PRIu64 ",interval,,%" PRIu64 ",%" PRIu64 ",%" PRIu64
+            ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+            ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n",
+            o->policy, t0, t1, d->cpu.accesses, d->cpu.l1d_misses + d->cpu.l1i_misses,
+            d->cpu.stlb_misses, d->cpu.walks, d->cpu.page_faults, d->flush_requests,
+            d->shootdowns, d->ipis_sent, d->ipis_skipped_lazy, d->cpu.task_switch_flushes,
+            d->cpu.flush_full, d->cpu.flush_pages, d->cpu.stale_accesses);
+}
+
+static void hook_mark(void *arg, cycles_t t, const char *label)
+{
+    struct run_out *o = arg;
+
+    fprintf(o->timeline, "%s,%" PRIu64 ",%" PRIu64 ",mark,", o->policy, t, t);
+    csv_str(o->timeline, label);
+    fputs(",,,,,,,,,,,,,\n", o->timeline);
+}
+
+/* trace-cmd report's layout: comm-pid [cpu] sec.usec: tlb_flush: fields */
+static void hook_tlb_event(void *arg, cycles_t t, u32 cpu, s64 mm, bool idle,
+                           enum tlb_flush_reason r, s64 pages)
+{
+    struct run_out *o = arg;
+    u64 us = t / o->freq_mhz;
+    char comm[48];
+
+    if (mm >= 0)
+        snprintf(comm, sizeof(comm), "mm%" PRId64 "-%" PRId64, mm, 1000 + mm);
+    else if (idle)
+        snprintf(comm, sizeof(comm), "<idle>-0");
+    else
+        snprintf(comm, sizeof(comm), "kworker/%u:1-%u", cpu, 100 + cpu);
+    fprintf(o->tlblog, "%16s [%03u] %" PRIu64 ".%06" PRIu64 ": tlb_flush:            pages:%" PRId64
+            " reason:%s (%d)\n", comm, cpu, us / 1000000, us % 1000000, pages,
+            tlb_flush_reason_str(r), (int)r);
+}
+
+/* ---- summary ------------------------------------------------------------ */
+
+static const char summary_header[] =
+    "trace,machine,policy,cpus,cycles,accesses,"
+    "l1d_hits,l1d_misses,l1i_hits,l1i_misses,stlb_hits,stlb_misses,walks,walk_cycles,page_faults,"
+    "flush_requests,local_flush_full,local_flush_pages,task_switch_flushes,"
+    "ipis_sent,ipis_received,ipis_skipped_lazy,shootdowns,shootdown_cycles_mean,"
+    "shootdown_cycles_p50,shootdown_cycles_p99,stale_accesses,"
+    "nr_tlb_remote_flush,nr_tlb_remote_flush_received,nr_tlb_local_flush_all,nr_tlb_local_flush_one,"
+    "icr_writes,ipis_skipped_other,racy_accesses,psc_stale,spurious_faults,bad_accesses,"
+    "setad_assists,shootdown_cycles_max,busy_cycles,idle_cycles,handler_cycles,spin_cycles,"
+    "pv_skipped_preempted,hypercalls,broadcasts,deferred_invalidations,batched_pages,"
+    "ops,barriers,marks,freq_mhz,quantum,seed\n";
+
+static const char cpus_header[] =
+    "policy,cpu,accesses,l1d_hits,l1d_misses,l1i_hits,l1i_misses,stlb_hits,stlb_misses,walks,"
+    "walk_cycles,page_faults,flush_full,flush_pages,task_switch_flushes,ipis_received,"
+    "stale_accesses,racy_accesses,busy_cycles,idle_cycles,handler_cycles,spin_cycles,"
+    "nr_tlb_remote_flush,nr_tlb_remote_flush_received,nr_tlb_local_flush_all,nr_tlb_local_flush_one\n";
+
+static const char flushes_header[] =
+    "policy,seq,t_request,t_done,latency,initiator,mm,cause,start,end,pages,all,full,"
+    "freed_tables,targets,icr_writes,skipped_lazy,skipped_other,line\n";
+
+static const char timeline_header[] =
+    "policy,t_start,t_end,kind,label,accesses,l1_misses,stlb_misses,walks,page_faults,"
+    "flush_requests,shootdowns,ipis_sent,ipis_skipped_lazy,task_switch_flushes,flush_full,"
+    "flush_pages,stale_accesses\n";
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static void write_summary(FILE *f, const char *trace, const struct machine *m,
+                          const char *policy, struct sim *s)
+{
+    struct sim_totals t;
+    const struct hist *h = sim_latency(s);
+    const struct cpu_stats *c = &t.cpu;
+
+    sim_totals(s, &t);
+    csv_str(f, base_name(trace));
+    fputc(',', f);
+    csv_str(f, m->name);
+    fprintf(f, ",%s,%u,%" PRIu64 ",%" PRIu64, policy, m->cpus, sim_end_cycles(s), c->accesses);
+    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+            ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
+            c->l1d_hits, c->l1d_misses, c->l1i_hits, c->l1i_misses, c->stlb_hits,
+            c->stlb_misses, c->walks, c->walk_cycles, c->page_faults);
+    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
+            t.flush_requests, c->flush_full, c->flush_pages, c->task_switch_flushes);
+    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.1f,%" PRIu64 ",%" PRIu64
+            ",%" PRIu64,
+            t.ipis_sent, c->ipis_received, t.ipis_skipped_lazy, t.shootdowns,
+            h->n ? (double)h->sum / (double)h->n : 0.0, hist_quantile(h, 0.50),
+            hist_quantile(h, 0.99), c->stale_accesses);
+    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
+            c->nr_tlb_remote_flush, c->nr_tlb_remote_flush_received,
+            c->nr_tlb_local_flush_all, c->nr_tlb_local_flush_one);
+    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+            ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
+            t.icr_writes, t.ipis_skipped_other, c->racy_accesses, c->psc_stale,
+            c->spurious_faults, c->bad_accesses, c->setad_assists, h->max, c->busy_cycles,
+            c->idle_cycles, c->handler_cycles, c->spin_cycles);
+    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+            ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%u,%" PRIu64 "\n",
+            t.pv_skipped_preempted, t.hypercalls, t.broadcasts, t.deferred_invalidations,
+            t.batched_pages, t.ops, t.barriers, t.marks, m->freq_mhz, m->quantum, m->seed);
+}
+
+static void write_cpus(FILE *f, const char *policy, struct sim *s)
+{
+    for (u32 i = 0; i < sim_nr_cpus(s); i++) {
+        const struct cpu_stats *c = &sim_cpu(s, i)->st;
+        fprintf(f, "%s,%u,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n",
+                policy, i, c->accesses, c->l1d_hits, c->l1d_misses, c->l1i_hits, c->l1i_misses,
+                c->stlb_hits, c->stlb_misses, c->walks, c->walk_cycles, c->page_faults,
+                c->flush_full, c->flush_pages, c->task_switch_flushes, c->ipis_received,
+                c->stale_accesses, c->racy_accesses, c->busy_cycles, c->idle_cycles,
+                c->handler_cycles, c->spin_cycles, c->nr_tlb_remote_flush,
+                c->nr_tlb_remote_flush_received, c->nr_tlb_local_flush_all,
+                c->nr_tlb_local_flush_one);
+    }
+}
+
+static void print_human(FILE *f, const char *policy, struct sim *s)
+{
+    struct sim_totals t;
+    const struct hist *h = sim_latency(s);
+    const struct cpu_stats *c = &t.cpu;
+    u64 data = c->l1d_hits + c->l1d_misses;
+
+    sim_totals(s, &t);
+    fprintf(f, "%-12s %14" PRIu64 " cycles  %12" PRIu64 " refs  L1D miss %5.2f%%  STLB miss %6" PRIu64
+            "  walks %8" PRIu64 "\n", policy, sim_end_cycles(s), c->accesses,
+            data ? 100.0 * (double)c->l1d_misses / (double)data : 0.0, c->stlb_misses, c->walks);
+    fprintf(f, "%-12s flushes %" PRIu64 " (shootdowns %" PRIu64 ")  IPIs %" PRIu64
+            " (lazy skipped %" PRIu64 ")  latency p50 %" PRIu64 " p99 %" PRIu64
+            " cycles  stale %" PRIu64 "\n", "", t.flush_requests, t.shootdowns, t.ipis_sent,
+            t.ipis_skipped_lazy, hist_quantile(h, 0.5), hist_quantile(h, 0.99), c->stale_accesses);
+    for (u32 i = 0; i < sim_nr_cpus(s); i++) {
+        const struct cpu *cp = sim_cpu(s, i);
+        for (u32 k = 0; k < cp->nr_stale_log; k++)
+            fprintf(f, "%-12s stale: cpu %u cycle %" PRIu64 " %c 0x%" PRIx64 " (%s)\n", "", i,
+                    cp->stale_log[k].when, cp->stale_log[k].kind, cp->stale_log[k].va,
+                    cp->stale_log[k].freed ? "frame freed" : "translation changed");
+    }
+}
+
+/* ---- one run -------------------------------------------------------------- */
+
+static bool sets_cpus(const struct run_opts *o)
+{
+    for (u32 i = 0; i < o->nr_sets; i++)
+        if (!strncmp(o->sets[i], "cpus=", 5))
+            return true;
+    return false;
+}
+
+static int load_machine(const struct run_opts *o, u32 trace_cpus, struct machine *m,
+                        struct sim_err *err)
+{
+    char path[4096];
+    int rc;
+
+    if (o->machine)
+        rc = model_find(o->machine, path, sizeof(path), err);
+    else
+        rc = model_find_default(path, sizeof(path), err);
+    if (rc || (rc = model_load(path, m, err)))
+        return rc;
+    /* Without --set cpus the machine has as many CPUs as the trace. */
+    if (!sets_cpus(o)) {
+        m->cpus = trace_cpus;
+        if (m->sockets > m->cpus)
+            m->sockets = m->cpus;
+    }
+    for (u32 i = 0; i < o->nr_sets; i++)
+        if ((rc = model_set_override(m, o->sets[i], err)))
+            return rc;
+    return machine_validate(m, err);
+}
+
+static void progress(const struct run_opts *o, const char *policy, struct sim *s,
+                     struct timespec *last)
+{
+    struct timespec now;
+    struct sim_totals t;
+
+    if (o->quiet || !isatty(2))
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - last->tv_sec + (now.tv_nsec - last->tv_nsec) / 1e9 < 0.5)
+        return;
+    *last = now;
+    sim_totals(s, &t);
+    fprintf(stderr, "\r%s: %5.1f%% of trace, %" PRIu64 " refs, %" PRIu64 " flushes   ",
+            policy, 100.0 * sim_progress(s), t.cpu.accesses, t.flush_requests);
+}
+
+/* Run one policy; rows go to part files DIR/N.*.  Returns a SIM_E* code. */
+static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_err *err)
+{
+    const char *policy = o->policies[n];
+    const struct flush_policy *pol = flush_policy_find(policy);
+    struct trace_reader *r = NULL;
+    struct trace_header hdr;
+    struct machine m;
+    struct sim *s = NULL;
+    struct run_out out = { .policy = policy };
+    char p[4200];
+    FILE *fs = NULL, *fc = NULL;
+    struct timespec last = { 0, 0 };
+    int rc;
+
+    if ((rc = trace_open(o->trace, &r, &hdr, err)))
+        return rc;
+    machine_init(&m);
+    if ((rc = load_machine(o, hdr.cpus, &m, err)))
+        goto out;
+    out.freq_mhz = m.freq_mhz;
+#define OPEN_PART(var, suffix)                                                  \
+    snprintf(p, sizeof(p), "%s/%u.%s", dir, n, suffix);                        \
+    if (!(var = fopen(p, "w"))) {                                               \
+        rc = sim_err_set(err, SIM_EIO, "%s: cannot create: %s", p, strerror(errno)); \
+        goto out;                                                               \
+    }
+    OPEN_PART(out.flushes, "flushes");
+    OPEN_PART(out.timeline, "timeline");
+    OPEN_PART(fs, "summary");
+    OPEN_PART(fc, "cpus");
+    if (o->tlb_log) {
+        OPEN_PART(out.tlblog, "tlblog");
+    }
+#undef OPEN_PART
+    struct sim_config cfg = {
+        .m = &m, .pol = pol, .reader = r, .hdr = &hdr, .trace_path = o->trace,
+        .hooks = { .arg = &out, .flush = hook_flush, .interval = hook_interval,
+                   .mark = hook_mark, .tlb_event = o->tlb_log ? hook_tlb_event : NULL },
+        .interval = o->interval, .check_invariants = o->check,
+    };
+    if ((rc = sim_create(&cfg, &s, err)))
+        goto out;
+    r = NULL;                           /* the sim owns it now */
+    running_sim = s;
+    while ((rc = sim_run(s, sim_now(s) + 50000000, err)) > 0)
+        progress(o, policy, s, &last);
+    running_sim = NULL;
+    if (!o->quiet && isatty(2) && last.tv_sec)
+        fputs("\r\033[K", stderr);
+    if (rc < 0)
+        goto out;
+    write_summary(fs, o->trace, &m, policy, s);
+    write_cpus(fc, policy, s);
+    if (!o->quiet)
+        print_human(stdout, policy, s);
+    rc = SIM_OK;
+out:
+    running_sim = NULL;
+    if (out.flushes && fclose(out.flushes) && !rc)
+        rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
+    if (out.timeline && fclose(out.timeline) && !rc)
+        rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
+    if (out.tlblog && fclose(out.tlblog) && !rc)
+        rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
+    if (fs && fclose(fs) && !rc)
+        rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
+    if (fc && fclose(fc) && !rc)
+        rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
+    sim_destroy(s);
+    trace_close(r);
+    return rc;
+}
+
+/* ---- assembling the outputs ------------------------------------------------ */
+
+static int append_file(FILE *to, const char *path)
+{
+    char buf[65536];
+    size_t n;
+    FILE *f = fopen(path, "r");
+
+    if (!f)
+        return SIM_EIO;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        if (fwrite(buf, 1, n, to) != n) {
+            fclose(f);
+            return SIM_EIO;
+        }
+    fclose(f);
+    return SIM_OK;
+}
+
+static int assemble(const struct run_opts *o, const char *dir, struct sim_err *err)
+{
+    static const struct { const char *name, *part, *header; } files[] = {
+        { "summary.csv", "summary", summary_header },
+        { "cpus.csv", "cpus", cpus_header },
+        { "flushes.csv", "flushes", flushes_header },
+        { "timeline.csv", "timeline", timeline_header },
+        { "tlb_flush.txt", "tlblog", NULL },
+    };
+    struct csv_file cf[ARRAY_SIZE(files)];
+    size_t nf = o->tlb_log ? ARRAY_SIZE(files) : ARRAY_SIZE(files) - 1, i;
+    char p[4200];
+    int rc = SIM_OK;
+
+    memset(cf, 0, sizeof(cf));
+    for (i = 0; i < nf && !rc; i++) {
+        if ((rc = csv_open(&cf[i], o->out, files[i].name, err)))
+            break;
+        if (files[i].header)
+            fputs(files[i].header, cf[i].f);
+        for (u32 n = 0; n < o->nr_policies && !rc; n++) {
+            snprintf(p, sizeof(p), "%s/%u.%s", dir, n, files[i].part);
+            if (append_file(cf[i].f, p))
+                rc = sim_err_set(err, SIM_EIO, "%s: cannot read part file", p);
+        }
+    }
+    for (i = 0; i < nf; i++) {
+        if (rc)
+            csv_abort(&cf[i]);
+        else if ((rc = csv_commit(&cf[i], err)))
+            for (size_t k = i + 1; k < nf; k++)
+                csv_abort(&cf[k]);
+    }
+    return rc;
+}
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char p[4200];
+
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* Run every policy, up to o->jobs at once in child processes. */
+static int run_all(const struct run_opts *o, const char *dir, struct sim_err *err)
+{
+    pid_t pids[MAX_POLICIES];
+    u32 started = 0, running = 0, failed_n = UINT32_MAX;
+    int rc = SIM_OK;
+
+    if (o->nr_policies == 1 || o->jobs <= 1) {
+        for (u32 n = 0; n < o->nr_policies && !rc; n++)
+            rc = run_one(o, n, dir, err);
+        return rc;
+    }
+    fflush(stdout);
+    while (started < o->nr_policies || running) {
+        if (started < o->nr_policies && running < o->jobs && !interrupted) {
+            pid_t pid = fork();
+            if (pid < 0)
+                return sim_err_set(err, SIM_EIO, "fork: %s", strerror(errno));
+            if (pid == 0) {
+                struct sim_err e = { 0 };
+                int c = run_one(o, started, dir, &e);
+                char p[4200];
+                FILE *f;
+
+                fflush(stdout);
+                if (c) {
+                    snprintf(p, sizeof(p), "%s/%u.error", dir, started);
+                    if ((f = fopen(p, "w"))) {
+                        fprintf(f, "%d\n%s\n", c, e.msg);
+                        fclose(f);
+                    }
+                }
+                _exit(c ? 1 : 0);
+            }
+            pids[started++] = pid;
+            running++;
+            continue;
+        }
+        int status;
+        pid_t w = wait(&status);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        running--;
+        for (u32 n = 0; n < started; n++)
+            if (pids[n] == w && (!WIFEXITED(status) || WEXITSTATUS(status)) && n < failed_n)
+                failed_n = n;
+    }
+    if (interrupted)
+        return sim_err_set(err, SIM_EINTR, "interrupted");
+    if (failed_n != UINT32_MAX) {
+        char p[4200], msg[SIM_ERR_MSG + 32] = "";
+        int code = SIM_EINTERNAL;
+        FILE *f;
+
+        snprintf(p, sizeof(p), "%s/%u.error", dir, failed_n);
+        if ((f = fopen(p, "r"))) {
+            if (fscanf(f, "%d\n", &code) != 1)
+                code = SIM_EINTERNAL;
+            if (!fgets(msg, sizeof(msg), f))
+                msg[0] = 0;
+            msg[strcspn(msg, "\n")] = 0;
+            fclose(f);
+        }
+        return sim_err_set(err, code, "%s", msg[0] ? msg : "a policy run crashed");
+    }
+    return SIM_OK;
+}
+
+/* ---- command line -------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fputs("usage: tlbsim run TRACE [options]\n"
+          "\n"
+          "Simulate TRACE (JSON Lines or binary, detected by content) on a machine\n"
+          "model under one or more TLB flush policies and write CSV files.\n"
+          "\n"
+          "  -m, --machine FILE|NAME  machine model (default: models/skylake-sp.json);\n"
+          "                           NAME looks in models/ (e.g. zen3, sapphire-rapids)\n"
+          "  -p, --policy LIST        comma-separated policies (default: linux);\n"
+          "                           `tlbsim policies` lists them; `all` runs every one\n"
+          "  -o, --out DIR            output directory (default: out/)\n"
+          "  -s, --set KEY=VALUE      override one model key (repeatable);\n"
+          "                           --help-keys lists every key and its value\n"
+          "      --interval CYCLES    timeline.csv interval (default 100000)\n"
+          "      --tlb-log            also write tlb_flush.txt: tlb:tlb_flush events\n"
+          "                           in trace-cmd report's text format\n"
+          "      --check              run invariant checkers after every event (slow)\n"
+          "  -j, --jobs N             policies run in parallel (default: CPU count)\n"
+          "  -q, --quiet              no summary and no progress on stderr\n"
+          "      --help-keys          list the model keys and exit\n"
+          "  -h, --help               this text\n"
+          "\n"
+          "Without --set cpus=N the machine gets as many CPUs as the trace header says.\n"
+          "Outputs (documented in docs/output.md): summary.csv (one row per policy),\n"
+          "cpus.csv, flushes.csv, timeline.csv.  Exit status: 0 ok, 2 bad input or\n"
+          "usage, 1 internal error, 130 interrupted (previous outputs left intact).\n", f);
+}
+
+static int add_policies(struct run_opts *o, char *list)
+{
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        if (!strcmp(tok, "all")) {
+            for (size_t i = 0; i < flush_nr_policies && o->nr_policies < MAX_POLICIES; i++)
+                o->policies[o->nr_policies++] = flush_policies[i].name;
+            continue;
+        }
+        if (!flush_policy_find(tok)) {
+            fprintf(stderr, "tlbsim: --policy: unknown policy '%s' (see `tlbsim policies`)\n", tok);
+            return EXIT_BADINPUT;
+        }
+        for (u32 i = 0; i < o->nr_policies; i++)
+            if (!strcmp(o->policies[i], tok)) {
+                fprintf(stderr, "tlbsim: --policy: '%s' given twice\n", tok);
+                return EXIT_BADINPUT;
+            }
+        if (o->nr_policies == MAX_POLICIES) {
+            fprintf(stderr, "tlbsim: --policy: at most %d policies\n", MAX_POLICIES);
+            return EXIT_BADINPUT;
+        }
+        o->policies[o->nr_policies++] = tok;
+    }
+    return 0;
+}
+
+static int parse_u64_arg(const char *opt, const char *v, u64 min, u64 *out)
+{
+    char *end;
+
+    errno = 0;
+    if (!*v || *v == '-')
+        goto bad;
+    *out = strtoull(v, &end, 10);
+    if (errno || *end || *out < min)
+        goto bad;
+    return 0;
+bad:
+    fprintf(stderr, "tlbsim: %s: expected an integer >= %" PRIu64 ", got '%s'\n", opt, min, v);
+    return EXIT_BADINPUT;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option lopts[] = {
+        { "machine", required_argument, 0, 'm' }, { "policy", required_argument, 0, 'p' },
+        { "out", required_argument, 0, 'o' }, { "set", required_argument, 0, 's' },
+        { "interval", required_argument, 0, 'I' }, { "tlb-log", no_argument, 0, 'T' },
+        { "check", no_argument, 0, 'C' }, { "jobs", required_argument, 0, 'j' },
+        { "quiet", no_argument, 0, 'q' }, { "help-keys", no_argument, 0, 'K' },
+        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+    };
+    struct run_opts o = { .out = "out", .interval = 100000 };
+    char dir[2048], *plist = NULL;
+    struct sim_err err = { 0 };
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    u64 v;
+    int c, rc;
+
+    o.jobs = ncpu > 0 ? (u32)ncpu : 1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:p:o:s:j:qh", lopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o.machine = optarg; break;
+        case 'p': plist = optarg; break;
+        case 'o': o.out = optarg; break;
+        case 's':
+            if (o.nr_sets == MAX_SETS) {
+                cli_error("--set: too many overrides");
+                return EXIT_BADINPUT;
+            }
+            o.sets[o.nr_sets++] = optarg;
+            break;
+        case 'I':
+            if (parse_u64_arg("--interval", optarg, 1, &v))
+                return EXIT_BADINPUT;
+            o.interval = v;
+            break;
+        case 'T': o.tlb_log = true; break;
+        case 'C': o.check = true; break;
+        case 'j':
+            if (parse_u64_arg("--jobs", optarg, 1, &v) || v > 1024)
+                return EXIT_BADINPUT;
+            o.jobs = (u32)v;
+            break;
+        case 'q': o.quiet = true; break;
+        case 'K': {
+            struct machine m;
+            machine_init(&m);
+            model_print_keys(stdout, &m);
+            return EXIT_OK;
+        }
+        case 'h': usage(stdout); return EXIT_OK;
+        default: usage(stderr); return EXIT_BADINPUT;
+        }
+    }
+    if (optind != argc - 1) {
+        cli_error(optind >= argc ? "run: missing TRACE (see `tlbsim run --help`)"
+                                 : "run: exactly one TRACE expected");
+        return EXIT_BADINPUT;
+    }
+    o.trace = argv[optind];
+    if (plist && (rc = add_policies(&o, plist)))
+        return rc;
+    if (!o.nr_policies)
+        o.policies[o.nr_policies++] = "linux";
+
+    /* Validate the machine and overrides once, before any output. */
+    {
+        struct trace_reader *r;
+        struct trace_header hdr;
+        struct machine m;
+
+        if ((rc = trace_open(o.trace, &r, &hdr, &err))) {
+            cli_error(err.msg);
+            return cli_exit_code(rc);
+        }
+        trace_close(r);
+        machine_init(&m);
+        if ((rc = load_machine(&o, hdr.cpus, &m, &err))) {
+            cli_error(err.msg);
+            return cli_exit_code(rc);
+        }
+    }
+    if ((rc = csv_mkdir(o.out, &err))) {
+        cli_error(err.msg);
+        return EXIT_BADINPUT;
+    }
+    snprintf(dir, sizeof(dir), "%s/.tlbsim-parts.%ld", o.out, (long)getpid());
+    if (mkdir(dir, 0700)) {
+        fprintf(stderr, "tlbsim: %s: cannot create: %s\n", dir, strerror(errno));
+        return EXIT_BADINPUT;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    rc = run_all(&o, dir, &err);
+    if (!rc && !interrupted)
+        rc = assemble(&o, dir, &err);
+    remove_dir(dir);
+    if (interrupted || rc == SIM_EINTR) {
+        cli_error("interrupted; previous outputs left intact");
+        return EXIT_INTERRUPTED;
+    }
+    if (rc) {
+        cli_error(err.msg);
+        return cli_exit_code(rc);
+    }
+    if (!o.quiet)
+        printf("wrote %s/summary.csv, cpus.csv, flushes.csv, timeline.csv%s\n", o.out,
+               o.tlb_log ? ", tlb_flush.txt" : "");
+    return EXIT_OK;
+}

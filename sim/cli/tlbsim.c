@@ -1,0 +1,260 @@
+/* sim/cli/tlbsim.c - the tlbsim command: run, check, policies, import, gen,
+ * convert.  Exit status: 0 ok, 2 bad input or usage, 1 internal error. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../models/policy.h"
+#include "../io/import.h"
+#include "../io/trace.h"
+#include "../io/wl_spec.h"
+
+int cli_exit_code(int rc)
+{
+    switch (rc) {
+    case SIM_OK:        return EXIT_OK;
+    case SIM_EINTR:     return EXIT_INTERRUPTED;
+    case SIM_ENOMEM:
+    case SIM_EINTERNAL: return EXIT_INTERNAL;
+    default:            return EXIT_BADINPUT;
+    }
+}
+
+void cli_error(const char *msg)
+{
+    fprintf(stderr, "tlbsim: %s\n", msg);
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: tlbsim COMMAND [ARGS]\n"
+          "\n"
+          "A cycle-approximate x86 MMU/TLB simulator with Linux's lazy TLB and a\n"
+          "timed IPI shootdown protocol.\n"
+          "\n"
+          "commands:\n"
+          "  run TRACE [--machine M] [--policy P[,P...]] [--out DIR] [--set K=V]...\n"
+          "                      simulate; writes summary.csv, cpus.csv, flushes.csv,\n"
+          "                      timeline.csv (see `tlbsim run --help`)\n"
+          "  check TRACE         validate a trace; exit 0 when valid\n"
+          "  policies            list the flush policies\n"
+          "  import FORMAT FILE -o OUT.jsonl [--strict] [--freq-mhz N] [--cpus N]\n"
+          "                      FORMAT: ftrace (trace-cmd report, raw ftrace, perf\n"
+          "                      script) or lackey (valgrind --tool=lackey)\n"
+          "  gen SPEC.json -o OUT.jsonl\n"
+          "                      generate a synthetic workload (specs in workloads/)\n"
+          "  convert IN OUT [--to jsonl|binary]\n"
+          "                      JSON Lines <-> binary trace (default: the other form)\n"
+          "\n"
+          "Formats: traces/FORMAT.md.  Models: docs/models.md.  Outputs: docs/output.md.\n", f);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    struct trace_reader *r;
+    struct trace_header hdr;
+    struct trace_op op;
+    struct sim_err err = { 0 };
+    u64 ops = 0, refs = 0;
+    int rc;
+
+    if (argc != 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        fputs("usage: tlbsim check TRACE\n"
+              "Validate every line of TRACE (JSON Lines or binary); print the first error\n"
+              "as FILE:LINE: FIELD: message and exit 2, or a summary and exit 0.\n",
+              argc == 2 ? stdout : stderr);
+        return argc == 2 ? EXIT_OK : EXIT_BADINPUT;
+    }
+    if ((rc = trace_open(argv[1], &r, &hdr, &err))) {
+        cli_error(err.msg);
+        return cli_exit_code(rc);
+    }
+    while ((rc = trace_next(r, &op, &err)) > 0) {
+        ops++;
+        refs += op.type == OP_ACCESS ? op.nr_va : op.type == OP_STREAM ? op.count : 0;
+    }
+    trace_close(r);
+    if (rc < 0) {
+        cli_error(err.msg);
+        return cli_exit_code(rc);
+    }
+    printf("%s: valid tlbsim trace v%u (%s): %u CPUs, %" PRIu64 " ops, %" PRIu64
+           " memory references\n", argv[1], hdr.version,
+           trace_format(r) == TRACE_FMT_BINARY ? "binary" : "JSON Lines", hdr.cpus, ops, refs);
+    return EXIT_OK;
+}
+
+static int cmd_policies(void)
+{
+    for (size_t i = 0; i < flush_nr_policies; i++)
+        printf("%-14s %s\n", flush_policies[i].name, flush_policies[i].desc);
+    return EXIT_OK;
+}
+
+static int cmd_import(int argc, char **argv)
+{
+    static const struct option lopts[] = {
+        { "output", required_argument, 0, 'o' }, { "strict", no_argument, 0, 'S' },
+        { "freq-mhz", required_argument, 0, 'F' }, { "cpus", required_argument, 0, 'c' },
+        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+    };
+    struct import_opts io = { 0 };
+    struct import_stats st;
+    struct sim_err err = { 0 };
+    const char *out = NULL;
+    char *end;
+    int c, rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:h", lopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'S': io.strict = true; break;
+        case 'F':
+        case 'c': {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || !*optarg || v == 0 || v > 100000) {
+                fprintf(stderr, "tlbsim: import: bad number '%s'\n", optarg);
+                return EXIT_BADINPUT;
+            }
+            if (c == 'F')
+                io.freq_mhz = (u32)v;
+            else
+                io.cpus = (u32)v;
+            break;
+        }
+        case 'h':
+            fputs("usage: tlbsim import ftrace|lackey FILE -o OUT.jsonl [--strict]\n"
+                  "                     [--freq-mhz N] [--cpus N]\n"
+                  "Convert a recording to trace format v1.  Lines that cannot be used are\n"
+                  "skipped and counted (--strict: the first one is an error).\n"
+                  "How to record: docs/importers.md.\n", stdout);
+            return EXIT_OK;
+        default:
+            return EXIT_BADINPUT;
+        }
+    }
+    if (argc - optind != 2 || !out) {
+        cli_error("usage: tlbsim import FORMAT FILE -o OUT.jsonl");
+        return EXIT_BADINPUT;
+    }
+    rc = import_file(argv[optind], argv[optind + 1], out, &io, &st, &err);
+    if (rc) {
+        cli_error(err.msg);
+        return cli_exit_code(rc);
+    }
+    import_stats_print(&st, argv[optind + 1], stderr);
+    return EXIT_OK;
+}
+
+static int cmd_gen(int argc, char **argv)
+{
+    struct sim_err err = { 0 };
+    const char *out = NULL;
+    int c, rc;
+
+    optind = 1;
+    while ((c = getopt(argc, argv, "o:h")) != -1) {
+        if (c == 'o') {
+            out = optarg;
+        } else if (c == 'h') {
+            fputs("usage: tlbsim gen SPEC.json -o OUT.jsonl\n"
+                  "Generate a synthetic trace from a workload spec (see workloads/ and\n"
+                  "docs/workloads.md); the same spec and seed give the same file.\n", stdout);
+            return EXIT_OK;
+        } else {
+            return EXIT_BADINPUT;
+        }
+    }
+    if (argc - optind != 1 || !out) {
+        cli_error("usage: tlbsim gen SPEC.json -o OUT.jsonl");
+        return EXIT_BADINPUT;
+    }
+    if ((rc = wl_spec_generate(argv[optind], out, &err))) {
+        cli_error(err.msg);
+        return cli_exit_code(rc);
+    }
+    return EXIT_OK;
+}
+
+static int cmd_convert(int argc, char **argv)
+{
+    static const struct option lopts[] = {
+        { "to", required_argument, 0, 't' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+    };
+    struct trace_reader *r;
+    struct trace_writer *w = NULL;
+    struct trace_header hdr;
+    struct trace_op op;
+    struct sim_err err = { 0 };
+    int to = -1, c, rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+        if (c == 't' && !strcmp(optarg, "jsonl")) {
+            to = TRACE_FMT_JSONL;
+        } else if (c == 't' && !strcmp(optarg, "binary")) {
+            to = TRACE_FMT_BINARY;
+        } else if (c == 'h') {
+            fputs("usage: tlbsim convert IN OUT [--to jsonl|binary]\n"
+                  "Convert between JSON Lines and the binary trace form (traces/FORMAT.md).\n"
+                  "Without --to the output takes the other form of the input.\n", stdout);
+            return EXIT_OK;
+        } else {
+            cli_error("convert: --to takes jsonl or binary");
+            return EXIT_BADINPUT;
+        }
+    }
+    if (argc - optind != 2) {
+        cli_error("usage: tlbsim convert IN OUT [--to jsonl|binary]");
+        return EXIT_BADINPUT;
+    }
+    if ((rc = trace_open(argv[optind], &r, &hdr, &err))) {
+        cli_error(err.msg);
+        return cli_exit_code(rc);
+    }
+    if (to < 0)
+        to = trace_format(r) == TRACE_FMT_JSONL ? TRACE_FMT_BINARY : TRACE_FMT_JSONL;
+    rc = trace_writer_open(argv[optind + 1], &hdr, (enum trace_fmt)to, &w, &err);
+    while (!rc && (rc = trace_next(r, &op, &err)) > 0)
+        rc = trace_write(w, &op, &err);
+    trace_close(r);
+    if (w) {
+        int rc2 = trace_writer_close(w, rc == 0, rc ? NULL : &err);
+        if (!rc)
+            rc = rc2;
+    }
+    if (rc) {
+        cli_error(err.msg);
+        return cli_exit_code(rc);
+    }
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+
+    if (!cmd || !strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(cmd ? stdout : stderr);
+        return cmd ? EXIT_OK : EXIT_BADINPUT;
+    }
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "check"))
+        return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(cmd, "policies"))
+        return cmd_policies();
+    if (!strcmp(cmd, "import"))
+        return cmd_import(argc - 1, argv + 1);
+    if (!strcmp(cmd, "gen"))
+        return cmd_gen(argc - 1, argv + 1);
+    if (!strcmp(cmd, "convert"))
+        return cmd_convert(argc - 1, argv + 1);
+    fprintf(stderr, "tlbsim: unknown command '%s' (see `tlbsim --help`)\n", cmd);
+    return EXIT_BADINPUT;
+}

@@ -1,0 +1,82 @@
+/* sim/io/csv.c - atomic CSV files. */
+#include "csv.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int csv_mkdir(const char *dir, struct sim_err *err)
+{
+    struct stat st;
+
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return sim_err_set(err, SIM_EIO, "%s: --out: not a directory", dir);
+        if (access(dir, W_OK | X_OK))
+            return sim_err_set(err, SIM_EIO, "%s: --out: directory is not writable", dir);
+        return SIM_OK;
+    }
+    if (mkdir(dir, 0777))
+        return sim_err_set(err, SIM_EIO, "%s: --out: cannot create directory: %s",
+                           dir, strerror(errno));
+    return SIM_OK;
+}
+
+int csv_open(struct csv_file *c, const char *dir, const char *name, struct sim_err *err)
+{
+    int n1 = snprintf(c->final, sizeof(c->final), "%s/%s", dir, name);
+    int n2 = snprintf(c->tmp, sizeof(c->tmp), "%s/.%s.tmp.%ld", dir, name, (long)getpid());
+
+    if (n1 < 0 || n2 < 0 || (size_t)n1 >= sizeof(c->final) || (size_t)n2 >= sizeof(c->tmp))
+        return sim_err_set(err, SIM_EINVAL, "%s: --out: path too long", dir);
+    c->f = fopen(c->tmp, "w");
+    if (!c->f)
+        return sim_err_set(err, SIM_EIO, "%s: cannot create: %s", c->tmp, strerror(errno));
+    return SIM_OK;
+}
+
+int csv_commit(struct csv_file *c, struct sim_err *err)
+{
+    int bad = ferror(c->f);
+
+    if (fflush(c->f) || fsync(fileno(c->f)))
+        bad = 1;
+    if (fclose(c->f))
+        bad = 1;
+    c->f = NULL;
+    if (bad) {
+        unlink(c->tmp);
+        return sim_err_set(err, SIM_EIO, "%s: write failed", c->final);
+    }
+    if (rename(c->tmp, c->final)) {
+        int e = errno;
+        unlink(c->tmp);
+        return sim_err_set(err, SIM_EIO, "%s: cannot rename into place: %s", c->final, strerror(e));
+    }
+    return SIM_OK;
+}
+
+void csv_abort(struct csv_file *c)
+{
+    if (c->f) {
+        fclose(c->f);
+        c->f = NULL;
+        unlink(c->tmp);
+    }
+}
+
+void csv_str(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
