@@ -78,6 +78,7 @@ struct trace_header {
     u32 cpus;                           /* 1..MACHINE_MAX_CPUS */
     char name[128];                     /* may be empty */
     char source[128];                   /* may be empty */
+    u32 va_bits;                        /* extension: 48 (default; 0 = 48 for writers) or 57 */
 };
 
 enum trace_fmt { TRACE_FMT_JSONL = 0, TRACE_FMT_BINARY = 1 };
@@ -86,11 +87,15 @@ struct trace_reader;
 
 /* Open a trace (format detected by content) and read its header.
  * SIM_EIO for an unreadable path or a directory; SIM_EPARSE for a bad
- * header.  *out is NULL on error. */
+ * header.  *out is NULL on error.  hdr may be NULL.  Path "-" reads stdin. */
 int  trace_open(const char *path, struct trace_reader **out,
                 struct trace_header *hdr, struct sim_err *err);
 /* Next op in file order.  Returns 1 with *op filled, 0 at end of file, or a
- * negative SIM_E* code with err->msg naming file, line and field. */
+ * negative SIM_E* code with err->msg naming file, line and field.  Errors
+ * are sticky: later calls return the same code and message.  Both formats
+ * fill *op the same way: fields the op does not use are 0 (vas NULL, label
+ * NULL), except map without "populate" (OPF_POPULATE set) and flush without
+ * "stride" (stride_shift 12); an access always has vas/nr_va (vas[0] == va). */
 int  trace_next(struct trace_reader *r, struct trace_op *op, struct sim_err *err);
 enum trace_fmt trace_format(const struct trace_reader *r);
 u64  trace_bytes_read(const struct trace_reader *r);    /* for progress */
@@ -100,7 +105,14 @@ void trace_close(struct trace_reader *r);               /* NULL-safe */
 /* Writer: writes to PATH.tmp and renames at close(commit=true), so a
  * reader never sees half a file.  The JSON form is one canonical line per
  * op (addresses as hex strings), the binary form is documented in
- * traces/FORMAT.md. */
+ * traces/FORMAT.md.
+ * trace_write() runs the reader's checks (same messages, "PATH:LINE:" of the
+ * output), so a written trace always reads back; a rejected op is not
+ * written and the writer stays usable.  An access may have vas NULL when
+ * nr_va == 1 (op->va is used).  The JSONL writer refuses (SIM_ELIMIT) an
+ * access array whose line would exceed TRACE_MAX_LINE (about 50,000
+ * addresses); the binary form takes up to TRACE_MAX_ARRAY.
+ * trace_writer_open() takes version 0 as 1 and va_bits 0 as 48. */
 struct trace_writer;
 int  trace_writer_open(const char *path, const struct trace_header *hdr,
                        enum trace_fmt fmt, struct trace_writer **out,

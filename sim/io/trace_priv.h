@@ -1,0 +1,169 @@
+/* sim/io/trace_priv.h - internals shared by trace_json.c and trace_bin.c.
+ *
+ * Layering inside the trace module:
+ *
+ *   trace_open / trace_next          (trace_json.c: format dispatch)
+ *     |-- JSON Lines: line reader -> cJSON -> struct trace_op
+ *     |-- binary:     block reader -> varint decode -> struct trace_op
+ *     `-- trace_check_op()           one validator for both formats, so
+ *                                    `check` and `run` reject the same files
+ *   trace_writer_*                   (trace_json.c: dispatch, JSON encoder)
+ *     `-- trace_bin_write_*          (trace_bin.c: binary encoder)
+ *
+ * Both readers share one bounded input buffer (struct trace_rdbuf): a JSON
+ * line or a binary block must fit in it, so memory never depends on the
+ * file size.  Nothing here is thread-safe; separate readers are independent.
+ */
+#ifndef TLBSIM_TRACE_PRIV_H
+#define TLBSIM_TRACE_PRIV_H
+
+#include "trace.h"
+
+#define TRACE_MAX_CPUS      1024        /* mirrors MACHINE_MAX_CPUS (models/machine.h) */
+#define TRACE_MAX_NAME      127         /* bytes of header name/source (+ NUL = 128) */
+#define TRACE_MAX_ID        (1ull << 53)        /* largest mm id and JSON integer */
+#define TRACE_MAX_EXITED    65536       /* exited mm ids remembered for messages */
+
+#define TRACE_BIN_MAGIC     "TLBT"
+#define TRACE_BIN_VERSION   1
+#define TRACE_BIN_HDR_MAX   1024        /* bytes of the header payload */
+#define TRACE_BIN_BLOCK_TARGET (64u << 10)      /* writer closes a block past this */
+#define TRACE_BIN_MAX_BLOCK (4u << 20)  /* reader rejects larger block payloads */
+#define TRACE_BIN_TAG_BLOCK 'B'
+#define TRACE_BIN_TAG_END   'E'
+
+#define TRACE_READ_CHUNK    (256u << 10)        /* bytes per read(2) */
+
+/* ===== semantic checker (trace_json.c) ================================== */
+
+/* One remembered address space id.  Open addressing, linear probing, no
+ * deletion: an exited id stays as MMS_EXITED (so messages can say "has
+ * exited") until more than TRACE_MAX_EXITED pile up, then they are purged. */
+enum { MMS_EMPTY = 0, MMS_LIVE = 1, MMS_EXITED = 2 };
+struct trace_mm_slot {
+    u64 id;                             /* mm id (0..2^53) */
+    u32 state;                          /* MMS_* */
+    u32 nr_running;                     /* CPUs whose current mm this is */
+};
+
+struct trace_check {
+    u32 cpus;                           /* header cpus */
+    unsigned va_bits;                   /* 48 or 57 */
+    s64 *cur_mm;                        /* [cpus]: running user mm id, or MM_NULL */
+    struct trace_mm_slot *slots;        /* hash table, cap a power of two */
+    size_t cap;                         /* slots allocated */
+    size_t used;                        /* slots not MMS_EMPTY */
+    size_t nr_live;                     /* MMS_LIVE slots */
+    size_t nr_exited;                   /* MMS_EXITED slots */
+    bool forgot_exited;                 /* some exited ids were purged */
+};
+
+int  trace_check_init(struct trace_check *c, const struct trace_header *hdr);
+void trace_check_free(struct trace_check *c);
+/* Validate one op against the header and the state so far, then apply its
+ * effect on the state (only when valid).  Returns SIM_OK, SIM_EPARSE or
+ * SIM_ELIMIT with err->msg = "FIELD: what" (the caller adds "PATH:LINE: ").
+ * For access, op->vas may be NULL when nr_va == 1: op->va is used. */
+int  trace_check_op(struct trace_check *c, const struct trace_op *op,
+                    struct sim_err *err);
+/* Header fields that do not depend on the syntax: version, cpus, va_bits. */
+int  trace_check_header(const struct trace_header *hdr, struct sim_err *err);
+bool trace_utf8_valid(const u8 *s, size_t n, size_t *bad_at);
+
+/* ===== shared input buffer (trace_json.c) =============================== */
+
+struct trace_rdbuf {
+    int fd;                             /* input, -1 when closed */
+    bool own_fd;                        /* close fd at the end (not stdin) */
+    bool eof;                           /* read(2) returned 0 */
+    u8 *buf;                            /* cap bytes; unread data in [start, end) */
+    size_t cap;                         /* grows up to max_cap */
+    size_t max_cap;                     /* bound: a line or a block must fit */
+    size_t start;                       /* first unread byte */
+    size_t end;                         /* one past the last byte read */
+    u64 total;                          /* bytes read from fd so far */
+};
+
+/* Make at least `want` unread bytes available, fewer only at end of file.
+ * Returns the number available (<= want is possible at EOF) or SIM_EIO /
+ * SIM_ELIMIT (want beyond max_cap); err->msg has no prefix then. */
+long trace_rd_need(struct trace_rdbuf *b, size_t want, struct sim_err *err);
+
+/* ===== reader =========================================================== */
+
+/* Exact values of the JSON numbers of one line, in document order: the
+ * line pre-scan fills it, the op parser consumes one per cJSON number
+ * node.  Values above TRACE_MAX_ID are the NUM_* error classes. */
+struct trace_numtab {
+    u64 *v;                             /* values or NUM_* */
+    u32 *pos;                           /* [n]: token offset << 8 | min(length, 255) */
+    const char *line;                   /* the line scanned (for messages) */
+    size_t n;                           /* numbers on the line */
+    size_t cap;                         /* allocated */
+    size_t next;                        /* next to consume */
+};
+
+struct trace_bin_rd;                    /* trace_bin.c */
+
+struct trace_reader {
+    enum trace_fmt fmt;                 /* detected from the first bytes */
+    char *path;                         /* for messages */
+    struct trace_rdbuf in;              /* bounded input buffer */
+    u64 size;                           /* file size, 0 if unknown */
+    u64 line;                           /* JSON: current line; binary: records read */
+    int sticky;                         /* first error, returned again after */
+    struct sim_err sticky_err;          /* its message */
+    struct trace_header hdr;            /* as read */
+    struct trace_check chk;             /* semantic state */
+    u64 *vas;                           /* access addresses (reader-owned) */
+    u32 vas_cap;                        /* allocated entries */
+    char label[TRACE_MAX_LABEL + 1];    /* mark label (reader-owned) */
+    struct trace_numtab nums;           /* JSON only */
+    struct trace_bin_rd *bin;           /* binary only */
+};
+
+/* Room for n addresses in r->vas (n <= TRACE_MAX_ARRAY). */
+int trace_reader_vas(struct trace_reader *r, u32 n);
+
+/* trace_bin.c: the binary reader.  open is called with the magic already
+ * seen in r->in; it parses the header into r->hdr. */
+int  trace_bin_open(struct trace_reader *r, struct sim_err *err);
+int  trace_bin_next(struct trace_reader *r, struct trace_op *op, struct sim_err *err);
+void trace_bin_free(struct trace_reader *r);
+
+/* ===== writer =========================================================== */
+
+struct trace_bin_wr;                    /* trace_bin.c */
+
+struct trace_writer {
+    enum trace_fmt fmt;                 /* JSONL or binary */
+    int fd;                             /* the temporary file */
+    char *path;                         /* final name */
+    char *tmp;                          /* PATH.tmp */
+    u8 *out;                            /* output buffer */
+    size_t out_len;                     /* bytes pending */
+    size_t out_cap;                     /* allocated */
+    int failed;                         /* sticky I/O error: commit refused */
+    struct trace_header hdr;            /* as written */
+    struct trace_check chk;             /* the writer validates what it writes */
+    u64 nr_ops;                         /* ops written */
+    struct trace_bin_wr *bin;           /* binary only */
+};
+
+/* Append bytes to the output buffer (flushing as needed). */
+int  trace_w_append(struct trace_writer *w, const void *p, size_t n, struct sim_err *err);
+int  trace_w_flush(struct trace_writer *w, struct sim_err *err);
+
+int  trace_bin_write_header(struct trace_writer *w, struct sim_err *err);
+int  trace_bin_write_op(struct trace_writer *w, const struct trace_op *op, struct sim_err *err);
+int  trace_bin_write_end(struct trace_writer *w, struct sim_err *err);
+void trace_bin_writer_free(struct trace_writer *w);
+
+/* ===== small helpers ===================================================== */
+
+static inline bool trace_op_has_cpu(enum trace_op_type t)
+{
+    return t != OP_MM_NEW && t != OP_MARK;
+}
+
+#endif

@@ -1,0 +1,33 @@
+/* tests/harness.h - run a trace given as text through the real engine. */
+#ifndef TLBSIM_TEST_HARNESS_H
+#define TLBSIM_TEST_HARNESS_H
+
+#include "../models/machine.h"
+#include "../models/policy.h"
+#include "../sim/engine/sim.h"
+
+#define H_MAX_FLUSH 256
+
+struct h_run {
+    struct sim *s;
+    struct machine m;
+    struct sim_totals t;
+    struct flush_rec fl[H_MAX_FLUSH];   /* first flush records */
+    u32 nr_fl;
+    char marks[8][64];
+    u32 nr_marks;
+    int rc;                             /* last sim_run result (0 = finished) */
+    struct sim_err err;
+    char path[256];
+};
+
+/* Machine defaults (machine_init) plus "key=value" overrides (NULL-ended),
+ * quantum 0 unless overridden.  Writes text to a temp file, runs it to the
+ * end under `pol` and keeps the sim for inspection.  Returns the run's rc. */
+int  h_run(struct h_run *h, const char *text, const struct flush_policy *pol,
+           const char *const *sets);
+void h_done(struct h_run *h);
+/* Write text into a fresh temp file; returns its path (static buffer). */
+const char *h_tmpfile(const char *text, const char *suffix);
+
+#endif
