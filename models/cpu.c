@@ -165,9 +165,14 @@ static struct pt_page *walk_start(struct cpu *c, const struct pt *pt, u64 va,
 
         if (!e)
             continue;
-        if (!cpu_entry_current(e)) {
-            c->st.psc_stale++;
-            continue;
+        if (!cpu_entry_current(c, e)) {
+            /* The mm changed: is this upper-level entry still the same
+             * entry of a live (not recycled) table? */
+            if ((*e->ptep & ~PTE_AD_MASK) != e->pte || page_of(e->ptep)->gen != e->ptgen) {
+                c->st.psc_stale++;
+                continue;
+            }
+            e->epoch = c->loaded_mm->pte_epoch;
         }
         c->st.psc_hits[l]++;
         *level = l - 1;
@@ -205,6 +210,7 @@ static void walk(struct cpu *c, u64 va, struct walk *w)
             struct tlb_entry src = {
                 .ptep = &table->e[idx], .pte = ent & ~PTE_AD_MASK,
                 .ptgen = table->gen, .mm = c->loaded_mm->idx,
+                .epoch = c->loaded_mm->pte_epoch,
             };
             tlb_fill(&c->psc[level], va, 12 + 9 * (level - 1), &src, NULL);
         }
@@ -264,6 +270,7 @@ static enum hit_verdict hit_changed(struct cpu *c, struct tlb_entry *e, u64 va,
         e->pte = *cur & ~PTE_AD_MASK;
         e->ptgen = table->gen;
         e->dirty = (*cur & PTE_D) != 0;
+        e->epoch = mm_of_entry(c, e)->pte_epoch;
         if (upgrade) {
             c->st.spurious_faults++;    /* the old entry faulted; handler re-walks */
             *cost += c->m->fault_cycles;
@@ -288,7 +295,7 @@ static enum hit_verdict hit_changed(struct cpu *c, struct tlb_entry *e, u64 va,
 static enum hit_verdict check_hit(struct cpu *c, struct tlb_entry *e, u64 va,
                                   u8 kind, u32 *cost)
 {
-    if (!cpu_entry_current(e) && hit_changed(c, e, va, kind, cost) == HIT_DROP)
+    if (!cpu_entry_current(c, e) && hit_changed(c, e, va, kind, cost) == HIT_DROP)
         return HIT_DROP;
     if (!perm_ok(e->pte, kind)) {
         c->st.bad_accesses++;           /* protection fault: SIGSEGV */
@@ -299,7 +306,7 @@ static enum hit_verdict check_hit(struct cpu *c, struct tlb_entry *e, u64 va,
         /* First write through a clean entry: the walker sets D. */
         c->st.setad_assists++;
         *cost += c->m->walk_setad_cycles;
-        if (cpu_entry_current(e))
+        if (cpu_entry_current(c, e))
             *(u64 *)e->ptep |= PTE_D | PTE_A;
         e->dirty = 1;
     }
@@ -396,6 +403,7 @@ static u32 miss_path(struct cpu *c, u64 va, u8 kind, u32 cost)
         .shift = (u8)(12 + 9 * (w.level - 1)),
     };
     src.mm = src.global ? c->init_mm->idx : c->loaded_mm->idx;
+    src.epoch = (src.global ? c->init_mm : c->loaded_mm)->pte_epoch;
     fill_from(c, kind, va, &src, true);
     return cost;
 }

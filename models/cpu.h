@@ -24,12 +24,14 @@
  *       INIT (loaded_mm = init_mm, in no user mask)
  *
  * Staleness: every TLB entry remembers the leaf entry it came from, that
- * entry's value, the table page's generation and the frame's generation.
- * A hit whose leaf changed takes the slow path, which decides whether the
- * reference used a translation that no longer exists (stale_accesses: the
- * frame was freed, or the change's flush has completed everywhere) or only
- * raced with a flush still in flight (racy_accesses), or is harmless (an
- * upgrade or A/D update; the entry is refreshed).
+ * entry's value, the table page's generation, the frame's generation and
+ * its address space's pte_epoch.  After any change in that address space
+ * a hit takes the slow path once, which compares the cached translation
+ * with the page tables: the same frame (not freed meanwhile) and no lost
+ * permission refreshes the entry; otherwise the reference used a
+ * translation that no longer exists: stale_accesses when the frame was
+ * freed or no flush of the mm is in flight, racy_accesses when it raced
+ * with a flush still in flight (legal: Linux frees only after the flush).
  */
 #ifndef TLBSIM_CPU_H
 #define TLBSIM_CPU_H
@@ -115,11 +117,11 @@ void cpu_invlpg(struct cpu *c, u64 va);
 /* ---- memory references ---------------------------------------------------- */
 u32 cpu_access_slow(struct cpu *c, u64 va, u8 kind, struct tlb_entry *hit);
 
-static inline bool cpu_entry_current(const struct tlb_entry *e)
+/* Nothing in the entry's address space changed since the entry was filled
+ * or last re-checked: one compare of epochs (mm_pte_changed()). */
+static inline bool cpu_entry_current(const struct cpu *c, const struct tlb_entry *e)
 {
-    const struct pt_page *pg = (const struct pt_page *)((uintptr_t)e->ptep & ~(uintptr_t)4095);
-
-    return (*e->ptep & ~PTE_AD_MASK) == e->pte && pg->gen == e->ptgen;
+    return e->epoch == (e->global ? c->init_mm : c->loaded_mm)->pte_epoch;
 }
 
 /* One reference of kind 'r', 'w' or 'x' at va in the loaded address space.
@@ -134,7 +136,7 @@ static inline u32 cpu_access(struct cpu *c, u64 va, u8 kind)
         e = tlb_lookup(&c->l1i[0], va);
     else
         e = tlb_lookup(&c->l1d[0], va);
-    if (likely(e && cpu_entry_current(e) &&
+    if (likely(e && cpu_entry_current(c, e) &&
                (kind != 'w' || ((e->pte & PTE_RW) && e->dirty)) &&
                (kind != 'x' || !(e->pte & PTE_NX)))) {
         if (kind == 'x')

@@ -27,6 +27,7 @@ struct mm {
     struct vma_set vmas;                /* mapped areas */
     cycles_t next_trim_cpumask;         /* 6.13+: no trim IPI before this cycle */
     u32 flush_inflight;                 /* flush requests whose invalidation is incomplete */
+    u32 pte_epoch;                      /* bumped whenever a present entry changes */
 };
 
 /* Create an mm.  kernel: init_mm (whose upper half every mm shares), or NULL
@@ -35,6 +36,10 @@ int  mm_init(struct mm *mm, s64 id, u16 idx, u64 ctx_id, struct pt_ctx *ptc,
              const struct machine *m, const struct mm *kernel,
              struct sim_err *err);
 void mm_destroy(struct mm *mm);
+
+/* Any present entry of mm changed (unmap, zap, migrate, protect, exit):
+ * every cached translation of it must be re-checked once (cpu.h). */
+static inline void mm_pte_changed(struct mm *mm) { mm->pte_epoch++; }
 
 /* inc_mm_tlb_gen(): returns the new generation. */
 static inline u64 inc_mm_tlb_gen(struct mm *mm) { return ++mm->tlb_gen; }

@@ -37,6 +37,7 @@ struct tlb_entry {
     u64 stamp;                          /* LRU: last use; unused otherwise */
     u32 ptgen;                          /* gen of the table page holding ptep */
     u32 fgen;                           /* frame generation at fill */
+    u32 epoch;                          /* owner mm's pte_epoch at fill or last check */
     u16 mm;                             /* address-space id that filled it (viz, stats) */
     u8  global;                         /* PTE_G was set: survives CR3 writes */
     u8  shift;                          /* page shift of this entry */

@@ -27,17 +27,29 @@ struct csd {
     cycles_t sent, arrival;
 };
 
-/* The initiator's side of one flush request. */
+/* The initiator's side of one flush request (pooled: a deferred request
+ * outlives the op that made it). */
 struct shootdown {
     struct flush_tlb_info info;
     struct flush_rec rec;
     struct mmu_gather gather;           /* pages and tables freed when done */
-    struct mm *mm;                      /* NULL for kernel flushes */
+    struct mm *mm;                      /* NULL for kernel and batched flushes */
+    struct mm **mms;                    /* batched: one entry per batched op */
+    u32 nr_mms, cap_mms;
     u32 pending;                        /* acknowledgements outstanding */
     cycles_t local_done;                /* the initiator's own part finished */
     cycles_t last_ack;                  /* latest acknowledgement seen */
-    bool active;
     bool exit_mm;                       /* mm_exit: tear the mm down when done */
+    struct shootdown *next_free;
+    struct shootdown *all_next;         /* every one allocated, for teardown */
+};
+
+/* A CPU's pending arch_tlbbatch (policy "batched"). */
+struct tlbbatch {
+    struct shootdown *sd;               /* gathers frames and mms; NULL: empty */
+    struct cpumask cpumask;             /* union of the mms' cpumasks */
+    u64 pages;
+    cycles_t start;                     /* first page added */
 };
 
 struct sim_cpu {
@@ -65,7 +77,10 @@ struct sim_cpu {
     cycles_t irqs_off_until;
 
     struct csd *irq_head;               /* pending requests, by arrival */
-    struct shootdown sd;                /* as initiator: one at a time */
+    struct csd *deferred;               /* lazy-deferred invalidations, FIFO */
+    cycles_t tick_at;                   /* next tick that handles them */
+    struct shootdown *sd_wait;          /* the flush it spins on */
+    struct tlbbatch batch;
 };
 
 struct mm_hslot { s64 id; struct mm *mm; };
@@ -98,6 +113,8 @@ struct sim {
     struct sim_totals eng;              /* engine counters (cpu part unused) */
     struct hist lat;
     struct csd *csd_free;
+    struct shootdown *sd_free;
+    struct shootdown *sd_all;
 
     /* reading */
     u32 window_ops;
@@ -358,10 +375,17 @@ static void op_done(struct sim *s, struct sim_cpu *sc)
 
 static cycles_t irq_time(const struct sim_cpu *sc)
 {
-    if (!sc->irq_head || sc->preempted)
+    cycles_t t = CYCLES_NEVER;
+
+    if (sc->preempted)
         return CYCLES_NEVER;
-    return sc->irq_head->arrival > sc->irqs_off_until ? sc->irq_head->arrival
-                                                      : sc->irqs_off_until;
+    if (sc->irq_head)
+        t = sc->irq_head->arrival;
+    if (sc->deferred && sc->tick_at < t)
+        t = sc->tick_at;                /* the tick that runs deferred work */
+    if (t != CYCLES_NEVER && t < sc->irqs_off_until)
+        t = sc->irqs_off_until;
+    return t;
 }
 
 static struct csd *csd_get(struct sim *s)
@@ -416,8 +440,75 @@ static cycles_t cstate_exit(const struct sim *s, const struct sim_cpu *sc)
     return sc->cstate >= 6 ? s->m.c6_exit_cycles : s->m.c1_exit_cycles;
 }
 
+/* ---- lazy-deferred invalidation (LATR) ----------------------------------- */
+
+/* Invalidate what a deferred request asked of this CPU: its pages when the
+ * mm is loaded here (a lazy CPU too: its TLB still holds them). */
+static cycles_t deferred_invalidate(struct sim *s, struct sim_cpu *sc,
+                                    const struct shootdown *sd)
+{
+    struct cpu *c = &sc->hw;
+    const struct flush_tlb_info *f = &sd->info;
+    cycles_t cost = s->m.handler_cycles;
+
+    if (c->loaded_mm != sd->mm)
+        return cost;
+    if (f->end == TLB_FLUSH_ALL) {
+        cpu_flush_tlb_local(c);
+        c->st.flush_full++;
+        return cost + s->m.cr3_flush_cycles;
+    }
+    for (u64 a = f->start; a < f->end; a += 1ull << f->stride_shift) {
+        cpu_invlpg(c, a);
+        c->st.flush_pages++;
+        cost += s->m.invlpg_cycles;
+    }
+    return cost;
+}
+
+/* Run every deferred request queued on sc (at a tick or a context switch),
+ * starting at sc's clock.  Returns the cycles spent. */
+static cycles_t run_deferred(struct sim *s, struct sim_cpu *sc)
+{
+    cycles_t t = sc->hw.now, cost = 0;
+
+    while (sc->deferred) {
+        struct csd *q = sc->deferred;
+
+        sc->deferred = q->next;
+        cost += deferred_invalidate(s, sc, q->sd);
+        s->eng.deferred_invalidations++;
+        sd_ack(s, q->sd, t + cost);
+        csd_put(s, q);
+    }
+    sc->tick_at = CYCLES_NEVER;
+    return cost;
+}
+
+static void post_deferred(struct sim *s, struct sim_cpu *tc, struct shootdown *sd)
+{
+    struct csd *c = csd_get(s), **pp = &tc->deferred;
+    u64 tick = s->m.deferred_tick_cycles;
+
+    *c = (struct csd){ .sd = sd, .sent = tc->hw.now, .arrival = CYCLES_NEVER };
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = c;
+    if (tc->tick_at == CYCLES_NEVER) {
+        /* The next scheduler tick of that CPU (ticks staggered per CPU). */
+        cycles_t base = s->now > tc->hw.now ? s->now : tc->hw.now;
+        cycles_t phase = (tick / s->nr_cpus) * tc->hw.id;
+        tc->tick_at = ((base + tick - phase) / tick) * tick + phase;
+        if (tc->tick_at <= base)
+            tc->tick_at += tick;
+    }
+    if (irq_time(tc) != CYCLES_NEVER)
+        wake_at(s, tc, irq_time(tc));
+}
+
 /* The flush IPI handler: drain call_single_queue, acknowledging each
- * request after its flush_tlb_func (or before it, with early-ack). */
+ * request after its flush_tlb_func (or before it, with early-ack).  A due
+ * tick runs the deferred invalidations. */
 static void handle_irqs(struct sim *s, struct sim_cpu *sc)
 {
     struct cpu *c = &sc->hw;
@@ -430,12 +521,17 @@ static void handle_irqs(struct sim *s, struct sim_cpu *sc)
         sc->irq_head = q->next;
         csd_put(s, q);
         s->env.now = t + cost;
-        if (s->pol->early_ack)
-            sd_ack(s, sd, t + cost);
+        cycles_t early = t + cost;      /* early-ack: before the flush work */
         cost += flush_tlb_func(&s->env, c, &sd->info, false);
         c->st.ipis_received++;
-        if (!s->pol->early_ack)
-            sd_ack(s, sd, t + cost);
+        /* Acknowledged after flush_tlb_func returns (the csd unlock), or,
+         * with early-ack, at its start; the handler runs no user code in
+         * between, so both are safe. */
+        sd_ack(s, sd, s->pol->early_ack ? early : t + cost);
+    }
+    if (sc->deferred && sc->tick_at <= t + cost) {
+        c->now = t + cost;
+        cost += run_deferred(s, sc);
     }
     cost += s->m.irq_exit_cycles;
     c->now = t + cost;
@@ -455,6 +551,33 @@ static void trace_hook(void *arg, u32 cpu, enum tlb_flush_reason r, s64 pages)
     if (s->hooks.tlb_event)
         s->hooks.tlb_event(s->hooks.arg, sc->hw.now, cpu,
                            sc->task_mm ? sc->task_mm->id : -1, sc->idle, r, pages);
+}
+
+static struct shootdown *sd_get(struct sim *s)
+{
+    struct shootdown *sd = s->sd_free;
+
+    if (sd) {
+        s->sd_free = sd->next_free;
+    } else {
+        if (!(sd = calloc(1, sizeof(*sd))))
+            return NULL;
+        sd->all_next = s->sd_all;
+        s->sd_all = sd;
+    }
+    sd->nr_mms = 0;
+    sd->pending = 0;
+    sd->last_ack = 0;
+    sd->exit_mm = false;
+    sd->mm = NULL;
+    mmu_gather_init(&sd->gather);
+    return sd;
+}
+
+static void sd_put(struct sim *s, struct shootdown *sd)
+{
+    sd->next_free = s->sd_free;
+    s->sd_free = sd;
 }
 
 static void release_lazy_users(struct sim *s, struct mm *mm)
@@ -496,53 +619,178 @@ static void sd_complete(struct sim *s, struct shootdown *sd)
         s->hooks.flush(s->hooks.arg, &sd->rec);
     if (sd->mm)
         sd->mm->flush_inflight--;
+    for (u32 i = 0; i < sd->nr_mms; i++)
+        sd->mms[i]->flush_inflight--;
     mmu_gather_finish(&s->ptc, &sd->gather);
     if (sd->exit_mm) {
         release_lazy_users(s, sd->mm);
         mm_release(s, sd->mm);
     }
-    sd->active = false;
-    if (t > sd->local_done)
-        ic->hw.st.spin_cycles += t - sd->local_done;
-    if (ic->hw.now < t)
-        ic->hw.now = t;
-    if (ic->spinning) {
-        ic->spinning = false;
-        wake_at(s, ic, ic->hw.now);
+    if (ic->sd_wait == sd) {
+        ic->sd_wait = NULL;
+        if (t > sd->local_done)
+            ic->hw.st.spin_cycles += t - sd->local_done;
+        if (ic->hw.now < t)
+            ic->hw.now = t;
+        if (ic->spinning) {
+            ic->spinning = false;
+            wake_at(s, ic, ic->hw.now);
+        }
+    }
+    sd_put(s, sd);
+}
+
+/* Send the request to every target by IPI (native or KVM PV send-IPI). */
+static int deliver_ipis(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
+                        const struct flush_targets *tg, cycles_t at,
+                        struct apic_send *snd)
+{
+    u32 cpu;
+
+    apic_send_ipi_mask(&s->m, sc->hw.id, &tg->mask, s->pol->transport == XPORT_PV_KVM,
+                       at, s->arrival, snd);
+    for_each_cpu(cpu, &tg->mask, s->nr_cpus)
+        if (post_csd(s, &s->cpus[cpu], sd, at, s->arrival[cpu]))
+            return SIM_ENOMEM;
+    return SIM_OK;
+}
+
+/* kvm_flush_tlb_multi(): a preempted vCPU is not IPI'd; KVM_VCPU_FLUSH_TLB
+ * makes it flush everything when the host runs it again. */
+static void pv_kvm_filter(struct sim *s, struct flush_targets *tg)
+{
+    u32 cpu;
+
+    for_each_cpu(cpu, &tg->mask, s->nr_cpus) {
+        struct sim_cpu *tc = &s->cpus[cpu];
+        if (!tc->preempted)
+            continue;
+        tc->pv_flush_pending = true;
+        cpumask_clear_cpu(cpu, &tg->mask);
+        tg->nr--;
+        s->eng.pv_skipped_preempted++;
     }
 }
 
-/* flush_tlb_mm_range() (or flush_tlb_kernel_range() when mm is NULL) on
- * the initiator sc at its clock.  The gather g (may be NULL) is freed when
- * the flush completes. */
-static int flush_request(struct sim *s, struct sim_cpu *sc, struct mm *mm,
-                         u64 start, u64 end, u8 stride_shift, bool freed_tables,
-                         const struct trace_op *op, bool exit_mm)
+/* Work done on a target by the hypervisor (Hyper-V) or by hardware
+ * (broadcast): the target's TLB changes without its CPU running a handler,
+ * and its tlb_gen does not move. */
+static void remote_invalidate(struct sim *s, struct sim_cpu *tc, const struct flush_tlb_info *f)
 {
-    struct shootdown *sd = &sc->sd;
+    struct cpu *c = &tc->hw;
+
+    if (f->kernel) {
+        if (f->end == TLB_FLUSH_ALL)
+            cpu_flush_tlb_global(c);
+        else
+            for (u64 a = f->start; a < f->end; a += 1ull << PAGE_SHIFT_4K)
+                cpu_invlpg(c, a);
+        return;
+    }
+    if (f->mm && c->loaded_mm != f->mm)
+        return;                         /* PCID-less: no entries of it here */
+    if (f->end == TLB_FLUSH_ALL)
+        cpu_flush_tlb_local(c);
+    else
+        for (u64 a = f->start; a < f->end; a += 1ull << f->stride_shift)
+            cpu_invlpg(c, a);
+}
+
+static u64 range_units(const struct flush_tlb_info *f)
+{
+    return f->end == TLB_FLUSH_ALL ? 0 : (f->end - f->start) >> f->stride_shift;
+}
+
+/* HvFlushVirtualAddressSpace (full) or HvFlushVirtualAddressList (range):
+ * one hypercall; the hypervisor flushes the targets and returns when done. */
+static cycles_t deliver_hyperv(struct sim *s, struct shootdown *sd,
+                               const struct flush_targets *tg)
+{
+    const struct flush_tlb_info *f = &sd->info;
+    cycles_t work = f->end == TLB_FLUSH_ALL ? s->m.cr3_flush_cycles
+                                            : range_units(f) * s->m.hv_flush_page_cycles;
+    u32 cpu;
+
+    for_each_cpu(cpu, &tg->mask, s->nr_cpus)
+        remote_invalidate(s, &s->cpus[cpu], f);
+    s->eng.hypercalls++;
+    /* The host reaches running targets with its own (cheap, unvirtualised)
+     * IPIs; the hypercall returns after the slowest. */
+    return s->m.hypercall_cycles + (tg->nr ? s->m.ipi_delivery_cycles : 0) + work;
+}
+
+/* broadcast_tlb_flush(): INVLPGB in chunks of invlpgb_count_max pages (one
+ * per huge page beyond 2M strides), then TLBSYNC. */
+static cycles_t deliver_broadcast(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
+                                  const struct flush_targets *tg)
+{
+    const struct flush_tlb_info *f = &sd->info;
+    u64 units = range_units(f), n;
+    u32 cpu;
+
+    if (f->end == TLB_FLUSH_ALL)
+        n = 1;
+    else if (f->stride_shift > PAGE_SHIFT_2M)
+        n = units;
+    else
+        n = (units + s->m.invlpgb_count_max - 1) / s->m.invlpgb_count_max;
+    for_each_cpu(cpu, &tg->mask, s->nr_cpus)
+        remote_invalidate(s, &s->cpus[cpu], f);
+    remote_invalidate(s, sc, f);        /* INVLPGB covers the issuing CPU too */
+    s->eng.broadcasts += n;
+    return n * s->m.invlpgb_cycles + s->m.tlbsync_cycles;
+}
+
+/* Broadcast and Hyper-V flush every CPU that may hold entries: those the
+ * policy would IPI (lazy skipped unless freed_tables); a target that runs
+ * another mm holds none (PCID-less), so it is dropped. */
+static void keep_holders(struct sim *s, const struct flush_tlb_info *f, struct flush_targets *tg)
+{
+    u32 cpu;
+
+    if (f->kernel)
+        return;
+    for_each_cpu(cpu, &tg->mask, s->nr_cpus)
+        if (f->mm && s->cpus[cpu].hw.loaded_mm != f->mm) {
+            cpumask_clear_cpu(cpu, &tg->mask);
+            tg->nr--;
+        }
+}
+
+/* flush_tlb_mm_range() (mm set), flush_tlb_kernel_range() (kernel) or
+ * arch_tlbbatch_flush() (batch mask given) on initiator sc at its clock,
+ * through the policy's transport.  sd carries the gather. */
+static int flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
+                         struct mm *mm, u64 start, u64 end, u8 stride_shift,
+                         bool freed_tables, const struct trace_op *op,
+                         const struct cpumask *batch_mask)
+{
     struct cpu *c = &sc->hw;
+    const struct flush_policy *pol = s->pol;
     cycles_t t0 = c->now, cost = s->m.flush_request_cycles;
     struct flush_targets tg;
     struct apic_send snd = { 0 };
-    bool local_first = !s->pol->concurrent_local;
+    bool local_first = !pol->concurrent_local, spin = true;
+    const struct cpumask *mask = batch_mask ? batch_mask : mm ? &mm->cpumask : NULL;
     u32 cpu, others;
 
     s->env.now = t0;
-    if (mm)
+    if (batch_mask)
+        sd->info = (struct flush_tlb_info){ .mm = NULL, .start = 0, .end = TLB_FLUSH_ALL,
+                                            .new_tlb_gen = TLB_GENERATION_INVALID,
+                                            .initiating_cpu = c->id };
+    else if (mm)
         flush_tlb_info_init(&s->env, &sd->info, mm, start, end, stride_shift,
                             freed_tables, c->id);
     else
         flush_tlb_kernel_info_init(&s->env, &sd->info, start, end, c->id);
     sd->mm = mm;
-    sd->exit_mm = exit_mm;
-    sd->active = true;
-    sd->last_ack = 0;
     s->eng.flush_requests++;
     if (mm)
         mm->flush_inflight++;
-    flush_choose_targets(&s->env, &sd->info, mm ? &mm->cpumask : NULL, &tg);
-    others = mm ? cpumask_weight(&mm->cpumask) - cpumask_test_cpu(c->id, &mm->cpumask) : 0;
-    if (others) {
+    flush_choose_targets(&s->env, &sd->info, mask, &tg);
+    others = mask ? cpumask_weight(mask) - cpumask_test_cpu(c->id, mask) : 0;
+    if (others && pol->transport != XPORT_DEFERRED && pol->transport != XPORT_BROADCAST) {
         /* native_flush_tlb_multi() runs (and counts) whenever another CPU
          * is in the mask, even if every one of them is then skipped. */
         c->st.nr_tlb_remote_flush++;
@@ -552,38 +800,158 @@ static int flush_request(struct sim *s, struct sim_cpu *sc, struct mm *mm,
     }
     if (local_first && tg.local)
         cost += flush_tlb_func(&s->env, c, &sd->info, true);
-    if (tg.nr) {
-        apic_send_ipi_mask(&s->m, c->id, &tg.mask, false, t0 + cost, s->arrival, &snd);
-        for_each_cpu(cpu, &tg.mask, s->nr_cpus)
-            if (post_csd(s, &s->cpus[cpu], sd, t0 + cost, s->arrival[cpu]))
+    switch (pol->transport) {
+    case XPORT_PV_KVM:
+        pv_kvm_filter(s, &tg);
+        /* fall through */
+    case XPORT_IPI:
+        if (tg.nr) {
+            if (deliver_ipis(s, sc, sd, &tg, t0 + cost, &snd))
                 return fail(s, SIM_ENOMEM, op->line, "op", "out of memory");
-        cost += snd.send_cycles;
+            cost += snd.send_cycles;
+        }
+        break;
+    case XPORT_HYPERV:
+        keep_holders(s, &sd->info, &tg);
+        cost += deliver_hyperv(s, sd, &tg);
+        snd.writes = 1;                 /* one hypercall */
+        spin = false;
+        break;
+    case XPORT_BROADCAST:
+        /* INVLPGB reaches every CPU, lazy ones included: the targets are
+         * simply the CPUs that hold entries of the mm. */
+        if (mm && !sd->info.kernel) {
+            cpumask_clear(&tg.mask);
+            tg.nr = tg.skipped_lazy = tg.skipped_other = 0;
+            for (cpu = 0; cpu < s->nr_cpus; cpu++)
+                if (cpu != c->id && s->cpus[cpu].hw.loaded_mm == mm) {
+                    cpumask_set_cpu(cpu, &tg.mask);
+                    tg.nr++;
+                }
+        }
+        cost += deliver_broadcast(s, sc, sd, &tg);
+        tg.local = false;               /* the broadcast covered it */
+        spin = false;
+        break;
+    case XPORT_DEFERRED:
+        /* Every other CPU in the mask, lazy or not, will invalidate at its
+         * next tick or context switch: nobody is interrupted. */
+        if (mask && !sd->info.kernel) {
+            cpumask_clear(&tg.mask);
+            tg.nr = 0;
+            for_each_cpu(cpu, mask, s->nr_cpus)
+                if (cpu != c->id) {
+                    cpumask_set_cpu(cpu, &tg.mask);
+                    tg.nr++;
+                }
+            tg.skipped_lazy = tg.skipped_other = 0;
+            tg.local = mm && c->loaded_mm == mm;
+        }
+        break;
     }
     if (!local_first && tg.local)
         cost += flush_tlb_func(&s->env, c, &sd->info, true);
 
     sd->rec = (struct flush_rec){
         .t_request = t0, .initiator = c->id, .mm = mm ? mm->id : -1,
-        .cause = trace_op_name(op->type), .start = start, .end = end,
+        .cause = op ? trace_op_name(op->type) : "batch", .start = start, .end = end,
         .pages = end == TLB_FLUSH_ALL ? 0 : (end - start) >> PAGE_SHIFT_4K,
         .full = sd->info.end == TLB_FLUSH_ALL, .freed_tables = freed_tables,
         .targets = tg.nr, .icr_writes = snd.writes,
         .skipped_lazy = tg.skipped_lazy, .skipped_other = tg.skipped_other,
-        .line = op->line,
+        .line = op ? op->line : 0,
     };
-    s->eng.ipis_sent += tg.nr;
+    if (pol->transport == XPORT_IPI || pol->transport == XPORT_PV_KVM)
+        s->eng.ipis_sent += tg.nr;
     s->eng.icr_writes += snd.writes;
     s->eng.ipis_skipped_lazy += tg.skipped_lazy;
     s->eng.ipis_skipped_other += tg.skipped_other;
     c->now = t0 + cost;
     c->st.busy_cycles += cost;
     sd->local_done = c->now;
-    sd->pending = tg.nr;
-    if (!tg.nr)
+    if (pol->transport == XPORT_DEFERRED && tg.nr) {
+        sd->pending = tg.nr;
+        if (pol->free_after == FREE_AT_ONCE)
+            mmu_gather_finish(&s->ptc, &sd->gather);
+        for_each_cpu(cpu, &tg.mask, s->nr_cpus)
+            post_deferred(s, &s->cpus[cpu], sd);
+        return SIM_OK;                  /* the initiator goes on */
+    }
+    if (!spin || !tg.nr) {
+        sd->pending = 0;
         sd_complete(s, sd);
-    else
-        sc->spinning = true;
+        return SIM_OK;
+    }
+    sd->pending = tg.nr;
+    sc->sd_wait = sd;
+    sc->spinning = true;
     return SIM_OK;
+}
+
+/* ---- batched flushes (arch_tlbbatch) -------------------------------------- */
+
+static int batch_flush(struct sim *s, struct sim_cpu *sc)
+{
+    struct tlbbatch *b = &sc->batch;
+    struct shootdown *sd = b->sd;
+    struct cpumask mask = b->cpumask;
+
+    b->sd = NULL;
+    b->pages = 0;
+    cpumask_clear(&b->cpumask);
+    return flush_request(s, sc, sd, NULL, 0, TLB_FLUSH_ALL, PAGE_SHIFT_4K, false, NULL, &mask);
+}
+
+/* try_to_unmap_one() with TTU_BATCH_FLUSH: the PTEs changed, tlb_gen moved
+ * (arch_tlbbatch_add_pending), the flush waits for the batch. */
+static int batch_add(struct sim *s, struct sim_cpu *sc, struct mm *mm,
+                     struct mmu_gather *g, const struct trace_op *op)
+{
+    struct tlbbatch *b = &sc->batch;
+    struct shootdown *sd = b->sd;
+
+    if (!sd) {
+        if (!(sd = b->sd = sd_get(s)))
+            return fail(s, SIM_ENOMEM, op->line, "op", "out of memory");
+        b->start = sc->hw.now;
+    }
+    if (sd->nr_mms == sd->cap_mms) {
+        u32 cap = sd->cap_mms ? 2 * sd->cap_mms : 8;
+        struct mm **n = realloc(sd->mms, cap * sizeof(*n));
+        if (!n)
+            return fail(s, SIM_ENOMEM, op->line, "op", "out of memory");
+        sd->mms = n;
+        sd->cap_mms = cap;
+    }
+    sd->mms[sd->nr_mms++] = mm;
+    mm->flush_inflight++;
+    inc_mm_tlb_gen(mm);
+    for (u32 w = 0; w < CPUMASK_WORDS; w++)
+        b->cpumask.bits[w] |= mm->cpumask.bits[w];
+    /* Move the frames over: they are freed after the batch's flush. */
+    for (size_t i = 0; i < g->nr_frames; i++) {
+        if (sd->gather.nr_frames == sd->gather.cap_frames) {
+            size_t cap = sd->gather.cap_frames ? 2 * sd->gather.cap_frames : 64;
+            u64 *n = realloc(sd->gather.frames, cap * sizeof(*n));
+            if (!n)
+                return fail(s, SIM_ENOMEM, op->line, "op", "out of memory");
+            sd->gather.frames = n;
+            sd->gather.cap_frames = cap;
+        }
+        sd->gather.frames[sd->gather.nr_frames++] = g->frames[i];
+    }
+    g->nr_frames = 0;
+    mmu_gather_finish(&s->ptc, g);
+    b->pages += g->nr_ptes;
+    s->eng.batched_pages += g->nr_ptes;
+    if (b->pages >= s->m.batch_pages)
+        return batch_flush(s, sc);
+    return SIM_OK;
+}
+
+static bool batch_due(const struct sim *s, const struct sim_cpu *sc)
+{
+    return sc->batch.sd && sc->hw.now - sc->batch.start >= s->m.batch_window_cycles;
 }
 
 /* ==== ops ================================================================= */
@@ -591,14 +959,17 @@ static int flush_request(struct sim *s, struct sim_cpu *sc, struct mm *mm,
 static int op_change(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
 {
     struct mm *mm = mm_lookup(s, op->mm);
-    struct mmu_gather *g = &sc->sd.gather;
+    struct shootdown *sd;
+    struct mmu_gather *g;
     struct sim_err e = { 0 };
     bool reduced = false, flush;
     int rc;
 
     if (!mm)
         return fail(s, SIM_ENOENT, op->line, "mm", "address space does not exist");
-    mmu_gather_init(g);
+    if (!(sd = sd_get(s)))
+        return fail(s, SIM_ENOMEM, op->line, "op", "out of memory");
+    g = &sd->gather;
     switch (op->type) {
     case OP_UNMAP:
         rc = pt_unmap(&mm->pt, op->va, op->len, g, &e);
@@ -624,29 +995,55 @@ static int op_change(struct sim *s, struct sim_cpu *sc, const struct trace_op *o
         break;
     }
     }
-    if (rc) {
+    if (!rc && g->nr_ptes)
+        mm_pte_changed(mm);
+    if (rc || !flush) {
         mmu_gather_finish(&s->ptc, g);
-        return fail_err(s, op->line, "va", &e);
+        sd_put(s, sd);
+        return rc ? fail_err(s, op->line, "va", &e) : SIM_OK;
     }
-    if (!flush) {
-        mmu_gather_finish(&s->ptc, g);
-        return SIM_OK;
+    if (s->pol->batch && op->type == OP_MIGRATE) {
+        rc = batch_add(s, sc, mm, g, op);
+        sd_put(s, sd);
+        return rc;
     }
-    return flush_request(s, sc, mm, g->start, g->end, (u8)g->stride_shift,
-                         g->freed_tables, op, false);
+    return flush_request(s, sc, sd, mm, g->start, g->end, (u8)g->stride_shift,
+                         g->freed_tables, op, NULL);
 }
-
 static int op_flush(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
 {
     struct mm *mm = mm_lookup(s, op->mm);
     bool all = op->flags & OPF_ALL;
+    struct shootdown *sd;
 
     if (!mm)
         return fail(s, SIM_ENOENT, op->line, "mm", "address space does not exist");
-    mmu_gather_init(&sc->sd.gather);
-    return flush_request(s, sc, mm, all ? 0 : op->va, all ? TLB_FLUSH_ALL : op->va + op->len,
+    if (!(sd = sd_get(s)))
+        return fail(s, SIM_ENOMEM, op->line, "op", "out of memory");
+    return flush_request(s, sc, sd, mm, all ? 0 : op->va,
+                         all ? TLB_FLUSH_ALL : op->va + op->len,
                          op->stride_shift ? op->stride_shift : PAGE_SHIFT_4K,
-                         op->flags & OPF_FREED_TABLES, op, false);
+                         op->flags & OPF_FREED_TABLES, op, NULL);
+}
+
+static int op_kflush(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
+{
+    struct shootdown *sd = sd_get(s);
+
+    if (!sd)
+        return fail(s, SIM_ENOMEM, op->line, "op", "out of memory");
+    return flush_request(s, sc, sd, NULL, op->va, op->va + op->len, PAGE_SHIFT_4K,
+                         false, op, NULL);
+}
+
+/* A context switch is also where LATR runs its deferred invalidations. */
+static void switch_point(struct sim *s, struct sim_cpu *sc)
+{
+    if (sc->deferred) {
+        cycles_t cost = run_deferred(s, sc);
+        sc->hw.now += cost;
+        sc->hw.st.busy_cycles += cost;
+    }
 }
 
 static int op_switch(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
@@ -654,6 +1051,7 @@ static int op_switch(struct sim *s, struct sim_cpu *sc, const struct trace_op *o
     struct cpu *c = &sc->hw;
     u32 cost;
 
+    switch_point(s, sc);
     if (op->mm == MM_NULL) {
         sc->task_mm = NULL;
         enter_lazy_tlb(&s->env, c);
@@ -673,6 +1071,7 @@ static void op_idle(struct sim *s, struct sim_cpu *sc, const struct trace_op *op
 {
     struct cpu *c = &sc->hw;
 
+    switch_point(s, sc);
     sc->task_mm = NULL;
     enter_lazy_tlb(&s->env, c);
     sc->idle = true;
@@ -702,11 +1101,21 @@ static void op_vcpu_run(struct sim *s, struct sim_cpu *sc)
         wake_at(s, sc, irq_time(sc));
 }
 
+static int op_map(struct sim *s, const struct trace_op *op)
+{
+    struct mm *mm = mm_lookup(s, op->mm);
+    struct sim_err e = { 0 };
+
+    if (!mm)
+        return fail(s, SIM_ENOENT, op->line, "mm", "address space does not exist");
+    if (mm_map(mm, op->va, op->len, op->page_shift, op->prot,
+               op->flags & OPF_POPULATE, op->flags & OPF_GLOBAL, &e))
+        return fail_err(s, op->line, "va", &e);
+    return SIM_OK;
+}
+
 static int exec_global(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
 {
-    struct sim_err e = { 0 };
-    struct mm *mm;
-
     switch (op->type) {
     case OP_SWITCH:
         return op_switch(s, sc, op);
@@ -714,13 +1123,7 @@ static int exec_global(struct sim *s, struct sim_cpu *sc, const struct trace_op 
         op_idle(s, sc, op);
         return SIM_OK;
     case OP_MAP:
-        mm = mm_lookup(s, op->mm);
-        if (!mm)
-            return fail(s, SIM_ENOENT, op->line, "mm", "address space does not exist");
-        if (mm_map(mm, op->va, op->len, op->page_shift, op->prot,
-                   op->flags & OPF_POPULATE, op->flags & OPF_GLOBAL, &e))
-            return fail_err(s, op->line, "va", &e);
-        return SIM_OK;
+        return op_map(s, op);
     case OP_UNMAP:
     case OP_PROTECT:
     case OP_ZAP:
@@ -729,9 +1132,7 @@ static int exec_global(struct sim *s, struct sim_cpu *sc, const struct trace_op 
     case OP_FLUSH:
         return op_flush(s, sc, op);
     case OP_KFLUSH:
-        mmu_gather_init(&sc->sd.gather);
-        return flush_request(s, sc, NULL, op->va, op->va + op->len, PAGE_SHIFT_4K,
-                             false, op, false);
+        return op_kflush(s, sc, op);
     case OP_VCPU_PREEMPT:
         sc->preempted = true;
         return SIM_OK;
@@ -740,6 +1141,23 @@ static int exec_global(struct sim *s, struct sim_cpu *sc, const struct trace_op 
         return SIM_OK;
     default:
         return fail(s, SIM_EINTERNAL, op->line, "op", "not a CPU op");
+    }
+}
+
+/* A pending batch must be flushed before this op (its window expired, or
+ * the op flushes too: flush_tlb_batched_pending()). */
+static bool batch_flush_first(const struct sim *s, const struct sim_cpu *sc,
+                              const struct trace_op *op)
+{
+    if (!sc->batch.sd)
+        return false;
+    if (batch_due(s, sc))
+        return true;
+    switch (op->type) {
+    case OP_UNMAP: case OP_PROTECT: case OP_ZAP: case OP_FLUSH: case OP_KFLUSH:
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -858,6 +1276,12 @@ static void cpu_run(void *owner, struct ev *e)
         if (sc->spinning)
             break;
         if (!sc->has_cur && !fetch_op(s, sc)) {
+            if (sc->batch.sd) {         /* end of this CPU's work: flush the batch */
+                if (c->now > popped && c->now >= horizon)
+                    break;
+                batch_flush(s, sc);
+                continue;
+            }
             s->running = NULL;
             go_wait_input(s, sc);
             return;
@@ -884,13 +1308,22 @@ static void cpu_run(void *owner, struct ev *e)
         if (!op_is_local(&sc->cur)) {
             if (c->now > popped && c->now >= horizon)
                 break;                  /* someone else goes first */
+            if (batch_flush_first(s, sc, &sc->cur)) {
+                batch_flush(s, sc);
+                continue;
+            }
             exec_global(s, sc, &sc->cur);
             op_done(s, sc);
             continue;
         }
-        if (c->now >= limit)
+        if (c->now >= limit && c->now > popped)
             break;
-        if (exec_local(sc, limit < irq_time(sc) ? limit : irq_time(sc)))
+        /* The earliest CPU always makes progress (one reference at least),
+         * even with sim.quantum = 0 and another CPU at the same cycle. */
+        cycles_t stop = limit < irq_time(sc) ? limit : irq_time(sc);
+        if (stop <= c->now)
+            stop = c->now + 1;
+        if (exec_local(sc, stop))
             op_done(s, sc);
     }
     s->running = NULL;
@@ -909,7 +1342,7 @@ static bool barrier_ready(const struct sim *s)
 {
     for (u32 i = 0; i < s->nr_cpus; i++) {
         const struct sim_cpu *sc = &s->cpus[i];
-        if (sc->q_len || sc->has_cur || sc->spinning || sc->irq_head)
+        if (sc->q_len || sc->has_cur || sc->spinning || sc->irq_head || sc->batch.sd)
             return false;
     }
     return true;
@@ -955,16 +1388,26 @@ static int run_barrier(struct sim *s)
         break;
     case OP_MM_EXIT: {
         struct sim_cpu *sc = &s->cpus[op->cpu];
+        struct shootdown *sd;
 
         mm = mm_lookup(s, op->mm);
         if (!mm)
             return fail(s, SIM_ENOENT, op->line, "mm", "address space does not exist");
+        /* Deferred invalidations still queued may name this mm: run them
+         * all now, as the exiting task's IPI-free path cannot wait. */
+        for (u32 i = 0; i < s->nr_cpus; i++)
+            switch_point(s, &s->cpus[i]);
+        if (!(sd = sd_get(s)))
+            return fail(s, SIM_ENOMEM, op->line, "op", "out of memory");
         /* exit_mmap(): unmap everything, free the tables, then
          * flush_tlb_mm() (full, freed_tables) before the pages go. */
-        mmu_gather_init(&sc->sd.gather);
-        if (pt_unmap(&mm->pt, 0, 1ull << (mm->pt.va_bits - 1), &sc->sd.gather, &e))
+        if (pt_unmap(&mm->pt, 0, 1ull << (mm->pt.va_bits - 1), &sd->gather, &e)) {
+            sd_put(s, sd);
             return fail_err(s, op->line, "mm", &e);
-        rc = flush_request(s, sc, mm, 0, TLB_FLUSH_ALL, PAGE_SHIFT_4K, true, op, true);
+        }
+        mm_pte_changed(mm);
+        sd->exit_mm = true;
+        rc = flush_request(s, sc, sd, mm, 0, TLB_FLUSH_ALL, PAGE_SHIFT_4K, true, op, NULL);
         break;
     }
     default:
@@ -1046,6 +1489,7 @@ static int cpus_init(struct sim *s, struct sim_err *err)
             return rc;
         sc->s = s;
         sc->starved = true;
+        sc->tick_at = CYCLES_NEVER;
         s->cpu_ptrs[i] = &sc->hw;
         ev_init(&sc->run_ev, cpu_run, sc);
     }
@@ -1123,9 +1567,11 @@ void sim_destroy(struct sim *s)
             free(sc->irq_head);
             sc->irq_head = n;
         }
-        if (sc->sd.active || sc->sd.gather.frames)
-            mmu_gather_finish(&s->ptc, &sc->sd.gather);
-        mmu_gather_destroy(&sc->sd.gather);
+        while (sc->deferred) {
+            struct csd *n = sc->deferred->next;
+            free(sc->deferred);
+            sc->deferred = n;
+        }
         cpu_destroy(&sc->hw);
         free(sc->q);
         free(sc->ring);
@@ -1134,6 +1580,13 @@ void sim_destroy(struct sim *s)
         struct csd *n = s->csd_free->next;
         free(s->csd_free);
         s->csd_free = n;
+    }
+    while (s->sd_all) {
+        struct shootdown *n = s->sd_all->all_next;
+        mmu_gather_destroy(&s->sd_all->gather);
+        free(s->sd_all->mms);
+        free(s->sd_all);
+        s->sd_all = n;
     }
     for (u32 i = 1; s->mm_by_idx && i <= TRACE_MAX_MMS; i++)
         if (s->mm_by_idx[i]) {

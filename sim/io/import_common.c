@@ -1,0 +1,243 @@
+/* sim/io/import_common.c - import_file(): options, line reading, skips, output. */
+#include "import_priv.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ===== Lines ============================================================= */
+
+int imp_getline(struct imp *im)
+{
+    for (;;) {
+        int c = 0;
+        size_t n = 0;
+
+        if (!fgets(im->buf, IMPORT_MAX_LINE + 2, im->f))
+            return ferror(im->f) ? sim_err_set(im->err, SIM_EIO, "%s: read error", im->in) : 0;
+        im->line++;
+        im->st->lines += !im->quiet;
+        n = strlen(im->buf);
+        if (n && im->buf[n - 1] == '\n') {
+            im->buf[--n] = '\0';
+        } else if (n > IMPORT_MAX_LINE) {
+            while ((c = fgetc(im->f)) != EOF && c != '\n')
+                ;
+            int rc = imp_skip(im, "line longer than %u bytes", IMPORT_MAX_LINE);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (n && im->buf[n - 1] == '\r')
+            im->buf[--n] = '\0';
+        im->len = n;
+        return 1;
+    }
+}
+
+int imp_rewind(struct imp *im, bool quiet)
+{
+    if (fseek(im->f, 0, SEEK_SET) != 0)
+        return sim_err_set(im->err, SIM_EIO, "%s: cannot read twice (not a regular file?)", im->in);
+    im->line = 0;
+    im->quiet = quiet;
+    return SIM_OK;
+}
+
+int imp_skip(struct imp *im, const char *fmt, ...)
+{
+    char reason[IMPORT_REASON_MAX];
+    struct import_stats *st = im->st;
+    va_list ap;
+
+    if (im->quiet)
+        return SIM_OK;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    st->skipped++;
+    if (st->nr_first < IMPORT_SKIP_REPORT) {
+        st->first[st->nr_first].line = im->line;
+        memcpy(st->first[st->nr_first].reason, reason, sizeof(reason));
+        st->nr_first++;
+    }
+    if (im->o->strict)
+        return sim_err_set(im->err, SIM_EPARSE, "%s:%llu: %s", im->in,
+                           (unsigned long long)im->line, reason);
+    return SIM_OK;
+}
+
+/* ===== Output ============================================================ */
+
+int imp_open_out(struct imp *im, u32 cpus, const char *name, const char *source)
+{
+    struct trace_header hdr;
+
+    memset(&hdr, 0, sizeof(hdr));
+    hdr.version = 1;
+    hdr.cpus = cpus;
+    snprintf(hdr.name, sizeof(hdr.name), "%s", name);
+    snprintf(hdr.source, sizeof(hdr.source), "%s", source);
+    im->st->cpus = cpus;
+    return trace_writer_open(im->out, &hdr, TRACE_FMT_JSONL, &im->w, im->err);
+}
+
+int imp_emit(struct imp *im, const struct trace_op *op)
+{
+    struct sim_err werr = { 0, "" };
+    int rc = trace_write(im->w, op, &werr);
+
+    if (rc == SIM_OK) {
+        im->st->ops++;
+        return 0;
+    }
+    if (rc == SIM_EPARSE || rc == SIM_ELIMIT || rc == SIM_EINVAL || rc == SIM_ERANGE) {
+        rc = imp_skip(im, "%s op refused: %.60s", trace_op_name(op->type), werr.msg);
+        return rc ? rc : 1;
+    }
+    if (im->err) {
+        im->err->code = rc;
+        memcpy(im->err->msg, werr.msg, sizeof(werr.msg));
+    }
+    return rc;
+}
+
+int imp_emit_must(struct imp *im, const struct trace_op *op)
+{
+    int rc = imp_emit(im, op);
+
+    if (rc == 1)
+        return sim_err_set(im->err, SIM_EINTERNAL, "%s:%llu: %s op refused by the writer",
+                           im->in, (unsigned long long)im->line, trace_op_name(op->type));
+    return rc;
+}
+
+/* ===== Parsing helpers =================================================== */
+
+const char *imp_skip_ws(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
+}
+
+const char *imp_parse_hex(const char *s, u64 *v)
+{
+    u64 x = 0;
+    int nd = 0;
+
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        s += 2;
+    for (;; s++, nd++) {
+        unsigned d;
+        if (*s >= '0' && *s <= '9')
+            d = (unsigned)(*s - '0');
+        else if (*s >= 'a' && *s <= 'f')
+            d = (unsigned)(*s - 'a' + 10);
+        else if (*s >= 'A' && *s <= 'F')
+            d = (unsigned)(*s - 'A' + 10);
+        else
+            break;
+        if (x >> 60)
+            return NULL;
+        x = x << 4 | d;
+    }
+    if (!nd)
+        return NULL;
+    *v = x;
+    return s;
+}
+
+const char *imp_parse_dec(const char *s, u64 *v)
+{
+    u64 x = 0;
+    int nd = 0;
+
+    for (; *s >= '0' && *s <= '9'; s++, nd++) {
+        u64 d = (u64)(*s - '0');
+        if (x > (UINT64_MAX - d) / 10)
+            return NULL;
+        x = x * 10 + d;
+    }
+    if (!nd)
+        return NULL;
+    *v = x;
+    return s;
+}
+
+const char *imp_basename(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+/* ===== Entry points ====================================================== */
+
+int import_file(const char *format, const char *in, const char *out,
+                const struct import_opts *o, struct import_stats *st,
+                struct sim_err *err)
+{
+    static const struct import_opts defaults = { false, 0, 0 };
+    struct import_stats local;
+    struct imp im;
+    int (*fn)(struct imp *);
+    int rc;
+
+    if (!st)
+        st = &local;
+    memset(st, 0, sizeof(*st));
+    if (!o)
+        o = &defaults;
+    if (!strcmp(format, "ftrace"))
+        fn = import_ftrace;
+    else if (!strcmp(format, "lackey"))
+        fn = import_lackey;
+    else
+        return sim_err_set(err, SIM_EINVAL, "import: unknown format \"%.32s\" (ftrace, lackey)", format);
+    if (o->freq_mhz > 100000)
+        return sim_err_set(err, SIM_EINVAL, "--freq-mhz: %u is out of range [1, 100000]", o->freq_mhz);
+    if (o->cpus > 1024)
+        return sim_err_set(err, SIM_EINVAL, "--cpus: %u is out of range [1, 1024]", o->cpus);
+
+    memset(&im, 0, sizeof(im));
+    im.in = in;
+    im.out = out;
+    im.o = o;
+    im.freq_mhz = o->freq_mhz ? o->freq_mhz : IMPORT_DEFAULT_FREQ;
+    im.st = st;
+    im.err = err;
+    im.f = fopen(in, "rb");
+    if (!im.f)
+        return sim_err_set(err, SIM_EIO, "%s: cannot open: %s", in, strerror(errno));
+    im.buf = malloc(IMPORT_MAX_LINE + 2);
+    if (!im.buf) {
+        fclose(im.f);
+        return sim_err_set(err, SIM_ENOMEM, "%s: out of memory", in);
+    }
+    rc = fn(&im);
+    if (im.w) {
+        int rc2 = trace_writer_close(im.w, rc == SIM_OK, rc == SIM_OK ? err : NULL);
+        if (rc == SIM_OK)
+            rc = rc2;
+    }
+    free(im.buf);
+    fclose(im.f);
+    return rc;
+}
+
+void import_stats_print(const struct import_stats *st, const char *in, FILE *f)
+{
+    fprintf(f, "%s: %llu lines, %llu events, %llu ignored, %llu ops written",
+            in, (unsigned long long)st->lines, (unsigned long long)st->events,
+            (unsigned long long)st->ignored, (unsigned long long)st->ops);
+    if (!st->skipped) {
+        fputc('\n', f);
+        return;
+    }
+    fprintf(f, "; %llu lines skipped (first:", (unsigned long long)st->skipped);
+    for (u32 i = 0; i < st->nr_first; i++)
+        fprintf(f, "%s %s:%llu: %s", i ? ";" : "", in,
+                (unsigned long long)st->first[i].line, st->first[i].reason);
+    fprintf(f, ")\n");
+}
