@@ -46,7 +46,7 @@ VIZ_OBJ  = $(VIZ_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 LIB      = $(BUILD)/libtlbsim.a
 
-.PHONY: all run test deps asan ubsan bench plots fuzz clean
+.PHONY: all run test deps asan ubsan bench bench-smoke plots report fuzz clean
 all: $(BUILD)/tlbsim $(BUILD)/tlbviz
 
 $(BUILD)/%.o: %.c
@@ -91,7 +91,24 @@ asan:
 ubsan:
 	$(MAKE) BUILD=build-ubsan SANITIZER=undefined OPT=-O1 test
 
+# Benchmarks: release build into build-rel/, inputs generated deterministically.
+bench:
+	$(MAKE) --no-print-directory BUILD=build-rel OPT="-O3 -march=x86-64-v2" all
+	./bench/run.sh build-rel
+
+# Seconds-long version for CI: checks the benchmark runs, not its speed.
+bench-smoke: all
+	./bench/run.sh $(BUILD) --smoke
+
+# Figures from out/ (or PLOT_IN=dir); skipped with a message without gnuplot.
+plots:
+	./plots/make-plots.sh $(or $(PLOT_IN),out) $(or $(PLOT_OUT),out/plots)
+
+# Fuzz every input parser for FUZZ_SECONDS each (clang + libFuzzer).
+fuzz:
+	./tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
+
 clean:
-	rm -rf build build-asan build-ubsan build-rel out
+	rm -rf build build-asan build-ubsan build-rel build-fuzz out
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(VIZ_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

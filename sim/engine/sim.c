@@ -125,6 +125,8 @@ struct sim {
     struct trace_op barrier;
     char barrier_label[TRACE_MAX_LABEL + 1];
 
+    cycles_t last_op_end;               /* latest clock at which a trace op ended */
+
     /* timeline */
     cycles_t interval, interval_t0;
     struct sim_totals last;
@@ -369,6 +371,8 @@ static void op_done(struct sim *s, struct sim_cpu *sc)
     }
     sc->has_cur = false;
     s->eng.ops++;
+    if (sc->hw.now > s->last_op_end)
+        s->last_op_end = sc->hw.now;
 }
 
 /* ==== interrupts ========================================================= */
@@ -678,22 +682,22 @@ static void pv_kvm_filter(struct sim *s, struct flush_targets *tg)
 static void remote_invalidate(struct sim *s, struct sim_cpu *tc, const struct flush_tlb_info *f)
 {
     struct cpu *c = &tc->hw;
+    unsigned shift = f->kernel ? PAGE_SHIFT_4K : f->stride_shift;
 
-    if (f->kernel) {
-        if (f->end == TLB_FLUSH_ALL)
+    if (!f->kernel && f->mm && c->loaded_mm != f->mm)
+        return;                         /* PCID-less: no entries of it here */
+    if (f->end == TLB_FLUSH_ALL) {
+        if (f->kernel)
             cpu_flush_tlb_global(c);
         else
-            for (u64 a = f->start; a < f->end; a += 1ull << PAGE_SHIFT_4K)
-                cpu_invlpg(c, a);
+            cpu_flush_tlb_local(c);
+        c->st.flush_full++;
         return;
     }
-    if (f->mm && c->loaded_mm != f->mm)
-        return;                         /* PCID-less: no entries of it here */
-    if (f->end == TLB_FLUSH_ALL)
-        cpu_flush_tlb_local(c);
-    else
-        for (u64 a = f->start; a < f->end; a += 1ull << f->stride_shift)
-            cpu_invlpg(c, a);
+    for (u64 a = f->start; a < f->end; a += 1ull << shift) {
+        cpu_invlpg(c, a);
+        c->st.flush_pages++;
+    }
 }
 
 static u64 range_units(const struct flush_tlb_info *f)
@@ -940,10 +944,10 @@ static int batch_add(struct sim *s, struct sim_cpu *sc, struct mm *mm,
         }
         sd->gather.frames[sd->gather.nr_frames++] = g->frames[i];
     }
-    g->nr_frames = 0;
-    mmu_gather_finish(&s->ptc, g);
     b->pages += g->nr_ptes;
     s->eng.batched_pages += g->nr_ptes;
+    g->nr_frames = 0;
+    mmu_gather_finish(&s->ptc, g);
     if (b->pages >= s->m.batch_pages)
         return batch_flush(s, sc);
     return SIM_OK;
@@ -1366,6 +1370,8 @@ static int run_barrier(struct sim *s)
         account_wait(&s->cpus[i], t);
     }
     s->now = t;
+    if (t > s->last_op_end)
+        s->last_op_end = t;
     s->has_barrier = false;
     s->eng.barriers++;
     s->eng.ops++;
@@ -1611,7 +1617,12 @@ void sim_destroy(struct sim *s)
 
 static int finish(struct sim *s)
 {
-    emit_intervals(s, sim_end_cycles(s), true);
+    cycles_t t = s->now;
+
+    for (u32 i = 0; i < s->nr_cpus; i++)
+        if (s->cpus[i].hw.now > t)
+            t = s->cpus[i].hw.now;
+    emit_intervals(s, t, true);
     return 0;
 }
 
@@ -1704,12 +1715,7 @@ enum sim_cpu_state sim_cpu_state(const struct sim *s, u32 i)
 
 cycles_t sim_end_cycles(const struct sim *s)
 {
-    cycles_t t = s->now;
-
-    for (u32 i = 0; i < s->nr_cpus; i++)
-        if (s->cpus[i].hw.now > t)
-            t = s->cpus[i].hw.now;
-    return t;
+    return s->last_op_end;
 }
 
 s64 sim_cpu_task_mm(const struct sim *s, u32 i)

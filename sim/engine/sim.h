@@ -117,7 +117,7 @@ void sim_interrupt(struct sim *s);
 void sim_totals(const struct sim *s, struct sim_totals *t);
 const struct hist *sim_latency(const struct sim *s);    /* shootdown latencies */
 cycles_t sim_now(const struct sim *s);                  /* global time */
-cycles_t sim_end_cycles(const struct sim *s);           /* max CPU clock */
+cycles_t sim_end_cycles(const struct sim *s);           /* when the last trace op ended */
 u32  sim_nr_cpus(const struct sim *s);
 const struct cpu *sim_cpu(const struct sim *s, u32 i);
 enum sim_cpu_state sim_cpu_state(const struct sim *s, u32 i);
