@@ -40,7 +40,9 @@ CLI_SRC    = $(wildcard sim/cli/*.c)
 VIZ_SRC    = $(wildcard sim/viz/*.c)
 TEST_SRC   = $(wildcard tests/*.c tests/ref/*.c)
 
+VIZ_LIB_SRC = $(filter-out sim/viz/viz_main.c,$(VIZ_SRC))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+VIZ_LIB_OBJ = $(VIZ_LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 VIZ_OBJ  = $(VIZ_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -71,7 +73,8 @@ $(BUILD)/tlbsim: $(CLI_OBJ) $(LIB)
 $(BUILD)/tlbviz: $(VIZ_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SDL_LIBS) $(CJSON_LIBS) -lm
 
-$(BUILD)/run-tests: $(TEST_OBJ) $(LIB)
+# The tests link the pure rendering part of the visualizer (no SDL calls).
+$(BUILD)/run-tests: $(TEST_OBJ) $(VIZ_LIB_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(CJSON_LIBS) -lm
 
 deps:
@@ -82,8 +85,8 @@ run: deps
 	./$(BUILD)/tlbsim run $(DEFAULT_TRACE) --out out
 
 test: deps
-	@$(MAKE) --no-print-directory $(BUILD)/run-tests $(BUILD)/tlbsim
-	cd tests && TLBSIM=../$(BUILD)/tlbsim ../$(BUILD)/run-tests --jobs 2
+	@$(MAKE) --no-print-directory $(BUILD)/run-tests $(BUILD)/tlbsim $(BUILD)/tlbviz
+	cd tests && TLBSIM=../$(BUILD)/tlbsim TLBVIZ=../$(BUILD)/tlbviz ../$(BUILD)/run-tests --jobs 2
 
 asan:
 	$(MAKE) BUILD=build-asan SANITIZER=address,undefined OPT=-O1 test

@@ -568,13 +568,14 @@ static struct shootdown *sd_get(struct sim *s)
             return NULL;
         sd->all_next = s->sd_all;
         s->sd_all = sd;
+        mmu_gather_init(&sd->gather);
     }
+    /* A recycled one had mmu_gather_finish(): empty, array kept. */
     sd->nr_mms = 0;
     sd->pending = 0;
     sd->last_ack = 0;
     sd->exit_mm = false;
     sd->mm = NULL;
-    mmu_gather_init(&sd->gather);
     return sd;
 }
 
