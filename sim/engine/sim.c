@@ -778,7 +778,14 @@ static int flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd
     bool local_first = !pol->concurrent_local, spin = true;
     const struct cpumask *mask = batch_mask ? batch_mask : mm ? &mm->cpumask : NULL;
     u32 cpu, others;
+    enum flush_transport xp = pol->transport;
 
+    /* LATR defers only what frees memory (munmap, MADV_DONTNEED,
+     * migration); permission changes, explicit and kernel flushes, and
+     * exits still need the synchronous path. */
+    if (xp == XPORT_DEFERRED &&
+        !(op && (op->type == OP_UNMAP || op->type == OP_ZAP || op->type == OP_MIGRATE)))
+        xp = XPORT_IPI;
     s->env.now = t0;
     if (batch_mask)
         sd->info = (struct flush_tlb_info){ .mm = NULL, .start = 0, .end = TLB_FLUSH_ALL,
@@ -795,7 +802,7 @@ static int flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd
         mm->flush_inflight++;
     flush_choose_targets(&s->env, &sd->info, mask, &tg);
     others = mask ? cpumask_weight(mask) - cpumask_test_cpu(c->id, mask) : 0;
-    if (others && pol->transport != XPORT_DEFERRED && pol->transport != XPORT_BROADCAST) {
+    if (others && xp != XPORT_DEFERRED && xp != XPORT_BROADCAST) {
         /* native_flush_tlb_multi() runs (and counts) whenever another CPU
          * is in the mask, even if every one of them is then skipped. */
         c->st.nr_tlb_remote_flush++;
@@ -805,7 +812,7 @@ static int flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd
     }
     if (local_first && tg.local)
         cost += flush_tlb_func(&s->env, c, &sd->info, true);
-    switch (pol->transport) {
+    switch (xp) {
     case XPORT_PV_KVM:
         pv_kvm_filter(s, &tg);
         /* fall through */
@@ -841,7 +848,7 @@ static int flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd
     case XPORT_DEFERRED:
         /* Every other CPU in the mask, lazy or not, will invalidate at its
          * next tick or context switch: nobody is interrupted. */
-        if (mask && !sd->info.kernel) {
+        {
             cpumask_clear(&tg.mask);
             tg.nr = 0;
             for_each_cpu(cpu, mask, s->nr_cpus)
@@ -866,7 +873,7 @@ static int flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd
         .skipped_lazy = tg.skipped_lazy, .skipped_other = tg.skipped_other,
         .line = op ? op->line : 0,
     };
-    if (pol->transport == XPORT_IPI || pol->transport == XPORT_PV_KVM)
+    if (xp == XPORT_IPI || xp == XPORT_PV_KVM)
         s->eng.ipis_sent += tg.nr;
     s->eng.icr_writes += snd.writes;
     s->eng.ipis_skipped_lazy += tg.skipped_lazy;
@@ -874,7 +881,7 @@ static int flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd
     c->now = t0 + cost;
     c->st.busy_cycles += cost;
     sd->local_done = c->now;
-    if (pol->transport == XPORT_DEFERRED && tg.nr) {
+    if (xp == XPORT_DEFERRED && tg.nr) {
         sd->pending = tg.nr;
         if (pol->free_after == FREE_AT_ONCE)
             mmu_gather_finish(&s->ptc, &sd->gather);
