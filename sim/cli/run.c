@@ -65,6 +65,7 @@ struct run_out {
     const char *policy;
     u32 freq_mhz;
     u64 nr_flush;
+    u64 nr_event;
 };
 
 static void hook_flush(void *arg, const struct flush_rec *r)
@@ -116,9 +117,80 @@ static void hook_tlb_event(void *arg, cycles_t t, u32 cpu, s64 mm, bool idle,
         snprintf(comm, sizeof(comm), "<idle>-0");
     else
         snprintf(comm, sizeof(comm), "kworker/%u:1-%u", cpu, 100 + cpu);
-    fprintf(o->tlblog, "%16s [%03u] %" PRIu64 ".%06" PRIu64 ": tlb_flush:            pages:%" PRId64
-            " reason:%s (%d)\n", comm, cpu, us / 1000000, us % 1000000, pages,
-            tlb_flush_reason_str(r), (int)r);
+    /* Prefixed with a sort key: CPUs run ahead, trace-cmd prints in time
+     * order; sort_tlblog() orders and strips the key. */
+    fprintf(o->tlblog, "%020" PRIu64 " %012" PRIu64 "\t%16s [%03u] %" PRIu64 ".%06" PRIu64
+            ": tlb_flush:            pages:%" PRId64 " reason:%s (%d)\n", t, o->nr_event++,
+            comm, cpu, us / 1000000, us % 1000000, pages, tlb_flush_reason_str(r), (int)r);
+}
+
+#define TLBLOG_SORT_MAX (256u << 20)    /* sort in memory up to this size */
+
+static int cmp_line(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Order a tlblog part file by (cycle, sequence) and drop the keys. */
+static int sort_tlblog(const char *path, struct sim_err *err)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL, **lines = NULL, *p;
+    size_t n = 0, nl = 0;
+    long size;
+    int rc = SIM_OK;
+
+    if (!f || fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
+        if (f)
+            fclose(f);
+        return sim_err_set(err, SIM_EIO, "%s: cannot read", path);
+    }
+    if ((size_t)size > TLBLOG_SORT_MAX) {
+        fclose(f);
+        fprintf(stderr, "tlbsim: warning: tlb_flush.txt over %u MiB is left in simulation order\n",
+                TLBLOG_SORT_MAX >> 20);
+        return SIM_OK;
+    }
+    buf = malloc((size_t)size + 1);
+    if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        rc = sim_err_set(err, SIM_EIO, "%s: cannot read", path);
+        goto out;
+    }
+    buf[size] = 0;
+    for (p = buf; *p; p++)
+        nl += *p == '\n';
+    lines = malloc((nl + 1) * sizeof(*lines));
+    if (!lines) {
+        rc = sim_err_set(err, SIM_ENOMEM, "out of memory sorting %s", path);
+        goto out;
+    }
+    for (p = buf; *p; ) {
+        char *e = strchr(p, '\n');
+        lines[n++] = p;
+        if (!e)
+            break;
+        *e = 0;
+        p = e + 1;
+    }
+    qsort(lines, n, sizeof(*lines), cmp_line);
+    fclose(f);
+    f = fopen(path, "w");
+    if (!f) {
+        rc = sim_err_set(err, SIM_EIO, "%s: cannot rewrite", path);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *tab = strchr(lines[i], '\t');
+        fprintf(f, "%s\n", tab ? tab + 1 : lines[i]);
+    }
+    if (ferror(f))
+        rc = sim_err_set(err, SIM_EIO, "%s: write failed", path);
+out:
+    if (f)
+        fclose(f);
+    free(buf);
+    free(lines);
+    return rc;
 }
 
 /* ---- summary ------------------------------------------------------------ */
@@ -351,6 +423,10 @@ out:
         rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
     if (out.tlblog && fclose(out.tlblog) && !rc)
         rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
+    if (out.tlblog && !rc) {
+        snprintf(p, sizeof(p), "%s/%u.tlblog", dir, n);
+        rc = sort_tlblog(p, err);
+    }
     if (fs && fclose(fs) && !rc)
         rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
     if (fc && fclose(fc) && !rc)
