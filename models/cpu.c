@@ -108,19 +108,6 @@ void cpu_flush_tlb_global(struct cpu *c)
     flush_all_structures(c, true);
 }
 
-void cpu_invlpg(struct cpu *c, u64 va)
-{
-    for (unsigned i = 0; i < 3; i++)
-        tlb_flush_va(&c->l1d[i], va);
-    for (unsigned i = 0; i < 2; i++)
-        tlb_flush_va(&c->l1i[i], va);
-    tlb_flush_va(&c->stlb, va);
-    tlb_flush_va(&c->stlb1g, va);
-    /* SDM 4.10.4.1: INVLPG also invalidates all paging-structure-cache
-     * entries of the current PCID, whatever their linear address. */
-    for (unsigned l = 2; l <= PT_MAX_LEVELS; l++)
-        tlb_flush_all(&c->psc[l], true);
-}
 
 /* A page fault invalidates the TLB entries of the faulting address (SDM
  * 4.10.4.1); the PSCs are left alone. */
@@ -132,6 +119,15 @@ static void drop_va(struct cpu *c, u64 va)
         tlb_flush_va(&c->l1i[i], va);
     tlb_flush_va(&c->stlb, va);
     tlb_flush_va(&c->stlb1g, va);
+}
+
+void cpu_invlpg(struct cpu *c, u64 va)
+{
+    drop_va(c, va);
+    /* SDM 4.10.4.1: INVLPG also invalidates all paging-structure-cache
+     * entries of the current PCID, whatever their linear address. */
+    for (unsigned l = 2; l <= PT_MAX_LEVELS; l++)
+        tlb_flush_all(&c->psc[l], true);
 }
 
 /* ---- page walk -------------------------------------------------------- */

@@ -309,36 +309,10 @@ static void print_human(FILE *f, const char *policy, struct sim *s)
 
 /* ---- one run -------------------------------------------------------------- */
 
-static bool sets_cpus(const struct run_opts *o)
-{
-    for (u32 i = 0; i < o->nr_sets; i++)
-        if (!strncmp(o->sets[i], "cpus=", 5))
-            return true;
-    return false;
-}
-
 static int load_machine(const struct run_opts *o, u32 trace_cpus, struct machine *m,
                         struct sim_err *err)
 {
-    char path[4096];
-    int rc;
-
-    if (o->machine)
-        rc = model_find(o->machine, path, sizeof(path), err);
-    else
-        rc = model_find_default(path, sizeof(path), err);
-    if (rc || (rc = model_load(path, m, err)))
-        return rc;
-    /* Without --set cpus the machine has as many CPUs as the trace. */
-    if (!sets_cpus(o)) {
-        m->cpus = trace_cpus;
-        if (m->sockets > m->cpus)
-            m->sockets = m->cpus;
-    }
-    for (u32 i = 0; i < o->nr_sets; i++)
-        if ((rc = model_set_override(m, o->sets[i], err)))
-            return rc;
-    return machine_validate(m, err);
+    return model_load_for_run(o->machine, o->sets, o->nr_sets, trace_cpus, m, err);
 }
 
 static void progress(const struct run_opts *o, const char *policy, struct sim *s,

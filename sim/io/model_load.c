@@ -600,3 +600,29 @@ void model_print_keys(FILE *f, const struct machine *m)
         fputc('\n', f);
     }
 }
+
+int model_load_for_run(const char *machine, const char *const *sets, u32 nr_sets,
+                       u32 trace_cpus, struct machine *m, struct sim_err *err)
+{
+    char path[4096];
+    bool sets_cpus = false;
+    int rc;
+
+    if (machine)
+        rc = model_find(machine, path, sizeof(path), err);
+    else
+        rc = model_find_default(path, sizeof(path), err);
+    if (rc || (rc = model_load(path, m, err)))
+        return rc;
+    for (u32 i = 0; i < nr_sets; i++)
+        sets_cpus |= !strncmp(sets[i], "cpus=", 5);
+    if (!sets_cpus) {
+        m->cpus = trace_cpus;
+        if (m->sockets > m->cpus)
+            m->sockets = m->cpus;
+    }
+    for (u32 i = 0; i < nr_sets; i++)
+        if ((rc = model_set_override(m, sets[i], err)))
+            return rc;
+    return machine_validate(m, err);
+}

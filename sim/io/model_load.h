@@ -82,4 +82,11 @@ int model_find_default(char *buf, size_t len, struct sim_err *err);
  * current values (pass a machine_init()ed model for the defaults). */
 void model_print_keys(FILE *f, const struct machine *m);
 
+/* The machine of a run: model NAME or path (NULL: the default), then the
+ * --set overrides in order, then machine_validate().  Unless one of the
+ * overrides sets `cpus`, the machine gets trace_cpus CPUs (sockets capped
+ * to match): a trace replays on as many CPUs as it was made for. */
+int model_load_for_run(const char *machine, const char *const *sets, u32 nr_sets,
+                       u32 trace_cpus, struct machine *m, struct sim_err *err);
+
 #endif

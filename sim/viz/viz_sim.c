@@ -105,37 +105,11 @@ size_t viz_vec_lower(const struct viz_vec *vec, size_t off, cycles_t t)
 
 /* ==== machine and trace (as `tlbsim run` does it) ================================ */
 
-static bool sets_cpus(const struct viz_opts *o)
-{
-    for (u32 i = 0; i < o->nr_sets; i++)
-        if (!strncmp(o->sets[i], "cpus=", 5))
-            return true;
-    return false;
-}
-
-/* sim/cli/run.c load_machine(): without --set cpus the machine gets the
- * trace header's CPU count. */
+/* The same machine as `tlbsim run` builds for this trace. */
 static int load_machine(const struct viz_opts *o, u32 trace_cpus, struct machine *m,
                         struct sim_err *err)
 {
-    char path[4096];
-    int rc;
-
-    if (o->machine)
-        rc = model_find(o->machine, path, sizeof(path), err);
-    else
-        rc = model_find_default(path, sizeof(path), err);
-    if (rc || (rc = model_load(path, m, err)))
-        return rc;
-    if (!sets_cpus(o)) {
-        m->cpus = trace_cpus;
-        if (m->sockets > m->cpus)
-            m->sockets = m->cpus;
-    }
-    for (u32 i = 0; i < o->nr_sets; i++)
-        if ((rc = model_set_override(m, o->sets[i], err)))
-            return rc;
-    return machine_validate(m, err);
+    return model_load_for_run(o->machine, o->sets, o->nr_sets, trace_cpus, m, err);
 }
 
 static int open_sim(struct viz *v, const struct sim_hooks *hooks, struct sim **out,
