@@ -74,7 +74,7 @@ u32 leave_mm(struct flush_env *env, struct cpu *c)
 
 /* ---- flush requests (A4, A8) ---------------------------------------------- */
 
-static u64 jiffies(const struct flush_env *env)
+u64 flush_jiffies(const struct flush_env *env)
 {
     u64 per_jiffy = (u64)env->m->freq_mhz * 1000000 / env->m->hz;
 
@@ -106,7 +106,7 @@ void flush_tlb_info_init(struct flush_env *env, struct flush_tlb_info *f,
     f->start = start;
     f->end = end;
     if (pol->lazy_cpumask) {
-        u64 j = jiffies(env);
+        u64 j = flush_jiffies(env);
 
         /* should_trim_cpumask(): at most once a second (HZ jiffies) per mm. */
         if (j > mm->next_trim_cpumask) {

@@ -52,6 +52,9 @@ struct flush_env {
     void *trace_arg;
 };
 
+/* jiffies at env->now (HZ = machine linux.hz). */
+u64  flush_jiffies(const struct flush_env *env);
+
 /* switch_mm_irqs_off(): load next (init_mm for leave_mm).  Returns cycles. */
 u32  switch_mm_irqs_off(struct flush_env *env, struct cpu *c, struct mm *next);
 /* enter_lazy_tlb(): a kernel thread borrows the loaded mm; no CR3 write. */

@@ -365,3 +365,33 @@ Test(sim, l1d_misses_match_true_lru_reference)
     h_done(&h);
     tlb_ref_destroy(&ref);
 }
+
+/* 6.13+: a CPU that switched to another mm stays in mm_cpumask; flushes
+ * skip it, except that at most once a second (HZ jiffies) one of them
+ * carries trim_cpumask and the IPI makes it leave the mask. */
+Test(sim, lazy_cpumask_trim_once_a_second)
+{
+    static const char t[] =
+        HDR(2) MM1_16
+        "{\"op\":\"mm_new\",\"mm\":2}\n"
+        "{\"op\":\"switch\",\"cpu\":0,\"mm\":1}\n"
+        "{\"op\":\"switch\",\"cpu\":1,\"mm\":1}\n"
+        "{\"op\":\"switch\",\"cpu\":1,\"mm\":2}\n"
+        "{\"op\":\"unmap\",\"cpu\":0,\"mm\":1,\"va\":\"0x400000\",\"len\":\"0x1000\",\"t\":10000}\n"
+        "{\"op\":\"unmap\",\"cpu\":0,\"mm\":1,\"va\":\"0x401000\",\"len\":\"0x1000\",\"t\":3000000000}\n"
+        "{\"op\":\"unmap\",\"cpu\":0,\"mm\":1,\"va\":\"0x402000\",\"len\":\"0x1000\",\"t\":3100000000}\n";
+    struct h_run h;
+
+    cr_assert_eq(h_run(&h, t, linux_, NULL), 0, "%s", h.err.msg);
+    cr_assert_eq(h.nr_fl, 3);
+    cr_expect_eq(h.fl[0].targets, 0);
+    cr_expect_eq(h.fl[0].skipped_other, 1, "stale CPU skipped within the first second");
+    cr_expect_eq(h.fl[1].targets, 1, "after a second: the trim IPI");
+    cr_expect_eq(h.fl[2].targets + h.fl[2].skipped_other, 0, "CPU 1 left the mask");
+    h_done(&h);
+    /* 4.14 cleared the bit at the switch: never a target. */
+    cr_assert_eq(h_run(&h, t, l414, NULL), 0, "%s", h.err.msg);
+    for (u32 i = 0; i < 3; i++)
+        cr_expect_eq(h.fl[i].targets, 0);
+    h_done(&h);
+}

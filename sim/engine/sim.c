@@ -220,6 +220,9 @@ static int mm_create(struct sim *s, const struct trace_op *op)
         return fail_err(s, op->line, "mm", &e);
     }
     s->nr_free_idx--;
+    /* init_new_context(): the first trim is a second after creation. */
+    s->env.now = s->now;
+    mm->next_trim_cpumask = flush_jiffies(&s->env) + s->m.hz;
     s->mm_by_idx[mm->idx] = mm;
     mm_hash_insert(s, mm);
     return SIM_OK;
