@@ -159,6 +159,7 @@ void flush_choose_targets(const struct flush_env *env,
     u32 self = f->initiating_cpu, cpu;
 
     cpumask_clear(&t->mask);
+    cpumask_clear(&t->lazy);
     t->nr = t->skipped_lazy = t->skipped_other = 0;
     t->local = false;
     if (f->kernel) {
@@ -181,6 +182,7 @@ void flush_choose_targets(const struct flush_env *env,
             cpumask_set_cpu(cpu, &t->mask);
             t->nr++;
         } else if (env->cpus[cpu]->is_lazy) {
+            cpumask_set_cpu(cpu, &t->lazy);
             t->skipped_lazy++;
         } else {
             t->skipped_other++;

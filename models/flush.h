@@ -80,6 +80,7 @@ struct flush_targets {
     struct cpumask mask;                /* remote CPUs that get the request */
     u32 nr;                             /* weight of mask */
     bool local;                         /* the initiator runs flush_tlb_func itself */
+    struct cpumask lazy;                /* the CPUs skipped because lazy */
     u32 skipped_lazy;                   /* in the cpumask, skipped because lazy */
     u32 skipped_other;                  /* in the cpumask, skipped: running another mm */
 };

@@ -520,6 +520,7 @@ static void handle_irqs(struct sim *s, struct sim_cpu *sc)
 {
     struct cpu *c = &sc->hw;
     cycles_t t = c->now, cost = s->m.irq_entry_cycles + cstate_exit(s, sc);
+    u32 handled = 0;
 
     while (sc->irq_head && sc->irq_head->arrival <= t + cost) {
         struct csd *q = sc->irq_head;
@@ -531,6 +532,7 @@ static void handle_irqs(struct sim *s, struct sim_cpu *sc)
         cycles_t early = t + cost;      /* early-ack: before the flush work */
         cost += flush_tlb_func(&s->env, c, &sd->info, false);
         c->st.ipis_received++;
+        handled++;
         /* Acknowledged after flush_tlb_func returns (the csd unlock), or,
          * with early-ack, at its start; the handler runs no user code in
          * between, so both are safe. */
@@ -542,6 +544,8 @@ static void handle_irqs(struct sim *s, struct sim_cpu *sc)
     }
     cost += s->m.irq_exit_cycles;
     c->now = t + cost;
+    if (s->hooks.irq)
+        s->hooks.irq(s->hooks.arg, c->id, t, t + cost, handled);
     c->st.handler_cycles += cost;
     c->st.busy_cycles += cost;
     if (sc->started && sc->gap_busy)
@@ -876,6 +880,8 @@ static int flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd
         .skipped_lazy = tg.skipped_lazy, .skipped_other = tg.skipped_other,
         .line = op ? op->line : 0,
     };
+    if (s->hooks.flush_start)
+        s->hooks.flush_start(s->hooks.arg, &sd->rec, &tg.mask, &tg.lazy);
     if (xp == XPORT_IPI || xp == XPORT_PV_KVM)
         s->eng.ipis_sent += tg.nr;
     s->eng.icr_writes += snd.writes;
@@ -1732,6 +1738,22 @@ cycles_t sim_end_cycles(const struct sim *s)
 s64 sim_cpu_task_mm(const struct sim *s, u32 i)
 {
     return s->cpus[i].task_mm ? s->cpus[i].task_mm->id : -1;
+}
+
+s64 sim_mm_id(const struct sim *s, u16 idx)
+{
+    if (idx == MM_INIT_IDX)
+        return -1;
+    return s->mm_by_idx[idx] ? s->mm_by_idx[idx]->id : -2;  /* idx <= TRACE_MAX_MMS: u16 */
+}
+
+void sim_cpu_waiting(const struct sim *s, u32 i, cycles_t *until, bool *busy)
+{
+    const struct sim_cpu *sc = &s->cpus[i];
+    bool waiting = sc->has_cur && sc->started && sc->start_at > sc->hw.now;
+
+    *until = waiting ? sc->start_at : CYCLES_NEVER;
+    *busy = waiting && sc->gap_busy;
 }
 
 u32 sim_ipis_in_flight(const struct sim *s, struct sim_ipi *out, u32 max)

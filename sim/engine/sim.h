@@ -74,6 +74,13 @@ struct sim_hooks {
     void (*interval)(void *arg, cycles_t t0, cycles_t t1,
                      const struct sim_totals *delta);
     void (*mark)(void *arg, cycles_t t, const char *label);
+    /* A flush request as it is sent (t_done not known yet): the CPUs that
+     * get it and the lazy CPUs of the mask that were skipped. */
+    void (*flush_start)(void *arg, const struct flush_rec *r,
+                        const struct cpumask *targets, const struct cpumask *lazy);
+    /* A flush interrupt on cpu from t0 to t1 handling nr requests (nr 0: a
+     * tick that ran deferred invalidations). */
+    void (*irq)(void *arg, u32 cpu, cycles_t t0, cycles_t t1, u32 nr);
     /* tlb:tlb_flush tracepoint, with the task the CPU runs. */
     void (*tlb_event)(void *arg, cycles_t t, u32 cpu, s64 mm, bool idle,
                       enum tlb_flush_reason r, s64 pages);
@@ -122,6 +129,12 @@ u32  sim_nr_cpus(const struct sim *s);
 const struct cpu *sim_cpu(const struct sim *s, u32 i);
 enum sim_cpu_state sim_cpu_state(const struct sim *s, u32 i);
 s64  sim_cpu_task_mm(const struct sim *s, u32 i);       /* trace mm id, or -1 for a kernel thread */
+/* Trace id of the address space with TLB-entry index idx (struct
+ * tlb_entry.mm); -1 for init_mm, -2 when no live mm has it. */
+s64  sim_mm_id(const struct sim *s, u16 idx);
+/* Whether CPU i's next op waits: *until is its start cycle (CYCLES_NEVER
+ * when not waiting) and *busy tells a `gap` of work from idling for `t`. */
+void sim_cpu_waiting(const struct sim *s, u32 i, cycles_t *until, bool *busy);
 /* IPIs in flight: fills up to max (from, to, sent, arrival). */
 struct sim_ipi { u32 from, to; cycles_t sent, arrival; };
 u32  sim_ipis_in_flight(const struct sim *s, struct sim_ipi *out, u32 max);
