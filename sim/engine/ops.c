@@ -1,0 +1,258 @@
+/* sim/engine/ops.c - what each trace op does on its CPU: page-table
+ * changes and the flushes they need, context switches, idle, vCPU
+ * scheduling, and the memory-reference loop.
+ */
+#include "sim_priv.h"
+
+/* ==== ops ================================================================= */
+
+static int op_change(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
+{
+    struct mm *mm = sim_mm_lookup(s, op->mm);
+    struct shootdown *sd;
+    struct mmu_gather *g;
+    struct sim_err e = { 0 };
+    bool reduced = false, flush;
+    int rc;
+
+    if (!mm)
+        return sim_fail(s, SIM_ENOENT, op->line, "mm", "address space does not exist");
+    if (!(sd = sd_get(s)))
+        return sim_fail(s, SIM_ENOMEM, op->line, "op", "out of memory");
+    g = &sd->gather;
+    switch (op->type) {
+    case OP_UNMAP:
+        rc = pt_unmap(&mm->pt, op->va, op->len, g, &e);
+        if (!rc)
+            rc = vma_remove(&mm->vmas, op->va, op->va + op->len, &e);
+        flush = g->nr_ptes > 0;
+        break;
+    case OP_ZAP:
+        rc = pt_zap(&mm->pt, op->va, op->len, g, &e);
+        flush = g->nr_ptes > 0;
+        break;
+    case OP_MIGRATE:
+        rc = pt_migrate(&mm->pt, op->va, op->len, g, &e);
+        flush = g->nr_ptes > 0;
+        break;
+    default: {
+        u64 f = mm_prot_flags(op->prot, !va_is_kernel(op->va), false);
+        rc = pt_protect(&mm->pt, op->va, op->len, f, &reduced, g, &e);
+        if (!rc)
+            rc = vma_protect(&mm->vmas, op->va, op->va + op->len, f, &e);
+        /* Upgrades need no flush: x86 re-walks on the spurious fault. */
+        flush = reduced;
+        break;
+    }
+    }
+    if (!rc && g->nr_ptes)
+        mm_pte_changed(mm);
+    if (rc || !flush) {
+        mmu_gather_finish(&s->ptc, g);
+        sd_put(s, sd);
+        return rc ? sim_fail_err(s, op->line, "va", &e) : SIM_OK;
+    }
+    if (s->pol->batch && op->type == OP_MIGRATE) {
+        rc = sd_batch_add(s, sc, mm, g, op);
+        sd_put(s, sd);
+        return rc;
+    }
+    return sd_flush_request(s, sc, sd, mm, g->start, g->end, (u8)g->stride_shift,
+                         g->freed_tables, op, NULL);
+}
+static int op_flush(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
+{
+    struct mm *mm = sim_mm_lookup(s, op->mm);
+    bool all = op->flags & OPF_ALL;
+    struct shootdown *sd;
+
+    if (!mm)
+        return sim_fail(s, SIM_ENOENT, op->line, "mm", "address space does not exist");
+    if (!(sd = sd_get(s)))
+        return sim_fail(s, SIM_ENOMEM, op->line, "op", "out of memory");
+    return sd_flush_request(s, sc, sd, mm, all ? 0 : op->va,
+                         all ? TLB_FLUSH_ALL : op->va + op->len,
+                         op->stride_shift ? op->stride_shift : PAGE_SHIFT_4K,
+                         op->flags & OPF_FREED_TABLES, op, NULL);
+}
+
+static int op_kflush(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
+{
+    struct shootdown *sd = sd_get(s);
+
+    if (!sd)
+        return sim_fail(s, SIM_ENOMEM, op->line, "op", "out of memory");
+    return sd_flush_request(s, sc, sd, NULL, op->va, op->va + op->len, PAGE_SHIFT_4K,
+                         false, op, NULL);
+}
+
+/* A context switch is also where LATR runs its deferred invalidations. */
+void op_switch_point(struct sim *s, struct sim_cpu *sc)
+{
+    if (sc->deferred) {
+        cycles_t cost = sd_run_deferred(s, sc);
+        sc->hw.now += cost;
+        sc->hw.st.busy_cycles += cost;
+    }
+}
+
+static int op_switch(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
+{
+    struct cpu *c = &sc->hw;
+    u32 cost;
+
+    op_switch_point(s, sc);
+    if (op->mm == MM_NULL) {
+        sc->task_mm = NULL;
+        enter_lazy_tlb(&s->env, c);
+        return SIM_OK;
+    }
+    sc->task_mm = sim_mm_lookup(s, op->mm);
+    if (!sc->task_mm)
+        return sim_fail(s, SIM_ENOENT, op->line, "mm", "address space does not exist");
+    s->env.now = c->now;
+    cost = switch_mm_irqs_off(&s->env, c, sc->task_mm);
+    c->now += cost;
+    c->st.busy_cycles += cost;
+    return SIM_OK;
+}
+
+static void op_idle(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
+{
+    struct cpu *c = &sc->hw;
+
+    op_switch_point(s, sc);
+    sc->task_mm = NULL;
+    enter_lazy_tlb(&s->env, c);
+    sc->idle = true;
+    sc->cstate = op->cstate ? op->cstate : 1;
+    if (sc->cstate >= 6 && s->m.c6_leave_mm) {
+        /* cpuidle_enter_state(): CPUIDLE_FLAG_TLB_FLUSHED states leave_mm(). */
+        u32 cost = leave_mm(&s->env, c);
+        c->now += cost;
+        c->st.busy_cycles += cost;
+    }
+}
+
+void op_vcpu_run(struct sim *s, struct sim_cpu *sc)
+{
+    struct cpu *c = &sc->hw;
+
+    sc->preempted = false;
+    if (sc->pv_flush_pending) {
+        /* record_steal_time(): KVM_VCPU_FLUSH_TLB set while preempted. */
+        sc->pv_flush_pending = false;
+        cpu_flush_tlb_local(c);
+        c->st.flush_full++;
+        c->now += s->m.vcpu_resume_flush_cycles;
+        c->st.busy_cycles += s->m.vcpu_resume_flush_cycles;
+    }
+    if (sd_irq_time(sc) != CYCLES_NEVER)
+        sim_wake_at(s, sc, sd_irq_time(sc));
+}
+
+static int op_map(struct sim *s, const struct trace_op *op)
+{
+    struct mm *mm = sim_mm_lookup(s, op->mm);
+    struct sim_err e = { 0 };
+
+    if (!mm)
+        return sim_fail(s, SIM_ENOENT, op->line, "mm", "address space does not exist");
+    if (mm_map(mm, op->va, op->len, op->page_shift, op->prot,
+               op->flags & OPF_POPULATE, op->flags & OPF_GLOBAL, &e))
+        return sim_fail_err(s, op->line, "va", &e);
+    return SIM_OK;
+}
+
+int op_exec_global(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
+{
+    switch (op->type) {
+    case OP_SWITCH:
+        return op_switch(s, sc, op);
+    case OP_IDLE:
+        op_idle(s, sc, op);
+        return SIM_OK;
+    case OP_MAP:
+        return op_map(s, op);
+    case OP_UNMAP:
+    case OP_PROTECT:
+    case OP_ZAP:
+    case OP_MIGRATE:
+        return op_change(s, sc, op);
+    case OP_FLUSH:
+        return op_flush(s, sc, op);
+    case OP_KFLUSH:
+        return op_kflush(s, sc, op);
+    case OP_VCPU_PREEMPT:
+        sc->preempted = true;
+        return SIM_OK;
+    case OP_VCPU_RUN:
+        op_vcpu_run(s, sc);
+        return SIM_OK;
+    default:
+        return sim_fail(s, SIM_EINTERNAL, op->line, "op", "not a CPU op");
+    }
+}
+
+/* A pending batch must be flushed before this op (its window expired, or
+ * the op flushes too: flush_tlb_batched_pending()). */
+bool op_batch_flush_first(const struct sim *s, const struct sim_cpu *sc,
+                              const struct trace_op *op)
+{
+    if (!sc->batch.sd)
+        return false;
+    if (sd_batch_due(s, sc))
+        return true;
+    switch (op->type) {
+    case OP_UNMAP: case OP_PROTECT: case OP_ZAP: case OP_FLUSH: case OP_KFLUSH:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool op_is_local(const struct trace_op *op)
+{
+    return op->type == OP_ACCESS || op->type == OP_STREAM || op->type == OP_IRQS_OFF;
+}
+
+/* References until the op ends or the clock reaches stop.  The hot loop:
+ * no event queue, no allocation, no logging. */
+static bool run_refs(struct sim_cpu *sc, cycles_t stop)
+{
+    struct cpu *c = &sc->hw;
+    const struct trace_op *op = &sc->cur;
+    cycles_t now = c->now, t0 = now;
+    u64 i = sc->idx;
+    u8 kind = op->kind;
+
+    if (op->type == OP_STREAM) {
+        u64 n = op->count, va = op->va + i * op->stride;
+        for (; i < n && now < stop; i++, va += op->stride)
+            now += cpu_access(c, va, kind);
+    } else {
+        u64 n = op->nr_va;
+        size_t mask = sc->r_cap - 1, h = sc->r_head;
+        for (; i < n && now < stop; i++) {
+            c->now = now;
+            now += cpu_access(c, sc->ring[(h + i) & mask], kind);
+        }
+    }
+    c->st.busy_cycles += now - t0;
+    c->now = now;
+    sc->idx = i;
+    return i == (op->type == OP_STREAM ? op->count : op->nr_va);
+}
+
+bool op_exec_local(struct sim_cpu *sc, cycles_t stop)
+{
+    struct cpu *c = &sc->hw;
+
+    if (sc->cur.type == OP_IRQS_OFF) {
+        sc->irqs_off_until = c->now + sc->cur.cycles;
+        c->now += sc->cur.cycles;
+        c->st.busy_cycles += sc->cur.cycles;
+        return true;
+    }
+    return run_refs(sc, stop);
+}

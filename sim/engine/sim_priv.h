@@ -1,0 +1,177 @@
+/* sim/engine/sim_priv.h - the engine's internal state, shared by sim.c
+ * (time, reading, the run loop, barriers, public API), shootdown.c
+ * (interrupts and the initiator's side of every transport) and ops.c (what
+ * each trace op does).  Not a public header: sim.h is the contract.
+ */
+#ifndef TLBSIM_SIM_PRIV_H
+#define TLBSIM_SIM_PRIV_H
+
+#include <signal.h>
+
+#include "../../models/apic.h"
+#include "ev.h"
+#include "sim.h"
+
+#define WINDOW_OPS_DEFAULT 65536u
+#define WINDOW_ADDRS (1u << 22)         /* buffered access addresses (32 MiB) */
+#define MM_HASH_BITS 17                 /* > 2 * TRACE_MAX_MMS slots */
+#define MM_HASH_SIZE (1u << MM_HASH_BITS)
+#define USER_VA_END (1ull << 56)        /* above any lower-half address */
+
+/* One queued flush request on a target (the kernel's call_single_data). */
+struct csd {
+    struct csd *next;
+    struct shootdown *sd;
+    cycles_t sent, arrival;
+};
+
+/* The initiator's side of one flush request (pooled: a deferred request
+ * outlives the op that made it). */
+struct shootdown {
+    struct flush_tlb_info info;
+    struct flush_rec rec;
+    struct mmu_gather gather;           /* pages and tables freed when done */
+    struct mm *mm;                      /* NULL for kernel and batched flushes */
+    struct mm **mms;                    /* batched: one entry per batched op */
+    u32 nr_mms, cap_mms;
+    u32 pending;                        /* acknowledgements outstanding */
+    cycles_t local_done;                /* the initiator's own part finished */
+    cycles_t last_ack;                  /* latest acknowledgement seen */
+    bool exit_mm;                       /* mm_exit: tear the mm down when done */
+    struct shootdown *next_free;
+    struct shootdown *all_next;         /* every one allocated, for teardown */
+};
+
+/* A CPU's pending arch_tlbbatch (policy "batched"). */
+struct tlbbatch {
+    struct shootdown *sd;               /* gathers frames and mms; NULL: empty */
+    struct cpumask cpumask;             /* union of the mms' cpumasks */
+    u64 pages;
+    cycles_t start;                     /* first page added */
+};
+
+struct sim_cpu {
+    struct cpu hw;                      /* models/cpu.h state; hw.now is the clock */
+    struct sim *s;
+    struct ev run_ev;                   /* the CPU's next turn */
+    bool starved;                       /* nothing queued: no run event until input */
+    bool spinning;                      /* waiting for its shootdown's acks */
+
+    /* trace ops in program order */
+    struct trace_op *q;                 /* ring of q_cap (power of two) */
+    u32 q_head, q_len, q_cap;
+    u64 *ring;                          /* access addresses, FIFO like q */
+    size_t r_head, r_len, r_cap;
+    struct trace_op cur;                /* op being executed */
+    bool has_cur, started, gap_busy, waiting_busy;
+    cycles_t start_at;                  /* when cur may start */
+    u64 idx;                            /* references of cur done */
+
+    struct mm *task_mm;                 /* current task's mm; NULL: kernel thread */
+    bool idle;                          /* in an idle op (C-state) */
+    u8 cstate;
+    bool preempted;                     /* vCPU descheduled by the host */
+    bool pv_flush_pending;              /* KVM_VCPU_FLUSH_TLB set while preempted */
+    cycles_t irqs_off_until;
+
+    struct csd *irq_head;               /* pending requests, by arrival */
+    struct csd *deferred;               /* lazy-deferred invalidations, FIFO */
+    cycles_t tick_at;                   /* next tick that handles them */
+    struct shootdown *sd_wait;          /* the flush it spins on */
+    struct tlbbatch batch;
+};
+
+struct mm_hslot { s64 id; struct mm *mm; };
+
+struct sim {
+    struct machine m;
+    const struct flush_policy *pol;
+    struct trace_reader *r;
+    struct trace_header hdr;
+    const char *path;
+    struct sim_hooks hooks;
+    struct ev_queue q;
+    cycles_t now;                       /* time of the last event fired */
+    u32 nr_cpus;
+    struct sim_cpu *cpus;
+    struct sim_cpu *running;            /* CPU whose run loop is active */
+    cycles_t *arrival;                  /* scratch, nr_cpus */
+    struct cpu **cpu_ptrs;              /* env.cpus */
+
+    struct frame_alloc frames;
+    struct pt_ctx ptc;
+    struct mm init_mm;
+    struct mm_hslot *mm_hash;           /* trace id -> mm */
+    struct mm **mm_by_idx;              /* idx -> mm (1..TRACE_MAX_MMS) */
+    u16 *free_idx;
+    u32 nr_free_idx;
+    u64 next_ctx_id;
+
+    struct flush_env env;
+    struct sim_totals eng;              /* engine counters (cpu part unused) */
+    struct hist lat;
+    struct csd *csd_free;
+    struct shootdown *sd_free;
+    struct shootdown *sd_all;
+
+    /* reading */
+    u32 window_ops;
+    u32 buffered_ops;
+    size_t buffered_addrs;
+    bool eof;
+    bool has_barrier;
+    struct trace_op barrier;
+    char barrier_label[TRACE_MAX_LABEL + 1];
+
+    cycles_t last_op_end;               /* latest clock at which a trace op ended */
+
+    /* timeline */
+    cycles_t interval, interval_t0;
+    struct sim_totals last;
+
+    bool check;
+    u64 checks;
+    int fail;
+    struct sim_err err;
+    volatile sig_atomic_t stop;
+};
+
+/* ---- sim.c ---------------------------------------------------------------- */
+/* Record the first error (FILE:LINE: FIELD: msg) and return its code. */
+int  sim_fail(struct sim *s, int code, u64 line, const char *field, const char *msg);
+int  sim_fail_err(struct sim *s, u64 line, const char *field, const struct sim_err *e);
+struct mm *sim_mm_lookup(struct sim *s, s64 id);        /* NULL if not live */
+void sim_mm_release(struct sim *s, struct mm *mm);      /* after mm_exit's flush */
+/* Make sc run no later than t (never before its own clock). */
+void sim_wake_at(struct sim *s, struct sim_cpu *sc, cycles_t t);
+
+/* ---- shootdown.c ------------------------------------------------------------ */
+cycles_t sd_irq_time(const struct sim_cpu *sc);         /* next deliverable interrupt */
+cycles_t sd_cstate_exit(const struct sim *s, const struct sim_cpu *sc);
+void sd_handle_irqs(struct sim *s, struct sim_cpu *sc); /* at sc's clock */
+cycles_t sd_run_deferred(struct sim *s, struct sim_cpu *sc);
+struct shootdown *sd_get(struct sim *s);                /* NULL when out of memory */
+void sd_put(struct sim *s, struct shootdown *sd);
+/* flush_tlb_mm_range() (mm), flush_tlb_kernel_range() (mm NULL) or
+ * arch_tlbbatch_flush() (batch_mask) on sc at its clock. */
+int  sd_flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
+                      struct mm *mm, u64 start, u64 end, u8 stride_shift,
+                      bool freed_tables, const struct trace_op *op,
+                      const struct cpumask *batch_mask);
+int  sd_batch_flush(struct sim *s, struct sim_cpu *sc);
+int  sd_batch_add(struct sim *s, struct sim_cpu *sc, struct mm *mm,
+                  struct mmu_gather *g, const struct trace_op *op);
+bool sd_batch_due(const struct sim *s, const struct sim_cpu *sc);
+void sd_trace_hook(void *arg, u32 cpu, enum tlb_flush_reason r, s64 pages);
+
+/* ---- ops.c ------------------------------------------------------------------ */
+bool op_is_local(const struct trace_op *op);            /* references or irqs_off */
+int  op_exec_global(struct sim *s, struct sim_cpu *sc, const struct trace_op *op);
+/* Run sc's local op until it ends (true) or the clock reaches stop. */
+bool op_exec_local(struct sim_cpu *sc, cycles_t stop);
+bool op_batch_flush_first(const struct sim *s, const struct sim_cpu *sc,
+                          const struct trace_op *op);
+void op_switch_point(struct sim *s, struct sim_cpu *sc);  /* deferred work at a switch */
+void op_vcpu_run(struct sim *s, struct sim_cpu *sc);
+
+#endif
