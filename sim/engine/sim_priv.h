@@ -16,7 +16,6 @@
 #define WINDOW_ADDRS (1u << 22)         /* buffered access addresses (32 MiB) */
 #define MM_HASH_BITS 17                 /* > 2 * TRACE_MAX_MMS slots */
 #define MM_HASH_SIZE (1u << MM_HASH_BITS)
-#define USER_VA_END (1ull << 56)        /* above any lower-half address */
 
 /* One queued flush request on a target (the kernel's call_single_data). */
 struct csd {
