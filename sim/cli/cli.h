@@ -15,5 +15,7 @@ int cli_exit_code(int rc);
 void cli_error(const char *msg);
 
 int cmd_run(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);   /* sweep.c */
+int cmd_report(int argc, char **argv);  /* report.c */
 
 #endif

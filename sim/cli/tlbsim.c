@@ -1,5 +1,5 @@
 /* sim/cli/tlbsim.c - the tlbsim command: run, check, policies, import, gen,
- * convert.  Exit status: 0 ok, 2 bad input or usage, 1 internal error. */
+ * convert, sweep, report.  Exit status: 0 ok, 2 bad input or usage, 1 internal error. */
 #include "cli.h"
 
 #include <getopt.h>
@@ -49,6 +49,12 @@ static void usage(FILE *f)
           "                      generate a synthetic workload (specs in workloads/)\n"
           "  convert IN OUT [--to jsonl|binary]\n"
           "                      JSON Lines <-> binary trace (default: the other form)\n"
+          "  sweep TRACE|SPEC --grid KEY=V1,V2... [--out DIR] [--jobs N]\n"
+          "                      one run per grid point (policy, machine, cpus, any\n"
+          "                      --set key), merged into DIR/sweep_summary.csv; or\n"
+          "                      --emit-jobs FILE for GNU parallel / Slurm, --merge DIR\n"
+          "  report OUTDIR [--title T]\n"
+          "                      Markdown report of a comparison run: OUTDIR/report.md\n"
           "\n"
           "Formats: traces/FORMAT.md.  Models: docs/models.md.  Outputs: docs/output.md.\n", f);
 }
@@ -255,6 +261,10 @@ int main(int argc, char **argv)
         return cmd_gen(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert"))
         return cmd_convert(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sweep"))
+        return cmd_sweep(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report"))
+        return cmd_report(argc - 1, argv + 1);
     fprintf(stderr, "tlbsim: unknown command '%s' (see `tlbsim --help`)\n", cmd);
     return EXIT_BADINPUT;
 }
