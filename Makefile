@@ -107,6 +107,12 @@ bench-smoke: all
 plots:
 	./plots/make-plots.sh $(or $(PLOT_IN),out) $(or $(PLOT_OUT),out/plots)
 
+# Every policy on the default trace, figures and a Markdown report in out/compare.
+report: all
+	./$(BUILD)/tlbsim run $(DEFAULT_TRACE) --policy all --out out/compare
+	./plots/make-plots.sh out/compare out/compare/plots
+	./$(BUILD)/tlbsim report out/compare
+
 # Fuzz every input parser for FUZZ_SECONDS each (clang + libFuzzer).
 fuzz:
 	./tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)

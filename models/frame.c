@@ -241,7 +241,7 @@ static int get_from_bump(struct frame_alloc *fa, enum frame_order order,
     int rc;
 
     if (base > fa->max_pfn || fa->max_pfn - base < n)
-        return sim_err_set(err, SIM_ENOMEM,
+        return sim_err_set(err, SIM_ELIMIT,
                            "frames: MAXPHYADDR exhausted (%" PRIu64 " frames)",
                            fa->max_pfn);
     if (order == FRAME_1G)
@@ -271,8 +271,8 @@ int frame_get(struct frame_alloc *fa, enum frame_order order, u64 *pfn,
 
     assert(order <= FRAME_1G);
     if (fa->nr_live > fa->limit_frames || fa->limit_frames - fa->nr_live < n)
-        return sim_err_set(err, SIM_ENOMEM,
-                           "frames: limit of %" PRIu64 " live 4K frames reached",
+        return sim_err_set(err, SIM_ELIMIT,
+                           "frames: limit of %" PRIu64 " live 4K frames reached (limits.max_frames)",
                            fa->limit_frames);
     if (fa->free[order]->len) {
         if ((rc = get_from_free_list(fa, order, pfn)))

@@ -38,7 +38,8 @@ int  frame_alloc_init(struct frame_alloc *fa, unsigned maxphyaddr,
 void frame_alloc_destroy(struct frame_alloc *fa);
 
 /* Allocate one unit of the given order; *pfn is its base (aligned).
- * SIM_ENOMEM (with a message) when MAXPHYADDR or the limit is exhausted. */
+ * SIM_ELIMIT (with a message) when MAXPHYADDR or the limit is exhausted:
+ * the input asked for too much; SIM_ENOMEM only when malloc fails. */
 int  frame_get(struct frame_alloc *fa, enum frame_order order, u64 *pfn,
                struct sim_err *err);
 /* Free a unit previously returned by frame_get (same order); bumps its gen. */

@@ -452,8 +452,8 @@ static int map_limits(const struct pt *pt, const struct map_req *m, u64 len,
                            " more table pages, limit %" PRIu64, m->nr_tables,
                            ctx->max_table_pages);
     if (need > left)
-        return sim_err_set(err, SIM_ENOMEM, "frames: mapping needs %" PRIu64
-                           " 4K frames, %" PRIu64 " left under the limit", need, left);
+        return sim_err_set(err, SIM_ELIMIT, "frames: mapping needs %" PRIu64
+                           " 4K frames, %" PRIu64 " left under limits.max_frames", need, left);
     return SIM_OK;
 }
 
@@ -744,8 +744,8 @@ static int migrate_limits(const struct pt *pt, const struct pt_op *op, struct si
     u64 left = fa->limit_frames > fa->nr_live ? fa->limit_frames - fa->nr_live : 0;
 
     if (op->nr_frames > left)
-        return sim_err_set(err, SIM_ENOMEM, "frames: migration needs %" PRIu64
-                           " 4K frames, %" PRIu64 " left under the limit",
+        return sim_err_set(err, SIM_ELIMIT, "frames: migration needs %" PRIu64
+                           " 4K frames, %" PRIu64 " left under limits.max_frames",
                            op->nr_frames, left);
     return SIM_OK;
 }

@@ -125,12 +125,12 @@ Test(frame, limit_gives_enomem_and_no_change)
     init_fa(40, 1000);
     for (int i = 0; i < 1000; i++)
         get(FRAME_4K);
-    cr_assert_eq(frame_get(&fa, FRAME_4K, &pfn, &err), SIM_ENOMEM);
+    cr_assert_eq(frame_get(&fa, FRAME_4K, &pfn, &err), SIM_ELIMIT);
     cr_assert(strstr(err.msg, "limit") != NULL, "%s", err.msg);
     cr_assert_eq(pfn, 77);
     cr_assert_eq(fa.nr_live, 1000);
     frame_put(&fa, FRAME_4K, 5);
-    cr_assert_eq(frame_get(&fa, FRAME_2M, &pfn, &err), SIM_ENOMEM, "512 > 1 left");
+    cr_assert_eq(frame_get(&fa, FRAME_2M, &pfn, &err), SIM_ELIMIT, "512 > 1 left");
     cr_assert_eq(fa.peak_live, 1000);
     cr_assert_eq(fa.nr_live, 999);
 }
@@ -146,10 +146,10 @@ Test(frame, maxphyaddr_exhaustion)
     cr_assert_eq(get(FRAME_4K), 0);
     for (u64 i = 1; i < 64; i++)
         cr_assert_eq(get(FRAME_1G), i * UNIT(2));
-    cr_assert_eq(frame_get(&fa, FRAME_1G, &pfn, &err), SIM_ENOMEM);
+    cr_assert_eq(frame_get(&fa, FRAME_1G, &pfn, &err), SIM_ELIMIT);
     cr_assert(strstr(err.msg, "limit") != NULL, "%s", err.msg);
     frame_put(&fa, FRAME_4K, 0);
-    cr_assert_eq(frame_get(&fa, FRAME_1G, &pfn, &err), SIM_ENOMEM);
+    cr_assert_eq(frame_get(&fa, FRAME_1G, &pfn, &err), SIM_ELIMIT);
     cr_assert(strstr(err.msg, "MAXPHYADDR") != NULL, "%s", err.msg);
     cr_assert_eq(fa.nr_live, 63 * UNIT(2), "failed gets change nothing");
     cr_assert_eq(get(FRAME_4K), 1, "the 4K gap is still usable");
@@ -219,7 +219,7 @@ Test(frame, random_against_reference)
             int rc = frame_get(&fa, (enum frame_order)order, &pfn, &err);
 
             if (frames + UNIT(order) > fa.limit_frames) {
-                cr_assert_eq(rc, SIM_ENOMEM, "op %d: limit not enforced", op);
+                cr_assert_eq(rc, SIM_ELIMIT, "op %d: limit not enforced", op);
                 continue;
             }
             cr_assert_eq(rc, SIM_OK, "op %d: %s", op, err.msg);

@@ -579,7 +579,7 @@ Test(pt, table_limit_is_elimit_and_changes_nothing)
     env_done();
 }
 
-Test(pt, frame_limit_is_enomem_and_changes_nothing)
+Test(pt, frame_limit_is_elimit_and_changes_nothing)
 {
     u64 va[] = { UVA, UVA + M2 };
     struct snap s;
@@ -587,13 +587,13 @@ Test(pt, frame_limit_is_enomem_and_changes_nothing)
     E.fa.limit_frames = E.fa.nr_live + 3 + 600;
     map_ok(&E.upt, UVA, K4, 12, UFL);
     snap_take(&s, &E.upt, va, 2);
-    cr_assert_eq(map_rc(&E.upt, UVA + M2, 2 * M2, 21), SIM_ENOMEM);
+    cr_assert_eq(map_rc(&E.upt, UVA + M2, 2 * M2, 21), SIM_ELIMIT);
     cr_assert(strstr(E.err.msg, "frames") != NULL, "%s", E.err.msg);
-    cr_assert_eq(map_rc(&E.upt, UVA + G1, G1, 30), SIM_ENOMEM);
-    cr_assert_eq(map_rc(&E.upt, 0, 1ull << 46, 12), SIM_ENOMEM, "fails fast, no loop");
+    cr_assert_eq(map_rc(&E.upt, UVA + G1, G1, 30), SIM_ELIMIT);
+    cr_assert_eq(map_rc(&E.upt, 0, 1ull << 46, 12), SIM_ELIMIT, "fails fast, no loop");
     expect_unchanged(&s, &E.upt, va, 2, "frame limit");
     map_ok(&E.upt, UVA + M2, M2, 21, UFL);
-    cr_assert_eq(pt_migrate(&E.upt, UVA, G1, &E.g, &E.err), SIM_ENOMEM);
+    cr_assert_eq(pt_migrate(&E.upt, UVA, G1, &E.g, &E.err), SIM_ELIMIT);
     cr_assert_eq(E.g.nr_frames, 0);
     env_done();
 }
@@ -635,10 +635,10 @@ Test(pt_env, maxphyaddr_exhaustion_rolls_map_back)
     map_ok(&E.upt, UVA, K4, 12, UFL);
     eat_1g_capacity(2);
     snap_take(&s, &E.upt, va, 4);
-    cr_assert_eq(map_rc(&E.upt, UVA + G1, 3 * G1, 30), SIM_ENOMEM, "2 fit, the 3rd fails");
+    cr_assert_eq(map_rc(&E.upt, UVA + G1, 3 * G1, 30), SIM_ELIMIT, "2 fit, the 3rd fails");
     cr_assert(strstr(E.err.msg, "MAXPHYADDR") != NULL, "%s", E.err.msg);
     expect_unchanged(&s, &E.upt, va, 4, "rolled back map");
-    cr_assert_eq(map_rc(&E.upt, fresh, 3 * G1, 30), SIM_ENOMEM);
+    cr_assert_eq(map_rc(&E.upt, fresh, 3 * G1, 30), SIM_ELIMIT);
     cr_assert_null(pt_table_at(&E.upt, fresh, 3), "the new PDPT is rolled back too");
     expect_unchanged(&s, &E.upt, va, 4, "rolled back map with new tables");
     map_ok(&E.upt, UVA + G1, 2 * G1, 30, UFL);
@@ -657,7 +657,7 @@ Test(pt_env, maxphyaddr_exhaustion_rolls_migrate_back)
     map_ok(&E.upt, UVA + G1, 2 * G1, 30, UFL);
     eat_1g_capacity(1);
     snap_take(&s, &E.upt, va, 3);
-    cr_assert_eq(pt_migrate(&E.upt, UVA, 3 * G1, &E.g, &E.err), SIM_ENOMEM,
+    cr_assert_eq(pt_migrate(&E.upt, UVA, 3 * G1, &E.g, &E.err), SIM_ELIMIT,
                  "4K and one 1G move, the second 1G does not");
     expect_unchanged(&s, &E.upt, va, 3, "rolled back migrate");
     cr_assert_eq(E.g.start, E.g.end, "gather restored");

@@ -491,6 +491,14 @@ static bool say_mechanism(struct report *r, u32 i)
     if (S(i, "broadcasts") > 0)
         fprintf(r->f, ": remote TLBs are invalidated by %s hardware broadcasts "
                 "(INVLPGB + TLBSYNC)", fmt_int(S(i, "broadcasts"), a, 48));
+    else if (S(i, "hypercalls") > 0 && ipis > 0) {
+        /* pv-kvm: the IPIs still go, by KVM_HC_SEND_IPI, minus preempted vCPUs. */
+        fprintf(r->f, ": its IPIs go by %s PV send-IPI hypercalls instead of ICR writes, "
+                "and %s preempted vCPUs were left out (they flush when they next run)",
+                fmt_int(S(i, "hypercalls"), a, 48),
+                fmt_int(S(i, "pv_skipped_preempted"), causes, sizeof(causes)));
+        return true;
+    }
     else if (S(i, "hypercalls") > 0) {
         fprintf(r->f, ": the hypervisor flushes the other vCPUs, on %s flush hypercalls",
                 fmt_int(S(i, "hypercalls"), a, 48));

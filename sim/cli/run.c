@@ -49,13 +49,16 @@ struct run_opts {
 
 static volatile sig_atomic_t interrupted;
 static struct sim *running_sim;
+static pid_t child_pids[MAX_POLICIES];  /* parent: workers still running (0: none) */
 
 static void on_signal(int sig)
 {
-    (void)sig;
     interrupted = 1;
     if (running_sim)
         sim_interrupt(running_sim);
+    for (u32 i = 0; i < MAX_POLICIES; i++)
+        if (child_pids[i] > 0)
+            kill(child_pids[i], sig);   /* async-signal-safe */
 }
 
 /* ---- output rows ------------------------------------------------------ */
@@ -503,6 +506,8 @@ static int run_all(const struct run_opts *o, const char *dir, struct sim_err *er
                 return sim_err_set(err, SIM_EIO, "fork: %s", strerror(errno));
             if (pid == 0) {
                 struct sim_err e = { 0 };
+
+                memset(child_pids, 0, sizeof(child_pids));
                 int c = run_one(o, started, dir, &e);
                 char p[4200];
                 FILE *f;
@@ -517,7 +522,8 @@ static int run_all(const struct run_opts *o, const char *dir, struct sim_err *er
                 }
                 _exit(c ? 1 : 0);
             }
-            pids[started++] = pid;
+            pids[started] = pid;
+            child_pids[started++] = pid;
             running++;
             continue;
         }
@@ -529,9 +535,13 @@ static int run_all(const struct run_opts *o, const char *dir, struct sim_err *er
             break;
         }
         running--;
-        for (u32 n = 0; n < started; n++)
-            if (pids[n] == w && (!WIFEXITED(status) || WEXITSTATUS(status)) && n < failed_n)
+        for (u32 n = 0; n < started; n++) {
+            if (pids[n] != w)
+                continue;
+            child_pids[n] = 0;
+            if ((!WIFEXITED(status) || WEXITSTATUS(status)) && n < failed_n)
                 failed_n = n;
+        }
     }
     if (interrupted)
         return sim_err_set(err, SIM_EINTR, "interrupted");

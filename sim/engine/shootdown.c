@@ -85,7 +85,7 @@ static cycles_t deferred_invalidate(struct sim *s, struct sim_cpu *sc,
 {
     struct cpu *c = &sc->hw;
     const struct flush_tlb_info *f = &sd->info;
-    cycles_t cost = s->m.handler_cycles;
+    cycles_t cost = 0;
 
     if (c->loaded_mm != sd->mm)
         return cost;
@@ -106,13 +106,30 @@ static cycles_t deferred_invalidate(struct sim *s, struct sim_cpu *sc,
  * starting at sc's clock.  Returns the cycles spent. */
 cycles_t sd_run_deferred(struct sim *s, struct sim_cpu *sc)
 {
-    cycles_t t = sc->hw.now, cost = 0;
+    struct cpu *c = &sc->hw;
+    cycles_t t = c->now, cost = s->m.handler_cycles;
+    u64 pages = 0;
+    bool full;
 
+    /* Many queued ranges cost more one page at a time than a CR3 reload:
+     * past the kernel's flush ceiling, flush everything once. */
+    for (const struct csd *q = sc->deferred; q; q = q->next) {
+        const struct flush_tlb_info *f = &q->sd->info;
+        if (c->loaded_mm == q->sd->mm)
+            pages += f->end == TLB_FLUSH_ALL ? UINT32_MAX : (f->end - f->start) >> f->stride_shift;
+    }
+    full = pages > s->m.flush_ceiling;
+    if (full) {
+        cpu_flush_tlb_local(c);
+        c->st.flush_full++;
+        cost += s->m.cr3_flush_cycles;
+    }
     while (sc->deferred) {
         struct csd *q = sc->deferred;
 
         sc->deferred = q->next;
-        cost += deferred_invalidate(s, sc, q->sd);
+        if (!full)
+            cost += deferred_invalidate(s, sc, q->sd);
         s->eng.deferred_invalidations++;
         sd_ack(s, q->sd, t + cost);
         csd_put(s, q);
@@ -288,8 +305,11 @@ static int deliver_ipis(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
 {
     u32 cpu;
 
-    apic_send_ipi_mask(&s->m, sc->hw.id, &tg->mask, s->pol->transport == XPORT_PV_KVM,
-                       at, s->arrival, snd);
+    bool pv = s->pol->transport == XPORT_PV_KVM;
+
+    apic_send_ipi_mask(&s->m, sc->hw.id, &tg->mask, pv, at, s->arrival, snd);
+    if (pv)
+        s->eng.hypercalls += snd->writes;   /* KVM_HC_SEND_IPI */
     for_each_cpu(cpu, &tg->mask, s->nr_cpus)
         if (post_csd(s, &s->cpus[cpu], sd, at, s->arrival[cpu]))
             return SIM_ENOMEM;
@@ -352,6 +372,8 @@ static cycles_t deliver_hyperv(struct sim *s, struct shootdown *sd,
                                             : range_units(f) * s->m.hv_flush_page_cycles;
     u32 cpu;
 
+    if (!tg->nr)
+        return 0;                       /* nobody else to flush: no hypercall */
     for_each_cpu(cpu, &tg->mask, s->nr_cpus)
         remote_invalidate(s, &s->cpus[cpu], f);
     s->eng.hypercalls++;
@@ -459,12 +481,17 @@ int sd_flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
             cost += snd.send_cycles;
         }
         break;
-    case XPORT_HYPERV:
+    case XPORT_HYPERV: {
+        cycles_t wait;
+
         keep_holders(s, &sd->info, &tg);
-        cost += deliver_hyperv(s, sd, &tg);
-        snd.writes = 1;                 /* one hypercall */
+        wait = deliver_hyperv(s, sd, &tg);
+        cost += wait;
+        c->st.spin_cycles += wait;      /* blocked in the hypercall */
+        snd.writes = tg.nr ? 1 : 0;
         spin = false;
         break;
+    }
     case XPORT_BROADCAST:
         /* INVLPGB reaches every CPU, lazy ones included: the targets are
          * simply the CPUs that hold entries of the mm. */
@@ -478,6 +505,7 @@ int sd_flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
                 }
         }
         cost += deliver_broadcast(s, sc, sd, &tg);
+        c->st.spin_cycles += s->m.tlbsync_cycles;  /* waiting in TLBSYNC */
         tg.local = false;               /* the broadcast covered it */
         spin = false;
         break;

@@ -17,9 +17,28 @@ int csv_mkdir(const char *dir, struct sim_err *err)
             return sim_err_set(err, SIM_EIO, "%s: --out: directory is not writable", dir);
         return SIM_OK;
     }
-    if (mkdir(dir, 0777))
+    /* mkdir -p: every prefix, then DIR itself; an error names DIR. */
+    char path[4096];
+    size_t n = strlen(dir);
+
+    if (n >= sizeof(path))
+        return sim_err_set(err, SIM_EINVAL, "%s: --out: path too long", dir);
+    memcpy(path, dir, n + 1);
+    for (char *p = path + 1; ; p++) {
+        if (*p != '/' && *p)
+            continue;
+        char c = *p;
+        *p = 0;
+        if (mkdir(path, 0777) && errno != EEXIST)
+            return sim_err_set(err, SIM_EIO, "%s: --out: cannot create directory: %s",
+                               dir, strerror(errno));
+        *p = c;
+        if (!c)
+            break;
+    }
+    if (stat(dir, &st) || !S_ISDIR(st.st_mode))
         return sim_err_set(err, SIM_EIO, "%s: --out: cannot create directory: %s",
-                           dir, strerror(errno));
+                           dir, strerror(ENOTDIR));
     return SIM_OK;
 }
 

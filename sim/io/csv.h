@@ -23,7 +23,7 @@ int  csv_commit(struct csv_file *c, struct sim_err *err);
 void csv_abort(struct csv_file *c);
 /* Write a text cell, quoted only when it holds a comma, quote or newline. */
 void csv_str(FILE *f, const char *s);
-/* mkdir -p DIR (one level is enough for --out); SIM_EIO with a message. */
+/* mkdir -p DIR; SIM_EIO with a message. */
 int  csv_mkdir(const char *dir, struct sim_err *err);
 
 #endif
