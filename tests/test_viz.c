@@ -1,6 +1,11 @@
 /* tests/test_viz.c - tlbviz: frames rendered headlessly through the library
  * (sim/viz/viz.h), checked by their pixels; the PNG writer checked by
- * decoding what it wrote; the command line checked by running it.
+ * decoding what it wrote (with a small inflate of our own: stored and
+ * fixed-Huffman blocks); the command line checked by running it.
+ *
+ * The exact parts of a frame (handler spans, skipped lazy CPUs) are checked
+ * against an oracle: the same trace run through the engine alone, keeping
+ * what its hooks report (oracle_run()).
  *
  * The traces are written into a temporary directory; machine models come
  * from ../models (the suite runs in tests/).
@@ -16,6 +21,8 @@
 
 #include "../models/policy.h"
 #include "../sim/engine/sim.h"
+#include "../sim/io/model_load.h"
+#include "../sim/io/trace.h"
 #include "../sim/viz/viz.h"
 
 #define W 1280
@@ -86,6 +93,134 @@ static const char ipi_trace[] =
     "{\"op\":\"stream\",\"cpu\":1,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":200,\"kind\":\"r\",\"gap\":100}\n"
     "{\"op\":\"unmap\",\"cpu\":0,\"mm\":1,\"va\":\"0x7f0000000000\",\"len\":\"0x4000\",\"gap\":1500}\n"
     "{\"op\":\"stream\",\"cpu\":0,\"va\":\"0x7f0000010000\",\"stride\":4096,\"count\":30,\"kind\":\"w\"}\n";
+
+/* Six CPUs: 0 and 1 run mm 1, 2 and 3 go lazy on mm 1, 4 goes lazy on
+ * mm 2 (not in mm 1's cpumask), 5 runs mm 2.  CPU 0's unmap of mm 1 sends
+ * CPU 1 an IPI and skips exactly the lazy CPUs 2 and 3. */
+static const char lazy6_trace[] =
+    "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":6,\"name\":\"lazy6\"}\n"
+    "{\"op\":\"mm_new\",\"mm\":1}\n"
+    "{\"op\":\"mm_new\",\"mm\":2}\n"
+    "{\"op\":\"map\",\"mm\":1,\"va\":\"0x7f0000000000\",\"len\":\"0x100000\",\"page\":\"4k\",\"prot\":\"rw\"}\n"
+    "{\"op\":\"map\",\"mm\":2,\"va\":\"0x7f0000000000\",\"len\":\"0x100000\",\"page\":\"4k\",\"prot\":\"rw\"}\n"
+    "{\"op\":\"switch\",\"cpu\":0,\"mm\":1}\n"
+    "{\"op\":\"switch\",\"cpu\":1,\"mm\":1}\n"
+    "{\"op\":\"switch\",\"cpu\":2,\"mm\":1}\n"
+    "{\"op\":\"switch\",\"cpu\":3,\"mm\":1}\n"
+    "{\"op\":\"switch\",\"cpu\":4,\"mm\":2}\n"
+    "{\"op\":\"switch\",\"cpu\":5,\"mm\":2}\n"
+    "{\"op\":\"stream\",\"cpu\":0,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":8,\"kind\":\"r\"}\n"
+    "{\"op\":\"stream\",\"cpu\":1,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":8,\"kind\":\"r\"}\n"
+    "{\"op\":\"stream\",\"cpu\":2,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":8,\"kind\":\"r\"}\n"
+    "{\"op\":\"stream\",\"cpu\":3,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":8,\"kind\":\"r\"}\n"
+    "{\"op\":\"stream\",\"cpu\":4,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":8,\"kind\":\"r\"}\n"
+    "{\"op\":\"stream\",\"cpu\":5,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":8,\"kind\":\"r\"}\n"
+    "{\"op\":\"mark\",\"label\":\"go lazy\"}\n"
+    "{\"op\":\"switch\",\"cpu\":2,\"mm\":null}\n"
+    "{\"op\":\"switch\",\"cpu\":3,\"mm\":null}\n"
+    "{\"op\":\"switch\",\"cpu\":4,\"mm\":null}\n"
+    "{\"op\":\"stream\",\"cpu\":1,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":200,\"kind\":\"r\",\"gap\":100}\n"
+    "{\"op\":\"stream\",\"cpu\":5,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":200,\"kind\":\"r\",\"gap\":100}\n"
+    "{\"op\":\"unmap\",\"cpu\":0,\"mm\":1,\"va\":\"0x7f0000000000\",\"len\":\"0x4000\",\"gap\":1500}\n"
+    "{\"op\":\"stream\",\"cpu\":0,\"va\":\"0x7f0000010000\",\"stride\":4096,\"count\":30,\"kind\":\"w\"}\n";
+
+/* CPU 1 runs mm 1, then waits idle for `t` (60000), then does `gap` work
+ * (40000) before its next op, then idles in C1 for a `gap` of 30000.  CPU
+ * 0 keeps the engine busy meanwhile: it runs ahead of CPU 1 on its own
+ * clock, so at a cycle inside a wait CPU 1's clock is still behind it. */
+static const char wait_head[] =
+    "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":2,\"name\":\"wait\"}\n"
+    "{\"op\":\"mm_new\",\"mm\":1}\n"
+    "{\"op\":\"map\",\"mm\":1,\"va\":\"0x7f0000000000\",\"len\":\"0x40000\",\"page\":\"4k\",\"prot\":\"rw\"}\n"
+    "{\"op\":\"switch\",\"cpu\":0,\"mm\":1}\n"
+    "{\"op\":\"switch\",\"cpu\":1,\"mm\":1}\n"
+    "{\"op\":\"stream\",\"cpu\":1,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":16,\"kind\":\"r\"}\n"
+    "{\"op\":\"stream\",\"cpu\":1,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":16,\"kind\":\"r\",\"t\":60000}\n"
+    "{\"op\":\"stream\",\"cpu\":1,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":16,\"kind\":\"r\",\"gap\":40000}\n"
+    "{\"op\":\"idle\",\"cpu\":1,\"cstate\":1}\n"
+    "{\"op\":\"switch\",\"cpu\":1,\"mm\":1,\"gap\":30000}\n";
+
+static const char *wait_trace(void)
+{
+    static char text[8192];
+    size_t n = (size_t)snprintf(text, sizeof(text), "%s", wait_head);
+
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n,
+                              "{\"op\":\"stream\",\"cpu\":0,\"va\":\"0x7f0000000000\","
+                              "\"stride\":4096,\"count\":16,\"kind\":\"r\",\"gap\":5000}\n");
+    return text;
+}
+
+/* What the engine's hooks report for a trace, run without tlbviz. */
+struct oracle {
+    struct { u32 cpu, nr; cycles_t t0, t1; } irq[256];
+    u32 nr_irq;
+    struct { u32 initiator, skipped_lazy; cycles_t t; struct cpumask lazy; } req[32];
+    u32 nr_req;
+};
+
+static void oracle_irq(void *arg, u32 cpu, cycles_t t0, cycles_t t1, u32 nr)
+{
+    struct oracle *o = arg;
+
+    cr_assert_lt(o->nr_irq, 256);
+    o->irq[o->nr_irq].cpu = cpu;
+    o->irq[o->nr_irq].nr = nr;
+    o->irq[o->nr_irq].t0 = t0;
+    o->irq[o->nr_irq++].t1 = t1;
+}
+
+static void oracle_flush_start(void *arg, const struct flush_rec *r,
+                               const struct cpumask *targets, const struct cpumask *lazy)
+{
+    struct oracle *o = arg;
+
+    (void)targets;
+    cr_assert_lt(o->nr_req, 32);
+    o->req[o->nr_req].initiator = r->initiator;
+    o->req[o->nr_req].skipped_lazy = r->skipped_lazy;
+    o->req[o->nr_req].t = r->t_request;
+    o->req[o->nr_req++].lazy = *lazy;
+}
+
+/* The trace at path on the default machine, as tlbviz sets it up. */
+static void oracle_run(const char *path, const char *policy, struct oracle *o)
+{
+    struct trace_reader *r;
+    struct trace_header hdr;
+    struct machine m;
+    struct sim_err err = { 0 };
+    struct sim *s;
+
+    memset(o, 0, sizeof(*o));
+    cr_assert_eq(trace_open(path, &r, &hdr, &err), SIM_OK, "%s", err.msg);
+    machine_init(&m);
+    cr_assert_eq(model_load_for_run(NULL, NULL, 0, hdr.cpus, &m, &err), SIM_OK, "%s", err.msg);
+    struct sim_config cfg = {
+        .m = &m, .pol = flush_policy_find(policy ? policy : "linux"), .reader = r,
+        .hdr = &hdr, .trace_path = path,
+        .hooks = { .arg = o, .irq = oracle_irq, .flush_start = oracle_flush_start },
+    };
+    cr_assert_eq(sim_create(&cfg, &s, &err), SIM_OK, "%s", err.msg);
+    cr_assert_eq(sim_run(s, CYCLES_NEVER, &err), 0, "%s", err.msg);
+    sim_destroy(s);
+}
+
+/* 1234567 -> "1,234,567", as the tooltips print cycles. */
+static const char *commas(char *buf, u64 n)
+{
+    char tmp[32];
+    int len = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)n), o = 0;
+
+    for (int i = 0; i < len; i++) {
+        if (i && (len - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = tmp[i];
+    }
+    buf[o] = 0;
+    return buf;
+}
 
 static struct viz *open_trace(const char *text, const char *policy)
 {
@@ -244,6 +379,174 @@ Test(viz, spinning_initiator_and_skipped_lazy_cpu)
     viz_close(v);
 }
 
+/* A flush interrupt's span [t0, t1) from the engine's irq hook is drawn
+ * in the handler colour over exactly the columns of [t0, t1), on the lane
+ * of the CPU that took it; every handler-coloured column of any lane lies
+ * in a span the engine reported for that CPU.  The IPI it took is
+ * "handled at" the span's start. */
+Test(viz, handler_span_drawn_exactly)
+{
+    static struct oracle o;
+    const char *path = write_file("t.jsonl", ipi_trace);
+    struct viz_view view;
+    struct viz_fb fb;
+    struct viz_rect r;
+    struct sim_err err = { 0 };
+    char tip[512], want[64], n[32];
+    u32 h = UINT32_MAX;
+    s64 mm;
+
+    oracle_run(path, NULL, &o);
+    for (u32 i = 0; i < o.nr_irq && h == UINT32_MAX; i++)
+        if (o.irq[i].cpu == 1 && o.irq[i].nr == 1)
+            h = i;
+    cr_assert_neq(h, UINT32_MAX, "CPU 1 takes the flush IPI");
+    cycles_t t0 = o.irq[h].t0, t1 = o.irq[h].t1, len = t1 - t0;
+    cr_assert_gt(len, 100);
+
+    struct viz *v = open_trace(ipi_trace, NULL);
+    cr_assert_eq(viz_seek(v, t1 + len, &err), SIM_OK, "%s", err.msg);
+    viz_view_default(v, &view);
+    view.span = 8 * len;
+    render(v, &view, &fb);
+    cr_assert_eq(viz_lane_kind_at(v, 1, t0, &mm), VK_HANDLER);
+    cr_assert_eq(viz_lane_kind_at(v, 1, t1 - 1, &mm), VK_HANDLER);
+    cr_assert_neq(viz_lane_kind_at(v, 1, t0 - 1, &mm), VK_HANDLER);
+    cr_assert_neq(viz_lane_kind_at(v, 1, t1, &mm), VK_HANDLER);
+
+    /* The bottom row of the band: clear of ticks, labels and arrows. */
+    cr_assert(viz_lane_rect(v, &view, &fb, 1, &r));
+    int y = r.y + r.h - 2, x0 = viz_lane_x(v, &view, &fb, t0), x1 = viz_lane_x(v, &view, &fb, t1);
+    cr_assert_gt(x1 - x0, 40, "the span is wide enough to check");
+    for (int x = x0; x < x1; x++)
+        cr_assert_eq(viz_fb_get(&fb, x, y), VIZ_COL_HANDLER, "column %d of [%d, %d)", x, x0, x1);
+    cr_assert_neq(viz_fb_get(&fb, x0 - 1, y), VIZ_COL_HANDLER);
+    cr_assert_neq(viz_fb_get(&fb, x1, y), VIZ_COL_HANDLER);
+
+    /* No handler colour anywhere the engine reported no interrupt. */
+    for (u32 c = 0; c < viz_nr_cpus(v); c++) {
+        cr_assert(viz_lane_rect(v, &view, &fb, c, &r));
+        for (int x = r.x; x < r.x + r.w; x++) {
+            if (viz_fb_get(&fb, x, r.y + r.h - 2) != VIZ_COL_HANDLER)
+                continue;
+            bool covered = false;
+            for (u32 i = 0; i < o.nr_irq && !covered; i++) {
+                int a = viz_lane_x(v, &view, &fb, o.irq[i].t0);
+                int b = viz_lane_x(v, &view, &fb, o.irq[i].t1);
+                covered = o.irq[i].cpu == c && x >= a && x < (b > a ? b : a + 1);
+            }
+            cr_assert(covered, "CPU %u column %d: handler colour without an interrupt", c, x);
+        }
+    }
+
+    /* The IPI CPU 0 sent: handled when the interrupt started. */
+    snprintf(want, sizeof(want), "handled at %s", commas(n, t0));
+    struct viz_rect r0;
+    cr_assert(viz_lane_rect(v, &view, &fb, 0, &r0));
+    bool found = false;
+    for (int x = x0; x > x0 - 300 && !found; x--)
+        found = viz_describe(v, &view, &fb, x, (r0.y + r0.h / 2 + r.y) / 2 + 40, tip, sizeof(tip)) &&
+                strstr(tip, "flush IPI CPU 0 -> CPU 1");
+    (void)r;
+    cr_assert(found, "the IPI arrow from CPU 0 to CPU 1");
+    cr_assert(strstr(tip, want), "want '%s' in: %s", want, tip);
+    viz_fb_free(&fb);
+    viz_close(v);
+}
+
+/* Skip marks sit exactly on the CPUs of the lazy mask the engine's
+ * flush_start hook reported, at the request's cycle, and nowhere else: not
+ * on CPU 4, lazy on another mm, nor on the CPUs running either mm. */
+Test(viz, skip_marks_exactly_on_the_lazy_mask)
+{
+    static struct oracle o;
+    const char *path = write_file("t.jsonl", lazy6_trace);
+    struct viz_view view;
+    struct viz_fb fb;
+    struct viz_rect r;
+    struct sim_err err = { 0 };
+    char tip[512];
+    u32 q = UINT32_MAX;
+
+    oracle_run(path, NULL, &o);
+    for (u32 i = 0; i < o.nr_req; i++)
+        if (o.req[i].skipped_lazy) {
+            cr_assert_eq(q, UINT32_MAX, "one request skips lazy CPUs");
+            q = i;
+        }
+    cr_assert_neq(q, UINT32_MAX);
+    cr_assert_eq(o.req[q].initiator, 0);
+    cr_assert_eq(cpumask_weight(&o.req[q].lazy), 2);
+    cr_assert(cpumask_test_cpu(2, &o.req[q].lazy) && cpumask_test_cpu(3, &o.req[q].lazy));
+
+    struct viz *v = open_trace(lazy6_trace, NULL);
+    cr_assert_eq(viz_seek(v, viz_end(v), &err), SIM_OK, "%s", err.msg);
+    viz_view_default(v, &view);
+    view.span = viz_end(v) + 100;
+    render(v, &view, &fb);
+    int x = viz_lane_x(v, &view, &fb, o.req[q].t);
+    for (u32 c = 0; c < 6; c++) {
+        cr_assert(viz_lane_rect(v, &view, &fb, c, &r));
+        int y = r.y + r.h / 2;
+        struct viz_rect box = { x - 6, y - 6, 13, 13 };
+        bool lazy = cpumask_test_cpu(c, &o.req[q].lazy);
+        u32 dark = count_col(&fb, &box, 0x101216);
+        if (lazy)
+            cr_assert_gt(dark, 100, "CPU %u: the boxed cross (%u dark pixels)", c, dark);
+        else
+            cr_assert_eq(dark, 0, "CPU %u: no mark", c);
+        bool said = viz_describe(v, &view, &fb, x, y, tip, sizeof(tip)) && strstr(tip, "was lazy");
+        cr_assert_eq(said, lazy, "CPU %u: %s", c, tip);
+    }
+    viz_fb_free(&fb);
+    viz_close(v);
+}
+
+/* Beyond a CPU's own clock the lane shows what sim_cpu_waiting() says:
+ * idling for `t` in the darker mm colour, `gap` work in the mm colour, and
+ * an idle CPU's `gap` as idle.  Once the engine gets there, the history
+ * of those cycles shows the same. */
+Test(viz, waiting_for_t_gap_work_and_idle)
+{
+    const char *text = wait_trace();
+    struct viz *v = open_trace(text, NULL);
+    struct viz_view view;
+    struct viz_fb fb;
+    struct viz_rect r;
+    struct sim_err err = { 0 };
+    const struct { cycles_t at, probe; enum viz_kind k; } cases[] = {
+        { 3000, 2000, VK_USER_WAIT },   /* before the t: 60000 op */
+        { 61000, 60500, VK_USER },      /* in the gap: 40000 before the next */
+        { 101000, 100500, VK_IDLE },    /* idle in C1, gap: 30000 */
+    };
+    s64 mm;
+
+    viz_view_default(v, &view);
+    view.span = 20000;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cr_assert_eq(viz_seek(v, cases[i].at, &err), SIM_OK, "%s", err.msg);
+        cycles_t until;
+        bool busy;
+        sim_cpu_waiting(viz_sim(v), 1, &until, &busy);
+        cr_assert_gt(until, cases[i].at, "case %zu: CPU 1 is still waiting", i);
+        cr_assert_lt(sim_cpu(viz_sim(v), 1)->now, cases[i].probe, "case %zu: behind its wait", i);
+        cr_assert_eq(busy, cases[i].k != VK_USER_WAIT, "case %zu", i);
+        cr_assert_eq(viz_lane_kind_at(v, 1, cases[i].probe, &mm), cases[i].k, "case %zu", i);
+        render(v, &view, &fb);
+        cr_assert(viz_lane_rect(v, &view, &fb, 1, &r));
+        int x = viz_lane_x(v, &view, &fb, cases[i].probe);
+        u32 want = viz_kind_color(cases[i].k, 1);
+        cr_assert_eq(viz_fb_get(&fb, x, r.y + 2), want, "case %zu: %06x, want %06x", i,
+                     viz_fb_get(&fb, x, r.y + 2), want);
+        viz_fb_free(&fb);
+    }
+    cr_assert_eq(viz_seek(v, viz_end(v), &err), SIM_OK);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        cr_assert_eq(viz_lane_kind_at(v, 1, cases[i].probe, &mm), cases[i].k,
+                     "history of case %zu", i);
+    viz_close(v);
+}
+
 Test(viz, legend_shows_the_lane_colours)
 {
     struct viz *v = open_trace(lazy_trace, NULL);
@@ -282,6 +585,7 @@ Test(viz, tlb_bars_mark_global_entries)
     cr_assert(viz_describe(v, &view, &fb, r.x + 100, r.y + 6, tip, sizeof(tip)));
     cr_assert(strstr(tip, "L1D 4K"), "tooltip: %s", tip);
     cr_assert(strstr(tip, "mm 1:"), "tooltip: %s", tip);
+    cr_assert_null(strstr(tip, "mm -"), "every entry's mm is known (sim_mm_id): %s", tip);
     viz_fb_free(&fb);
     viz_close(v);
 }
@@ -513,69 +817,257 @@ static u32 crc32_ref(const u8 *p, size_t n)
     return ~c;
 }
 
-/* Decode our own PNG (stored blocks only) and compare with the frame. */
-Test(viz, png_round_trip)
-{
-    struct viz_fb fb;
-    u8 *png, *raw;
-    size_t len, off = 8, nraw = 0;
+/* ---- a small inflate (RFC 1951): stored and fixed-Huffman blocks ---- */
 
-    cr_assert_eq(viz_fb_init(&fb, 300, 250), SIM_OK);
-    for (int y = 0; y < fb.h; y++)
-        for (int x = 0; x < fb.w; x++)
-            fb.px[y * fb.w + x] = (u32)(x * 7 ^ y * 13) * 2654435761u & 0xffffff;
-    cr_assert_eq(viz_png_encode(&fb, &png, &len), SIM_OK);
+struct inflate {
+    const u8 *in;
+    size_t n, bit;                      /* input, bits consumed */
+    u8 *out;
+    size_t len, cap;
+    u32 btypes;                         /* bit 1 << BTYPE of every block seen */
+};
+
+static u32 getbits(struct inflate *z, int n)
+{
+    u32 v = 0;
+
+    cr_assert_leq(z->bit + (size_t)n, z->n * 8, "deflate stream ends early");
+    for (int i = 0; i < n; i++, z->bit++)
+        v |= (u32)(z->in[z->bit >> 3] >> (z->bit & 7) & 1) << i;
+    return v;
+}
+
+/* A fixed literal/length code, read MSB first (RFC 1951 3.2.6). */
+static u32 fixed_sym(struct inflate *z)
+{
+    u32 code = 0;
+
+    for (int len = 1; len <= 9; len++) {
+        code = code << 1 | getbits(z, 1);
+        if (len == 7 && code <= 0x17)
+            return 256 + code;
+        if (len == 8 && code >= 0x30 && code <= 0xbf)
+            return code - 0x30;
+        if (len == 8 && code >= 0xc0 && code <= 0xc7)
+            return 280 + code - 0xc0;
+        if (len == 9 && code >= 0x190)
+            return 144 + code - 0x190;
+    }
+    cr_assert_fail("bad fixed code");
+    return 0;
+}
+
+static void put_byte(struct inflate *z, u8 b)
+{
+    cr_assert_lt(z->len, z->cap, "more data than the image holds");
+    z->out[z->len++] = b;
+}
+
+static void inflate_fixed(struct inflate *z)
+{
+    static const u16 lbase[29] = { 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35,
+                                   43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258 };
+    static const u8 lext[29] = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3,
+                                 4, 4, 4, 4, 5, 5, 5, 5, 0 };
+    static const u16 dbase[30] = { 1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193,
+                                   257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145,
+                                   8193, 12289, 16385, 24577 };
+    static const u8 dext[30] = { 0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8,
+                                 9, 9, 10, 10, 11, 11, 12, 12, 13, 13 };
+
+    for (;;) {
+        u32 sym = fixed_sym(z);
+        if (sym < 256) {
+            put_byte(z, (u8)sym);
+            continue;
+        }
+        if (sym == 256)
+            return;
+        cr_assert_leq(sym, 285, "length code");
+        u32 len = lbase[sym - 257] + getbits(z, lext[sym - 257]), dc = 0;
+        for (int i = 0; i < 5; i++)
+            dc = dc << 1 | getbits(z, 1);
+        cr_assert_lt(dc, 30, "distance code");
+        u32 dist = dbase[dc] + getbits(z, dext[dc]);
+        cr_assert_leq(dist, z->len, "distance before the start");
+        cr_assert_leq(dist, 32768u);
+        for (u32 i = 0; i < len; i++)
+            put_byte(z, z->out[z->len - dist]);
+    }
+}
+
+static void inflate_stored(struct inflate *z)
+{
+    z->bit = (z->bit + 7) & ~(size_t)7;
+    u32 len = getbits(z, 16), nlen = getbits(z, 16);
+    cr_assert_eq(len ^ 0xffff, nlen, "stored LEN/NLEN");
+    for (u32 i = 0; i < len; i++)
+        put_byte(z, (u8)getbits(z, 8));
+}
+
+/* Inflate a zlib stream into out (cap bytes); returns the bytes; checks
+ * the header and Adler-32.  *btypes gets the block types seen. */
+static size_t zlib_inflate(const u8 *in, size_t n, u8 *out, size_t cap, u32 *btypes)
+{
+    struct inflate z = { .in = in + 2, .n = n - 6, .out = out, .cap = cap };
+    u32 final, a = 1, b = 0;
+
+    cr_assert_geq(n, 6);
+    cr_assert_eq(in[0] & 0x0f, 8, "CM deflate");
+    cr_assert_eq((in[0] * 256 + in[1]) % 31, 0, "zlib header check");
+    do {
+        final = getbits(&z, 1);
+        u32 type = getbits(&z, 2);
+        z.btypes |= 1u << type;
+        if (type == 0)
+            inflate_stored(&z);
+        else if (type == 1)
+            inflate_fixed(&z);
+        else
+            cr_assert_fail("block type %u: we write stored and fixed blocks only", type);
+    } while (!final);
+    cr_assert_eq((z.bit + 7) / 8, n - 6, "the Adler-32 follows the last block");
+    for (size_t i = 0; i < z.len; i++) {
+        a = (a + out[i]) % 65521;
+        b = (b + a) % 65521;
+    }
+    cr_assert_eq(be32(in + n - 4), b << 16 | a, "Adler-32");
+    *btypes = z.btypes;
+    return z.len;
+}
+
+/* Decode our own PNG (chunk CRCs, IHDR, one or more IDAT, IEND), compare
+ * its pixels with fb, and return the block types of its stream. */
+static u32 png_check(const struct viz_fb *fb, const u8 *png, size_t len)
+{
+    size_t off = 8, nraw = (size_t)fb->h * (1 + 3 * (size_t)fb->w), nz = 0;
+    u8 *raw = malloc(nraw), *zs = malloc(len);
+    bool ihdr = false, iend = false;
+    u32 btypes = 0;
+
+    cr_assert(raw && zs);
     cr_assert_eq(memcmp(png, "\x89PNG\r\n\x1a\n", 8), 0);
-    raw = malloc((size_t)fb.h * (1 + 3 * fb.w));
-    bool idat = false, iend = false;
-    while (off + 12 <= len) {
+    while (off + 12 <= len && !iend) {
         u32 n = be32(png + off);
         const u8 *type = png + off + 4, *data = png + off + 8;
+        cr_assert_leq(off + 12 + n, len);
         cr_assert_eq(be32(png + off + 8 + n), crc32_ref(type, n + 4), "chunk CRC");
         if (!memcmp(type, "IHDR", 4)) {
-            cr_assert_eq(be32(data), 300);
-            cr_assert_eq(be32(data + 4), 250);
+            cr_assert_eq(be32(data), (u32)fb->w);
+            cr_assert_eq(be32(data + 4), (u32)fb->h);
             cr_assert_eq(data[8], 8);
             cr_assert_eq(data[9], 2);
+            ihdr = true;
         } else if (!memcmp(type, "IDAT", 4)) {
-            size_t p = 2;
-            u32 a = 1, b = 0;
-            idat = true;
-            cr_assert_eq((data[0] * 256 + data[1]) % 31, 0, "zlib header check");
-            for (;;) {
-                u8 final = data[p];
-                u32 bl = data[p + 1] | data[p + 2] << 8, nl = data[p + 3] | data[p + 4] << 8;
-                cr_assert_eq(final & 6, 0, "stored block");
-                cr_assert_eq(bl ^ 0xffff, nl);
-                memcpy(raw + nraw, data + p + 5, bl);
-                nraw += bl;
-                p += 5 + bl;
-                if (final & 1)
-                    break;
-            }
-            for (size_t i = 0; i < nraw; i++) {
-                a = (a + raw[i]) % 65521;
-                b = (b + a) % 65521;
-            }
-            cr_assert_eq(be32(data + p), b << 16 | a, "Adler-32");
+            memcpy(zs + nz, data, n);
+            nz += n;
         } else if (!memcmp(type, "IEND", 4)) {
             iend = true;
         }
         off += 12 + n;
     }
-    cr_assert(idat && iend);
-    cr_assert_eq(nraw, (size_t)fb.h * (1 + 3 * fb.w));
-    for (int y = 0; y < fb.h; y++) {
-        const u8 *row = raw + (size_t)y * (1 + 3 * fb.w);
+    cr_assert(ihdr && iend && nz);
+    cr_assert_eq(off, len, "nothing after IEND");
+    cr_assert_eq(zlib_inflate(zs, nz, raw, nraw, &btypes), nraw);
+    for (int y = 0; y < fb->h; y++) {
+        const u8 *row = raw + (size_t)y * (1 + 3 * (size_t)fb->w);
         cr_assert_eq(row[0], 0, "filter none");
-        for (int x = 0; x < fb.w; x++) {
+        for (int x = 0; x < fb->w; x++) {
             u32 px = (u32)row[1 + 3 * x] << 16 | (u32)row[2 + 3 * x] << 8 | row[3 + 3 * x];
-            cr_assert_eq(px, fb.px[y * fb.w + x]);
+            cr_assert_eq(px, fb->px[y * fb->w + x], "pixel %d,%d", x, y);
         }
     }
     free(raw);
+    free(zs);
+    return btypes;
+}
+
+static u32 rnd(u32 *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+/* Noise does not compress: the writer falls back to stored blocks. */
+Test(viz, png_noise_is_stored)
+{
+    struct viz_fb fb;
+    u8 *png;
+    size_t len;
+    u32 seed = 12345;
+
+    cr_assert_eq(viz_fb_init(&fb, 300, 250), SIM_OK);
+    for (int i = 0; i < fb.w * fb.h; i++)
+        fb.px[i] = rnd(&seed) & 0xffffff;
+    cr_assert_eq(viz_png_encode(&fb, &png, &len), SIM_OK);
+    cr_assert_eq(png_check(&fb, png, len), 1u << 0, "stored blocks only");
+    cr_assert_lt(len, (size_t)fb.w * fb.h * 3 + 1024);
     free(png);
     viz_fb_free(&fb);
+}
+
+/* Flat areas, rows repeating the one above, patterns repeating far back
+ * (up to the 32 KiB window and beyond), short runs and noise: one fixed
+ * block that decodes to the same pixels. */
+Test(viz, png_mixed_image_round_trip)
+{
+    struct viz_fb fb;
+    u8 *png;
+    size_t len;
+    u32 seed = 777;
+
+    cr_assert_eq(viz_fb_init(&fb, 997, 301), SIM_OK);
+    for (int y = 0; y < fb.h; y++)
+        for (int x = 0; x < fb.w; x++) {
+            u32 *p = &fb.px[y * fb.w + x];
+            if (x < 300)
+                *p = 0x2040a0;                          /* flat */
+            else if (x < 500)
+                *p = (u32)((x / 7) * 0x010305) & 0xffffff;  /* same every row */
+            else if (x < 700)
+                *p = (u32)(((x * 31) ^ (y % 11) * 977) * 2654435761u) & 0xffffff;
+            else if (x < 800)
+                *p = rnd(&seed) & 0xff00ff;             /* noise */
+            else
+                *p = (u32)(x + y) & 1 ? 0xffffff : 0x000000;
+        }
+    cr_assert_eq(viz_png_encode(&fb, &png, &len), SIM_OK);
+    cr_assert_eq(png_check(&fb, png, len), 1u << 1, "one fixed-Huffman block");
+    cr_assert_lt(len, (size_t)fb.w * fb.h * 3 / 2);
+    free(png);
+    viz_fb_free(&fb);
+}
+
+/* A rendered frame compresses well over 20x and decodes exactly. */
+Test(viz, png_frame_compresses)
+{
+    struct viz *v = open_trace(ipi_trace, NULL);
+    struct viz_view view;
+    struct viz_fb fb;
+    struct sim_err err = { 0 };
+    u8 *png;
+    size_t len;
+
+    cr_assert(step_to_ipi(v));
+    viz_view_default(v, &view);
+    view.hover_x = 700;
+    view.hover_y = 300;
+    render(v, &view, &fb);
+    cr_assert_eq(viz_png_encode(&fb, &png, &len), SIM_OK);
+    cr_assert_eq(png_check(&fb, png, len), 1u << 1, "compressed");
+    cr_assert_lt(len * 20, (size_t)W * H * 3, "%zu bytes for a %dx%d frame", len, W, H);
+    free(png);
+    /* Written to a file: the same bytes. */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/frame.png", dir);
+    cr_assert_eq(viz_png_write(path, &fb, &err), SIM_OK, "%s", err.msg);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq((size_t)st.st_size, len);
+    viz_fb_free(&fb);
+    viz_close(v);
 }
 
 /* ==== the command line ================================================================ */
@@ -629,6 +1121,8 @@ Test(viz, cli_screenshot_png_and_bmp)
     cr_assert_eq(memcmp(head, "\x89PNG\r\n\x1a\n", 8), 0);
     cr_assert_eq(be32(head + 16), 800);
     cr_assert_eq(be32(head + 20), 500);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_lt(st.st_size, 800 * 500 * 3 / 20, "compressed: %lld bytes", (long long)st.st_size);
     snprintf(path, sizeof(path), "%s/shot.bmp", dir);
     snprintf(args, sizeof(args), "'%s' --screenshot '%s' --at end -q", t, path);
     cr_assert_eq(run(args), 0);

@@ -497,6 +497,7 @@ int sd_flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
          * simply the CPUs that hold entries of the mm. */
         if (mm && !sd->info.kernel) {
             cpumask_clear(&tg.mask);
+            cpumask_clear(&tg.lazy);
             tg.nr = tg.skipped_lazy = tg.skipped_other = 0;
             for (cpu = 0; cpu < s->nr_cpus; cpu++)
                 if (cpu != c->id && s->cpus[cpu].hw.loaded_mm == mm) {
@@ -514,6 +515,7 @@ int sd_flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
          * next tick or context switch: nobody is interrupted. */
         {
             cpumask_clear(&tg.mask);
+            cpumask_clear(&tg.lazy);
             tg.nr = 0;
             for_each_cpu(cpu, mask, s->nr_cpus)
                 if (cpu != c->id) {

@@ -272,7 +272,7 @@ static void op_begin(struct sim_cpu *sc)
             sc->start_at = op->t;
     } else if (op->flags & OPF_GAP) {
         sc->start_at = now + op->gap;
-        sc->gap_busy = true;
+        sc->gap_busy = !sc->idle;       /* after `idle`, the gap is idle time */
     }
 }
 
@@ -765,6 +765,11 @@ s64 sim_mm_id(const struct sim *s, u16 idx)
     if (idx == MM_INIT_IDX)
         return -1;
     return s->mm_by_idx[idx] ? s->mm_by_idx[idx]->id : -2;  /* idx <= TRACE_MAX_MMS: u16 */
+}
+
+u8 sim_cpu_cstate(const struct sim *s, u32 i)
+{
+    return s->cpus[i].idle ? s->cpus[i].cstate : 0;
 }
 
 void sim_cpu_waiting(const struct sim *s, u32 i, cycles_t *until, bool *busy)

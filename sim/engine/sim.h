@@ -132,6 +132,8 @@ s64  sim_cpu_task_mm(const struct sim *s, u32 i);       /* trace mm id, or -1 fo
 /* Trace id of the address space with TLB-entry index idx (struct
  * tlb_entry.mm); -1 for init_mm, -2 when no live mm has it. */
 s64  sim_mm_id(const struct sim *s, u16 idx);
+/* C-state of an idle CPU (1 or 6), 0 when not idle. */
+u8   sim_cpu_cstate(const struct sim *s, u32 i);
 /* Whether CPU i's next op waits: *until is its start cycle (CYCLES_NEVER
  * when not waiting) and *busy tells a `gap` of work from idling for `t`. */
 void sim_cpu_waiting(const struct sim *s, u32 i, cycles_t *until, bool *busy);

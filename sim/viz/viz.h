@@ -45,8 +45,9 @@ static inline u32 viz_fb_get(const struct viz_fb *fb, int x, int y)
     return fb->px[(size_t)y * (size_t)fb->w + (size_t)x];
 }
 
-/* Write fb as PNG (8-bit RGB, stored deflate blocks): PATH.tmp, then
- * rename.  SIM_EIO with a message naming the path. */
+/* Write fb as PNG (8-bit RGB; deflate with fixed Huffman codes, or stored
+ * blocks when that is not smaller): PATH.tmp, then rename.  SIM_EIO with a
+ * message naming the path. */
 int  viz_png_write(const char *path, const struct viz_fb *fb, struct sim_err *err);
 /* The PNG bytes in a malloc'ed buffer the caller frees.  SIM_ENOMEM. */
 int  viz_png_encode(const struct viz_fb *fb, u8 **out, size_t *len);

@@ -152,6 +152,72 @@ bad:
     return EXIT_BADINPUT;
 }
 
+static int parse_policy(struct opts *o, const char *name)
+{
+    if (!flush_policy_find(name)) {
+        fprintf(stderr, "tlbviz: --policy: unknown policy '%s' (see `tlbsim policies`)\n", name);
+        return EXIT_BADINPUT;
+    }
+    o->vo.policy = name;
+    return 0;
+}
+
+static int parse_set(struct opts *o, const char *kv)
+{
+    if (o->vo.nr_sets == VIZ_MAX_SETS)
+        return fail(EXIT_BADINPUT, "--set: too many overrides");
+    o->vo.sets[o->vo.nr_sets++] = kv;
+    return 0;
+}
+
+/* --span and --speed: a positive number of cycles. */
+static int parse_cycles(const char *opt, const char *s, u64 *out)
+{
+    if (parse_u64(s, out) && *out)
+        return 0;
+    fprintf(stderr, "tlbviz: --%s: expected a positive integer, got '%s'\n", opt, s);
+    return EXIT_BADINPUT;
+}
+
+/* One option from getopt_long: 0, EXIT_BADINPUT, or -EXIT_OK - 1 after
+ * --help (exit 0 without running). */
+static int parse_opt(int c, const char *arg, const char *word, struct opts *o)
+{
+    u64 v;
+
+    switch (c) {
+    case 'm': o->vo.machine = arg; return 0;
+    case 'p': return parse_policy(o, arg);
+    case 's': return parse_set(o, arg);
+    case 'S': o->shot = arg; return 0;
+    case 'A': return parse_at(o, arg) ? EXIT_BADINPUT : 0;
+    case 'Z': return parse_pair("--size", arg, 'x', MIN_W, MIN_H, &o->w, &o->h) ? EXIT_BADINPUT : 0;
+    case 'O': return parse_pair("--hover", arg, ',', 0, 0, &o->hover_x, &o->hover_y) ? EXIT_BADINPUT : 0;
+    case 'W':
+        if (parse_cycles("span", arg, &v))
+            return EXIT_BADINPUT;
+        o->span = v;
+        return 0;
+    case 'V':
+        if (parse_cycles("speed", arg, &v))
+            return EXIT_BADINPUT;
+        o->speed = (double)v;
+        return 0;
+    case 'P': o->paused = true; return 0;
+    case 'H': o->help = true; return 0;
+    case 'q': o->vo.quiet = true; return 0;
+    case 'h': usage(stdout); return -EXIT_OK - 1;
+    case ':':
+        fprintf(stderr, "tlbviz: %s: missing value (see tlbviz --help)\n", word);
+        return EXIT_BADINPUT;
+    default:
+        fprintf(stderr, "tlbviz: %s: unknown option (see tlbviz --help)\n", word);
+        return EXIT_BADINPUT;
+    }
+}
+
+/* Options into *o.  Returns 0 to run, EXIT_BADINPUT, or -EXIT_OK - 1 when
+ * --help was printed. */
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     static const struct option lopts[] = {
@@ -163,65 +229,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
         { "hover", required_argument, 0, 'O' }, { "quiet", no_argument, 0, 'q' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
-    u64 v;
-    int c;
+    int c, rc;
 
     *o = (struct opts){ .w = DEFAULT_W, .h = DEFAULT_H, .hover_x = -1, .hover_y = -1,
                         .at_frac = -1 };
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":m:p:s:qh", lopts, NULL)) != -1) {
-        switch (c) {
-        case 'm': o->vo.machine = optarg; break;
-        case 'p':
-            if (!flush_policy_find(optarg)) {
-                fprintf(stderr, "tlbviz: --policy: unknown policy '%s' (see `tlbsim policies`)\n",
-                        optarg);
-                return EXIT_BADINPUT;
-            }
-            o->vo.policy = optarg;
-            break;
-        case 's':
-            if (o->vo.nr_sets == VIZ_MAX_SETS)
-                return fail(EXIT_BADINPUT, "--set: too many overrides");
-            o->vo.sets[o->vo.nr_sets++] = optarg;
-            break;
-        case 'S': o->shot = optarg; break;
-        case 'A':
-            if (parse_at(o, optarg))
-                return EXIT_BADINPUT;
-            break;
-        case 'Z':
-            if (parse_pair("--size", optarg, 'x', MIN_W, MIN_H, &o->w, &o->h))
-                return EXIT_BADINPUT;
-            break;
-        case 'O':
-            if (parse_pair("--hover", optarg, ',', 0, 0, &o->hover_x, &o->hover_y))
-                return EXIT_BADINPUT;
-            break;
-        case 'W':
-        case 'V':
-            if (!parse_u64(optarg, &v) || v == 0) {
-                fprintf(stderr, "tlbviz: --%s: expected a positive integer, got '%s'\n",
-                        c == 'W' ? "span" : "speed", optarg);
-                return EXIT_BADINPUT;
-            }
-            if (c == 'W')
-                o->span = v;
-            else
-                o->speed = (double)v;
-            break;
-        case 'P': o->paused = true; break;
-        case 'H': o->help = true; break;
-        case 'q': o->vo.quiet = true; break;
-        case 'h': usage(stdout); return -EXIT_OK - 1;
-        case ':':
-            fprintf(stderr, "tlbviz: %s: missing value (see tlbviz --help)\n", argv[optind - 1]);
-            return EXIT_BADINPUT;
-        default:
-            fprintf(stderr, "tlbviz: %s: unknown option (see tlbviz --help)\n", argv[optind - 1]);
-            return EXIT_BADINPUT;
-        }
-    }
+    while ((c = getopt_long(argc, argv, ":m:p:s:qh", lopts, NULL)) != -1)
+        if ((rc = parse_opt(c, optarg, argv[optind - 1], o)))
+            return rc;
     if (optind != argc - 1)
         return fail(EXIT_BADINPUT, optind >= argc ? "missing TRACE (see tlbviz --help)"
                                                   : "exactly one TRACE expected");

@@ -4,9 +4,11 @@
  * History is what the engine does not keep: for each CPU a list of
  * stretches of time with what the lane showed (struct viz_seg), the IPIs
  * seen in flight, the lazy CPUs a flush skipped, and the local TLB flushes.
- * It is recorded after every engine event by comparing each CPU's clock and
- * counters with their values before the event (see viz_sim.c: record()),
- * and pruned VIZ_KEEP_SPANS lane widths behind the current cycle.
+ * The engine's hooks give the exact parts (interrupt spans, the lazy CPUs a
+ * flush skipped); after every engine event each CPU's clock and counters,
+ * compared with their values before it, give the rest (see viz_sim.c:
+ * record_lane()).  History is pruned VIZ_KEEP_SPANS lane widths behind the
+ * current cycle.
  */
 #ifndef TLBSIM_VIZ_PRIV_H
 #define TLBSIM_VIZ_PRIV_H
@@ -55,8 +57,17 @@ struct viz_lane {
     cycles_t clock;                     /* CPU clock after the last event */
     struct cpu_stats last;              /* counters after the last event */
     struct viz_ctx ctx;                 /* task state after the last event */
-    cycles_t irq_at;                    /* this event: first IPI handled arrived here */
+    cycles_t wait_until;                /* next op starts here (sim_cpu_waiting); CYCLES_NEVER: no wait */
+    bool wait_busy;                     /* that wait is `gap` work, not idling for `t` */
+    struct viz_ctx wait;                /* what [clock, wait_until) shows */
 };
+
+/* What lane l shows at t >= l->clock, beyond the CPU's own clock: the wait
+ * for its next op, then the state it is in. */
+static inline struct viz_ctx viz_lane_tail(const struct viz_lane *l, cycles_t t)
+{
+    return t < l->wait_until ? l->wait : l->ctx;
+}
 
 struct viz_ipi {                        /* one flush IPI seen queued on a target */
     u32 from, to;
@@ -66,7 +77,13 @@ struct viz_ipi {                        /* one flush IPI seen queued on a target
 
 struct viz_skip {                       /* a lazy CPU that a flush did not interrupt */
     u32 cpu, initiator;
-    cycles_t t;
+    cycles_t t;                         /* the request (flush_rec.t_request) */
+};
+
+struct viz_irq {                        /* a flush interrupt in the current event (irq hook) */
+    u32 cpu;
+    u32 nr;                             /* requests handled; 0: a tick running deferred work */
+    cycles_t t0, t1;                    /* exact span [t0, t1) */
 };
 
 struct viz_tick {                       /* a local TLB flush (tlb:tlb_flush) */
@@ -74,12 +91,6 @@ struct viz_tick {                       /* a local TLB flush (tlb:tlb_flush) */
     u32 cpu;
     s64 pages;                          /* -1: full */
     u8 reason;                          /* enum tlb_flush_reason */
-};
-
-struct viz_req {                        /* TLB_REMOTE_SEND_IPI seen in this event */
-    u32 initiator;
-    cycles_t t;
-    s64 mm;                             /* the initiator's task mm */
 };
 
 /* ==== pre-pass results ========================================================= */
@@ -140,13 +151,8 @@ struct viz {
     struct sim_ipi *ipibuf;             /* sim_ipis_in_flight scratch */
     u32 cap_ipibuf;
     bool *seen;                         /* scratch: active[i] still queued */
-
-    /* flush requests seen during the current event (skip detection) */
-    struct viz_req req[8];
-    u32 nr_req;
+    struct viz_vec irqs;                /* struct viz_irq of the current event, by time */
     cycles_t keep;                      /* longest history a view asked for */
-
-    s64 *mm_of_idx;                     /* TLB entry mm index -> trace id; -2 unknown */
     int error;                          /* sticky allocation failure in a hook */
 };
 
@@ -159,7 +165,8 @@ size_t viz_flush_lower(const struct viz *v, cycles_t t);
 size_t viz_vec_lower(const struct viz_vec *vec, size_t off, cycles_t t);
 /* The flush request in progress on cpu at the current cycle, or NULL. */
 const struct viz_flush *viz_active_flush(const struct viz *v, u32 cpu);
-s64 viz_mm_id(const struct viz *v, u16 idx);            /* -2 when unknown */
+/* Trace id of TLB-entry mm index idx (sim_mm_id): -1 init_mm, -2 none. */
+s64 viz_mm_id(const struct viz *v, u16 idx);
 
 /* ==== drawing primitives (viz_draw.c), all clipped ======================== */
 

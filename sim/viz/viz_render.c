@@ -283,6 +283,20 @@ static void draw_axis(struct viz_fb *fb, const struct layout *L)
 
 /* ==== lanes: history ======================================================================== */
 
+/* [t0, t1) of a lane beyond its CPU's clock, in state c. */
+static void draw_tail(struct viz_fb *fb, const struct layout *L, const struct viz_rect *b,
+                      cycles_t t0, cycles_t t1, struct viz_ctx c)
+{
+    int x0 = x_of(L, t0 > L->t0 ? t0 : L->t0), x1 = x_of(L, t1);
+    u32 col = viz_kind_color((enum viz_kind)c.kind, c.mm);
+
+    if (x1 <= x0)
+        return;
+    viz_fill(fb, x0, b->y, x1 - x0, b->h, col);
+    if (c.kind == VK_IDLE && c.mm >= 0)
+        viz_fill(fb, x0, b->y + b->h - 3, x1 - x0, 3, VIZ_COL_LAZY);
+}
+
 static void draw_segs(struct viz_fb *fb, const struct viz *v, const struct layout *L, u32 cpu)
 {
     const struct viz_lane *l = &v->lanes[cpu];
@@ -309,13 +323,13 @@ static void draw_segs(struct viz_fb *fb, const struct viz *v, const struct layou
                 label_end = viz_text(fb, x0 + 3, b.y + b.h / 2 - 5, t, ink_on(col), 1) + 80;
         }
     }
-    /* After the CPU's own clock: the state it is in now. */
+    /* After the CPU's own clock: the wait for its next op, then the state
+     * it is in now. */
     if (l->clock < hi) {
-        int x0 = x_of(L, l->clock > lo ? l->clock : lo), x1 = x_of(L, hi);
-        u32 col = viz_kind_color((enum viz_kind)l->ctx.kind, l->ctx.mm);
-        viz_fill(fb, x0, b.y, x1 - x0, b.h, col);
-        if (l->ctx.kind == VK_IDLE && l->ctx.mm >= 0)
-            viz_fill(fb, x0, b.y + b.h - 3, x1 - x0, 3, VIZ_COL_LAZY);
+        cycles_t w = l->wait_until < hi ? l->wait_until : hi;
+        if (w > l->clock)
+            draw_tail(fb, L, &b, l->clock, w, l->wait);
+        draw_tail(fb, L, &b, w > l->clock ? w : l->clock, hi, l->ctx);
     }
 }
 
@@ -794,11 +808,11 @@ static const enum viz_kind legend_order[] = {
 
 static const char *const legend_why[VK__COUNT] = {
     [VK_USER] = "a user task runs: the lane takes its mm's colour\n(the same colour marks that mm's TLB entries)",
-    [VK_USER_WAIT] = "a user task with nothing to do until its next op",
+    [VK_USER_WAIT] = "a user task idling until its next op's `t`\n(`gap` work before an op is in the task's colour)",
     [VK_KTHREAD] = "a kernel thread on init_mm: no user entries to flush",
     [VK_LAZY] = "lazy TLB mode: a kernel thread keeps the last user mm\nloaded; since 4.20 flushes of that mm skip the CPU\n(unless page tables were freed) and it catches up on\nits next switch",
     [VK_IDLE] = "idle in a C-state, which is lazy TLB mode too; a bottom\nstripe in the lazy colour while it still holds a user mm",
-    [VK_HANDLER] = "in the flush IPI handler (flush_tlb_func)",
+    [VK_HANDLER] = "a flush interrupt, over exactly the cycles the engine ran\nit: the IPI handler (flush_tlb_func), or a tick running\ndeferred invalidations; a wake-up from a C-state included",
     [VK_WALK] = "page walks after TLB misses (their share of the time)",
     [VK_SPIN] = "the initiator waits for every target's acknowledgement",
     [VK_PREEMPTED] = "the host descheduled this vCPU",

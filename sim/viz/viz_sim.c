@@ -4,27 +4,31 @@
  *   the pre-pass  runs once to the end at open (and after a policy switch)
  *                 and keeps every flush request (struct viz_flush) and mark:
  *                 the timeline strip shows the whole run, and an initiator's
- *                 flush range is known while its shootdown is in flight;
- *   the live one  is stepped one engine event at a time; after each event
- *                 record() turns the change of every CPU's clock and
- *                 counters into lane history.
+ *                 flush range and completion are known while its shootdown
+ *                 is in flight;
+ *   the live one  is stepped one engine event at a time; its hooks report
+ *                 the exact parts, and after each event record_lane() turns
+ *                 the change of every CPU's clock and counters into lane
+ *                 history.
  *
- * Deriving lane history from counters.  During one event a CPU's clock goes
- * from c0 to c1; its counters say how that time was spent, not in which
- * order.  We lay it out in the order the engine spends it: waiting
- * (idle_cycles: account_wait() runs first in cpu_run()), spinning
- * (spin_cycles: sd_complete() moves the initiator's clock), the flush IPI
- * handler (handler_cycles: interrupts are taken before the next op), page
- * walks (walk_cycles, interleaved with hits in reality: drawn as one block,
- * their share of the stretch), then the rest as the task's own work.  Per
- * stretch the shares are exact; the order inside a stretch is approximate
- * (XXX: exact handler intervals need an engine hook, see docs/tlbviz.md).
+ * What is exact, and from where:
+ *   handler spans     the irq hook gives each flush interrupt's [t0, t1);
+ *   skipped lazy CPUs the flush_start hook gives the lazy mask of a request;
+ *   IPI handled time  the start of the interrupt that took it off the queue;
+ *   waiting           sim_cpu_waiting(): the CPU's next op starts at `until`,
+ *                     after `gap` work (busy) or idling for `t`;
+ *   TLB entry owners  sim_mm_id() maps an entry's mm index to its trace id.
  *
- * Skipped lazy CPUs.  The engine counts them per flush (flush_rec.
- * skipped_lazy) but does not say which: at the TLB_REMOTE_SEND_IPI
- * tracepoint (fired after target selection, before any IPI is queued) we
- * note the request; after the event the lazy CPUs running the flushed mm
- * that got no IPI are the skipped ones, as many as the record counts.
+ * What is laid out from counters.  Between the handler spans, the rest of a
+ * CPU's stretch c0..c1 is laid out in the order the engine spends it: the
+ * wait it was in at c0 (cpu_run() accounts it first: a `gap` as busy work,
+ * a `t` as idle_cycles; drawn as the lane's tail showed it before the
+ * event), the rest of the idle time, spinning (spin_cycles:
+ * sd_complete() moves the initiator's clock), page walks (walk_cycles), then
+ * the task's own work.  Each kind's share of the stretch is exact.  XXX:
+ * walks are interleaved with TLB hits in reality but drawn as one block,
+ * and a CPU that waits again inside one event (within sim.quantum) has
+ * those waits drawn with the first.
  */
 #include "viz_priv.h"
 
@@ -35,7 +39,6 @@
 
 #include "../io/model_load.h"
 
-#define MM_UNKNOWN (-2)
 #define PRUNE_EVERY 4096                /* events between history prunes */
 
 /* ==== vectors ================================================================= */
@@ -251,18 +254,52 @@ static void live_tlb_event(void *arg, cycles_t t, u32 cpu, s64 mm, bool idle,
     struct viz_tick *k;
 
     (void)idle;
-    if (r == TLB_REMOTE_SEND_IPI) {
-        if (v->nr_req < ARRAY_SIZE(v->req))
-            v->req[v->nr_req++] = (struct viz_req){ cpu, t, mm };
-        return;
-    }
-    if (pages == 0 || r == TLB_REMOTE_WRONG_CPU)
+    (void)mm;
+    if (pages == 0 || r == TLB_REMOTE_SEND_IPI || r == TLB_REMOTE_WRONG_CPU)
         return;
     if (!(k = vec_push(&v->ticks))) {
         v->error = SIM_ENOMEM;
         return;
     }
     *k = (struct viz_tick){ .t = t, .cpu = cpu, .pages = pages, .reason = (u8)r };
+}
+
+/* A flush interrupt: its exact span, for the lane and the IPIs it took. */
+static void live_irq(void *arg, u32 cpu, cycles_t t0, cycles_t t1, u32 nr)
+{
+    struct viz *v = arg;
+    struct viz_irq *q;
+
+    if (cpu >= v->nr_cpus || t1 < t0)
+        return;
+    if (!(q = vec_push(&v->irqs))) {
+        v->error = SIM_ENOMEM;
+        return;
+    }
+    *q = (struct viz_irq){ .cpu = cpu, .nr = nr, .t0 = t0, .t1 = t1 };
+}
+
+/* A flush request as it is sent: the lazy CPUs of the mask it skipped.
+ * XXX: the broadcast and lazy-deferred transports reach lazy CPUs and reset
+ * r->skipped_lazy, but the engine leaves `lazy` as target selection filled
+ * it; the count says whether the mask holds skipped CPUs. */
+static void live_flush_start(void *arg, const struct flush_rec *r,
+                             const struct cpumask *targets, const struct cpumask *lazy)
+{
+    struct viz *v = arg;
+    u32 cpu;
+
+    (void)targets;
+    if (!r->skipped_lazy)
+        return;
+    for_each_cpu(cpu, lazy, v->nr_cpus) {
+        struct viz_skip *sk = vec_push(&v->skips);
+        if (!sk) {
+            v->error = SIM_ENOMEM;
+            return;
+        }
+        *sk = (struct viz_skip){ .cpu = cpu, .initiator = r->initiator, .t = r->t_request };
+    }
 }
 
 /* ==== the live simulation: recording ================================================ */
@@ -289,7 +326,7 @@ static struct viz_ctx ctx_of(const struct viz *v, u32 i)
 
 static bool is_user(u8 k) { return k == VK_USER || k == VK_USER_WAIT; }
 
-/* How a stretch of waiting looks in a given state. */
+/* How a stretch of idling for `t` looks in a given state. */
 static struct viz_ctx wait_ctx(struct viz_ctx c)
 {
     if (c.kind == VK_USER)
@@ -320,6 +357,8 @@ static cycles_t emit(struct viz *v, struct viz_lane *l, cycles_t t, cycles_t end
 {
     struct viz_seg *last;
 
+    if (t >= end)
+        return t;
     if (d > end - t)
         d = end - t;
     if (!d)
@@ -337,39 +376,95 @@ static cycles_t emit(struct viz *v, struct viz_lane *l, cycles_t t, cycles_t end
     return t + d;
 }
 
+/* A cursor over one CPU's stretch [t, end) of this event that lays kinds
+ * out around the exact handler spans (v->irqs of that CPU). */
+struct layout_cursor {
+    struct viz *v;
+    struct viz_lane *l;
+    u32 cpu;
+    cycles_t t, end;                    /* laid out up to t */
+    size_t k;                           /* next candidate in v->irqs */
+};
+
+static const struct viz_irq *next_irq(struct layout_cursor *y)
+{
+    const struct viz_vec *q = &y->v->irqs;
+
+    while (y->k < q->n && VEC_AT(q, struct viz_irq, y->k).cpu != y->cpu)
+        y->k++;
+    return y->k < q->n ? &VEC_AT(q, struct viz_irq, y->k) : NULL;
+}
+
+/* Lay d cycles of kind c from the cursor on, flowing around handler spans;
+ * a span the cursor has reached is laid first.  d = UINT64_MAX: up to end. */
+static void lay(struct layout_cursor *y, u64 d, struct viz_ctx c)
+{
+    static const struct viz_ctx handler = { VK_HANDLER, -1 };
+
+    while (y->t < y->end) {
+        const struct viz_irq *h = next_irq(y);
+        if (h && h->t0 <= y->t) {
+            y->t = emit(y->v, y->l, y->t, y->end, h->t1 > y->t ? h->t1 - y->t : 0, handler);
+            y->k++;
+            continue;
+        }
+        if (!d)
+            break;
+        cycles_t stop = h && h->t0 < y->end ? h->t0 : y->end;
+        u64 n = d < stop - y->t ? d : stop - y->t;
+        y->t = emit(y->v, y->l, y->t, stop, n, c);
+        d -= n;
+    }
+}
+
+static u64 sub_sat(u64 a, u64 b) { return a > b ? a - b : 0; }
+
+/* Lay out the stretch the CPU's clock moved over in this event. */
+static void lay_stretch(struct viz *v, u32 i, struct viz_ctx before, struct viz_ctx busy)
+{
+    struct viz_lane *l = &v->lanes[i];
+    const struct cpu *c = sim_cpu(v->s, i);
+    const struct cpu_stats *a = &l->last, *b = &c->st;
+    struct layout_cursor y = { .v = v, .l = l, .cpu = i, .t = l->clock, .end = c->now };
+    u64 idle = b->idle_cycles - a->idle_cycles, spin = b->spin_cycles - a->spin_cycles;
+    u64 walk = b->walk_cycles - a->walk_cycles;
+    u64 own = sub_sat(c->now - l->clock,
+                      idle + spin + walk + (b->handler_cycles - a->handler_cycles));
+    u64 gap = 0;
+
+    /* The `gap` the CPU was in at the start (busy work before its op, or
+     * an idle CPU's time in its C-state before the next op): drawn as the
+     * lane's tail showed it. */
+    if (l->wait_busy && l->wait_until != CYCLES_NEVER)
+        gap = l->wait_until - l->clock < own ? l->wait_until - l->clock : own;
+    lay(&y, gap, l->wait);
+    lay(&y, idle, wait_ctx(before));
+    lay(&y, spin, (struct viz_ctx){ VK_SPIN, before.mm });
+    lay(&y, walk, (struct viz_ctx){ VK_WALK, -1 });
+    lay(&y, UINT64_MAX, busy);
+}
+
 static void record_lane(struct viz *v, u32 i)
 {
     struct viz_lane *l = &v->lanes[i];
     const struct cpu *c = sim_cpu(v->s, i);
     struct viz_ctx after = ctx_of(v, i), before = l->ctx, busy;
+    bool gap_busy;
 
     /* A kernel thread that left lazy mode (leave_mm, a flush IPI) is still
      * a kernel thread, not "no task". */
     if (after.kind == VK_NONE && (before.kind == VK_LAZY || before.kind == VK_KTHREAD))
         after.kind = VK_KTHREAD;
     busy = busy_ctx(before, after);
-
     if (c->now > l->clock) {
-        const struct cpu_stats *a = &l->last, *b = &c->st;
-        cycles_t t = l->clock, end = c->now, irq = l->irq_at;
-        u64 d_handler = b->handler_cycles - a->handler_cycles;
-
-        t = emit(v, l, t, end, b->idle_cycles - a->idle_cycles, wait_ctx(before));
-        t = emit(v, l, t, end, b->spin_cycles - a->spin_cycles,
-                 (struct viz_ctx){ VK_SPIN, before.mm });
-        /* A running CPU takes the interrupt when the IPI arrives: its own
-         * work comes first up to there. */
-        if (d_handler && irq != CYCLES_NEVER && irq > t && end - t > d_handler)
-            t = emit(v, l, t, end - d_handler, irq - t, busy);
-        t = emit(v, l, t, end, d_handler, (struct viz_ctx){ VK_HANDLER, -1 });
-        t = emit(v, l, t, end, b->walk_cycles - a->walk_cycles,
-                 (struct viz_ctx){ VK_WALK, -1 });
-        emit(v, l, t, end, end - t, busy);
-        l->last = *b;
-        l->clock = end;
+        lay_stretch(v, i, before, busy);
+        l->last = c->st;
+        l->clock = c->now;
     }
     l->ctx = after;
-    l->irq_at = CYCLES_NEVER;
+    sim_cpu_waiting(v->s, i, &l->wait_until, &gap_busy);
+    l->wait_busy = gap_busy;
+    l->wait = gap_busy ? busy_ctx(after, after) : wait_ctx(after);
 }
 
 static struct viz_ipi *ipi_at(struct viz *v, u32 logical)
@@ -393,22 +488,42 @@ static int grow_active(struct viz *v)
     return SIM_OK;
 }
 
-/* Match the engine's queued requests with the ones seen before: new ones
- * are recorded, vanished ones were handled (at the target's clock before
- * this event, or at arrival if later). */
-static void record_ipis(struct viz *v)
+/* When an IPI left the target's queue in this event: at the start of the
+ * interrupt that took it (or its arrival, if it came during that
+ * interrupt).  The handler drains requests that arrived before it ends. */
+static cycles_t handled_at(const struct viz *v, const struct viz_ipi *p)
 {
-    u32 n;
+    for (size_t k = v->irqs.head; k < v->irqs.n; k++) {
+        const struct viz_irq *q = &VEC_AT(&v->irqs, struct viz_irq, k);
+        if (q->cpu == p->to && q->nr && q->t1 >= p->arrival)
+            return q->t0 > p->arrival ? q->t0 : p->arrival;
+    }
+    /* Not seen (cannot happen: only the handler dequeues). */
+    return v->lanes[p->to].clock > p->arrival ? v->lanes[p->to].clock : p->arrival;
+}
 
-    while ((n = sim_ipis_in_flight(v->s, v->ipibuf, v->cap_ipibuf)) == v->cap_ipibuf) {
+static bool fetch_ipis(struct viz *v, u32 *n)
+{
+    while ((*n = sim_ipis_in_flight(v->s, v->ipibuf, v->cap_ipibuf)) == v->cap_ipibuf) {
         struct sim_ipi *b = realloc(v->ipibuf, 2 * v->cap_ipibuf * sizeof(*b));
         if (!b) {
             v->error = SIM_ENOMEM;
-            return;
+            return false;
         }
         v->ipibuf = b;
         v->cap_ipibuf *= 2;
     }
+    return true;
+}
+
+/* Match the engine's queued requests with the ones seen before: new ones
+ * are recorded, vanished ones were handled. */
+static void record_ipis(struct viz *v)
+{
+    u32 n, w = 0;
+
+    if (!fetch_ipis(v, &n))
+        return;
     for (u32 a = 0; a < v->nr_active; a++)
         v->seen[a] = false;
     for (u32 k = 0; k < n; k++) {
@@ -432,90 +547,13 @@ static void record_ipis(struct viz *v)
         v->active[v->nr_active] = (u32)(v->ipis.n - 1 + v->ipis.dropped);
         v->seen[v->nr_active++] = true;
     }
-    u32 w = 0;
     for (u32 a = 0; a < v->nr_active; a++) {
-        if (v->seen[a]) {
+        if (v->seen[a])
             v->active[w++] = v->active[a];
-            continue;
-        }
-        struct viz_ipi *p = ipi_at(v, v->active[a]);
-        struct viz_lane *l = &v->lanes[p->to];
-        p->done = l->clock > p->arrival ? l->clock : p->arrival;
-        if (p->done < l->irq_at)
-            l->irq_at = p->done;        /* the handler started about here */
+        else
+            ipi_at(v, v->active[a])->done = handled_at(v, ipi_at(v, v->active[a]));
     }
     v->nr_active = w;
-}
-
-/* Was an IPI from `from` to `to` sent at or after t (this event)? */
-static bool targeted(const struct viz *v, u32 from, u32 to, cycles_t t)
-{
-    for (size_t i = v->ipis.n; i-- > v->ipis.head;) {
-        const struct viz_ipi *p = &VEC_AT(&v->ipis, struct viz_ipi, i);
-        if (p->sent < t)
-            break;
-        if (p->from == from && p->to == to)
-            return true;
-    }
-    return false;
-}
-
-/* The flushed address space, found through a CPU that has it loaded (the
- * initiator, normally); NULL if none has. */
-static const struct mm *loaded_mm_by_id(const struct viz *v, u32 first, s64 id)
-{
-    const struct mm *mm = sim_cpu(v->s, first)->loaded_mm;
-
-    if (mm && mm->id == id)
-        return mm;
-    for (u32 j = 0; j < v->nr_cpus; j++) {
-        mm = sim_cpu(v->s, j)->loaded_mm;
-        if (mm && mm->id == id)
-            return mm;
-    }
-    return NULL;
-}
-
-/* Which lazy CPUs a request skipped: lazy CPUs in the mm's cpumask (which
- * with lazy cpumask updates, 6.13+, still holds CPUs that moved on to other
- * mms) that got no IPI, as many as the engine counted. */
-static void record_skips(struct viz *v)
-{
-    for (u32 k = 0; k < v->nr_req; k++) {
-        const struct viz_req *q = &v->req[k];
-        const struct viz_flush *f = viz_flush_lookup(v, q->initiator, q->t);
-        s64 id = f ? f->mm : q->mm;
-        const struct mm *mm = loaded_mm_by_id(v, q->initiator, id);
-        u32 left = f ? f->skipped_lazy : 0;
-
-        for (u32 j = 0; j < v->nr_cpus && left; j++) {
-            const struct cpu *c = sim_cpu(v->s, j);
-            struct viz_skip *sk;
-            if (j == q->initiator || !c->is_lazy || targeted(v, q->initiator, j, q->t))
-                continue;
-            if (mm ? !cpumask_test_cpu(j, &mm->cpumask) : (!c->loaded_mm || c->loaded_mm->id != id))
-                continue;
-            if (!(sk = vec_push(&v->skips))) {
-                v->error = SIM_ENOMEM;
-                return;
-            }
-            *sk = (struct viz_skip){ .cpu = j, .initiator = q->initiator, .t = q->t };
-            left--;
-        }
-    }
-    v->nr_req = 0;
-}
-
-/* TLB entries carry the mm's small index; learn index -> trace id from the
- * address spaces CPUs have loaded (an mm without a loaded CPU gets no new
- * entries, and its index is reused only after mm_exit flushed them). */
-static void learn_mms(struct viz *v)
-{
-    for (u32 i = 0; i < v->nr_cpus; i++) {
-        const struct mm *mm = sim_cpu(v->s, i)->loaded_mm;
-        if (mm)
-            v->mm_of_idx[mm->idx] = mm->id;
-    }
 }
 
 /* Drop history older than the longest lane chart asked for. */
@@ -549,7 +587,7 @@ static int live_step(struct viz *v, struct sim_err *err)
 {
     int rc;
 
-    v->nr_req = 0;
+    v->irqs.n = v->irqs.head = 0;       /* the spans of this event only */
     rc = sim_step(v->s, err);
     if (rc < 0)
         return rc;
@@ -557,10 +595,8 @@ static int live_step(struct viz *v, struct sim_err *err)
     if (rc == 0)
         v->done = true;
     record_ipis(v);                     /* before the lanes: uses clocks before the event */
-    record_skips(v);
     for (u32 i = 0; i < v->nr_cpus; i++)
         record_lane(v, i);
-    learn_mms(v);
     if (v->error)
         return sim_err_set(err, v->error, "out of memory keeping the history");
     if (v->events % PRUNE_EVERY == 0)
@@ -575,13 +611,15 @@ static void history_free(struct viz *v)
     vec_free(&v->ipis);
     vec_free(&v->skips);
     vec_free(&v->ticks);
+    vec_free(&v->irqs);
     v->nr_active = 0;
 }
 
 /* Recreate the live simulation at cycle 0 with empty history. */
 static int live_restart(struct viz *v, struct sim_err *err)
 {
-    struct sim_hooks hooks = { .arg = v, .tlb_event = live_tlb_event };
+    struct sim_hooks hooks = { .arg = v, .tlb_event = live_tlb_event, .irq = live_irq,
+                               .flush_start = live_flush_start };
     int rc;
 
     sim_destroy(v->s);
@@ -599,13 +637,10 @@ static int live_restart(struct viz *v, struct sim_err *err)
         vec_init(&l->segs, sizeof(struct viz_seg));
         l->clock = sim_cpu(v->s, i)->now;
         l->last = sim_cpu(v->s, i)->st;
-        l->ctx = ctx_of(v, i);
-        l->irq_at = CYCLES_NEVER;
+        l->ctx = l->wait = ctx_of(v, i);
+        l->wait_until = CYCLES_NEVER;
+        l->wait_busy = false;
     }
-    for (u32 i = 0; i <= TRACE_MAX_MMS; i++)
-        v->mm_of_idx[i] = MM_UNKNOWN;
-    v->mm_of_idx[MM_INIT_IDX] = -1;
-    learn_mms(v);
     return SIM_OK;
 }
 
@@ -623,15 +658,15 @@ static int viz_alloc(struct viz *v, struct sim_err *err)
     v->lanes = calloc(v->nr_cpus, sizeof(*v->lanes));
     v->pre.fl = malloc(VIZ_MAX_FLUSH_RECS * sizeof(*v->pre.fl));
     v->pre.marks = malloc(VIZ_MAX_MARKS * sizeof(*v->pre.marks));
-    v->mm_of_idx = malloc((TRACE_MAX_MMS + 1) * sizeof(*v->mm_of_idx));
     v->cap_ipibuf = v->nr_cpus * 4 + 16;
     v->ipibuf = malloc(v->cap_ipibuf * sizeof(*v->ipibuf));
     vec_init(&v->ipis, sizeof(struct viz_ipi));
     vec_init(&v->skips, sizeof(struct viz_skip));
     vec_init(&v->ticks, sizeof(struct viz_tick));
+    vec_init(&v->irqs, sizeof(struct viz_irq));
     for (u32 i = 0; v->lanes && i < v->nr_cpus; i++)
         vec_init(&v->lanes[i].segs, sizeof(struct viz_seg));
-    if (!v->lanes || !v->pre.fl || !v->pre.marks || !v->mm_of_idx || !v->ipibuf ||
+    if (!v->lanes || !v->pre.fl || !v->pre.marks || !v->ipibuf ||
         grow_active(v))
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
     return SIM_OK;
@@ -682,7 +717,6 @@ void viz_close(struct viz *v)
     free(v->lanes);
     free(v->pre.fl);
     free(v->pre.marks);
-    free(v->mm_of_idx);
     free(v->ipibuf);
     free(v->active);
     free(v->seen);
@@ -779,7 +813,7 @@ const struct sim *viz_sim(const struct viz *v) { return v->s; }
 
 s64 viz_mm_id(const struct viz *v, u16 idx)
 {
-    return v->mm_of_idx[idx];
+    return sim_mm_id(v->s, idx);
 }
 
 size_t viz_flush_lower(const struct viz *v, cycles_t t)
@@ -825,8 +859,9 @@ enum viz_kind viz_lane_kind_at(const struct viz *v, u32 cpu, cycles_t t, s64 *mm
 
     *mm = -1;
     if (t >= l->clock) {
-        *mm = l->ctx.mm;
-        return (enum viz_kind)l->ctx.kind;
+        struct viz_ctx c = viz_lane_tail(l, t);
+        *mm = c.mm;
+        return (enum viz_kind)c.kind;
     }
     size_t i = viz_vec_lower(s, offsetof(struct viz_seg, t1), t + 1);
     if (i < s->n) {
