@@ -132,7 +132,7 @@ TestSuite(workloads, .init = tmp_setup, .fini = tmp_teardown, .timeout = 30);
 static const char *const required_specs[] = {
     "tlb_flush1_threads", "tlb_flush1_processes", "tlb_flush2_threads",
     "tlb_flush2_processes", "tlb_flush3_threads", "tlb_flush3_processes",
-    "munmap_storm", "server", "fork_exec", "numa_balancing", "jit", "virt_host",
+    "munmap_storm", "server", "fork_exec", "numa_balancing", "jit", "virt_host", "heap_reuse",
 };
 
 Test(workloads, required_specs_are_shipped)

@@ -26,6 +26,8 @@ static const struct wl_desc wl_table[] = {
       WLK_ACCESSES | WLK_PERIOD | WLK_MIGRATE_PAGES, wl_gen_numa, wl_defaults_numa },
     { "jit", "a JIT thread flipping code pages rw <-> rx (W^X) while other threads execute",
       WLK_ACCESSES | WLK_PERIOD | WLK_CODE_PAGES, wl_gen_jit, wl_defaults_jit },
+    { "heap_reuse", "threads allocating from a shared heap whose free chunks the allocator trims (MADV_DONTNEED) and reuses",
+      WLK_ACCESSES | WLK_PERIOD | WLK_BATCH_PAGES, wl_gen_heap_reuse, wl_defaults_heap_reuse },
     { "virt_host", "a guest on an overcommitted host: vCPUs preempted and resumed while the guest flushes",
       WLK_ACCESSES | WLK_PERIOD | WLK_PREEMPT_PCT | WLK_PREEMPT_CYCLES,
       wl_gen_virt, wl_defaults_virt },

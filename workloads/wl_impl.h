@@ -93,6 +93,7 @@ int wl_gen_fork_exec(struct wl_out *o, const struct wl_params *p);
 int wl_gen_numa(struct wl_out *o, const struct wl_params *p);
 int wl_gen_jit(struct wl_out *o, const struct wl_params *p);
 int wl_gen_virt(struct wl_out *o, const struct wl_params *p);
+int wl_gen_heap_reuse(struct wl_out *o, const struct wl_params *p);
 
 void wl_defaults_tlb_flush1(struct wl_params *p);
 void wl_defaults_tlb_flush2(struct wl_params *p);
@@ -103,5 +104,6 @@ void wl_defaults_fork_exec(struct wl_params *p);
 void wl_defaults_numa(struct wl_params *p);
 void wl_defaults_jit(struct wl_params *p);
 void wl_defaults_virt(struct wl_params *p);
+void wl_defaults_heap_reuse(struct wl_params *p);
 
 #endif
