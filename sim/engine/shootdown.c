@@ -420,138 +420,168 @@ static void keep_holders(struct sim *s, const struct flush_tlb_info *f, struct f
         }
 }
 
-/* flush_tlb_mm_range() (mm set), flush_tlb_kernel_range() (kernel) or
+/* Targets of transports that skip no one: every other CPU in the mask
+ * (deferred) or every other CPU holding the mm (broadcast). */
+static void target_all(struct sim *s, u32 self, const struct cpumask *mask,
+                       struct mm *holders_of, struct flush_targets *tg)
+{
+    cpumask_clear(&tg->mask);
+    cpumask_clear(&tg->lazy);
+    tg->nr = tg->skipped_lazy = tg->skipped_other = 0;
+    for (u32 cpu = 0; cpu < s->nr_cpus; cpu++) {
+        bool in = holders_of ? s->cpus[cpu].hw.loaded_mm == holders_of
+                             : cpumask_test_cpu(cpu, mask);
+        if (cpu != self && in) {
+            cpumask_set_cpu(cpu, &tg->mask);
+            tg->nr++;
+        }
+    }
+}
+
+/* What the transport costs the initiator: *cost is work (busy), *wait is
+ * time blocked until remote TLBs are clean (hypercall, TLBSYNC).  Returns
+ * true when the initiator must then spin for acknowledgements. */
+static bool deliver(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
+                    enum flush_transport xp, struct flush_targets *tg,
+                    const struct cpumask *mask, cycles_t *cost, cycles_t *wait,
+                    struct apic_send *snd)
+{
+    struct cpu *c = &sc->hw;
+    struct mm *mm = sd->mm;
+
+    switch (xp) {
+    case XPORT_PV_KVM:
+        pv_kvm_filter(s, tg);
+        /* fall through */
+    case XPORT_IPI:
+        if (tg->nr) {
+            if (deliver_ipis(s, sc, sd, tg, c->now + *cost, snd))
+                return sim_fail(s, SIM_ENOMEM, sd->rec.line, "op", "out of memory"), false;
+            *cost += snd->send_cycles;
+        }
+        return true;
+    case XPORT_HYPERV:
+        keep_holders(s, &sd->info, tg);
+        *wait = deliver_hyperv(s, sd, tg);
+        snd->writes = tg->nr ? 1 : 0;   /* one hypercall */
+        return false;
+    case XPORT_BROADCAST:
+        /* INVLPGB reaches every CPU, lazy ones included. */
+        if (mm && !sd->info.kernel)
+            target_all(s, c->id, NULL, mm, tg);
+        *wait = deliver_broadcast(s, sc, sd, tg);
+        *cost += *wait - s->m.tlbsync_cycles;   /* issuing INVLPGBs is work */
+        *wait = s->m.tlbsync_cycles;
+        tg->local = false;              /* the broadcast covered it */
+        return false;
+    case XPORT_DEFERRED:
+        /* Every other CPU in the mask, lazy or not, invalidates at its next
+         * tick or context switch: nobody is interrupted. */
+        target_all(s, c->id, mask, NULL, tg);
+        tg->local = mm && c->loaded_mm == mm;
+        return false;
+    }
+    return false;
+}
+
+static void account_request(struct sim *s, const struct shootdown *sd,
+                             enum flush_transport xp, const struct flush_targets *tg,
+                             const struct apic_send *snd)
+{
+    if (s->hooks.flush_start)
+        s->hooks.flush_start(s->hooks.arg, &sd->rec, &tg->mask, &tg->lazy);
+    if (xp == XPORT_IPI || xp == XPORT_PV_KVM)
+        s->eng.ipis_sent += tg->nr;
+    s->eng.icr_writes += snd->writes;
+    s->eng.ipis_skipped_lazy += tg->skipped_lazy;
+    s->eng.ipis_skipped_other += tg->skipped_other;
+}
+
+static void info_init(struct sim *s, struct shootdown *sd, struct mm *mm, u64 start,
+                      u64 end, u8 stride_shift, bool freed_tables, u32 cpu, bool batch)
+{
+    if (batch)                          /* arch_tlbbatch_flush(): every mm, all */
+        sd->info = (struct flush_tlb_info){ .mm = NULL, .start = 0, .end = TLB_FLUSH_ALL,
+                                            .new_tlb_gen = TLB_GENERATION_INVALID,
+                                            .initiating_cpu = cpu };
+    else if (mm)
+        flush_tlb_info_init(&s->env, &sd->info, mm, start, end, stride_shift,
+                            freed_tables, cpu);
+    else
+        flush_tlb_kernel_info_init(&s->env, &sd->info, start, end, cpu);
+}
+
+/* LATR defers only what frees memory (munmap, MADV_DONTNEED, migration);
+ * permission changes, explicit and kernel flushes, and exits stay
+ * synchronous. */
+static enum flush_transport transport_for(const struct flush_policy *pol,
+                                          const struct trace_op *op)
+{
+    if (pol->transport == XPORT_DEFERRED &&
+        !(op && (op->type == OP_UNMAP || op->type == OP_ZAP || op->type == OP_MIGRATE)))
+        return XPORT_IPI;
+    return pol->transport;
+}
+
+/* flush_tlb_mm_range() (mm set), flush_tlb_kernel_range() (mm NULL) or
  * arch_tlbbatch_flush() (batch mask given) on initiator sc at its clock,
  * through the policy's transport.  sd carries the gather. */
 int sd_flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
-                         struct mm *mm, u64 start, u64 end, u8 stride_shift,
-                         bool freed_tables, const struct trace_op *op,
-                         const struct cpumask *batch_mask)
+                     struct mm *mm, u64 start, u64 end, u8 stride_shift,
+                     bool freed_tables, const struct trace_op *op,
+                     const struct cpumask *batch_mask)
 {
     struct cpu *c = &sc->hw;
-    const struct flush_policy *pol = s->pol;
-    cycles_t t0 = c->now, cost = s->m.flush_request_cycles;
+    enum flush_transport xp = transport_for(s->pol, op);
+    cycles_t t0 = c->now, cost = s->m.flush_request_cycles, wait = 0;
     struct flush_targets tg;
     struct apic_send snd = { 0 };
-    bool local_first = !pol->concurrent_local, spin = true;
+    bool local_first = !s->pol->concurrent_local, spin;
     const struct cpumask *mask = batch_mask ? batch_mask : mm ? &mm->cpumask : NULL;
-    u32 cpu, others;
-    enum flush_transport xp = pol->transport;
+    u32 cpu;
 
-    /* LATR defers only what frees memory (munmap, MADV_DONTNEED,
-     * migration); permission changes, explicit and kernel flushes, and
-     * exits still need the synchronous path. */
-    if (xp == XPORT_DEFERRED &&
-        !(op && (op->type == OP_UNMAP || op->type == OP_ZAP || op->type == OP_MIGRATE)))
-        xp = XPORT_IPI;
     s->env.now = t0;
-    if (batch_mask)
-        sd->info = (struct flush_tlb_info){ .mm = NULL, .start = 0, .end = TLB_FLUSH_ALL,
-                                            .new_tlb_gen = TLB_GENERATION_INVALID,
-                                            .initiating_cpu = c->id };
-    else if (mm)
-        flush_tlb_info_init(&s->env, &sd->info, mm, start, end, stride_shift,
-                            freed_tables, c->id);
-    else
-        flush_tlb_kernel_info_init(&s->env, &sd->info, start, end, c->id);
+    info_init(s, sd, mm, start, end, stride_shift, freed_tables, c->id, batch_mask != NULL);
     sd->mm = mm;
-    s->eng.flush_requests++;
-    if (mm)
-        mm->flush_inflight++;
-    flush_choose_targets(&s->env, &sd->info, mask, &tg);
-    others = mask ? cpumask_weight(mask) - cpumask_test_cpu(c->id, mask) : 0;
-    if (others && xp != XPORT_DEFERRED && xp != XPORT_BROADCAST) {
-        /* native_flush_tlb_multi() runs (and counts) whenever another CPU
-         * is in the mask, even if every one of them is then skipped. */
-        c->st.nr_tlb_remote_flush++;
-        sd_trace_hook(s, c->id, TLB_REMOTE_SEND_IPI,
-                   sd->info.end == TLB_FLUSH_ALL ? -1
-                   : (s64)((sd->info.end - sd->info.start) >> PAGE_SHIFT_4K));
-    }
-    if (local_first && tg.local)
-        cost += flush_tlb_func(&s->env, c, &sd->info, true);
-    switch (xp) {
-    case XPORT_PV_KVM:
-        pv_kvm_filter(s, &tg);
-        /* fall through */
-    case XPORT_IPI:
-        if (tg.nr) {
-            if (deliver_ipis(s, sc, sd, &tg, t0 + cost, &snd))
-                return sim_fail(s, SIM_ENOMEM, op->line, "op", "out of memory");
-            cost += snd.send_cycles;
-        }
-        break;
-    case XPORT_HYPERV: {
-        cycles_t wait;
-
-        keep_holders(s, &sd->info, &tg);
-        wait = deliver_hyperv(s, sd, &tg);
-        cost += wait;
-        c->st.spin_cycles += wait;      /* blocked in the hypercall */
-        snd.writes = tg.nr ? 1 : 0;
-        spin = false;
-        break;
-    }
-    case XPORT_BROADCAST:
-        /* INVLPGB reaches every CPU, lazy ones included: the targets are
-         * simply the CPUs that hold entries of the mm. */
-        if (mm && !sd->info.kernel) {
-            cpumask_clear(&tg.mask);
-            cpumask_clear(&tg.lazy);
-            tg.nr = tg.skipped_lazy = tg.skipped_other = 0;
-            for (cpu = 0; cpu < s->nr_cpus; cpu++)
-                if (cpu != c->id && s->cpus[cpu].hw.loaded_mm == mm) {
-                    cpumask_set_cpu(cpu, &tg.mask);
-                    tg.nr++;
-                }
-        }
-        cost += deliver_broadcast(s, sc, sd, &tg);
-        c->st.spin_cycles += s->m.tlbsync_cycles;  /* waiting in TLBSYNC */
-        tg.local = false;               /* the broadcast covered it */
-        spin = false;
-        break;
-    case XPORT_DEFERRED:
-        /* Every other CPU in the mask, lazy or not, will invalidate at its
-         * next tick or context switch: nobody is interrupted. */
-        {
-            cpumask_clear(&tg.mask);
-            cpumask_clear(&tg.lazy);
-            tg.nr = 0;
-            for_each_cpu(cpu, mask, s->nr_cpus)
-                if (cpu != c->id) {
-                    cpumask_set_cpu(cpu, &tg.mask);
-                    tg.nr++;
-                }
-            tg.skipped_lazy = tg.skipped_other = 0;
-            tg.local = mm && c->loaded_mm == mm;
-        }
-        break;
-    }
-    if (!local_first && tg.local)
-        cost += flush_tlb_func(&s->env, c, &sd->info, true);
-
     sd->rec = (struct flush_rec){
         .t_request = t0, .initiator = c->id, .mm = mm ? mm->id : -1,
         .cause = op ? trace_op_name(op->type) : "batch", .start = start, .end = end,
         .pages = end == TLB_FLUSH_ALL ? 0 : (end - start) >> PAGE_SHIFT_4K,
         .full = sd->info.end == TLB_FLUSH_ALL, .freed_tables = freed_tables,
-        .targets = tg.nr, .icr_writes = snd.writes,
-        .skipped_lazy = tg.skipped_lazy, .skipped_other = tg.skipped_other,
         .line = op ? op->line : 0,
     };
-    if (s->hooks.flush_start)
-        s->hooks.flush_start(s->hooks.arg, &sd->rec, &tg.mask, &tg.lazy);
-    if (xp == XPORT_IPI || xp == XPORT_PV_KVM)
-        s->eng.ipis_sent += tg.nr;
-    s->eng.icr_writes += snd.writes;
-    s->eng.ipis_skipped_lazy += tg.skipped_lazy;
-    s->eng.ipis_skipped_other += tg.skipped_other;
-    c->now = t0 + cost;
+    s->eng.flush_requests++;
+    if (mm)
+        mm->flush_inflight++;
+    flush_choose_targets(&s->env, &sd->info, mask, &tg);
+    if (mask && cpumask_weight(mask) > cpumask_test_cpu(c->id, mask) &&
+        xp != XPORT_DEFERRED && xp != XPORT_BROADCAST) {
+        /* native_flush_tlb_multi() runs (and counts) whenever another CPU
+         * is in the mask, even if every one of them is then skipped. */
+        c->st.nr_tlb_remote_flush++;
+        sd_trace_hook(s, c->id, TLB_REMOTE_SEND_IPI,
+                      sd->info.end == TLB_FLUSH_ALL ? -1
+                      : (s64)((sd->info.end - sd->info.start) >> PAGE_SHIFT_4K));
+    }
+    if (local_first && tg.local)
+        cost += flush_tlb_func(&s->env, c, &sd->info, true);
+    spin = deliver(s, sc, sd, xp, &tg, mask, &cost, &wait, &snd);
+    if (s->fail)
+        return s->fail;
+    if (!local_first && tg.local)
+        cost += flush_tlb_func(&s->env, c, &sd->info, true);
+    sd->rec.targets = tg.nr;
+    sd->rec.icr_writes = snd.writes;
+    sd->rec.skipped_lazy = tg.skipped_lazy;
+    sd->rec.skipped_other = tg.skipped_other;
+    account_request(s, sd, xp, &tg, &snd);
+    c->now = t0 + cost + wait;
     c->st.busy_cycles += cost;
+    c->st.spin_cycles += wait;
     sd->local_done = c->now;
     if (xp == XPORT_DEFERRED && tg.nr) {
         sd->pending = tg.nr;
-        if (pol->free_after == FREE_AT_ONCE)
+        if (s->pol->free_after == FREE_AT_ONCE)
             mmu_gather_finish(&s->ptc, &sd->gather);
         for_each_cpu(cpu, &tg.mask, s->nr_cpus)
             post_deferred(s, &s->cpus[cpu], sd);
