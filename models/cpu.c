@@ -215,9 +215,64 @@ static void walk(struct cpu *c, u64 va, struct walk *w)
     c->st.walk_cycles += w->cycles;
 }
 
-/* ---- the slow path ----------------------------------------------------- */
-
 static inline u64 leaf_pfn(u64 pte) { return (pte & PTE_PFN_MASK) >> 12; }
+
+/* ---- prefetch ----------------------------------------------------------- */
+
+/* Every cache line of [p, p + n). */
+static void prefetch_range(const void *p, size_t n)
+{
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)63, end = (uintptr_t)p + n;
+
+    for (; a < end; a += 64)
+        __builtin_prefetch((const void *)a);
+}
+
+/* The leaf entry that a walk of va will read, following present upper
+ * levels (reads only), or NULL when the walk would stop early. */
+static const u64 *prefetch_leaf(const struct cpu *c, u64 va)
+{
+    const struct pt *pt = &c->loaded_mm->pt;
+    const struct pt_page *t = va_is_kernel(va) && pt->kernel ? pt->kernel->root : pt->root;
+
+    for (unsigned l = pt->levels; t && l >= 2; l--) {
+        unsigned idx = pt_index(va, l);
+        u64 ent = t->e[idx];
+
+        if (!(ent & PTE_P))
+            return NULL;
+        if (ent & PTE_PS)
+            return &t->e[idx];
+        t = t->child[idx];
+    }
+    return t ? &t->e[pt_index(va, 1)] : NULL;
+}
+
+/* The walk of a random page misses the host caches at least three times:
+ * on the leaf entry (the page tables of a 1 GiB working set hold 2 MiB of
+ * entries), on the STLB set (tags and LRU stamps) and on the frame's
+ * generation (1 MiB of them).  The first two are prefetched: with the
+ * engine asking 8 references ahead, a random-page run takes a third less
+ * time.  Upper levels are few and stay cached, so following them costs a
+ * few loads.  XXX: the generation cannot be prefetched without frame.c's
+ * layout, and touching it with frame_gen() a few references ahead
+ * measured no gain. */
+void cpu_prefetch(const struct cpu *c, u64 va)
+{
+    const struct tlb *stlb = &c->stlb;
+    const u64 *leaf = prefetch_leaf(c, va);
+
+    if (leaf)
+        __builtin_prefetch(leaf);
+    if (stlb->nr_valid_size[0]) {
+        size_t base = (size_t)tlb_set_of(stlb, va >> stlb->shifts[0]) * stlb->ways;
+
+        prefetch_range(&stlb->tags[base], stlb->ways * sizeof(*stlb->tags));
+        prefetch_range(&stlb->e[base], stlb->ways * sizeof(*stlb->e));  /* LRU stamps */
+    }
+}
+
+/* ---- the slow path ----------------------------------------------------- */
 
 static bool perm_ok(u64 pte, u8 kind)
 {

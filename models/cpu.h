@@ -148,6 +148,15 @@ static inline u32 cpu_access(struct cpu *c, u64 va, u8 kind)
     return cpu_access_slow(c, va, kind, e);
 }
 
+/* Host-cache hint for a reference the CPU will make soon (the engine
+ * passes one a few references ahead while references miss): starts the
+ * host loads of the leaf page-table entry and of the STLB set that its walk
+ * and fill will need, so they overlap with the current miss instead of
+ * following it.  Reads only: no simulated state (A bits, replacement,
+ * counters) changes, so results do not depend on whether or when it is
+ * called. */
+void cpu_prefetch(const struct cpu *c, u64 va);
+
 /* Occupancy of this CPU's TLBs by address-space index (for reports). */
 u32 cpu_tlb_entries_for(const struct cpu *c, u16 mm_idx);
 

@@ -29,6 +29,14 @@
  * An invalid way is always filled before any victim is chosen, so flushes
  * leave the replacement state alone (as hardware does): the state of an
  * invalid way is overwritten by the fill that revalidates it.
+ *
+ * Speed (docs/performance.md): every tag is kept twice, in its entry (the
+ * API's view, which tests and tlbviz read) and in the dense t->tags array
+ * that probes, fills and flushes scan; set_tag() writes both and
+ * tlb_check() compares them.  nr_valid_size[] counts valid entries per
+ * size so that probes and INVLPGs skip sizes with none.  LRU victims are
+ * found with conditional moves: the oldest way of a set is as random as
+ * the references, and a branch on it mispredicted half the time.
  */
 #include "tlb.h"
 
@@ -44,6 +52,13 @@
 static bool is_pow2(u32 x) { return x && !(x & (x - 1)); }
 
 static bool valid(const struct tlb_entry *e) { return e->tag != TLB_TAG_INVALID; }
+
+/* Entry i's tag, in both copies (the entry and the dense probe array). */
+static void set_tag(struct tlb *t, size_t i, u64 tag)
+{
+    t->e[i].tag = tag;
+    t->tags[i] = tag;
+}
 
 static struct tlb_entry *set_base(const struct tlb *t, u32 set)
 {
@@ -136,12 +151,16 @@ int tlb_init(struct tlb *t, const struct tlb_config *cfg, enum tlb_repl repl,
     t->sets = cfg->entries / cfg->ways;
     /* sets == 1 also gets mask 0, which tlb_set_of() takes as "set 0". */
     t->set_mask = is_pow2(t->sets) ? t->sets - 1 : 0;
+    t->set_mod = !is_pow2(t->sets);
     t->nr_sizes = cfg->nr_sizes;
     memcpy(t->shifts, cfg->shifts, cfg->nr_sizes);  /* the rest stay 0 */
-    if ((t->e = malloc((size_t)cfg->entries * sizeof(*t->e))) == NULL)
+    if ((t->e = malloc((size_t)cfg->entries * sizeof(*t->e))) == NULL ||
+        (t->tags = malloc((size_t)cfg->entries * sizeof(*t->tags))) == NULL)
         goto err;
-    for (u32 i = 0; i < cfg->entries; i++)
+    for (u32 i = 0; i < cfg->entries; i++) {
         t->e[i] = (struct tlb_entry){ .tag = TLB_TAG_INVALID };
+        t->tags[i] = TLB_TAG_INVALID;
+    }
     if (repl == TLB_REPL_PLRU) {
         /* Tree: node bits 1..ways-1; MRU bits: 0..ways-1.  Both fit in ways bits. */
         t->plru_bytes = (t->ways + 7) / 8;
@@ -161,6 +180,7 @@ void tlb_destroy(struct tlb *t)
     if (!t)
         return;
     free(t->e);
+    free(t->tags);
     free(t->plru);
     memset(t, 0, sizeof(*t));
 }
@@ -241,10 +261,16 @@ void tlb_touch_slow(struct tlb *t, struct tlb_entry *e)
 static u32 lru_victim(const struct tlb_entry *set, u32 ways)
 {
     u32 v = 0;
+    u64 oldest = set[0].stamp;
 
-    for (u32 w = 1; w < ways; w++)
-        if (set[w].stamp < set[v].stamp)
-            v = w;
+    /* Conditional moves, not a branch: which way holds the minimum so far
+     * is as unpredictable as the references were. */
+    for (u32 w = 1; w < ways; w++) {
+        u64 st = set[w].stamp;
+        bool older = st < oldest;
+        v = older ? w : v;
+        oldest = older ? st : oldest;
+    }
     return v;
 }
 
@@ -253,16 +279,15 @@ static u32 lru_victim(const struct tlb_entry *set, u32 ways)
 static u32 choose_way(struct tlb *t, u32 si, u64 tag)
 {
     const struct tlb_entry *set = set_base(t, si);
-    u32 free_way = t->ways;
+    const u64 *tags = t->tags + (size_t)si * t->ways;
+    int w = tlb_find_way(tags, t->ways, tag);
 
-    for (u32 w = 0; w < t->ways; w++) {
-        if (set[w].tag == tag)
-            return w;
-        if (free_way == t->ways && !valid(&set[w]))
-            free_way = w;
-    }
-    if (free_way < t->ways)
-        return free_way;
+    if (w >= 0)
+        return (u32)w;
+    /* A full structure (the steady state) has no invalid way to look for. */
+    if (t->nr_valid < t->sets * t->ways &&
+        (w = tlb_find_way(tags, t->ways, TLB_TAG_INVALID)) >= 0)
+        return (u32)w;                  /* the first invalid way */
     switch (t->repl) {
     case TLB_REPL_LRU:
         return lru_victim(set, t->ways);
@@ -292,36 +317,46 @@ struct tlb_entry *tlb_fill(struct tlb *t, u64 va, unsigned shift,
     u64 tag = vpn << 3 | (u64)s;
     u32 si = tlb_set_of(t, vpn);
     u32 w = choose_way(t, si, tag);
-    struct tlb_entry *e = set_base(t, si) + w;
+    size_t i = (size_t)si * t->ways + w;
+    struct tlb_entry *e = &t->e[i];
 
     if (!valid(e)) {
         t->nr_valid++;
+        t->nr_valid_size[s]++;
     } else if (e->tag != tag) {         /* a different page: eviction */
         if (evicted)
             *evicted = *e;
         t->st.evictions++;
+        t->nr_valid_size[e->tag & 7]--;
+        t->nr_valid_size[s]++;
     }
     /* Whole-struct copy so every payload field (and any added later, like
      * dirty) travels; then the fields that belong to this structure. */
     *e = src ? *src : (struct tlb_entry){ 0 };
-    e->tag = tag;
+    set_tag(t, i, tag);
     e->shift = (u8)shift;
     e->stamp = 0;
-    tlb_touch_way(t, si, w);            /* a fill is a use: LRU stamp, PLRU bits */
+    if (t->repl == TLB_REPL_LRU)        /* a fill is a use: LRU stamp, PLRU bits */
+        e->stamp = ++t->clock;
+    else
+        tlb_touch_way(t, si, w);
     t->st.fills++;
     return e;
 }
 
 /* ===== Flushes =========================================================== */
 
-static void drop(struct tlb *t, struct tlb_entry *e)
+static void drop(struct tlb *t, size_t i)
 {
-    assert(valid(e) && t->nr_valid > 0);
-    e->tag = TLB_TAG_INVALID;
+    assert(valid(&t->e[i]) && t->nr_valid > 0 && t->nr_valid_size[t->tags[i] & 7] > 0);
+    t->nr_valid_size[t->tags[i] & 7]--;
+    set_tag(t, i, TLB_TAG_INVALID);
     t->nr_valid--;
     t->st.invalidated++;
 }
 
+/* Full flushes scan the dense tags (8 bytes a way) and read an entry only
+ * when it is valid and its global bit matters. */
 void tlb_flush_all(struct tlb *t, bool include_global)
 {
     size_t n = (size_t)t->sets * t->ways;
@@ -330,8 +365,8 @@ void tlb_flush_all(struct tlb *t, bool include_global)
         return;
     t->st.flush_all++;
     for (size_t i = 0; i < n && t->nr_valid; i++)
-        if (valid(&t->e[i]) && (include_global || !t->e[i].global))
-            drop(t, &t->e[i]);
+        if (t->tags[i] != TLB_TAG_INVALID && (include_global || !t->e[i].global))
+            drop(t, i);
 }
 
 void tlb_flush_va(struct tlb *t, u64 va)
@@ -343,13 +378,15 @@ void tlb_flush_va(struct tlb *t, u64 va)
      * not of va >> 12.  There is at most one match per size (no duplicate
      * tags), but scanning the whole set keeps this right even if not. */
     for (unsigned s = 0; s < t->nr_sizes; s++) {
+        if (!t->nr_valid_size[s])
+            continue;                   /* nothing of this size to drop */
         u64 vpn = va >> t->shifts[s];
         u64 tag = vpn << 3 | s;
-        struct tlb_entry *set = set_base(t, tlb_set_of(t, vpn));
+        size_t base = (size_t)tlb_set_of(t, vpn) * t->ways;
 
         for (u32 w = 0; w < t->ways; w++)
-            if (set[w].tag == tag)
-                drop(t, &set[w]);
+            if (t->tags[base + w] == tag)
+                drop(t, base + w);
     }
 }
 
@@ -358,8 +395,8 @@ void tlb_flush_mm(struct tlb *t, u16 mm)
     size_t n = (size_t)t->sets * t->ways;
 
     for (size_t i = 0; i < n && t->nr_valid; i++)
-        if (valid(&t->e[i]) && !t->e[i].global && t->e[i].mm == mm)
-            drop(t, &t->e[i]);
+        if (t->tags[i] != TLB_TAG_INVALID && !t->e[i].global && t->e[i].mm == mm)
+            drop(t, i);
 }
 
 /* ===== Reports and the invariant checker ================================= */
@@ -425,24 +462,31 @@ static bool check_mru(const struct tlb *t, u32 si)
 
 bool tlb_check(const struct tlb *t)
 {
-    u32 n = 0;
+    u32 n = 0, per_size[TLB_MAX_SIZES] = { 0 };
 
     if (!t->sets)
-        return t->e == NULL && t->nr_valid == 0;
+        return t->e == NULL && t->tags == NULL && t->nr_valid == 0;
     CHECK(t->ways && t->nr_sizes >= 1 && t->nr_sizes <= TLB_MAX_SIZES, "bad geometry");
-    CHECK(t->set_mask == (is_pow2(t->sets) ? t->sets - 1 : 0), "set_mask %u for %u sets",
-          t->set_mask, t->sets);
+    CHECK(t->set_mask == (is_pow2(t->sets) ? t->sets - 1 : 0) && t->set_mod == !is_pow2(t->sets),
+          "set_mask %u for %u sets", t->set_mask, t->sets);
     for (u32 si = 0; si < t->sets; si++) {
         for (u32 w = 0; w < t->ways; w++) {
-            if (!valid(&set_base(t, si)[w]))
+            size_t i = (size_t)si * t->ways + w;
+            CHECK(t->tags[i] == t->e[i].tag, "set %u way %u: probe tag %#llx, entry tag %#llx",
+                  si, w, (unsigned long long)t->tags[i], (unsigned long long)t->e[i].tag);
+            if (!valid(&t->e[i]))
                 continue;
             n++;
             if (!check_entry(t, si, w))
                 return false;
+            per_size[t->e[i].tag & 7]++;
         }
         if (t->repl == TLB_REPL_PLRU && !is_pow2(t->ways) && !check_mru(t, si))
             return false;
     }
     CHECK(n == t->nr_valid, "nr_valid %u, counted %u", t->nr_valid, n);
+    for (unsigned s = 0; s < TLB_MAX_SIZES; s++)
+        CHECK(per_size[s] == t->nr_valid_size[s], "size %u: nr_valid_size %u, counted %u",
+              s, t->nr_valid_size[s], per_size[s]);
     return true;
 }

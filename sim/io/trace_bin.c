@@ -80,10 +80,35 @@ static const u32 crc_table[256] = {
     0xb40bbe37u, 0xc30c8ea1u, 0x5a05df1bu, 0x2d02ef8du,
 };
 
+/* Slicing-by-8 (Intel's "slice-by-8", Kounavis and Berry 2005): tables
+ * 1..7 extend table 0 so that eight bytes cost eight independent lookups
+ * instead of a chain of eight.  Every block is checked before it is
+ * decoded, so this is on the reader's per-byte path: 1 table lookup per
+ * byte instead of a dependent load-xor-shift chain (about 4x faster).
+ * Built once, before main (no reader can race on it), from crc_table. */
+static u32 crc_slice[8][256];
+
+__attribute__((constructor)) static void crc_slice_init(void)
+{
+    for (unsigned i = 0; i < 256; i++)
+        crc_slice[0][i] = crc_table[i];
+    for (unsigned k = 1; k < 8; k++)
+        for (unsigned i = 0; i < 256; i++)
+            crc_slice[k][i] = (crc_slice[k - 1][i] >> 8) ^ crc_table[crc_slice[k - 1][i] & 0xff];
+}
+
 /* Running CRC: crc32(crc32(0, a), b) == crc32(0, a ++ b). */
 static u32 crc32_update(u32 crc, const u8 *p, size_t n)
 {
     crc = ~crc;
+    for (; n >= 8; n -= 8, p += 8) {
+        u32 lo = crc ^ ((u32)p[0] | (u32)p[1] << 8 | (u32)p[2] << 16 | (u32)p[3] << 24);
+        u32 hi = (u32)p[4] | (u32)p[5] << 8 | (u32)p[6] << 16 | (u32)p[7] << 24;
+        crc = crc_slice[7][lo & 0xff] ^ crc_slice[6][(lo >> 8) & 0xff] ^
+              crc_slice[5][(lo >> 16) & 0xff] ^ crc_slice[4][lo >> 24] ^
+              crc_slice[3][hi & 0xff] ^ crc_slice[2][(hi >> 8) & 0xff] ^
+              crc_slice[1][(hi >> 16) & 0xff] ^ crc_slice[0][hi >> 24];
+    }
     while (n--)
         crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
     return ~crc;
@@ -158,6 +183,37 @@ static inline u64 get_varint(struct cur *c)
         if (!(b & 0x80))
             return v;
     }
+    c->bad = true;
+    return 0;
+}
+
+/* get_varint() for a cursor known to hold at least VARINT_MAX more bytes,
+ * so no byte needs a bounds check: the same value and the same `bad`
+ * verdict (an overlong varint), only faster.  The address arrays of
+ * access records, the bulk of a trace, are decoded with it. */
+#define VARINT_MAX 10                   /* bytes of the longest 64-bit varint */
+
+static inline u64 get_varint_fast(struct cur *c)
+{
+    const u8 *p = c->p;
+    u64 b = *p++, v;
+
+    if (likely(b < 0x80)) {
+        c->p = p;
+        return b;
+    }
+    v = b & 0x7f;
+    for (unsigned sh = 7; sh < 64; sh += 7) {
+        b = *p++;
+        if (sh == 63 && b > 1)
+            break;                      /* more than 64 bits */
+        v |= (b & 0x7f) << sh;
+        if (!(b & 0x80)) {
+            c->p = p;
+            return v;
+        }
+    }
+    c->p = p;
     c->bad = true;
     return 0;
 }
@@ -586,8 +642,15 @@ static int dec_access(struct trace_reader *r, struct cur *c, u32 slot, struct tr
     }
     if (trace_reader_vas(r, (u32)nr))
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
-    for (u32 i = 0; i < (u32)nr; i++)
-        r->vas[i] = dec_va(r->bin, c, slot);
+    /* The bulk of the trace: predictor in a register, and no bounds check
+     * per byte while VARINT_MAX bytes remain (then the checked decoder). */
+    u64 va = r->bin->prev_va[slot], *out = r->vas;
+    u32 i = 0;
+    for (; i < (u32)nr && c->end - c->p >= VARINT_MAX; i++)
+        out[i] = va += zz_dec(get_varint_fast(c));
+    for (; i < (u32)nr; i++)
+        out[i] = va += zz_dec(get_varint(c));
+    r->bin->prev_va[slot] = va;
     op->vas = r->vas;
     op->nr_va = (u32)nr;
     op->va = r->vas[0];

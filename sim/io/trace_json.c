@@ -605,7 +605,8 @@ static int check_stream(struct trace_check *c, const struct trace_op *op, struct
         __builtin_add_overflow(op->va, span, &last))
         return sim_err_set(err, SIM_EPARSE, "count: the stream runs past the end of the "
                            "address space");
-    if (!va_canonical(last, c->va_bits))
+    /* Both ends canonical and in one half: every address between is too. */
+    if (!va_canonical(last, c->va_bits) || va_is_kernel(last) != va_is_kernel(op->va))
         return sim_err_set(err, SIM_EPARSE, "count: the stream leaves the canonical range "
                            "(last address 0x%" PRIx64 ")", last);
     return va_is_kernel(op->va) ? SIM_OK : need_user_mm(c, op, op->va, err);
@@ -805,9 +806,13 @@ static size_t scan_string(const u8 *s, size_t n, size_t i, struct sim_err *err)
     return n;
 }
 
+/* A valid op nests two levels (the object, a va array); anything much deeper
+ * is garbage, refused here before cJSON recurses into it. */
+#define TRACE_MAX_DEPTH 64
+
 static int json_prescan(struct trace_numtab *nt, const u8 *s, size_t n, struct sim_err *err)
 {
-    size_t i = 0;
+    size_t i = 0, depth = 0;
 
     _Static_assert(TRACE_MAX_LINE < (1u << 24), "numtab positions hold 24-bit offsets");
     nt->n = nt->next = 0;
@@ -824,6 +829,14 @@ static int json_prescan(struct trace_numtab *nt, const u8 *s, size_t n, struct s
             if (nums_push(nt, num_exact(s + i, j - i), i, j - i))
                 return sim_err_set(err, SIM_ENOMEM, "out of memory");
             i = j;
+        } else if (c == '[' || c == '{') {
+            if (++depth > TRACE_MAX_DEPTH)
+                return sim_err_set(err, SIM_EPARSE, "JSON nested deeper than %d levels "
+                                   "(column %zu)", TRACE_MAX_DEPTH, i + 1);
+            i++;
+        } else if (c == ']' || c == '}') {
+            depth -= depth > 0;
+            i++;
         } else if (c >= 0x80) {
             return sim_err_set(err, SIM_EPARSE, "invalid UTF-8 or stray byte (column %zu)",
                                i + 1);
@@ -1446,6 +1459,129 @@ static int json_read_header(struct trace_reader *r, struct sim_err *err)
     return rc;
 }
 
+/* ===== JSON fast path: canonical access lines ========================== */
+
+/* Access lines are the bulk of a trace, and the general path costs a cJSON
+ * node (two allocations) per address.  The writer's canonical form of an
+ * access line is simple enough to parse directly:
+ *
+ *   {"op":"access","cpu":N,"va":"0x..."|["0x...",...],"kind":"r"[,"t":N|,"gap":N]}
+ *
+ * json_fast_access() accepts exactly that, with plain decimal integers of
+ * at most 15 digits (all below 2^53) and 1 to 16 hex digits, and fills *op
+ * as the general path would.  Anything else (other spacing or key order,
+ * escapes, hex counts, out-of-range values, anything malformed) returns
+ * false and takes the general path, which also produces every error
+ * message, so the two paths cannot disagree on what a file means.
+ * TRACE_JSON_FAST 0 turns it off (tests compare the two). */
+#ifndef TRACE_JSON_FAST
+#define TRACE_JSON_FAST 1
+#endif
+
+/* The line is NUL-terminated: a mismatch with the terminator stops every
+ * scan below without a length check. */
+static const char *fast_lit(const char *p, const char *lit)
+{
+    while (*lit)
+        if (*p++ != *lit++)
+            return NULL;
+    return p;
+}
+
+/* A JSON integer of 1 to 15 digits (no sign, fraction, exponent or
+ * leading zero). */
+static const char *fast_dec(const char *p, u64 *out)
+{
+    u64 v = 0;
+    int n = 0;
+
+    while (p[n] >= '0' && p[n] <= '9' && n < 16)
+        v = v * 10 + (u64)(p[n++] - '0');
+    if (n == 0 || n > 15 || (p[0] == '0' && n > 1) ||
+        p[n] == '.' || p[n] == 'e' || p[n] == 'E')
+        return NULL;
+    *out = v;
+    return p + n;
+}
+
+static const char *fast_hex(const char *p, u64 *out)
+{
+    u64 v = 0;
+    int n = 0;
+
+    if (p[0] != '"' || p[1] != '0' || (p[2] != 'x' && p[2] != 'X'))
+        return NULL;
+    for (p += 3;; n++) {
+        u32 d = (u32)(u8)p[n] - '0';
+        if (d > 9) {
+            d = ((u32)(u8)p[n] | 0x20) - 'a';
+            if (d > 5)
+                break;
+            d += 10;
+        }
+        v = v << 4 | d;
+    }
+    if (n == 0 || n > 16 || p[n] != '"')
+        return NULL;
+    *out = v;
+    return p + n + 1;
+}
+
+static bool json_fast_access(struct trace_reader *r, const char *line, size_t len,
+                             struct trace_op *op)
+{
+    const char *p = fast_lit(line, "{\"op\":\"access\",\"cpu\":"), *q;
+    u64 cpu, t = 0, gap = 0;
+    u32 n = 0, flags = OPF_CPU;
+    u8 kind;
+
+    if (!p || !(p = fast_dec(p, &cpu)) || cpu >= r->hdr.cpus ||
+        !(p = fast_lit(p, ",\"va\":")))
+        return false;
+    if (*p == '[') {
+        flags |= OPF_VA_ARRAY;
+        do {
+            if (n == TRACE_MAX_ARRAY || trace_reader_vas(r, n + 1) ||
+                !(p = fast_hex(p + 1, &r->vas[n])))
+                return false;
+            n++;
+        } while (*p == ',');
+        if (*p++ != ']')
+            return false;
+    } else {
+        if (trace_reader_vas(r, 1) || !(p = fast_hex(p, &r->vas[0])))
+            return false;
+        n = 1;
+    }
+    if (!(p = fast_lit(p, ",\"kind\":\"")) || (*p != 'r' && *p != 'w' && *p != 'x') ||
+        p[1] != '"')
+        return false;
+    kind = (u8)*p;
+    p += 2;
+    if (*p == ',') {
+        if ((q = fast_lit(p, ",\"t\":")) && (q = fast_dec(q, &t)))
+            flags |= OPF_T;
+        else if ((q = fast_lit(p, ",\"gap\":")) && (q = fast_dec(q, &gap)))
+            flags |= OPF_GAP;
+        else
+            return false;
+        p = q;
+    }
+    if (p[0] != '}' || p + 1 != line + len)
+        return false;
+    memset(op, 0, sizeof(*op));
+    op->type = OP_ACCESS;
+    op->flags = flags;
+    op->cpu = (u32)cpu;
+    op->vas = r->vas;
+    op->nr_va = n;
+    op->va = r->vas[0];
+    op->kind = kind;
+    op->t = t;
+    op->gap = gap;
+    return true;
+}
+
 static int json_next(struct trace_reader *r, struct trace_op *op, struct sim_err *err)
 {
     char *line;
@@ -1458,10 +1594,14 @@ static int json_next(struct trace_reader *r, struct trace_op *op, struct sim_err
             return rc;
         r->line++;
     } while (line_is_blank(line, len));
-    if ((rc = json_parse_line(r, line, len, &root, err)))
-        return rc;
-    rc = json_parse_op(r, root, op, err);
-    cJSON_Delete(root);
+    if (TRACE_JSON_FAST && json_fast_access(r, line, len, op)) {
+        rc = SIM_OK;
+    } else {
+        if ((rc = json_parse_line(r, line, len, &root, err)))
+            return rc;
+        rc = json_parse_op(r, root, op, err);
+        cJSON_Delete(root);
+    }
     if (!rc) {
         op->line = r->line;
         rc = trace_check_op(&r->chk, op, err);
