@@ -208,7 +208,7 @@ static const char summary_header[] =
     "icr_writes,ipis_skipped_other,racy_accesses,psc_stale,spurious_faults,bad_accesses,"
     "setad_assists,shootdown_cycles_max,busy_cycles,idle_cycles,handler_cycles,spin_cycles,"
     "pv_skipped_preempted,hypercalls,broadcasts,deferred_invalidations,batched_pages,"
-    "ops,barriers,marks,freq_mhz,quantum,seed\n";
+    "ops,barriers,marks,events,freq_mhz,quantum,seed\n";
 
 static const char cpus_header[] =
     "policy,cpu,accesses,l1d_hits,l1d_misses,l1i_hits,l1i_misses,stlb_hits,stlb_misses,walks,"
@@ -263,9 +263,10 @@ static void write_summary(FILE *f, const char *trace, const struct machine *m,
             c->spurious_faults, c->bad_accesses, c->setad_assists, h->max, c->busy_cycles,
             c->idle_cycles, c->handler_cycles, c->spin_cycles);
     fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-            ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%u,%" PRIu64 "\n",
+            ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%u,%" PRIu64 "\n",
             t.pv_skipped_preempted, t.hypercalls, t.broadcasts, t.deferred_invalidations,
-            t.batched_pages, t.ops, t.barriers, t.marks, m->freq_mhz, m->quantum, m->seed);
+            t.batched_pages, t.ops, t.barriers, t.marks, t.events, m->freq_mhz, m->quantum,
+            m->seed);
 }
 
 static void write_cpus(FILE *f, const char *policy, struct sim *s)

@@ -79,6 +79,8 @@ static int cmd_check(int argc, char **argv)
         cli_error(err.msg);
         return cli_exit_code(rc);
     }
+    bool binary = trace_format(r) == TRACE_FMT_BINARY;
+
     while ((rc = trace_next(r, &op, &err)) > 0) {
         ops++;
         refs += op.type == OP_ACCESS ? op.nr_va : op.type == OP_STREAM ? op.count : 0;
@@ -90,7 +92,7 @@ static int cmd_check(int argc, char **argv)
     }
     printf("%s: valid tlbsim trace v%u (%s): %u CPUs, %" PRIu64 " ops, %" PRIu64
            " memory references\n", argv[1], hdr.version,
-           trace_format(r) == TRACE_FMT_BINARY ? "binary" : "JSON Lines", hdr.cpus, ops, refs);
+           binary ? "binary" : "JSON Lines", hdr.cpus, ops, refs);
     return EXIT_OK;
 }
 

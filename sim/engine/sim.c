@@ -172,8 +172,11 @@ static int enqueue(struct sim *s, const struct trace_op *op)
     if (op->type == OP_ACCESS) {
         if (grow_ring(sc, op->nr_va))
             return sim_fail(s, SIM_ENOMEM, op->line, "va", "out of memory");
-        for (u32 i = 0; i < op->nr_va; i++)
-            sc->ring[(sc->r_head + sc->r_len + i) & (sc->r_cap - 1)] = op->vas[i];
+        /* Two copies around the wrap (the ring's fields stay in registers). */
+        size_t cap = sc->r_cap, at = (sc->r_head + sc->r_len) & (cap - 1);
+        size_t first = op->nr_va < cap - at ? op->nr_va : cap - at;
+        memcpy(sc->ring + at, op->vas, first * sizeof(u64));
+        memcpy(sc->ring, op->vas + first, (op->nr_va - first) * sizeof(u64));
         sc->r_len += op->nr_va;
         s->buffered_addrs += op->nr_va;
     }
@@ -626,6 +629,7 @@ void sim_destroy(struct sim *s)
     }
     while (s->sd_all) {
         struct shootdown *n = s->sd_all->all_next;
+        mmu_gather_finish(&s->ptc, &s->sd_all->gather);  /* tables back to the pool */
         mmu_gather_destroy(&s->sd_all->gather);
         free(s->sd_all->mms);
         free(s->sd_all);
@@ -722,6 +726,7 @@ void sim_interrupt(struct sim *s) { s->stop = 1; }
 void sim_totals(const struct sim *s, struct sim_totals *t)
 {
     *t = s->eng;
+    t->events = s->q.nr_fired;
     memset(&t->cpu, 0, sizeof(t->cpu));
     for (u32 i = 0; i < s->nr_cpus; i++) {
         const u64 *src = (const u64 *)&s->cpus[i].hw.st;

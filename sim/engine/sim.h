@@ -48,6 +48,7 @@ struct sim_totals {
     u64 ops;                            /* trace ops executed */
     u64 barriers;                       /* barrier ops */
     u64 marks;
+    u64 events;                         /* engine events fired */
 };
 
 /* One flush request (flushes.csv). */

@@ -13,7 +13,7 @@
 #include "sim.h"
 
 #define WINDOW_OPS_DEFAULT 65536u
-#define WINDOW_ADDRS (1u << 22)         /* buffered access addresses (32 MiB) */
+#define WINDOW_ADDRS (1u << 19)         /* buffered access addresses (4 MiB) */
 #define MM_HASH_BITS 17                 /* > 2 * TRACE_MAX_MMS slots */
 #define MM_HASH_SIZE (1u << MM_HASH_BITS)
 
