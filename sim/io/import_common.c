@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ===== Lines ============================================================= */
 
@@ -181,6 +182,7 @@ int import_file(const char *format, const char *in, const char *out,
     static const struct import_opts defaults = { false, 0, 0 };
     struct import_stats local;
     struct imp im;
+    struct stat sb;
     int (*fn)(struct imp *);
     int rc;
 
@@ -210,6 +212,10 @@ int import_file(const char *format, const char *in, const char *out,
     im.f = fopen(in, "rb");
     if (!im.f)
         return sim_err_set(err, SIM_EIO, "%s: cannot open: %s", in, strerror(errno));
+    if (fstat(fileno(im.f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(im.f);
+        return sim_err_set(err, SIM_EIO, "%s: is a directory, not a recording", in);
+    }
     im.buf = malloc(IMPORT_MAX_LINE + 2);
     if (!im.buf) {
         fclose(im.f);

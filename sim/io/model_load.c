@@ -10,6 +10,7 @@
  * sensitive; what matters is that no input can crash us or slip through.
  */
 #include "model_load.h"
+#include "trace_priv.h"          /* trace_utf8_valid */
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -372,6 +373,10 @@ static int parse_and_apply(struct loader *ld)
     if (nul)
         return sim_err_set(ld->err, SIM_EPARSE, "%s:%d: NUL byte in a model file", ld->path,
                            offset_line(ld->text, (size_t)(nul - ld->text)));
+    size_t bad;
+    if (!trace_utf8_valid((const u8 *)ld->text, ld->len, &bad))
+        return sim_err_set(ld->err, SIM_EPARSE, "%s:%d: invalid UTF-8 (byte offset %zu)",
+                           ld->path, offset_line(ld->text, bad), bad);
     root = cJSON_ParseWithLengthOpts(ld->text, ld->len, &end, false);
     if (!root) {
         size_t off = end && end >= ld->text ? (size_t)(end - ld->text) : ld->len;
@@ -481,6 +486,8 @@ int model_set_override(struct machine *m, const char *kv, struct sim_err *err)
     if (!(k = machine_key_find(key)))
         return sim_err_set(err, SIM_EINVAL,
                            "--set: unknown key '%s' (see `tlbsim run --help-keys`)", key);
+    if (k->type == MK_STR && !trace_utf8_valid((const u8 *)eq + 1, strlen(eq + 1), NULL))
+        return sim_err_set(err, SIM_EINVAL, "--set: %s: invalid UTF-8", key);
     if ((rc = machine_set(m, k, eq + 1, err)))
         sim_err_prefix(err, "--set: ");
     return rc;
@@ -561,8 +568,12 @@ int model_find(const char *name, char *buf, size_t len, struct sim_err *err)
         memcpy(buf, name, n + 1);
         return SIM_OK;
     }
-    if (!n || strchr(name, '/'))
+    if (!n || strchr(name, '/')) {
+        struct stat st;
+        if (n && stat(name, &st) == 0 && S_ISDIR(st.st_mode))
+            return sim_err_set(err, SIM_EIO, "%s: is a directory, not a model file", name);
         return sim_err_set(err, SIM_ENOENT, "%s: no such model file", name);
+    }
     bool has_ext = n > 5 && !strcmp(name + n - 5, ".json");
     if (snprintf(file, sizeof(file), "%s%s", name, has_ext ? "" : ".json") >= (int)sizeof(file))
         return sim_err_set(err, SIM_ERANGE, "%s: model name too long", name);

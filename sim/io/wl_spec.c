@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 enum sk_type {
     SK_NAME,                            /* string into wl_params.name */
@@ -56,11 +57,16 @@ static const struct spec_key spec_keys[] = {
 static int read_spec(const char *path, char **out, size_t *len, struct sim_err *err)
 {
     FILE *f = fopen(path, "rb");
+    struct stat sb;
     char *buf;
     size_t n;
 
     if (!f)
         return sim_err_set(err, SIM_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return sim_err_set(err, SIM_EIO, "%s: is a directory, not a workload spec", path);
+    }
     buf = malloc(WL_SPEC_MAX_BYTES + 1);
     if (!buf) {
         fclose(f);

@@ -1,0 +1,203 @@
+/* tests/clirun.c - see clirun.h. */
+#include "clirun.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Under `make asan` LeakSanitizer checks the test runner too, and
+ * Criterion's runner leaks one 48-byte block of its own at exit, which
+ * would fail every run.  The suppression names only Criterion's library;
+ * leaks in our code (the tests run in worker processes, tlbsim in its own)
+ * are still reported. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libcriterion.so\n";
+}
+
+const char *cli_bin(void)
+{
+    static char path[PATH_MAX];
+    const char *t = getenv("TLBSIM");
+
+    if (!path[0] && !realpath(t ? t : "../build/tlbsim", path))
+        cr_assert_fail("TLBSIM=%s: not found (run from tests/ after `make`)",
+                 t ? t : "../build/tlbsim");
+    if (access(path, X_OK))
+        cr_assert_fail("%s: not executable", path);
+    return path;
+}
+
+const char *cli_repo(const char *rel, char *buf, size_t len)
+{
+    char tmp[PATH_MAX + 8];
+
+    snprintf(tmp, sizeof(tmp), "../%s", rel);
+    if (!realpath(tmp, buf) || strlen(buf) >= len)
+        cr_assert_fail("%s: not found (tests run with cwd = tests/)", tmp);
+    return buf;
+}
+
+void cli_ws_init(struct cli_ws *ws)
+{
+    snprintf(ws->root, sizeof(ws->root), "/tmp/tlbsim-cli-XXXXXX");
+    if (!mkdtemp(ws->root))
+        cr_assert_fail("mkdtemp failed");
+    snprintf(ws->dir, sizeof(ws->dir), "%s/w", ws->root);
+    if (mkdir(ws->dir, 0755))
+        cr_assert_fail("mkdir %s failed", ws->dir);
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st; (void)f;
+    chmod(p, 0700);                     /* a test may have made it read-only */
+    return flag == FTW_DP ? rmdir(p) : unlink(p);
+}
+
+void cli_ws_done(struct cli_ws *ws)
+{
+    if (ws->root[0])
+        nftw(ws->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    ws->root[0] = 0;
+}
+
+const char *cli_path(const struct cli_ws *ws, const char *name, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", ws->dir, name);
+    return buf;
+}
+
+void cli_write(const struct cli_ws *ws, const char *name, const void *data, size_t n)
+{
+    char p[PATH_MAX];
+    FILE *f = fopen(cli_path(ws, name, p, sizeof(p)), "wb");
+
+    if (!f || (n && fwrite(data, 1, n, f) != n) || fclose(f))
+        cr_assert_fail("cannot write %s", p);
+}
+
+void cli_write_str(const struct cli_ws *ws, const char *name, const char *text)
+{
+    cli_write(ws, name, text, strlen(text));
+}
+
+char *cli_slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, len = 0, k;
+
+    if (!f)
+        return NULL;
+    do {
+        if (len + 65536 + 1 > cap) {
+            cap = (len + 65536 + 1) * 2;
+            buf = realloc(buf, cap);
+            if (!buf)
+                cr_assert_fail("out of memory");
+        }
+        k = fread(buf + len, 1, 65536, f);
+        len += k;
+    } while (k > 0);
+    fclose(f);
+    buf[len] = 0;
+    if (n)
+        *n = len;
+    return buf;
+}
+
+static void exec_tlbsim(const struct cli_ws *ws, const char *const *argv, unsigned timeout_s)
+{
+    char out[PATH_MAX], err[PATH_MAX];
+    const char *args[64] = { cli_bin() };
+    size_t i;
+    int fd;
+
+    for (i = 0; argv[i] && i < 62; i++)
+        args[i + 1] = argv[i];
+    args[i + 1] = NULL;
+    snprintf(out, sizeof(out), "%s/stdout", ws->root);
+    snprintf(err, sizeof(err), "%s/stderr", ws->root);
+    if (chdir(ws->dir))
+        _exit(126);
+    if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0 || dup2(fd, 1) < 0)
+        _exit(126);
+    close(fd);
+    if ((fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0 || dup2(fd, 2) < 0)
+        _exit(126);
+    close(fd);
+    if (timeout_s)
+        alarm(timeout_s);               /* survives exec: a hang is killed by SIGALRM */
+    execv(args[0], (char *const *)args);
+    _exit(127);
+}
+
+pid_t cli_spawn(const struct cli_ws *ws, const char *const *argv)
+{
+    pid_t pid = fork();
+
+    if (pid < 0)
+        cr_assert_fail("fork failed");
+    if (pid == 0) {
+        setpgid(0, 0);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        exec_tlbsim(ws, argv, 600);
+    }
+    setpgid(pid, pid);
+    return pid;
+}
+
+static void read_capture(const struct cli_ws *ws, const char *name, char *buf, size_t len)
+{
+    char p[PATH_MAX];
+    char *s;
+
+    snprintf(p, sizeof(p), "%s/%s", ws->root, name);
+    s = cli_slurp(p, NULL);
+    snprintf(buf, len, "%s", s ? s : "");
+    free(s);
+}
+
+void cli_wait(const struct cli_ws *ws, pid_t pid, struct cli_res *r)
+{
+    int st;
+
+    while (waitpid(pid, &st, 0) < 0)
+        ;
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    read_capture(ws, "stdout", r->out, sizeof(r->out));
+    read_capture(ws, "stderr", r->err, sizeof(r->err));
+}
+
+void cli_run(const struct cli_ws *ws, const char *const *argv, unsigned timeout_s,
+             struct cli_res *r)
+{
+    pid_t pid = fork();
+
+    if (pid < 0)
+        cr_assert_fail("fork failed");
+    if (pid == 0)
+        exec_tlbsim(ws, argv, timeout_s);
+    cli_wait(ws, pid, r);
+}
+
+int cli_lines(const char *s)
+{
+    int n = 0;
+
+    for (; *s; s++)
+        if (*s == '\n' || !s[1])
+            n++;
+    return n;
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# tests/fuzz/make-seeds.sh - (re)build the seed corpus tests/fuzz/seed/ from
+# the shipped traces, samples, models and workload specs.  Needs build/tlbsim
+# (`make`).  The seeds are committed; rerun this after a format change.
+set -eu
+cd "$(dirname "$0")/../.."
+T=build/tlbsim
+S=tests/fuzz/seed
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+rm -rf "$S"
+mkdir -p "$S"/{trace_jsonl,trace_bin,import_ftrace,import_lackey,model,set,wlspec,sim}
+
+# JSON Lines: the head of the default trace, the FORMAT.md example, the head
+# of every shipped workload and of every imported sample.
+head -n 120 traces/default.jsonl >"$S/trace_jsonl/default-head.jsonl"
+sed -n '/^## 4. Example/,$p' traces/FORMAT.md | sed -n '/^{/p' >"$S/trace_jsonl/format-example.jsonl"
+for spec in workloads/*.json; do
+    n=$(basename "$spec" .json)
+    $T gen "$spec" -o "$tmp/$n.jsonl"
+    head -n 80 "$tmp/$n.jsonl" >"$S/trace_jsonl/wl-$n.jsonl"
+done
+for f in traces/samples/*.txt; do
+    n=$(basename "$f" .txt)
+    fmt=ftrace; [ "$n" = lackey ] && fmt=lackey
+    $T import $fmt "$f" -o "$tmp/$n.jsonl" 2>/dev/null
+    head -n 120 "$tmp/$n.jsonl" >"$S/trace_jsonl/imp-$n.jsonl"
+done
+# hand-written: every op and option once, 57-bit addresses, t and gap
+cat >"$S/trace_jsonl/all-ops.jsonl" <<'T'
+{"format":"tlbsim-trace","version":1,"cpus":3,"name":"all ops \u00e9","source":"fuzz-seed","va_bits":57}
+# comment
+{"op":"mm_new","mm":7}
+{"op":"map","mm":7,"va":"0x00fe000000000000","len":"0x40000000","page":"1g","prot":"rwx","populate":false}
+{"op":"map","mm":"kernel","va":"0xff00000000000000","len":"0x200000","page":"2m","prot":"r","global":true}
+{"op":"map","cpu":2,"mm":7,"va":4096,"len":8192,"page":"4k","prot":"rx"}
+{"op":"switch","cpu":0,"mm":7,"t":100}
+{"op":"access","cpu":0,"va":["0x1000","0x2000",8192],"kind":"x","gap":3}
+{"op":"stream","cpu":0,"va":"0x1000","stride":"0x40","count":128,"kind":"r"}
+{"op":"protect","cpu":0,"mm":7,"va":"0x1000","len":"0x1000","prot":"r"}
+{"op":"zap","cpu":0,"mm":7,"va":"0x1000","len":"0x1000"}
+{"op":"migrate","cpu":0,"mm":7,"va":"0x2000","len":"0x1000"}
+{"op":"flush","cpu":1,"mm":7,"va":"0x1000","len":"0x2000","freed_tables":true,"stride":"2m"}
+{"op":"flush","cpu":1,"mm":7,"all":true}
+{"op":"kflush","cpu":2,"va":"0xff00000000000000","len":"0x1000"}
+{"op":"irqs_off","cpu":2,"cycles":1000}
+{"op":"vcpu_preempt","cpu":1}
+{"op":"vcpu_run","cpu":1,"t":"0x10000"}
+{"op":"idle","cpu":2,"cstate":"C6"}
+{"op":"mark","label":"m\"a\\rk\n"}
+{"op":"unmap","cpu":0,"mm":7,"va":"0x1000","len":"0x2000"}
+{"op":"switch","cpu":0,"mm":null}
+{"op":"mm_exit","cpu":1,"mm":7}
+T
+
+# Binary: every JSONL seed converted.
+for f in "$S"/trace_jsonl/*.jsonl; do
+    $T convert "$f" "$S/trace_bin/$(basename "$f" .jsonl).tlbt" --to binary
+done
+
+# Importers: the recordings whole and in 60-line pieces.
+for f in traces/samples/{ftrace-raw,perf-script,trace-cmd-report}.txt; do
+    n=$(basename "$f" .txt)
+    cp "$f" "$S/import_ftrace/$n.txt"
+    split -l 60 -d "$f" "$S/import_ftrace/$n-part"
+done
+cp traces/samples/lackey.txt "$S/import_lackey/lackey.txt"
+split -l 100 -d traces/samples/lackey.txt "$S/import_lackey/lackey-part"
+
+# Model files and workload specs.
+cp models/*.json "$S/model/"
+cp workloads/*.json "$S/wlspec/"
+
+# --set: every key at its default, and a few single overrides.
+$T run --help-keys | awk 'NR > 1 {print $1 "=" $2}' >"$S/set/all-defaults.txt"
+printf 'tlb.stlb.entries=0\n' >"$S/set/no-stlb.txt"
+printf 'cpus=16\nsockets=4\ntlb.replacement=plru\napic.mode=x2apic-phys\n' >"$S/set/multi.txt"
+printf 'tlb.l1d.4k.entries=0x20\ntlb.l1d.4k.ways=2\nvirt.enabled=true\nsim.quantum=0\n' >"$S/set/hex.txt"
+
+# Engine: the small JSONL seeds.
+for f in "$S"/trace_jsonl/{format-example,all-ops,default-head}.jsonl "$S"/trace_jsonl/wl-*.jsonl; do
+    cp "$f" "$S/sim/"
+done
+echo "seeds: $(find "$S" -type f | wc -l) files in $S"

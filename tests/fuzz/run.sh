@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# tests/fuzz/run.sh - build and run the libFuzzer harnesses (`make fuzz`).
+#
+#   tests/fuzz/run.sh [SECONDS] [TARGET...]      (default: 60 s, every target)
+#
+# Targets (tests/fuzz/fuzz_TARGET.c): trace_jsonl, trace_bin, import_ftrace,
+# import_lackey, model, set, wlspec, sim.  For each one this script
+#   1. compiles the project's library sources and the harness with
+#      clang -fsanitize=fuzzer,address,undefined into build-fuzz/ (objects are
+#      rebuilt when a source or any header is newer);
+#   2. replays the regression corpus tests/fuzz/regress/TARGET/ (every input
+#      that ever crashed, hung or broke an oracle) and the seeds, once each;
+#   3. fuzzes for SECONDS, starting from tests/fuzz/seed/TARGET/ and the
+#      corpus kept in build-fuzz/corpus/TARGET/ from earlier runs, with the
+#      dictionary tests/fuzz/dict/TARGET.dict when there is one.
+# A finding is saved as build-fuzz/artifacts/TARGET/crash-* (or timeout-,
+# leak-, oom-); copy it into tests/fuzz/regress/TARGET/ once fixed.  The
+# last line per target gives executions and exec/s; logs are in
+# build-fuzz/logs/.  Exit status: 0 when no target found anything.
+#
+# Environment: FUZZ_JOBS (targets fuzzed at once, default 1), CLANG (the
+# compiler, default clang), FUZZ_BUILD (default build-fuzz), FUZZ_FLAGS
+# (extra libFuzzer flags, e.g. -jobs=2 or -seed=1).
+set -u
+cd "$(dirname "$0")/../.."
+
+SECONDS_EACH=${1:-60}
+shift $(( $# > 0 ? 1 : 0 ))
+ALL_TARGETS="trace_jsonl trace_bin import_ftrace import_lackey model set wlspec sim"
+TARGETS=${*:-$ALL_TARGETS}
+CLANG=${CLANG:-clang}
+B=${FUZZ_BUILD:-build-fuzz}
+JOBS=${FUZZ_JOBS:-1}
+
+if ! command -v "$CLANG" >/dev/null 2>&1; then
+    echo "fuzz: $CLANG not found; install it with: apt-get install -y clang libclang-rt-14-dev" >&2
+    exit 1
+fi
+
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wshadow -Wundef -Wwrite-strings \
+ -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter $(pkg-config --cflags libcjson 2>/dev/null)"
+LIBS="$(pkg-config --libs libcjson 2>/dev/null || echo -lcjson) -lm -lpthread"
+
+# ---- build ------------------------------------------------------------------
+mkdir -p "$B/obj" "$B/logs"
+HDR_STAMP=$(ls -t models/*.h sim/*/*.h workloads/*.h tests/fuzz/*.h 2>/dev/null | head -1)
+build_obj() {                   # build_obj SRC -> prints the object path
+    local src=$1 obj="$B/obj/$(echo "$1" | tr / _).o"
+    if [ ! -e "$obj" ] || [ "$src" -nt "$obj" ] || [ "$HDR_STAMP" -nt "$obj" ]; then
+        "$CLANG" $CFLAGS $SAN -fsanitize=fuzzer-no-link -c -o "$obj" "$src" || return 1
+    fi
+    echo "$obj"
+}
+LIB_SRC=$(ls models/*.c sim/engine/*.c sim/io/*.c workloads/*.c)
+echo "fuzz: building into $B/ with $CLANG"
+OBJS=""
+for s in $LIB_SRC tests/fuzz/fuzz_common.c; do
+    o=$(build_obj "$s") || { echo "fuzz: compiling $s failed" >&2; exit 1; }
+    OBJS="$OBJS $o"
+done
+# A second JSONL reader with the canonical-line fast path off
+# (TRACE_JSON_FAST=0), its external names prefixed with slow_, so that
+# fuzz_trace_jsonl can compare the two paths on every input.
+JOBJ="$B/obj/sim_io_trace_json.c.o" SLOW="$B/obj/slow_trace_json.o"
+if [ ! -e "$SLOW" ] || [ "$JOBJ" -nt "$SLOW" ]; then
+    nm --defined-only -g "$JOBJ" | awk '$3 !~ /^__/ {print "#define " $3 " slow_" $3}' \
+        >"$B/slow_names.h"
+    "$CLANG" $CFLAGS $SAN -fsanitize=fuzzer-no-link -DTRACE_JSON_FAST=0 \
+        -include "$B/slow_names.h" -c -o "$SLOW" sim/io/trace_json.c ||
+        { echo "fuzz: compiling the slow JSONL reader failed" >&2; exit 1; }
+fi
+OBJS="$OBJS $SLOW"
+rm -f "$B/libfuzzsim.a"
+ar rcs "$B/libfuzzsim.a" $OBJS
+for t in $TARGETS; do
+    src=tests/fuzz/fuzz_$t.c
+    [ -f "$src" ] || { echo "fuzz: unknown target '$t' (targets: $ALL_TARGETS)" >&2; exit 2; }
+    if [ ! -x "$B/fuzz_$t" ] || [ "$src" -nt "$B/fuzz_$t" ] || [ "$B/libfuzzsim.a" -nt "$B/fuzz_$t" ] ||
+       [ tests/fuzz/fuzz_import.h -nt "$B/fuzz_$t" ]; then
+        "$CLANG" $CFLAGS $SAN -fsanitize=fuzzer -o "$B/fuzz_$t" "$src" "$B/libfuzzsim.a" $LIBS ||
+            { echo "fuzz: linking fuzz_$t failed" >&2; exit 1; }
+    fi
+done
+
+# ---- run --------------------------------------------------------------------
+# Per-target input size bound: the shipped recordings are up to 66 KB.
+max_len() {
+    case $1 in
+        import_*) echo 131072 ;;
+        set|wlspec|model) echo 16384 ;;
+        *) echo 65536 ;;
+    esac
+}
+
+run_target() {                  # run_target TARGET -> writes $B/logs/TARGET.{log,result}
+    local t=$1 bin="$B/fuzz_$1" log="$B/logs/$1.log" res="$B/logs/$1.result"
+    local seed=tests/fuzz/seed/$t reg=tests/fuzz/regress/$t corpus="$B/corpus/$t"
+    local art="$B/artifacts/$t/" dict=tests/fuzz/dict/$t.dict dictflag="" files
+    mkdir -p "$corpus" "$art"
+    [ -f "$dict" ] && dictflag="-dict=$dict"
+    # 1. replay: every regression input and seed once
+    files=$(find "$reg" "$seed" -type f 2>/dev/null | sort)
+    if [ -n "$files" ] && ! "$bin" -rss_limit_mb=2048 -timeout=20 $files >"$log.replay" 2>&1; then
+        echo "$t REPLAY-FAILED 0 0 0 see $log.replay" >"$res"
+        return
+    fi
+    # 2. fuzz
+    "$bin" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
+        -malloc_limit_mb=512 -max_len="$(max_len "$t")" -print_final_stats=1 \
+        -artifact_prefix="$art" $dictflag ${FUZZ_FLAGS:-} "$corpus" "$seed" >"$log" 2>&1
+    local rc=$? execs secs cov
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    if [ $rc -eq 0 ]; then
+        echo "$t ok ${execs:-?} ${secs:-$SECONDS_EACH} ${cov:-?}" >"$res"
+    else
+        echo "$t FOUND ${execs:-?} ${secs:-?} ${cov:-?} $(ls -t "$art" | head -1)" >"$res"
+    fi
+}
+
+echo "fuzz: $SECONDS_EACH s per target, $JOBS at a time: $TARGETS"
+running=0
+for t in $TARGETS; do
+    run_target "$t" &
+    running=$((running + 1))
+    if [ "$running" -ge "$JOBS" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+done
+wait
+
+status=0
+printf '%-14s %-8s %12s %8s %10s %6s\n' target result executions seconds exec/s cov
+for t in $TARGETS; do
+    read -r name result execs secs cov extra <"$B/logs/$t.result" || { status=1; continue; }
+    rate="-"
+    case "$execs" in ''|*[!0-9]*) ;; *) [ "${secs:-0}" -gt 0 ] 2>/dev/null && rate=$((execs / secs)) ;; esac
+    printf '%-14s %-8s %12s %8s %10s %6s %s\n' "$name" "$result" "$execs" "$secs" "$rate" "$cov" "${extra:-}"
+    [ "$result" = ok ] || status=1
+done
+exit $status

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# tests/golden/update.sh - regenerate the golden CSVs of tests/test_cli.c.
+#
+# The golden files pin the simulator's output byte for byte: any change to
+# the model, a machine file, a policy or a CSV column changes them, and
+# `make test` fails (regress: cli::golden_csv) until they are regenerated.
+# After an INTENTIONAL change:
+#
+#     make && tests/golden/update.sh && git diff --stat tests/golden
+#
+# then review the diff (it is the change in every figure) and commit it with
+# the change that caused it.  The runs are listed in tests/golden/cases.txt;
+# TLBSIM=path overrides the binary (default build/tlbsim).
+set -eu
+cd "$(dirname "$0")/../.."
+T=${TLBSIM:-build/tlbsim}
+G=tests/golden
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+grep -v '^#' "$G/cases.txt" | while read -r name input format policies; do
+    [ -n "$name" ] || continue
+    if [ "$format" = - ]; then
+        trace=$input
+    else
+        trace=$tmp/$name.jsonl
+        "$T" import "$format" "$input" -o "$trace" 2>/dev/null
+    fi
+    rm -rf "${G:?}/$name"
+    mkdir -p "$G/$name"
+    "$T" run "$trace" --policy "$policies" --out "$G/$name" -q
+    echo "$G/$name: $(wc -l <"$G/$name/summary.csv") summary lines, $(cat "$G/$name"/*.csv | wc -c) bytes"
+done
