@@ -294,5 +294,13 @@ int machine_validate(const struct machine *m, struct sim_err *err)
                            m->sockets, m->cpus);
     if (m->paging_levels != 4 && m->paging_levels != 5)
         return sim_err_set(err, SIM_EINVAL, "paging.levels: must be 4 or 5");
+    /* Every CPU gets every structure: bound the total, not each key. */
+    u64 per_cpu = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(geoms); i++)
+        per_cpu += geoms[i].g->entries;
+    if (per_cpu * m->cpus > MACHINE_MAX_TLB_ENTRIES)
+        return sim_err_set(err, SIM_ELIMIT,
+                           "tlb: %u CPUs x %" PRIu64 " entries each exceeds %u TLB entries in all",
+                           m->cpus, per_cpu, MACHINE_MAX_TLB_ENTRIES);
     return SIM_OK;
 }

@@ -13,6 +13,7 @@
 
 #define MACHINE_MAX_CPUS 1024
 #define MACHINE_NAME_MAX 64
+#define MACHINE_MAX_TLB_ENTRIES (1u << 24)  /* over all CPUs and structures (~1 GiB) */
 
 enum apic_mode {
     APIC_XAPIC_FLAT = 0,                /* 1 ICR write per multicast, <= 8 CPUs */

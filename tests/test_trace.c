@@ -422,7 +422,8 @@ Test(trace, accepts_number_forms)
         "{\"op\":\"access\",\"cpu\":0,\"va\":[4096,\"0xABCdef\",\"0X10\",4.096e3,40960e-1,"
         "0,-0,\"0xffffffffffffffff\",\"0x00007fffffffffff\"],\"kind\":\"r\"}\n"
         "{\"op\":\"vcpu_run\",\"cpu\":1,\"t\":9007199254740992}\n"
-        "{\"op\":\"vcpu_run\",\"cpu\":1,\"gap\":\"0xFFFFFFFFFFFFFFFF\"}\n";
+        "{\"op\":\"vcpu_run\",\"cpu\":1,\"gap\":\"0x0FFFFFFFFFFFFFFF\"}\n"
+        "{\"op\":\"vcpu_run\",\"cpu\":1,\"gap\":\"0x1000000000000001\"}\n";
 
     write_bytes(tpath("n.jsonl"), text, strlen(text));
     cr_assert_eq(trace_open(tpath("n.jsonl"), &r, NULL, &err), SIM_OK, "%s", err.msg);
@@ -437,8 +438,10 @@ Test(trace, accepts_number_forms)
     cr_expect_eq(op.t, 1ull << 53);
     cr_expect_eq(op.flags, OPF_CPU | OPF_T);
     cr_assert_eq(trace_next(r, &op, &err), 1, "%s", err.msg);
-    cr_expect_eq(op.gap, UINT64_MAX);
-    cr_expect_eq(trace_next(r, &op, &err), 0);
+    cr_expect_eq(op.gap, TRACE_MAX_CYCLES - 1, "uppercase hex, 16 digits");
+    /* Beyond TRACE_MAX_CYCLES: clocks must stay far from wrapping. */
+    cr_expect_eq(trace_next(r, &op, &err), SIM_ERANGE);
+    cr_expect(strstr(err.msg, ":7: gap: ") != NULL, "%s", err.msg);
     trace_close(r);
 }
 

@@ -381,6 +381,7 @@ static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_
         goto out;
     r = NULL;                           /* the sim owns it now */
     running_sim = s;
+    /* Progress every 50M simulated cycles (times stay below 2^61). */
     while ((rc = sim_run(s, sim_now(s) + 50000000, err)) > 0)
         progress(o, policy, s, &last);
     running_sim = NULL;

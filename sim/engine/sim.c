@@ -475,6 +475,20 @@ static void totals_sub(struct sim_totals *d, const struct sim_totals *a,
         pd[i] = pa[i] - pb[i];
 }
 
+/* Runs of empty intervals longer than this become one row: a trace that
+ * jumps far ahead in time must not produce a row per interval of nothing. */
+#define EMPTY_RUN_MAX 1000
+
+static bool totals_zero(const struct sim_totals *d)
+{
+    const u64 *p = (const u64 *)d;
+
+    for (size_t i = 0; i < sizeof(*d) / sizeof(u64); i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
 static void emit_intervals(struct sim *s, cycles_t upto, bool last)
 {
     struct sim_totals now, d;
@@ -487,6 +501,9 @@ static void emit_intervals(struct sim *s, cycles_t upto, bool last)
             t1 = upto;
         sim_totals(s, &now);
         totals_sub(&d, &now, &s->last);
+        d.events = 0;                   /* the engine's own bookkeeping */
+        if (totals_zero(&d) && upto - s->interval_t0 > EMPTY_RUN_MAX * s->interval)
+            t1 = s->interval_t0 + (upto - s->interval_t0) / s->interval * s->interval;
         s->hooks.interval(s->hooks.arg, s->interval_t0, t1, &d);
         s->last = now;
         s->interval_t0 = t1;

@@ -21,6 +21,7 @@
 #define TRACE_MAX_COUNT  (1ull << 32)   /* references in one stream op */
 #define TRACE_MAX_LABEL  128            /* bytes of a mark label */
 #define TRACE_MAX_MMS    65535          /* address spaces live at once */
+#define TRACE_MAX_CYCLES (1ull << 60)   /* t, gap, irqs_off cycles: clocks stay far from 2^64 */
 
 enum trace_op_type {
     OP_MM_NEW, OP_MM_EXIT, OP_MAP, OP_UNMAP, OP_PROTECT, OP_ZAP, OP_MIGRATE,

@@ -462,6 +462,14 @@ static int check_flags(const struct trace_check *c, const struct trace_op *op,
                            op->flags & ~(d->flags | OPF_T | OPF_GAP), d->name);
     if ((op->flags & OPF_T) && (op->flags & OPF_GAP))
         return sim_err_set(err, SIM_EPARSE, "gap: t and gap are exclusive (give one)");
+    /* Simulated time stays far from 2^64: clocks add costs to these. */
+    if ((op->flags & OPF_T) && op->t > TRACE_MAX_CYCLES)
+        return sim_err_set(err, SIM_ERANGE, "t: %" PRIu64 " is beyond 2^60 cycles", op->t);
+    if ((op->flags & OPF_GAP) && op->gap > TRACE_MAX_CYCLES)
+        return sim_err_set(err, SIM_ERANGE, "gap: %" PRIu64 " is beyond 2^60 cycles", op->gap);
+    if (op->type == OP_IRQS_OFF && op->cycles > TRACE_MAX_CYCLES)
+        return sim_err_set(err, SIM_ERANGE, "cycles: %" PRIu64 " is beyond 2^60 cycles",
+                           op->cycles);
     if ((d->req & B(F_CPU)) && !(op->flags & OPF_CPU))
         return sim_err_set(err, SIM_EPARSE, "cpu: missing (required by %s)", d->name);
     if ((op->flags & OPF_CPU) && op->cpu >= c->cpus)
