@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <glob.h>
 #include <unistd.h>
+
+#include <criterion/criterion.h>
 
 const char *h_tmpfile(const char *text, const char *suffix)
 {
@@ -87,4 +90,36 @@ void h_done(struct h_run *h)
     sim_destroy(h->s);
     h->s = NULL;
     unlink(h->path);
+}
+
+static char tmpdir[64];
+
+void h_tmpdir_setup(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/tlbsim-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+void h_tmpdir_teardown(void)
+{
+    glob_t g;
+    char pat[96];
+
+    snprintf(pat, sizeof(pat), "%s/*", tmpdir);
+    if (glob(pat, 0, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            unlink(g.gl_pathv[i]);
+        globfree(&g);
+    }
+    rmdir(tmpdir);
+}
+
+const char *h_tmp_path(const char *name)
+{
+    static char buf[4][160];
+    static int k;
+
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof(buf[k]), "%s/%s", tmpdir, name);
+    return buf[k];
 }

@@ -30,4 +30,10 @@ void h_done(struct h_run *h);
 /* Write text into a fresh temp file; returns its path (static buffer). */
 const char *h_tmpfile(const char *text, const char *suffix);
 
+/* A scratch directory per test: setup makes it, teardown empties and
+ * removes it, h_tmp_path(NAME) names a file in it (4 rotating buffers). */
+void h_tmpdir_setup(void);
+void h_tmpdir_teardown(void);
+const char *h_tmp_path(const char *name);
+
 #endif

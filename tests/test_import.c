@@ -8,6 +8,8 @@
  */
 #include <criterion/criterion.h>
 
+#include "harness.h"
+
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,37 +24,6 @@
 
 /* ===== Helpers =========================================================== */
 
-static char tmpdir[64];
-
-static void tmp_setup(void)
-{
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/tlbsim-imp-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void tmp_teardown(void)
-{
-    glob_t g;
-    char pat[96];
-
-    snprintf(pat, sizeof(pat), "%s/*", tmpdir);
-    if (glob(pat, 0, NULL, &g) == 0) {
-        for (size_t i = 0; i < g.gl_pathc; i++)
-            unlink(g.gl_pathv[i]);
-        globfree(&g);
-    }
-    rmdir(tmpdir);
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][160];
-    static int k;
-
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof(buf[k]), "%s/%s", tmpdir, name);
-    return buf[k];
-}
 
 static void write_file(const char *path, const char *text)
 {
@@ -152,14 +123,14 @@ static const struct rec *nth(const struct readback *b, enum trace_op_type t, u64
     return NULL;
 }
 
-TestSuite(import, .init = tmp_setup, .fini = tmp_teardown, .timeout = 30);
+TestSuite(import, .init = h_tmpdir_setup, .fini = h_tmpdir_teardown, .timeout = 30);
 
 /* ===== Shipped samples =================================================== */
 
 static void sample_ok(const char *fmt, const char *name, u32 cpus, struct readback *b)
 {
     char in[128];
-    const char *out = tmp_path("sample.jsonl");
+    const char *out = h_tmp_path("sample.jsonl");
     struct import_stats st;
     struct sim_err err = { 0, "" };
 
@@ -236,9 +207,9 @@ Test(import, lackey_sample_accesses_land_in_mapped_pages)
     cr_expect(x && w);
     free(b.r);
     /* --cpus only widens the header; everything still runs on cpu 0 */
-    cr_assert_eq(do_import("lackey", SAMPLES "lackey.txt", tmp_path("l4.jsonl"), false, 4,
+    cr_assert_eq(do_import("lackey", SAMPLES "lackey.txt", h_tmp_path("l4.jsonl"), false, 4,
                            &st, &err), SIM_OK, "%s", err.msg);
-    read_back(tmp_path("l4.jsonl"), &b, true);
+    read_back(h_tmp_path("l4.jsonl"), &b, true);
     cr_expect_eq(b.hdr.cpus, 4);
     free(b.r);
 }
@@ -248,7 +219,7 @@ Test(import, lackey_sample_accesses_land_in_mapped_pages)
 static void import_text(const char *fmt, const char *text, struct readback *b,
                         struct import_stats *st)
 {
-    const char *in = tmp_path("in.txt"), *out = tmp_path("out.jsonl");
+    const char *in = h_tmp_path("in.txt"), *out = h_tmp_path("out.jsonl");
     struct sim_err err = { 0, "" };
 
     write_file(in, text);
@@ -401,7 +372,7 @@ Test(import, fork_threads_exec_and_exit)
 
 Test(import, freq_option_scales_t)
 {
-    const char *in = tmp_path("f.txt"), *out = tmp_path("f.jsonl");
+    const char *in = h_tmp_path("f.txt"), *out = h_tmp_path("f.jsonl");
     struct import_opts o = { .strict = true, .freq_mhz = 1000, .cpus = 4 };
     struct import_stats st;
     struct sim_err err = { 0, "" };
@@ -426,7 +397,7 @@ static const char *const good_lines =
 
 Test(import, malformed_and_inconsistent_lines_are_skipped_and_counted)
 {
-    const char *in = tmp_path("bad.txt"), *out = tmp_path("bad.jsonl");
+    const char *in = h_tmp_path("bad.txt"), *out = h_tmp_path("bad.jsonl");
     struct import_stats st;
     struct sim_err err = { 0, "" };
     struct readback b;
@@ -478,7 +449,7 @@ Test(import, lackey_bad_lines)
 {
     struct readback b;
     struct import_stats st;
-    const char *in = tmp_path("lk.txt"), *out = tmp_path("lk.jsonl");
+    const char *in = h_tmp_path("lk.txt"), *out = h_tmp_path("lk.jsonl");
     struct sim_err err = { 0, "" };
 
     import_text("lackey",
@@ -515,7 +486,7 @@ Test(import, bad_calls)
 {
     struct sim_err err = { 0, "" };
     struct import_stats st;
-    const char *in = tmp_path("e.txt"), *out = tmp_path("e.jsonl");
+    const char *in = h_tmp_path("e.txt"), *out = h_tmp_path("e.jsonl");
 
     cr_expect_eq(do_import("strace", SAMPLES "lackey.txt", out, false, 0, &st, &err), SIM_EINVAL);
     cr_expect_eq(do_import("ftrace", "../traces/samples/none.txt", out, false, 0, &st, &err), SIM_EIO);
@@ -529,7 +500,7 @@ Test(import, bad_calls)
 
 Test(import, over_long_line_is_skipped)
 {
-    const char *in = tmp_path("long.txt"), *out = tmp_path("long.jsonl");
+    const char *in = h_tmp_path("long.txt"), *out = h_tmp_path("long.jsonl");
     struct import_stats st;
     struct sim_err err = { 0, "" };
     size_t n = IMPORT_MAX_LINE + 100;
@@ -564,7 +535,7 @@ static void mutate_and_import(const char *fmt, const char *sample, u64 seed)
     cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
     fclose(f);
     for (int round = 0; round < 6; round++) {
-        const char *in = tmp_path("m.txt"), *out = tmp_path("m.jsonl");
+        const char *in = h_tmp_path("m.txt"), *out = h_tmp_path("m.jsonl");
         char *copy = malloc((size_t)n + 1);
         struct import_stats st;
         struct sim_err err = { 0, "" };

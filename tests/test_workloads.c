@@ -7,6 +7,8 @@
  */
 #include <criterion/criterion.h>
 
+#include "harness.h"
+
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,37 +22,6 @@
 
 /* ===== Helpers =========================================================== */
 
-static char tmpdir[64];
-
-static void tmp_setup(void)
-{
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/tlbsim-wl-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void tmp_teardown(void)
-{
-    glob_t g;
-    char pat[96];
-
-    snprintf(pat, sizeof(pat), "%s/*", tmpdir);
-    if (glob(pat, 0, NULL, &g) == 0) {
-        for (size_t i = 0; i < g.gl_pathc; i++)
-            unlink(g.gl_pathv[i]);
-        globfree(&g);
-    }
-    rmdir(tmpdir);
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][160];
-    static int k;
-
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof(buf[k]), "%s/%s", tmpdir, name);
-    return buf[k];
-}
 
 struct census {
     u64 ops;
@@ -116,7 +87,7 @@ static void gen_ok(const char *workload, const struct wl_params *p, struct censu
 {
     const struct wl_desc *d = wl_find(workload);
     struct sim_err err = { 0, "" };
-    const char *out = tmp_path("gen.jsonl");
+    const char *out = h_tmp_path("gen.jsonl");
 
     cr_assert_not_null(d, "workload %s", workload);
     cr_assert_eq(wl_generate(d, p, out, &err), SIM_OK, "%s: %s", workload, err.msg);
@@ -125,7 +96,7 @@ static void gen_ok(const char *workload, const struct wl_params *p, struct censu
     cr_assert_gt(c->ops, 0);
 }
 
-TestSuite(workloads, .init = tmp_setup, .fini = tmp_teardown, .timeout = 30);
+TestSuite(workloads, .init = h_tmpdir_setup, .fini = h_tmpdir_teardown, .timeout = 30);
 
 /* ===== Shipped specs ===================================================== */
 
@@ -156,7 +127,7 @@ Test(workloads, every_spec_generates_a_valid_trace)
     for (size_t i = 0; i < g.gl_pathc; i++) {
         const struct wl_desc *d;
         struct wl_params p;
-        const char *out = tmp_path("spec.jsonl");
+        const char *out = h_tmp_path("spec.jsonl");
 
         cr_assert_eq(wl_spec_load(g.gl_pathv[i], &d, &p, &err), SIM_OK, "%s", err.msg);
         cr_assert_eq(wl_spec_generate(g.gl_pathv[i], out, &err), SIM_OK, "%s", err.msg);
@@ -179,7 +150,7 @@ Test(workloads, same_seed_same_bytes_other_seed_other_bytes)
     for (size_t i = 0; i < g.gl_pathc; i++) {
         const struct wl_desc *d;
         struct wl_params p;
-        const char *a = tmp_path("a.jsonl"), *b = tmp_path("b.jsonl"), *c = tmp_path("c.jsonl");
+        const char *a = h_tmp_path("a.jsonl"), *b = h_tmp_path("b.jsonl"), *c = h_tmp_path("c.jsonl");
 
         /* shortened runs: the same code, a tenth of the time */
         cr_assert_eq(wl_spec_load(g.gl_pathv[i], &d, &p, &err), SIM_OK, "%s", err.msg);
@@ -324,7 +295,7 @@ Test(workloads, jit_and_numa_flip_and_migrate)
 
 static void spec_err(const char *text, int want, const char *needle)
 {
-    const char *spec = tmp_path("bad.json"), *out = tmp_path("bad.jsonl");
+    const char *spec = h_tmp_path("bad.json"), *out = h_tmp_path("bad.jsonl");
     struct sim_err err = { 0, "" };
 
     write_file(spec, text);
@@ -356,7 +327,7 @@ Test(workloads, spec_errors_name_file_and_key)
 
 Test(workloads, spec_values_accept_sizes_and_hex)
 {
-    const char *spec = tmp_path("ok.json");
+    const char *spec = h_tmp_path("ok.json");
     const struct wl_desc *d;
     struct wl_params p;
     struct sim_err err = { 0, "" };
@@ -375,6 +346,6 @@ Test(workloads, missing_spec_is_an_io_error)
 {
     struct sim_err err = { 0, "" };
 
-    cr_expect_eq(wl_spec_generate("../workloads/no-such.json", tmp_path("x.jsonl"), &err), SIM_EIO);
+    cr_expect_eq(wl_spec_generate("../workloads/no-such.json", h_tmp_path("x.jsonl"), &err), SIM_EIO);
     cr_expect(strstr(err.msg, "no-such.json") != NULL);
 }
