@@ -252,6 +252,10 @@ static struct bad_case cases[] = {
       NULL, NULL, NULL, "--set: cpus: 1025 is outside [1, 1024]" },
     { "CPU count", "model file with 2000 CPUs", "run ok.jsonl -q --out out --machine ./m.json",
       "m.json", "{'cpus':2000}", NULL, "./m.json:1: cpus: 2000 is outside [1, 1024]" },
+    { "CPU count", "1024 CPUs with a 2^20-entry STLB (about 80 GB of TLBs)",
+      "run ok.jsonl -q --out out --set cpus=1024 --set tlb.stlb.entries=1048576 "
+      "--set tlb.stlb.ways=16", NULL, NULL, NULL,
+      "tlb: 1024 CPUs x 1048874 entries each exceeds 16777216 TLB entries in all" },
     { "CPU count", "import --cpus 0", "import lackey r.txt -o o.jsonl --cpus 0", "r.txt",
       "I  04000000,3\n", NULL, "import: bad number '0'" },
 
@@ -355,6 +359,14 @@ static struct bad_case cases[] = {
     { "stream count", "irqs_off for 0 cycles", "check t.jsonl", "t.jsonl",
       HDR "{'op':'irqs_off','cpu':0,'cycles':0}\n", NULL,
       "t.jsonl:2: cycles: must be greater than 0" },
+
+    /* ---- time --------------------------------------------------------------- */
+    { "time", "a start time beyond 2^60 cycles", "check t.jsonl", "t.jsonl",
+      HDR "{'op':'idle','cpu':0,'t':'0x1000000000000001'}\n", NULL,
+      "t.jsonl:2: t: 1152921504606846977 is beyond 2^60 cycles" },
+    { "time", "irqs_off for 2^64 - 1 cycles", "check t.jsonl", "t.jsonl",
+      HDR "{'op':'irqs_off','cpu':0,'cycles':'0xffffffffffffffff'}\n", NULL,
+      "t.jsonl:2: cycles: 18446744073709551615 is beyond 2^60 cycles" },
 
     /* ---- numbers ------------------------------------------------------------ */
     { "number beyond 2^64", "17 hex digits", "check t.jsonl", "t.jsonl",

@@ -725,13 +725,14 @@ int cmd_run(int argc, char **argv)
         cli_error(err.msg);
         return EXIT_BADINPUT;
     }
+    /* Handlers first: a signal between mkdir and the run must still clean up. */
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     snprintf(dir, sizeof(dir), "%s/.tlbsim-parts.%ld", o.out, (long)getpid());
     if (mkdir(dir, 0700)) {
         fprintf(stderr, "tlbsim: %s: cannot create: %s\n", dir, strerror(errno));
         return EXIT_BADINPUT;
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
     rc = run_all(&o, dir, &err);
     if (!rc && !interrupted)
         rc = assemble(&o, dir, &err);

@@ -673,6 +673,25 @@ void sim_destroy(struct sim *s)
     free(s);
 }
 
+/* A barrier waits for every earlier line, but a flush may be waiting for a
+ * vCPU that only a later line resumes: the trace contradicts itself.  The
+ * host resumes such vCPUs (as it eventually would), so the run goes on.
+ * Returns true if it resumed one. */
+static bool resume_blocking_vcpus(struct sim *s)
+{
+    bool any = false;
+
+    for (u32 i = 0; i < s->nr_cpus; i++) {
+        struct sim_cpu *sc = &s->cpus[i];
+        if (sc->preempted && sc->irq_head) {
+            s->eng.vcpu_forced_runs++;
+            op_vcpu_run(s, sc);
+            any = true;
+        }
+    }
+    return any;
+}
+
 static int finish(struct sim *s)
 {
     cycles_t t = s->now;
@@ -704,6 +723,8 @@ int sim_step(struct sim *s, struct sim_err *err)
             goto out;
         if (s->eof && !s->has_barrier)
             return finish(s);
+        if (s->has_barrier && resume_blocking_vcpus(s))
+            goto out;
         if (s->has_barrier)
             return sim_err_set(err, SIM_EINTERNAL, "%s: barrier never became ready", s->path);
         goto out;

@@ -49,6 +49,7 @@ struct sim_totals {
     u64 barriers;                       /* barrier ops */
     u64 marks;
     u64 events;                         /* engine events fired */
+    u64 vcpu_forced_runs;               /* preempted vCPUs the host resumed for a barrier */
 };
 
 /* One flush request (flushes.csv). */

@@ -20,10 +20,9 @@
 #define FZ_MAX_REFS 20000
 /* Time: the largest "t" plus every "gap" and irqs_off "cycles" is at most
  * FZ_MAX_TIME, so with FZ_INTERVAL the timeline has about 2^20 rows at most
- * and FZ_MAX_ROWS leaves a margin of 4.  XXX: this also keeps out a known
- * bug: a jump to t ~ 2^64 makes the engine emit one row per interval up to
- * it, and its interval arithmetic wraps (emit_intervals, sim/engine/sim.c;
- * reported).  The bound stays useful once that is fixed. */
+ * and FZ_MAX_ROWS leaves a margin of 4.  (Found here: a jump to t ~ 2^64
+ * once gave one row per interval and wrapped; the reader now refuses times
+ * beyond 2^60 and the engine merges empty stretches.) */
 #define FZ_MAX_TIME (1ull << 36)
 #define FZ_INTERVAL (1ull << 16)
 #define FZ_MAX_ROWS (1ull << 22)
@@ -63,7 +62,7 @@ static bool small_valid(const char *path)
         else
             waits += op.gap + op.cycles;
         if (t_max > FZ_MAX_TIME || waits > FZ_MAX_TIME - t_max)
-            refs = FZ_MAX_REFS + 1;     /* too long a timeline: skip it */
+            refs = FZ_MAX_REFS + 1;     /* skip it */
     }
     trace_close(r);
     return rc == 0 && hdr.cpus <= 16 && refs <= FZ_MAX_REFS;

@@ -93,6 +93,9 @@ max_len() {
     esac
 }
 
+# The harnesses write their inputs to /dev/shm/tlbsim-fz-PID-* (fz_path).
+scratch_rm() { rm -f "/dev/shm/tlbsim-fz-$1-"* "${TMPDIR:-/tmp}/tlbsim-fz-$1-"*; }
+
 run_target() {                  # run_target TARGET -> writes $B/logs/TARGET.{log,result}
     local t=$1 bin="$B/fuzz_$1" log="$B/logs/$1.log" res="$B/logs/$1.result"
     local seed=tests/fuzz/seed/$t reg=tests/fuzz/regress/$t corpus="$B/corpus/$t"
@@ -101,15 +104,23 @@ run_target() {                  # run_target TARGET -> writes $B/logs/TARGET.{lo
     [ -f "$dict" ] && dictflag="-dict=$dict"
     # 1. replay: every regression input and seed once
     files=$(find "$reg" "$seed" -type f 2>/dev/null | sort)
-    if [ -n "$files" ] && ! "$bin" -rss_limit_mb=2048 -timeout=20 $files >"$log.replay" 2>&1; then
-        echo "$t REPLAY-FAILED 0 0 0 see $log.replay" >"$res"
-        return
+    if [ -n "$files" ]; then
+        "$bin" -rss_limit_mb=2048 -timeout=20 $files >"$log.replay" 2>&1 &
+        local pid=$! ok=0
+        wait $pid && ok=1
+        scratch_rm $pid
+        if [ $ok = 0 ]; then
+            echo "$t REPLAY-FAILED 0 0 0 see $log.replay" >"$res"
+            return
+        fi
     fi
     # 2. fuzz
     "$bin" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
         -malloc_limit_mb=512 -max_len="$(max_len "$t")" -print_final_stats=1 \
-        -artifact_prefix="$art" $dictflag ${FUZZ_FLAGS:-} "$corpus" "$seed" >"$log" 2>&1
-    local rc=$? execs secs cov
+        -artifact_prefix="$art" $dictflag ${FUZZ_FLAGS:-} "$corpus" "$seed" >"$log" 2>&1 &
+    local fpid=$! rc=0 execs secs cov
+    wait $fpid || rc=$?
+    scratch_rm $fpid
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
