@@ -1,6 +1,8 @@
 /* tests/clirun.c - see clirun.h. */
 #include "clirun.h"
 
+#include <dirent.h>
+
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -200,4 +202,18 @@ int cli_lines(const char *s)
         if (*s == '\n' || !s[1])
             n++;
     return n;
+}
+
+void cli_list_dir(const char *dir, char *buf, size_t len)
+{
+    struct dirent **de;
+    int n = scandir(dir, &de, NULL, alphasort);
+
+    buf[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(de[i]->d_name, ".") && strcmp(de[i]->d_name, ".."))
+            snprintf(buf + strlen(buf), len - strlen(buf), "%s\n", de[i]->d_name);
+        free(de[i]);
+    }
+    free(de);
 }

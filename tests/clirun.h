@@ -51,4 +51,7 @@ void cli_wait(const struct cli_ws *ws, pid_t pid, struct cli_res *r);
 /* Number of lines of s (a final line without '\n' counts). */
 int cli_lines(const char *s);
 
+/* Names in dir, sorted, one per line (skipping . and ..). */
+void cli_list_dir(const char *dir, char *buf, size_t len);
+
 #endif

@@ -182,21 +182,6 @@ static bool has_entry(const char *dir, const char *prefix)
     return found;
 }
 
-/* Sorted names in dir, one per line. */
-static void list_dir(const char *dir, char *buf, size_t len)
-{
-    struct dirent **de;
-    int n = scandir(dir, &de, NULL, alphasort);
-
-    buf[0] = 0;
-    for (int i = 0; i < n; i++) {
-        if (strcmp(de[i]->d_name, ".") && strcmp(de[i]->d_name, ".."))
-            snprintf(buf + strlen(buf), len - strlen(buf), "%s\n", de[i]->d_name);
-        free(de[i]);
-    }
-    free(de);
-}
-
 /* Make previous outputs in ws/out and keep a copy in ws/prev. */
 static void previous_outputs(const struct cli_ws *ws)
 {
@@ -233,7 +218,7 @@ static void interrupt_run(int sig, bool group, const char *policies, const char 
     cli_write_str(&ws, "long.jsonl", long_trace);
     cli_path(&ws, "out", out, sizeof(out));
     cli_path(&ws, "prev", prev, sizeof(prev));
-    list_dir(out, want, sizeof(want));
+    cli_list_dir(out, want, sizeof(want));
 
     pid = cli_spawn(&ws, argv);
     for (t0 = now_s(); !has_entry(out, ".tlbsim-parts.") && now_s() - t0 < 60;)
@@ -266,7 +251,7 @@ static void interrupt_run(int sig, bool group, const char *policies, const char 
     cr_expect_str_eq(r->err, "tlbsim: interrupted; previous outputs left intact\n");
     compare_outputs(prev, out, msg, sizeof(msg));
     cr_expect_str_empty(msg, "previous outputs changed: %s", msg);
-    list_dir(out, names, sizeof(names));
+    cli_list_dir(out, names, sizeof(names));
     cr_expect_str_eq(names, want, "files left in --out after the interrupt:\n%s", names);
     kill(-pid, SIGKILL);                /* stray workers, if any */
     cli_ws_done(&ws);
@@ -310,7 +295,7 @@ Test(cli, error_midway_keeps_outputs, .timeout = 300)
     compare_outputs(cli_path(&ws, "prev", prev, sizeof(prev)),
                     cli_path(&ws, "out", out, sizeof(out)), msg, sizeof(msg));
     cr_expect_str_empty(msg, "previous outputs changed: %s", msg);
-    list_dir(out, names, sizeof(names));
+    cli_list_dir(out, names, sizeof(names));
     cr_expect_str_eq(names, "cpus.csv\nflushes.csv\nsummary.csv\ntimeline.csv\n",
                      "files left in --out:\n%s", names);
     cli_ws_done(&ws);
@@ -331,7 +316,7 @@ Test(cli, success_leaves_no_temporaries, .timeout = 300)
     cli_write_str(&ws, "small.jsonl", small_trace);
     cli_run(&ws, argv, 300, r);
     cr_assert_eq(r->status, 0, "%s", r->err);
-    list_dir(cli_path(&ws, "o", out, sizeof(out)), names, sizeof(names));
+    cli_list_dir(cli_path(&ws, "o", out, sizeof(out)), names, sizeof(names));
     cr_expect_str_eq(names, "cpus.csv\nflushes.csv\nsummary.csv\ntimeline.csv\ntlb_flush.txt\n");
     cli_ws_done(&ws);
     free(r);

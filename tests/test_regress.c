@@ -647,21 +647,6 @@ static int split_args(char *s, const char **argv, int max)
     return n;
 }
 
-/* Names in ws->dir, sorted into one string "a\nb\n" (skipping . and ..). */
-static void list_dir(const char *dir, char *buf, size_t len)
-{
-    struct dirent **de;
-    int n = scandir(dir, &de, NULL, alphasort);
-
-    buf[0] = 0;
-    for (int i = 0; i < n; i++) {
-        if (strcmp(de[i]->d_name, ".") && strcmp(de[i]->d_name, ".."))
-            snprintf(buf + strlen(buf), len - strlen(buf), "%s\n", de[i]->d_name);
-        free(de[i]);
-    }
-    free(de);
-}
-
 /* Run one case in a fresh workspace; fills r and reports whether the
  * command left any new file (the 'out' directory may exist, empty). */
 static void run_case(const struct bad_case *c, struct cli_res *r, char *leftover, size_t len)
@@ -678,12 +663,12 @@ static void run_case(const struct bad_case *c, struct cli_res *r, char *leftover
     cli_write_str(&ws, "r.txt", "I  04000000,3\n");
     mkdir(cli_path(&ws, "d", p, sizeof(p)), 0755);
     write_input(&ws, c);
-    list_dir(ws.dir, before, sizeof(before));
+    cli_list_dir(ws.dir, before, sizeof(before));
     snprintf(args, sizeof(args), "%s", c->args);
     split_args(args, argv, 32);
     cli_run(&ws, argv, 300, r);
     rmdir(cli_path(&ws, "out", p, sizeof(p)));  /* only if empty */
-    list_dir(ws.dir, after, sizeof(after));
+    cli_list_dir(ws.dir, after, sizeof(after));
     leftover[0] = 0;
     if (strcmp(before, after))
         snprintf(leftover, len, "before:\n%safter:\n%s", before, after);
