@@ -1,13 +1,16 @@
-/* sim/io/trace_priv.h - internals shared by trace_json.c and trace_bin.c.
+/* sim/io/trace_priv.h - internals shared by the files of the trace module.
  *
  * Layering inside the trace module:
  *
- *   trace_open / trace_next          (trace_json.c: format dispatch)
- *     |-- JSON Lines: line reader -> cJSON -> struct trace_op
+ *   trace_open / trace_next          (trace.c: format dispatch, input buffer)
+ *     |-- JSON Lines: line reader -> cJSON -> struct trace_op (trace_json.c)
  *     |-- binary:     block reader -> varint decode -> struct trace_op
+ *     |                                                      (trace_bin.c)
  *     `-- trace_check_op()           one validator for both formats, so
  *                                    `check` and `run` reject the same files
- *   trace_writer_*                   (trace_json.c: dispatch, JSON encoder)
+ *                                    (trace_check.c)
+ *   trace_writer_*                   (trace.c: dispatch, output buffer)
+ *     |-- trace_json_write_*         (trace_json_enc.c: JSON encoder)
  *     `-- trace_bin_write_*          (trace_bin.c: binary encoder)
  *
  * Both readers share one bounded input buffer (struct trace_rdbuf): a JSON
@@ -34,7 +37,34 @@
 
 #define TRACE_READ_CHUNK    (256u << 10)        /* bytes per read(2) */
 
-/* ===== semantic checker (trace_json.c) ================================== */
+/* ===== op and field tables (trace_check.c) ============================== */
+
+/* JSON field names of trace format v1, as bit numbers for B(). */
+enum jfield {
+    F_OP, F_CPU, F_MM, F_VA, F_LEN, F_STRIDE, F_COUNT, F_KIND, F_PAGE, F_PROT,
+    F_POPULATE, F_GLOBAL, F_ALL, F_FREED_TABLES, F_CSTATE, F_CYCLES, F_LABEL,
+    F_T, F_GAP, F__COUNT
+};
+#define B(f) (1u << (f))
+#define COMMON_FIELDS (B(F_OP) | B(F_T) | B(F_GAP))     /* valid for every op */
+
+/* JSON fields of each op: required, optional (besides op, t, gap), and the
+ * OPF_* flags a struct trace_op of that type may carry. */
+struct trace_op_desc {
+    const char *name;                   /* "mm_new", ... */
+    u32 req;                            /* B(F_*) that must be present */
+    u32 opt;                            /* B(F_*) that may be present */
+    u32 flags;                          /* OPF_* allowed besides OPF_T/OPF_GAP */
+};
+extern const struct trace_op_desc trace_op_desc[OP__COUNT];
+extern const char *const trace_field_names[F__COUNT];
+
+/* "4k", "2m", "1g" for a page shift, "r", "rw", "rx", "rwx" for PROT_*
+ * bits; NULL for anything else. */
+const char *trace_page_name(unsigned shift);
+const char *trace_prot_name(unsigned prot);
+
+/* ===== semantic checker (trace_check.c) ================================= */
 
 /* One remembered address space id.  Open addressing, linear probing, no
  * deletion: an exited id stays as MMS_EXITED (so messages can say "has
@@ -69,8 +99,10 @@ int  trace_check_op(struct trace_check *c, const struct trace_op *op,
 /* Header fields that do not depend on the syntax: version, cpus, va_bits. */
 int  trace_check_header(const struct trace_header *hdr, struct sim_err *err);
 bool trace_utf8_valid(const u8 *s, size_t n, size_t *bad_at);
+/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
+size_t trace_utf8_seq(const u8 *s, size_t n);
 
-/* ===== shared input buffer (trace_json.c) =============================== */
+/* ===== shared input buffer (trace.c) ==================================== */
 
 struct trace_rdbuf {
     int fd;                             /* input, -1 when closed */
@@ -125,6 +157,12 @@ struct trace_reader {
 /* Room for n addresses in r->vas (n <= TRACE_MAX_ARRAY). */
 int trace_reader_vas(struct trace_reader *r, u32 n);
 
+/* trace_json.c: the JSON Lines reader.  read_header is called with the
+ * first bytes in r->in; it parses the header line into r->hdr.  next
+ * returns 1 with *op filled, 0 at end of file, < 0 with the message. */
+int  trace_json_read_header(struct trace_reader *r, struct sim_err *err);
+int  trace_json_next(struct trace_reader *r, struct trace_op *op, struct sim_err *err);
+
 /* trace_bin.c: the binary reader.  open is called with the magic already
  * seen in r->in; it parses the header into r->hdr. */
 int  trace_bin_open(struct trace_reader *r, struct sim_err *err);
@@ -153,6 +191,12 @@ struct trace_writer {
 /* Append bytes to the output buffer (flushing as needed). */
 int  trace_w_append(struct trace_writer *w, const void *p, size_t n, struct sim_err *err);
 int  trace_w_flush(struct trace_writer *w, struct sim_err *err);
+/* Make room for n more bytes at w->out + w->out_len (trace.c). */
+int  trace_w_reserve(struct trace_writer *w, size_t n, struct sim_err *err);
+
+/* trace_json_enc.c: the JSON Lines encoder, one canonical line each. */
+int  trace_json_write_header(struct trace_writer *w, struct sim_err *err);
+int  trace_json_write_op(struct trace_writer *w, const struct trace_op *op, struct sim_err *err);
 
 int  trace_bin_write_header(struct trace_writer *w, struct sim_err *err);
 int  trace_bin_write_op(struct trace_writer *w, const struct trace_op *op, struct sim_err *err);

@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-/* sim/io/trace_json.c built again with TRACE_JSON_FAST=0 (see run.sh) */
+/* sim/io/trace.c and trace_json.c built again with TRACE_JSON_FAST=0 (see run.sh) */
 int  slow_trace_open(const char *path, struct trace_reader **out,
                      struct trace_header *hdr, struct sim_err *err);
 int  slow_trace_next(struct trace_reader *r, struct trace_op *op, struct sim_err *err);

@@ -60,15 +60,23 @@ for s in $LIB_SRC tests/fuzz/fuzz_common.c; do
     OBJS="$OBJS $o"
 done
 # A second JSONL reader with the canonical-line fast path off
-# (TRACE_JSON_FAST=0), its external names prefixed with slow_, so that
-# fuzz_trace_jsonl can compare the two paths on every input.
-JOBJ="$B/obj/sim_io_trace_json.c.o" SLOW="$B/obj/slow_trace_json.o"
-if [ ! -e "$SLOW" ] || [ "$JOBJ" -nt "$SLOW" ]; then
-    nm --defined-only -g "$JOBJ" | awk '$3 !~ /^__/ {print "#define " $3 " slow_" $3}' \
-        >"$B/slow_names.h"
-    "$CLANG" $CFLAGS $SAN -fsanitize=fuzzer-no-link -DTRACE_JSON_FAST=0 \
-        -include "$B/slow_names.h" -c -o "$SLOW" sim/io/trace_json.c ||
-        { echo "fuzz: compiling the slow JSONL reader failed" >&2; exit 1; }
+# (TRACE_JSON_FAST=0): the reader front end and the JSON reader built again,
+# their external names prefixed with slow_, so that fuzz_trace_jsonl can
+# compare the two paths on every input.
+SLOW_SRC="sim/io/trace.c sim/io/trace_json.c"
+SLOW=""
+for s in $SLOW_SRC; do
+    o="$B/obj/slow_$(basename "$s" .c).o"
+    SLOW="$SLOW $o"
+done
+if [ ! -e "$B/obj/slow_trace_json.o" ] || [ -n "$(find $SLOW_SRC sim/io/trace_priv.h -newer "$B/obj/slow_trace_json.o")" ]; then
+    for s in $SLOW_SRC; do nm --defined-only -g "$B/obj/$(echo "$s" | tr / _).o"; done |
+        awk '$3 !~ /^__/ {print "#define " $3 " slow_" $3}' >"$B/slow_names.h"
+    for s in $SLOW_SRC; do
+        "$CLANG" $CFLAGS $SAN -fsanitize=fuzzer-no-link -DTRACE_JSON_FAST=0 \
+            -include "$B/slow_names.h" -c -o "$B/obj/slow_$(basename "$s" .c).o" "$s" ||
+            { echo "fuzz: compiling the slow JSONL reader failed" >&2; exit 1; }
+    done
 fi
 OBJS="$OBJS $SLOW"
 rm -f "$B/libfuzzsim.a"
