@@ -72,7 +72,7 @@ int h_run(struct h_run *h, const char *text, const struct flush_policy *pol,
         }
     }
     struct sim_config cfg = {
-        .m = &h->m, .pol = pol, .reader = r, .hdr = &hdr, .trace_path = h->path,
+        .m = &h->m, .pol = pol, .src = trace_src(r), .hdr = &hdr, .trace_path = h->path,
         .hooks = { .arg = h, .flush = on_flush, .mark = on_mark },
         .check_invariants = true,
     };

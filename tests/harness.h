@@ -5,6 +5,7 @@
 #include "../models/machine.h"
 #include "../models/policy.h"
 #include "../sim/engine/sim.h"
+#include "../sim/io/trace.h"
 
 #define H_MAX_FLUSH 256
 

@@ -1111,3 +1111,31 @@ Test(trace, mutations_never_crash)
     free(j);
     free(b);
 }
+
+/* ===== the fuzz dictionaries follow the op table ========================= */
+
+/* Every op and field name of TRACE_OPS / TRACE_FIELDS is a token of the
+ * JSON trace dictionaries, so a new op or field cannot be left out of the
+ * fuzzers' vocabulary. */
+Test(trace, fuzz_dicts_list_every_op_and_field)
+{
+    static const char *const dicts[] = { "fuzz/dict/trace_jsonl.dict", "fuzz/dict/sim.dict" };
+    static char text[1 << 16];
+
+    for (size_t d = 0; d < sizeof(dicts) / sizeof(dicts[0]); d++) {
+        FILE *f = fopen(dicts[d], "rb");
+        cr_assert(f, "%s missing", dicts[d]);
+        size_t n = fread(text, 1, sizeof(text) - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        char want[64];
+        for (int t = 0; t < OP__COUNT; t++) {
+            snprintf(want, sizeof(want), "\"\\\"%s\\\"\"\n", trace_op_name((enum trace_op_type)t));
+            cr_expect(strstr(text, want), "%s lacks the op %s", dicts[d], want);
+        }
+        for (int k = 0; k < F__COUNT; k++) {
+            snprintf(want, sizeof(want), "\"\\\"%s\\\"\"\n", trace_field_name((enum trace_field)k));
+            cr_expect(strstr(text, want), "%s lacks the field %s", dicts[d], want);
+        }
+    }
+}

@@ -198,7 +198,7 @@ static void oracle_run(const char *path, const char *policy, struct oracle *o)
     machine_init(&m);
     cr_assert_eq(model_load_for_run(NULL, NULL, 0, hdr.cpus, &m, &err), SIM_OK, "%s", err.msg);
     struct sim_config cfg = {
-        .m = &m, .pol = flush_policy_find(policy ? policy : "linux"), .reader = r,
+        .m = &m, .pol = flush_policy_find(policy ? policy : "linux"), .src = trace_src(r),
         .hdr = &hdr, .trace_path = path,
         .hooks = { .arg = o, .irq = oracle_irq, .flush_start = oracle_flush_start },
     };

@@ -1,10 +1,11 @@
 /* workloads/wl.h - synthetic workload generators.
  *
- * Each generator turns a plain struct of parameters into a trace (format v1,
- * written through sim/io/trace.h), deterministically: the same parameters
- * and seed give a byte-identical file.  The JSON spec files under workloads/
- * are parsed by sim/io/wl_spec.c (the only layer that may use cJSON) into a
- * struct wl_params, then wl_generate() writes the trace.
+ * Each generator turns a plain struct of parameters into a stream of trace
+ * ops (sim/trace_op.h) handed to a wl_emit_fn, deterministically: the same
+ * parameters and seed give the same ops.  The JSON spec files under
+ * workloads/ are parsed by sim/io/wl_spec.c (the only layer that may use
+ * cJSON) into a struct wl_params, and its wl_generate() writes the ops to a
+ * trace file; workloads/ itself does no I/O.
  *
  * Every generated trace is valid for `tlbsim check`: address spaces are
  * created before use and torn down only once no CPU runs them, a CPU always
@@ -87,11 +88,18 @@ void wl_params_init(struct wl_params *p, const struct wl_desc *d);
 /* Check p against d's limits.  SIM_EINVAL with err->msg = "KEY: what". */
 int  wl_params_check(const struct wl_params *p, const struct wl_desc *d,
                      struct sim_err *err);
-/* Check p, then write the trace to out_path (temporary file + rename).
- * SIM_EINVAL for bad parameters ("KEY: what"), SIM_EIO for write errors;
- * out_path is left untouched on any error. */
-int  wl_generate(const struct wl_desc *d, const struct wl_params *p,
-                 const char *out_path, struct sim_err *err);
+/* Where the ops go: SIM_OK, or a negative SIM_E* code with err set, which
+ * stops the generator (the code is what wl_run returns). */
+struct trace_op;
+typedef int wl_emit_fn(void *ctx, const struct trace_op *op, struct sim_err *err);
+/* Check p against d (SIM_EINVAL, "KEY: what"), then *out = p with wss
+ * rounded up to the page size and an empty name replaced by d's. */
+int  wl_prepare(const struct wl_desc *d, const struct wl_params *p, struct wl_params *out,
+                struct sim_err *err);
+/* Run d's generator on p (from wl_prepare) for a trace of p->cpus CPUs:
+ * every op goes to emit(ctx, ...).  SIM_OK or the first error. */
+int  wl_run(const struct wl_desc *d, const struct wl_params *p, wl_emit_fn *emit, void *ctx,
+            struct sim_err *err);
 
 /* The key name of one WLK_* bit ("mode", "accesses", ...). */
 const char *wl_key_name(u32 wlk_bit);

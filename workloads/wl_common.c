@@ -143,43 +143,39 @@ int wl_params_check(const struct wl_params *p, const struct wl_desc *d,
 
 /* ===== Generation ======================================================== */
 
-int wl_generate(const struct wl_desc *d, const struct wl_params *p_in,
-                const char *out_path, struct sim_err *err)
+int wl_prepare(const struct wl_desc *d, const struct wl_params *p, struct wl_params *out,
+               struct sim_err *err)
 {
-    struct trace_header hdr;
-    struct wl_params p = *p_in;
-    struct wl_out o;
-    int rc, rc2;
+    int rc;
 
-    if ((rc = wl_params_check(&p, d, err)))
+    if ((rc = wl_params_check(p, d, err)))
         return rc;
-    p.wss = wl_round_up(p.wss, wl_page(&p));
-    if (!p.name[0])
-        snprintf(p.name, sizeof(p.name), "%s", d->name);
+    *out = *p;
+    out->wss = wl_round_up(out->wss, wl_page(out));
+    if (!out->name[0])
+        snprintf(out->name, sizeof(out->name), "%s", d->name);
+    return SIM_OK;
+}
 
-    memset(&hdr, 0, sizeof(hdr));
-    hdr.version = 1;
-    hdr.cpus = p.cpus;
-    snprintf(hdr.name, sizeof(hdr.name), "%s", p.name);
-    snprintf(hdr.source, sizeof(hdr.source), "synthetic");
+int wl_run(const struct wl_desc *d, const struct wl_params *p, wl_emit_fn *emit, void *ctx,
+           struct sim_err *err)
+{
+    struct wl_out o;
 
     memset(&o, 0, sizeof(o));
+    o.emit = emit;
+    o.emit_ctx = ctx;
     o.err = err;
-    o.rng = p.seed;
-    o.cpus = p.cpus;
-    o.gap_mean = p.gap;
+    o.rng = p->seed;
+    o.cpus = p->cpus;
+    o.gap_mean = p->gap;
     o.next_mm = 1;
-    o.pend_gap = calloc(p.cpus, sizeof(*o.pend_gap));
+    o.pend_gap = calloc(p->cpus, sizeof(*o.pend_gap));
     if (!o.pend_gap)
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
-    rc = trace_writer_open(out_path, &hdr, TRACE_FMT_JSONL, &o.w, err);
-    if (rc == SIM_OK) {
-        o.rc = d->gen(&o, &p);
-        rc2 = trace_writer_close(o.w, o.rc == SIM_OK, o.rc ? NULL : err);
-        rc = o.rc ? o.rc : rc2;
-    }
+    o.rc = d->gen(&o, p);
     free(o.pend_gap);
-    return rc;
+    return o.rc;
 }
 
 /* ===== The emitter ======================================================= */
@@ -228,7 +224,7 @@ static void emit(struct wl_out *o, struct trace_op *op)
             o->pend_gap[op->cpu] = 0;
         }
     }
-    o->rc = trace_write(o->w, op, o->err);
+    o->rc = o->emit(o->emit_ctx, op, o->err);
     o->ops++;
 }
 

@@ -1,6 +1,6 @@
 /* workloads/wl_impl.h - the emitter the generators share (internal).
  *
- * Every helper appends one op through trace_write().  Errors are sticky: the
+ * Every helper appends one op through the caller's wl_emit_fn.  Errors are sticky: the
  * first failure is kept in o->rc and later calls do nothing, so a generator
  * writes its loops without checking each call and returns wl_done(o) at the
  * end (the same trick as a FILE's error flag).
@@ -19,7 +19,7 @@
 #define TLBSIM_WL_IMPL_H
 
 #include "wl.h"
-#include "../sim/io/trace.h"
+#include "../sim/trace_op.h"
 
 #define WL_USER_BASE    0x100000000000ull   /* 16 TiB */
 #define WL_SLOT_ALIGN   (1ull << 30)
@@ -28,7 +28,8 @@
 #define WL_MAX_VA_BATCH 64                  /* addresses per access op */
 
 struct wl_out {
-    struct trace_writer *w;             /* the output */
+    wl_emit_fn *emit;                   /* the output */
+    void *emit_ctx;                     /* its argument */
     struct sim_err *err;                /* where the first error goes */
     int rc;                             /* first error (sticky) */
     u64 rng;                            /* splitmix64 state */

@@ -372,7 +372,7 @@ static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_
     }
 #undef OPEN_PART
     struct sim_config cfg = {
-        .m = &m, .pol = pol, .reader = r, .hdr = &hdr, .trace_path = o->trace,
+        .m = &m, .pol = pol, .src = trace_src(r), .hdr = &hdr, .trace_path = o->trace,
         .hooks = { .arg = &out, .flush = hook_flush, .interval = hook_interval,
                    .mark = hook_mark, .tlb_event = o->tlb_log ? hook_tlb_event : NULL },
         .interval = o->interval, .check_invariants = o->check,

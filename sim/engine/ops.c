@@ -201,19 +201,7 @@ bool op_batch_flush_first(const struct sim *s, const struct sim_cpu *sc,
 {
     if (!sc->batch.sd)
         return false;
-    if (sd_batch_due(s, sc))
-        return true;
-    switch (op->type) {
-    case OP_UNMAP: case OP_PROTECT: case OP_ZAP: case OP_FLUSH: case OP_KFLUSH:
-        return true;
-    default:
-        return false;
-    }
-}
-
-bool op_is_local(const struct trace_op *op)
-{
-    return op->type == OP_ACCESS || op->type == OP_STREAM || op->type == OP_IRQS_OFF;
+    return sd_batch_due(s, sc) || trace_op_is(op, TOP_SYNC_BATCH);
 }
 
 #define REF_PREFETCH 8                  /* references ahead for cpu_prefetch */

@@ -518,7 +518,7 @@ static enum flush_transport transport_for(const struct flush_policy *pol,
                                           const struct trace_op *op)
 {
     if (pol->transport == XPORT_DEFERRED &&
-        !(op && (op->type == OP_UNMAP || op->type == OP_ZAP || op->type == OP_MIGRATE)))
+        !(op && trace_op_is(op, TOP_FREES)))
         return XPORT_IPI;
     return pol->transport;
 }

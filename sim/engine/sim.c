@@ -109,12 +109,6 @@ void sim_mm_release(struct sim *s, struct mm *mm)
 
 /* ==== reading ============================================================ */
 
-static bool op_is_barrier(const struct trace_op *op)
-{
-    return op->type == OP_MM_NEW || op->type == OP_MM_EXIT || op->type == OP_MARK ||
-           (op->type == OP_MAP && !(op->flags & OPF_CPU));
-}
-
 void sim_wake_at(struct sim *s, struct sim_cpu *sc, cycles_t t)
 {
     if (s->running == sc)
@@ -201,14 +195,14 @@ static int pump(struct sim *s)
 
     while (!s->eof && !s->has_barrier && !s->fail &&
            s->buffered_ops < s->window_ops && s->buffered_addrs < WINDOW_ADDRS) {
-        rc = trace_next(s->r, &op, &s->err);
+        rc = s->src.next(s->src.ctx, &op, &s->err);
         if (rc < 0)
             return s->fail = rc;
         if (rc == 0) {
             s->eof = true;
             break;
         }
-        if (op_is_barrier(&op)) {
+        if (trace_op_is_barrier(&op)) {
             s->barrier = op;
             s->barrier.vas = NULL;
             if (op.type == OP_MARK) {
@@ -349,7 +343,7 @@ static void cpu_run(void *owner, struct ev *e)
             wake_from_idle(s, sc);
         if (sc->preempted && sc->cur.type != OP_VCPU_RUN)
             op_vcpu_run(s, sc);         /* the host resumed it implicitly */
-        if (!op_is_local(&sc->cur)) {
+        if (!trace_op_is(&sc->cur, TOP_LOCAL)) {
             if (c->now > popped && c->now >= horizon)
                 break;                  /* someone else goes first */
             if (op_batch_flush_first(s, sc, &sc->cur)) {
@@ -569,7 +563,7 @@ int sim_create(const struct sim_config *cfg, struct sim **out, struct sim_err *e
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
     s->m = *cfg->m;
     s->pol = cfg->pol;
-    s->r = cfg->reader;
+    s->src = cfg->src;
     s->hdr = *cfg->hdr;
     s->path = cfg->trace_path ? cfg->trace_path : "trace";
     s->hooks = cfg->hooks;
@@ -614,7 +608,7 @@ int sim_create(const struct sim_config *cfg, struct sim **out, struct sim_err *e
     *out = s;
     return SIM_OK;
 out:
-    s->r = NULL;                        /* the caller still owns it on failure */
+    s->src.close = NULL;                /* the caller still owns it on failure */
     sim_destroy(s);
     return rc;
 }
@@ -669,7 +663,8 @@ void sim_destroy(struct sim *s)
     free(s->cpu_ptrs);
     hist_destroy(&s->lat);
     ev_queue_destroy(&s->q);
-    trace_close(s->r);
+    if (s->src.close)
+        s->src.close(s->src.ctx);
     free(s);
 }
 
@@ -836,7 +831,5 @@ u32 sim_ipis_in_flight(const struct sim *s, struct sim_ipi *out, u32 max)
 
 double sim_progress(const struct sim *s)
 {
-    u64 size = trace_size(s->r);
-
-    return size ? (double)trace_bytes_read(s->r) / (double)size : 0.0;
+    return s->src.progress ? s->src.progress(s->src.ctx) : 0.0;
 }

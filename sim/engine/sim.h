@@ -3,7 +3,8 @@
  *
  * One simulation serves the CLI, the visualizer and the tests:
  *   sim_create()  loads nothing itself: it takes a machine, a policy and an
- *                 open trace reader (sim/io/trace.h) and owns the reader;
+ *                 source of ops (sim/trace_op.h; sim/io/trace.h: trace_src)
+ *                 and owns it;
  *   sim_step()    fires one event;  sim_run() runs to the end;
  *   sim_totals()  sums the counters;  hooks report flush rows, timeline
  *                 intervals, marks and tlb_flush tracepoint events as they
@@ -28,7 +29,7 @@
 #include "../../models/flush.h"
 #include "../../models/machine.h"
 #include "../../models/policy.h"
-#include "../io/trace.h"
+#include "../trace_op.h"
 #include "hist.h"
 
 /* Counters of a whole run (CPU counters summed, plus the engine's). */
@@ -91,7 +92,7 @@ struct sim_hooks {
 struct sim_config {
     const struct machine *m;            /* copied */
     const struct flush_policy *pol;
-    struct trace_reader *reader;        /* owned by the sim from sim_create on */
+    struct trace_src src;               /* the ops; owned by the sim from sim_create on */
     const struct trace_header *hdr;
     const char *trace_path;             /* for error messages */
     struct sim_hooks hooks;             /* any member may be NULL */
@@ -113,7 +114,7 @@ struct sim;
 
 /* SIM_EINVAL when the trace needs more CPUs than the machine allows. */
 int  sim_create(const struct sim_config *cfg, struct sim **out, struct sim_err *err);
-void sim_destroy(struct sim *s);        /* closes the reader */
+void sim_destroy(struct sim *s);        /* closes the source */
 
 /* Fire one event.  Returns 1 if more remain, 0 when the run is over, or a
  * negative SIM_E* code (bad trace line: err names file, line, field). */

@@ -85,7 +85,7 @@ struct mm_hslot { s64 id; struct mm *mm; };
 struct sim {
     struct machine m;
     const struct flush_policy *pol;
-    struct trace_reader *r;
+    struct trace_src src;               /* the ops (closed at sim_destroy) */
     struct trace_header hdr;
     const char *path;
     struct sim_hooks hooks;
@@ -164,7 +164,6 @@ bool sd_batch_due(const struct sim *s, const struct sim_cpu *sc);
 void sd_trace_hook(void *arg, u32 cpu, enum tlb_flush_reason r, s64 pages);
 
 /* ---- ops.c ------------------------------------------------------------------ */
-bool op_is_local(const struct trace_op *op);            /* references or irqs_off */
 int  op_exec_global(struct sim *s, struct sim_cpu *sc, const struct trace_op *op);
 /* Run sc's local op until it ends (true) or the clock reaches stop. */
 bool op_exec_local(struct sim_cpu *sc, cycles_t stop);

@@ -173,6 +173,26 @@ u64 trace_bytes_read(const struct trace_reader *r)
     return r->in.total - (r->in.end - r->in.start);
 }
 
+static int src_next(void *ctx, struct trace_op *op, struct sim_err *err)
+{
+    return trace_next(ctx, op, err);
+}
+
+static double src_progress(const void *ctx)
+{
+    const struct trace_reader *r = ctx;
+
+    return r->size ? (double)trace_bytes_read(r) / (double)r->size : 0.0;
+}
+
+static void src_close(void *ctx) { trace_close(ctx); }
+
+struct trace_src trace_src(struct trace_reader *r)
+{
+    return (struct trace_src){ .ctx = r, .next = src_next, .progress = src_progress,
+                               .close = src_close };
+}
+
 void trace_close(struct trace_reader *r)
 {
     if (!r)

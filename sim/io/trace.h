@@ -15,72 +15,7 @@
 #define TLBSIM_TRACE_H
 
 #include "../../models/base.h"
-
-#define TRACE_MAX_LINE   (1u << 20)     /* bytes per JSON line */
-#define TRACE_MAX_ARRAY  65536          /* addresses in one access array */
-#define TRACE_MAX_COUNT  (1ull << 32)   /* references in one stream op */
-#define TRACE_MAX_LABEL  128            /* bytes of a mark label */
-#define TRACE_MAX_MMS    65535          /* address spaces live at once */
-#define TRACE_MAX_CYCLES (1ull << 60)   /* t, gap, irqs_off cycles: clocks stay far from 2^64 */
-
-enum trace_op_type {
-    OP_MM_NEW, OP_MM_EXIT, OP_MAP, OP_UNMAP, OP_PROTECT, OP_ZAP, OP_MIGRATE,
-    OP_ACCESS, OP_STREAM, OP_SWITCH, OP_IDLE, OP_FLUSH, OP_KFLUSH,
-    OP_IRQS_OFF, OP_VCPU_PREEMPT, OP_VCPU_RUN, OP_MARK,
-    OP__COUNT
-};
-
-/* mm field values besides ids >= 0 */
-#define MM_KERNEL (-1)                  /* "mm":"kernel" (map only) */
-#define MM_NULL   (-2)                  /* "mm":null (switch to a kernel thread) */
-
-/* prot bits */
-#define PROT_R 1u
-#define PROT_W 2u
-#define PROT_X 4u
-
-/* op flags */
-#define OPF_CPU          (1u << 0)      /* cpu present */
-#define OPF_T            (1u << 1)      /* t present */
-#define OPF_GAP          (1u << 2)      /* gap present */
-#define OPF_POPULATE     (1u << 3)      /* map: populate (default true) */
-#define OPF_GLOBAL       (1u << 4)      /* map: global:true */
-#define OPF_ALL          (1u << 5)      /* flush: all:true */
-#define OPF_FREED_TABLES (1u << 6)      /* flush: freed_tables:true */
-#define OPF_STRIDE       (1u << 7)      /* flush: stride given */
-#define OPF_CSTATE       (1u << 8)      /* idle: cstate given */
-#define OPF_VA_ARRAY     (1u << 9)      /* access: va was an array (even of one) */
-
-struct trace_op {
-    enum trace_op_type type;
-    u32 flags;                          /* OPF_* */
-    u32 cpu;                            /* < header cpus when OPF_CPU */
-    s64 mm;                             /* id >= 0, MM_KERNEL or MM_NULL */
-    u64 va;                             /* first (or only) address */
-    u64 len;                            /* bytes (map/unmap/protect/zap/migrate/flush/kflush) */
-    u64 stride;                         /* stream: bytes between references */
-    u64 count;                          /* stream: references */
-    u64 cycles;                         /* irqs_off */
-    u64 t;                              /* earliest start cycle when OPF_T */
-    u64 gap;                            /* cycles of non-memory work before it when OPF_GAP */
-    u64 line;                           /* source line (1-based; binary: record index + 1) */
-    const u64 *vas;                     /* access: nr_va addresses (reader-owned, valid until the next trace_next) */
-    u32 nr_va;                          /* access: number of addresses (>= 1) */
-    u8  kind;                           /* access/stream: 'r', 'w' or 'x' */
-    u8  page_shift;                     /* map: 12, 21 or 30 */
-    u8  prot;                           /* map/protect: PROT_* */
-    u8  stride_shift;                   /* flush: 12, 21 or 30 (default 12) */
-    u8  cstate;                         /* idle: 0 (none given), 1 (C1) or 6 (C6) */
-    const char *label;                  /* mark (reader-owned, like vas) */
-};
-
-struct trace_header {
-    u32 version;                        /* 1 */
-    u32 cpus;                           /* 1..MACHINE_MAX_CPUS */
-    char name[128];                     /* may be empty */
-    char source[128];                   /* may be empty */
-    u32 va_bits;                        /* extension: 48 (default; 0 = 48 for writers) or 57 */
-};
+#include "../trace_op.h"                /* ops, fields, limits, struct trace_op/header */
 
 enum trace_fmt { TRACE_FMT_JSONL = 0, TRACE_FMT_BINARY = 1 };
 
@@ -123,6 +58,8 @@ int  trace_write(struct trace_writer *w, const struct trace_op *op,
 /* commit=false discards the temporary file. */
 int  trace_writer_close(struct trace_writer *w, bool commit, struct sim_err *err);
 
-const char *trace_op_name(enum trace_op_type t);        /* "mm_new", ... */
+/* The reader as an op source for the engine (struct trace_src, owned by
+ * whoever holds it: its close is trace_close). */
+struct trace_src trace_src(struct trace_reader *r);
 
 #endif

@@ -307,65 +307,84 @@ static inline u8 *enc_va(struct trace_bin_wr *b, u8 *p, u32 slot, u64 va)
     return p;
 }
 
-static u8 *enc_range(struct trace_bin_wr *b, u8 *p, u32 slot, const struct trace_op *op)
+/* ===== record body: the op's value fields in bin_order ================= */
+
+/* Every value field but cpu, t and gap (those are in the record head, the
+ * booleans in the flags), in the order a record body stores them.  This
+ * order is part of the file format: a new field goes at the end. */
+static const u8 bin_order[] = {
+    F_MM, F_KIND, F_VA, F_LEN, F_STRIDE, F_COUNT, F_PAGE, F_PROT, F_CSTATE, F_CYCLES, F_LABEL,
+};
+
+/* The body fields op carries, as B(F_*) bits (flags already known). */
+static u32 bin_fields(const struct trace_op *op)
 {
-    p = enc_va(b, p, slot, op->va);
-    return put_varint(p, op->len);
+    const struct trace_op_desc *d = trace_op_desc(op->type);
+    u32 m = (d->req | d->opt) & ~(B(F_CPU) | COMMON_FIELDS), out = 0;
+
+    while (m) {
+        int f = __builtin_ctz(m);
+        m &= m - 1;
+        if (trace_field_desc((enum trace_field)f)->kind == FK_VALUE &&
+            trace_op_has(op, (enum trace_field)f))
+            out |= B(f);
+    }
+    return out;
 }
 
-static u8 *enc_body(struct trace_bin_wr *b, u8 *p, u32 slot, const struct trace_op *op)
+static u8 *enc_vas(struct trace_bin_wr *b, u8 *p, u32 slot, const struct trace_op *op)
 {
-    switch (op->type) {
-    case OP_MM_NEW: case OP_MM_EXIT: case OP_SWITCH:
-        return put_varint(p, zz_enc((u64)op->mm));
-    case OP_MAP:
-        p = enc_range(b, put_varint(p, zz_enc((u64)op->mm)), slot, op);
-        *p++ = op->page_shift;
-        *p++ = op->prot;
-        return p;
-    case OP_UNMAP: case OP_ZAP: case OP_MIGRATE: case OP_PROTECT:
-        p = enc_range(b, put_varint(p, zz_enc((u64)op->mm)), slot, op);
-        if (op->type == OP_PROTECT)
-            *p++ = op->prot;
-        return p;
-    case OP_ACCESS: {
-        const u64 *vas = op->vas ? op->vas : &op->va;
-        *p++ = op->kind;
-        if (op->flags & OPF_VA_ARRAY)
-            p = put_varint(p, op->nr_va);
-        for (u32 i = 0; i < op->nr_va; i++)
-            p = enc_va(b, p, slot, vas[i]);
-        return p;
-    }
-    case OP_STREAM:
-        *p++ = op->kind;
-        p = enc_va(b, p, slot, op->va);
-        p = put_varint(p, op->stride);
-        return put_varint(p, op->count);
-    case OP_IDLE:
-        if (op->flags & OPF_CSTATE)
-            *p++ = op->cstate;
-        return p;
-    case OP_FLUSH:
-        p = put_varint(p, zz_enc((u64)op->mm));
-        if (!(op->flags & OPF_ALL))
-            p = enc_range(b, p, slot, op);
-        if (op->flags & OPF_STRIDE)
+    const u64 *vas = op->vas ? op->vas : &op->va;
+
+    if (op->flags & OPF_VA_ARRAY)
+        p = put_varint(p, op->nr_va);
+    for (u32 i = 0; i < op->nr_va; i++)
+        p = enc_va(b, p, slot, vas[i]);
+    return p;
+}
+
+static u8 *enc_field(struct trace_bin_wr *b, u8 *p, u32 slot, const struct trace_op *op,
+                     int f)
+{
+    u32 allowed = trace_op_desc(op->type)->flags;
+
+    switch (f) {
+    case F_MM:     return put_varint(p, zz_enc((u64)op->mm));
+    case F_KIND:   *p++ = op->kind; return p;
+    case F_VA:                                  /* access: an array */
+        return allowed & OPF_VA_ARRAY ? enc_vas(b, p, slot, op) : enc_va(b, p, slot, op->va);
+    case F_LEN:    return put_varint(p, op->len);
+    case F_STRIDE:                              /* flush: a page shift */
+        if (allowed & OPF_STRIDE) {
             *p++ = op->stride_shift;
-        return p;
-    case OP_KFLUSH:
-        return enc_range(b, p, slot, op);
-    case OP_IRQS_OFF:
-        return put_varint(p, op->cycles);
-    case OP_MARK: {
+            return p;
+        }
+        return put_varint(p, op->stride);
+    case F_COUNT:  return put_varint(p, op->count);
+    case F_PAGE:   *p++ = op->page_shift; return p;
+    case F_PROT:   *p++ = op->prot; return p;
+    case F_CSTATE: *p++ = op->cstate; return p;
+    case F_CYCLES: return put_varint(p, op->cycles);
+    case F_LABEL: {
         size_t n = strlen(op->label);
         p = put_varint(p, n);
         memcpy(p, op->label, n);
         return p + n;
     }
-    default:                                    /* vcpu_preempt, vcpu_run */
-        return p;
     }
+    return p;
+}
+
+static u8 *enc_body(struct trace_bin_wr *b, u8 *p, u32 slot, const struct trace_op *op)
+{
+    u32 m = bin_fields(op);
+
+    for (size_t i = 0; m && i < sizeof(bin_order); i++)
+        if (m & B(bin_order[i])) {
+            m &= ~B(bin_order[i]);
+            p = enc_field(b, p, slot, op, bin_order[i]);
+        }
+    return p;
 }
 
 int trace_bin_write_op(struct trace_writer *w, const struct trace_op *op, struct sim_err *err)
@@ -373,9 +392,9 @@ int trace_bin_write_op(struct trace_writer *w, const struct trace_op *op, struct
     struct trace_bin_wr *b = w->bin;
     size_t need = 96;
 
-    if (op->type == OP_ACCESS)
+    if (op->flags & OPF_VA_ARRAY)
         need += (size_t)op->nr_va * 10;
-    if (op->type == OP_MARK)
+    if (trace_op_has(op, F_LABEL))
         need += TRACE_MAX_LABEL;
     if (b->len + need > b->cap) {
         size_t nc = b->len + need + TRACE_BIN_BLOCK_TARGET;
@@ -615,18 +634,11 @@ static inline u64 dec_va(struct trace_bin_rd *b, struct cur *c, u32 slot)
     return b->prev_va[slot] += zz_dec(get_varint(c));
 }
 
-static void dec_range(struct trace_bin_rd *b, struct cur *c, u32 slot, struct trace_op *op)
-{
-    op->va = dec_va(b, c, slot);
-    op->len = get_varint(c);
-}
-
 static int dec_access(struct trace_reader *r, struct cur *c, u32 slot, struct trace_op *op,
                       struct sim_err *err)
 {
     u64 nr = 1;
 
-    op->kind = get_u8(c);
     if (op->flags & OPF_VA_ARRAY)
         nr = get_varint(c);
     if (c->bad)
@@ -680,56 +692,51 @@ static int dec_label(struct trace_reader *r, struct cur *c, struct trace_op *op,
     return SIM_OK;
 }
 
+static int dec_field(struct trace_reader *r, struct cur *c, u32 slot, struct trace_op *op,
+                     int f, struct sim_err *err)
+{
+    u32 allowed = trace_op_desc(op->type)->flags;
+
+    switch (f) {
+    case F_MM:     op->mm = (s64)zz_dec(get_varint(c)); return SIM_OK;
+    case F_KIND:   op->kind = get_u8(c); return SIM_OK;
+    case F_VA:                                  /* access: an array */
+        if (allowed & OPF_VA_ARRAY)
+            return dec_access(r, c, slot, op, err);
+        op->va = dec_va(r->bin, c, slot);
+        return SIM_OK;
+    case F_LEN:    op->len = get_varint(c); return SIM_OK;
+    case F_STRIDE:                              /* flush: a page shift */
+        if (allowed & OPF_STRIDE)
+            op->stride_shift = get_u8(c);
+        else
+            op->stride = get_varint(c);
+        return SIM_OK;
+    case F_COUNT:  op->count = get_varint(c); return SIM_OK;
+    case F_PAGE:   op->page_shift = get_u8(c); return SIM_OK;
+    case F_PROT:   op->prot = get_u8(c); return SIM_OK;
+    case F_CSTATE: op->cstate = get_u8(c); return SIM_OK;
+    case F_CYCLES: op->cycles = get_varint(c); return SIM_OK;
+    case F_LABEL:  return dec_label(r, c, op, err);
+    }
+    return SIM_OK;
+}
+
 static int dec_body(struct trace_reader *r, struct cur *c, u32 slot, struct trace_op *op,
                     struct sim_err *err)
 {
-    struct trace_bin_rd *b = r->bin;
+    u32 m = bin_fields(op);
+    int rc;
 
-    switch (op->type) {
-    case OP_MM_NEW: case OP_MM_EXIT: case OP_SWITCH:
-        op->mm = (s64)zz_dec(get_varint(c));
-        return SIM_OK;
-    case OP_MAP:
-        op->mm = (s64)zz_dec(get_varint(c));
-        dec_range(b, c, slot, op);
-        op->page_shift = get_u8(c);
-        op->prot = get_u8(c);
-        return SIM_OK;
-    case OP_UNMAP: case OP_ZAP: case OP_MIGRATE: case OP_PROTECT:
-        op->mm = (s64)zz_dec(get_varint(c));
-        dec_range(b, c, slot, op);
-        if (op->type == OP_PROTECT)
-            op->prot = get_u8(c);
-        return SIM_OK;
-    case OP_ACCESS:
-        return dec_access(r, c, slot, op, err);
-    case OP_STREAM:
-        op->kind = get_u8(c);
-        op->va = dec_va(b, c, slot);
-        op->stride = get_varint(c);
-        op->count = get_varint(c);
-        return SIM_OK;
-    case OP_IDLE:
-        if (op->flags & OPF_CSTATE)
-            op->cstate = get_u8(c);
-        return SIM_OK;
-    case OP_FLUSH:
-        op->mm = (s64)zz_dec(get_varint(c));
-        if (!(op->flags & OPF_ALL))
-            dec_range(b, c, slot, op);
-        op->stride_shift = (op->flags & OPF_STRIDE) ? get_u8(c) : PAGE_SHIFT_4K;
-        return SIM_OK;
-    case OP_KFLUSH:
-        dec_range(b, c, slot, op);
-        return SIM_OK;
-    case OP_IRQS_OFF:
-        op->cycles = get_varint(c);
-        return SIM_OK;
-    case OP_MARK:
-        return dec_label(r, c, op, err);
-    default:
-        return SIM_OK;
-    }
+    if (trace_op_desc(op->type)->flags & OPF_STRIDE)    /* flush: "stride" defaults to 4k */
+        op->stride_shift = PAGE_SHIFT_4K;
+    for (size_t i = 0; m && i < sizeof(bin_order); i++)
+        if (m & B(bin_order[i])) {
+            m &= ~B(bin_order[i]);
+            if ((rc = dec_field(r, c, slot, op, bin_order[i], err)))
+                return rc;
+        }
+    return SIM_OK;
 }
 
 /* Decode one record; err->msg has no prefix. */

@@ -15,48 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ===== op and field tables ============================================== */
-
-const char *const trace_field_names[F__COUNT] = {
-    "op", "cpu", "mm", "va", "len", "stride", "count", "kind", "page", "prot",
-    "populate", "global", "all", "freed_tables", "cstate", "cycles", "label",
-    "t", "gap",
-};
-
-#define RANGE_FIELDS (B(F_CPU) | B(F_MM) | B(F_VA) | B(F_LEN))
-
-const struct trace_op_desc trace_op_desc[OP__COUNT] = {
-    [OP_MM_NEW]       = { "mm_new", B(F_MM), 0, 0 },
-    [OP_MM_EXIT]      = { "mm_exit", B(F_MM) | B(F_CPU), 0, OPF_CPU },
-    [OP_MAP]          = { "map", B(F_MM) | B(F_VA) | B(F_LEN) | B(F_PAGE) | B(F_PROT),
-                          B(F_POPULATE) | B(F_GLOBAL) | B(F_CPU),
-                          OPF_CPU | OPF_POPULATE | OPF_GLOBAL },
-    [OP_UNMAP]        = { "unmap", RANGE_FIELDS, 0, OPF_CPU },
-    [OP_PROTECT]      = { "protect", RANGE_FIELDS | B(F_PROT), 0, OPF_CPU },
-    [OP_ZAP]          = { "zap", RANGE_FIELDS, 0, OPF_CPU },
-    [OP_MIGRATE]      = { "migrate", RANGE_FIELDS, 0, OPF_CPU },
-    [OP_ACCESS]       = { "access", B(F_CPU) | B(F_VA) | B(F_KIND), 0,
-                          OPF_CPU | OPF_VA_ARRAY },
-    [OP_STREAM]       = { "stream", B(F_CPU) | B(F_VA) | B(F_STRIDE) | B(F_COUNT) | B(F_KIND),
-                          0, OPF_CPU },
-    [OP_SWITCH]       = { "switch", B(F_CPU) | B(F_MM), 0, OPF_CPU },
-    [OP_IDLE]         = { "idle", B(F_CPU), B(F_CSTATE), OPF_CPU | OPF_CSTATE },
-    [OP_FLUSH]        = { "flush", B(F_CPU) | B(F_MM),
-                          B(F_VA) | B(F_LEN) | B(F_ALL) | B(F_FREED_TABLES) | B(F_STRIDE),
-                          OPF_CPU | OPF_ALL | OPF_FREED_TABLES | OPF_STRIDE },
-    [OP_KFLUSH]       = { "kflush", B(F_CPU) | B(F_VA) | B(F_LEN), 0, OPF_CPU },
-    [OP_IRQS_OFF]     = { "irqs_off", B(F_CPU) | B(F_CYCLES), 0, OPF_CPU },
-    [OP_VCPU_PREEMPT] = { "vcpu_preempt", B(F_CPU), 0, OPF_CPU },
-    [OP_VCPU_RUN]     = { "vcpu_run", B(F_CPU), 0, OPF_CPU },
-    [OP_MARK]         = { "mark", B(F_LABEL), 0, 0 },
-};
-
-const char *trace_op_name(enum trace_op_type t)
-{
-    if ((unsigned)t >= OP__COUNT)
-        return "?";
-    return trace_op_desc[t].name;
-}
+/* ===== names ============================================================= */
 
 const char *trace_page_name(unsigned shift)
 {
@@ -313,7 +272,7 @@ static void cpu_set_mm(struct trace_check *c, u32 cpu, s64 mm)
 static int check_flags(const struct trace_check *c, const struct trace_op *op,
                        struct sim_err *err)
 {
-    const struct trace_op_desc *d = &trace_op_desc[op->type];
+    const struct trace_op_desc *d = trace_op_desc(op->type);
 
     if (op->flags & ~(d->flags | OPF_T | OPF_GAP))
         return sim_err_set(err, SIM_EPARSE, "flags: 0x%x not valid for %s",
@@ -325,7 +284,7 @@ static int check_flags(const struct trace_check *c, const struct trace_op *op,
         return sim_err_set(err, SIM_ERANGE, "t: %" PRIu64 " is beyond 2^60 cycles", op->t);
     if ((op->flags & OPF_GAP) && op->gap > TRACE_MAX_CYCLES)
         return sim_err_set(err, SIM_ERANGE, "gap: %" PRIu64 " is beyond 2^60 cycles", op->gap);
-    if (op->type == OP_IRQS_OFF && op->cycles > TRACE_MAX_CYCLES)
+    if ((d->req & B(F_CYCLES)) && op->cycles > TRACE_MAX_CYCLES)
         return sim_err_set(err, SIM_ERANGE, "cycles: %" PRIu64 " is beyond 2^60 cycles",
                            op->cycles);
     if ((d->req & B(F_CPU)) && !(op->flags & OPF_CPU))
@@ -410,13 +369,14 @@ static int check_mm_range(struct trace_check *c, const struct trace_op *op, stru
 
     if (rc)
         return rc;
-    if (op->type == OP_PROTECT && !trace_prot_name(op->prot))
+    if ((trace_op_desc(op->type)->req & B(F_PROT)) && !trace_prot_name(op->prot))
         return sim_err_set(err, SIM_EPARSE, "prot: invalid protection 0x%x", op->prot);
-    if (op->type == OP_FLUSH && (op->flags & OPF_STRIDE) && !trace_page_name(op->stride_shift))
+    if ((op->flags & OPF_STRIDE) && !trace_page_name(op->stride_shift))
         return sim_err_set(err, SIM_EPARSE, "stride: invalid stride shift %u", op->stride_shift);
-    if (op->type == OP_FLUSH && (op->flags & OPF_ALL))
+    if ((op->flags & OPF_ALL))
         return SIM_OK;
-    return check_range(c, op->va, op->len, PAGE_SHIFT_4K, HALF_USER, trace_op_desc[op->type].name, err);
+    return check_range(c, op->va, op->len, PAGE_SHIFT_4K, HALF_USER,
+                       trace_op_desc(op->type)->name, err);
 }
 
 static int check_access(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
@@ -489,34 +449,53 @@ static int check_switch(struct trace_check *c, const struct trace_op *op, struct
     return SIM_OK;
 }
 
-static int check_misc(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
+static int check_idle(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
 {
-    switch (op->type) {
-    case OP_IDLE:
-        if ((op->flags & OPF_CSTATE) && op->cstate != 1 && op->cstate != 6)
-            return sim_err_set(err, SIM_EPARSE, "cstate: must be 1 or 6, not %u", op->cstate);
-        cpu_set_mm(c, op->cpu, MM_NULL);        /* idle is a kernel thread: lazy TLB */
-        return SIM_OK;
-    case OP_KFLUSH:
-        return check_range(c, op->va, op->len, PAGE_SHIFT_4K, HALF_KERNEL, "kflush", err);
-    case OP_IRQS_OFF:
-        if (op->cycles == 0)
-            return sim_err_set(err, SIM_EPARSE, "cycles: must be greater than 0");
-        return SIM_OK;
-    case OP_MARK: {
-        if (!op->label)
-            return sim_err_set(err, SIM_EPARSE, "label: missing");
-        size_t n = strnlen(op->label, TRACE_MAX_LABEL + 1);
-        if (n > TRACE_MAX_LABEL)
-            return sim_err_set(err, SIM_ELIMIT, "label: longer than %d bytes", TRACE_MAX_LABEL);
-        if (!trace_utf8_valid((const u8 *)op->label, n, NULL))
-            return sim_err_set(err, SIM_EPARSE, "label: invalid UTF-8");
-        return SIM_OK;
-    }
-    default:                                    /* vcpu_preempt, vcpu_run */
-        return SIM_OK;
-    }
+    if ((op->flags & OPF_CSTATE) && op->cstate != 1 && op->cstate != 6)
+        return sim_err_set(err, SIM_EPARSE, "cstate: must be 1 or 6, not %u", op->cstate);
+    cpu_set_mm(c, op->cpu, MM_NULL);            /* idle is a kernel thread: lazy TLB */
+    return SIM_OK;
 }
+
+static int check_kflush(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
+{
+    return check_range(c, op->va, op->len, PAGE_SHIFT_4K, HALF_KERNEL, "kflush", err);
+}
+
+static int check_irqs_off(struct trace_check *c, const struct trace_op *op,
+                          struct sim_err *err)
+{
+    if (op->cycles == 0)
+        return sim_err_set(err, SIM_EPARSE, "cycles: must be greater than 0");
+    return SIM_OK;
+}
+
+static int check_mark(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
+{
+    if (!op->label)
+        return sim_err_set(err, SIM_EPARSE, "label: missing");
+    size_t n = strnlen(op->label, TRACE_MAX_LABEL + 1);
+    if (n > TRACE_MAX_LABEL)
+        return sim_err_set(err, SIM_ELIMIT, "label: longer than %d bytes", TRACE_MAX_LABEL);
+    if (!trace_utf8_valid((const u8 *)op->label, n, NULL))
+        return sim_err_set(err, SIM_EPARSE, "label: invalid UTF-8");
+    return SIM_OK;
+}
+
+/* Ops whose fields say everything (vcpu_preempt, vcpu_run). */
+static int check_none(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
+{
+    return SIM_OK;
+}
+
+typedef int check_fn(struct trace_check *c, const struct trace_op *op, struct sim_err *err);
+
+/* The checker column of TRACE_OPS (sim/trace_op.h). */
+static check_fn *const op_check[OP__COUNT] = {
+#define X(e, name, req, opt, flags, cls, check) [e] = check,
+    TRACE_OPS(X)
+#undef X
+};
 
 int trace_check_op(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
 {
@@ -526,15 +505,5 @@ int trace_check_op(struct trace_check *c, const struct trace_op *op, struct sim_
         return sim_err_set(err, SIM_EPARSE, "op: unknown op type %u", (unsigned)op->type);
     if ((rc = check_flags(c, op, err)))
         return rc;
-    switch (op->type) {
-    case OP_ACCESS:  return check_access(c, op, err);
-    case OP_STREAM:  return check_stream(c, op, err);
-    case OP_MM_NEW:  return check_mm_new(c, op, err);
-    case OP_MM_EXIT: return check_mm_exit(c, op, err);
-    case OP_MAP:     return check_map(c, op, err);
-    case OP_UNMAP: case OP_PROTECT: case OP_ZAP: case OP_MIGRATE: case OP_FLUSH:
-        return check_mm_range(c, op, err);
-    case OP_SWITCH:  return check_switch(c, op, err);
-    default:         return check_misc(c, op, err);
-    }
+    return op_check[op->type](c, op, err);
 }

@@ -36,53 +36,25 @@ static inline bool streq(const char *a, const char *b)
     return *a == *b;
 }
 
-/* Name lookups run for every key of every line: dispatch on the first
- * byte, then compare with the one or two candidates. */
+/* Name lookups run for every key of every line: compare the first byte
+ * before calling streq (17 ops and 19 fields, straight from the tables). */
 static int op_lookup(const char *s)
 {
-    static const u8 by_first[26][5] = {
-        ['a' - 'a'] = { OP_ACCESS + 1 },
-        ['f' - 'a'] = { OP_FLUSH + 1 },
-        ['i' - 'a'] = { OP_IDLE + 1, OP_IRQS_OFF + 1 },
-        ['k' - 'a'] = { OP_KFLUSH + 1 },
-        ['m' - 'a'] = { OP_MAP + 1, OP_MM_NEW + 1, OP_MM_EXIT + 1, OP_MIGRATE + 1, OP_MARK + 1 },
-        ['p' - 'a'] = { OP_PROTECT + 1 },
-        ['s' - 'a'] = { OP_STREAM + 1, OP_SWITCH + 1 },
-        ['u' - 'a'] = { OP_UNMAP + 1 },
-        ['v' - 'a'] = { OP_VCPU_PREEMPT + 1, OP_VCPU_RUN + 1 },
-        ['z' - 'a'] = { OP_ZAP + 1 },
-    };
-    if (s[0] < 'a' || s[0] > 'z')
-        return -1;
-    const u8 *cand = by_first[s[0] - 'a'];
-    for (int i = 0; i < 5 && cand[i]; i++)
-        if (streq(s, trace_op_desc[cand[i] - 1].name))
-            return cand[i] - 1;
+    for (int t = 0; t < OP__COUNT; t++) {
+        const char *n = trace_op_desc((enum trace_op_type)t)->name;
+        if (n[0] == s[0] && streq(s, n))
+            return t;
+    }
     return -1;
 }
 
 static int field_lookup(const char *k)
 {
-    static const u8 by_first[26][4] = {
-        ['a' - 'a'] = { F_ALL + 1 },
-        ['c' - 'a'] = { F_CPU + 1, F_COUNT + 1, F_CSTATE + 1, F_CYCLES + 1 },
-        ['f' - 'a'] = { F_FREED_TABLES + 1 },
-        ['g' - 'a'] = { F_GAP + 1, F_GLOBAL + 1 },
-        ['k' - 'a'] = { F_KIND + 1 },
-        ['l' - 'a'] = { F_LEN + 1, F_LABEL + 1 },
-        ['m' - 'a'] = { F_MM + 1 },
-        ['o' - 'a'] = { F_OP + 1 },
-        ['p' - 'a'] = { F_PAGE + 1, F_PROT + 1, F_POPULATE + 1 },
-        ['s' - 'a'] = { F_STRIDE + 1 },
-        ['t' - 'a'] = { F_T + 1 },
-        ['v' - 'a'] = { F_VA + 1 },
-    };
-    if (k[0] < 'a' || k[0] > 'z')
-        return -1;
-    const u8 *cand = by_first[k[0] - 'a'];
-    for (int i = 0; i < 4 && cand[i]; i++)
-        if (streq(k, trace_field_names[cand[i] - 1]))
-            return cand[i] - 1;
+    for (int f = 0; f < F__COUNT; f++) {
+        const char *n = trace_field_name((enum trace_field)f);
+        if (n[0] == k[0] && streq(k, n))
+            return f;
+    }
     return -1;
 }
 
@@ -422,12 +394,13 @@ static const char *const kind_names[] = { "r", "w", "x", NULL };
 static int json_va(struct jctx *j, const cJSON *it, struct trace_op *op, struct sim_err *err)
 {
     struct trace_reader *r = j->r;
+    bool many = trace_op_desc(op->type)->flags & OPF_VA_ARRAY;     /* access */
     int rc;
 
-    if (op->type != OP_ACCESS || !cJSON_IsArray(it)) {
+    if (!many || !cJSON_IsArray(it)) {
         if ((rc = json_u64(j, it, "va", -1, &op->va, err)))
             return rc;
-        if (op->type == OP_ACCESS) {
+        if (many) {
             if ((rc = trace_reader_vas(r, 1)))
                 return sim_err_set(err, rc, "out of memory");
             r->vas[0] = op->va;
@@ -541,7 +514,7 @@ static int json_label(struct jctx *j, const cJSON *it, struct trace_op *op, stru
 static int json_flag(const cJSON *it, int f, u32 flag, struct trace_op *op, struct sim_err *err)
 {
     bool b = false;
-    int rc = json_bool(it, trace_field_names[f], &b, err);
+    int rc = json_bool(it, trace_field_name(f), &b, err);
 
     if (rc)
         return rc;
@@ -579,7 +552,7 @@ static int json_field(struct jctx *j, int f, const cJSON *it, struct trace_op *o
         op->flags |= OPF_GAP;
         return json_u64(j, it, "gap", -1, &op->gap, err);
     case F_STRIDE:
-        if (op->type == OP_FLUSH)
+        if (trace_op_desc(op->type)->flags & OPF_STRIDE)      /* flush: a page size */
             return json_flush_stride(j, it, op, err);
         return json_u64(j, it, "stride", -1, &op->stride, err);
     case F_KIND:
@@ -633,17 +606,17 @@ static int json_find_op(const cJSON *root, int *type, struct sim_err *err)
 
 static int json_op_presence(const struct trace_op *op, u32 seen, struct sim_err *err)
 {
-    const struct trace_op_desc *d = &trace_op_desc[op->type];
+    const struct trace_op_desc *d = trace_op_desc(op->type);
     u32 missing = d->req & ~seen;
 
     if (missing) {
         int f = __builtin_ctz(missing);
         return sim_err_set(err, SIM_EPARSE, "%s: missing (required by %s)",
-                           trace_field_names[f], d->name);
+                           trace_field_name(f), d->name);
     }
     if ((seen & B(F_T)) && (seen & B(F_GAP)))
         return sim_err_set(err, SIM_EPARSE, "gap: t and gap are exclusive (give one)");
-    if (op->type != OP_FLUSH)
+    if (!(d->flags & OPF_ALL))                  /* flush: va and len, or all */
         return SIM_OK;
     if (op->flags & OPF_ALL) {
         if (seen & (B(F_VA) | B(F_LEN)))
@@ -651,11 +624,12 @@ static int json_op_presence(const struct trace_op *op, u32 seen, struct sim_err 
         return SIM_OK;
     }
     if (!(seen & (B(F_VA) | B(F_LEN))))
-        return sim_err_set(err, SIM_EPARSE, "va: flush needs va and len, or \"all\":true");
+        return sim_err_set(err, SIM_EPARSE, "va: %s needs va and len, or \"all\":true",
+                           d->name);
     if (!(seen & B(F_VA)))
-        return sim_err_set(err, SIM_EPARSE, "va: missing (flush with len)");
+        return sim_err_set(err, SIM_EPARSE, "va: missing (%s with len)", d->name);
     if (!(seen & B(F_LEN)))
-        return sim_err_set(err, SIM_EPARSE, "len: missing (flush with va)");
+        return sim_err_set(err, SIM_EPARSE, "len: missing (%s with va)", d->name);
     return SIM_OK;
 }
 
@@ -671,11 +645,11 @@ static int json_parse_op(struct trace_reader *r, const cJSON *root, struct trace
         return rc;
     memset(op, 0, sizeof(*op));
     op->type = (enum trace_op_type)type;
-    if (type == OP_MAP)
+    const struct trace_op_desc *d = trace_op_desc(type);
+    if (d->flags & OPF_POPULATE)                /* map: "populate" defaults to true */
         op->flags |= OPF_POPULATE;
-    if (type == OP_FLUSH)
+    if (d->flags & OPF_STRIDE)                  /* flush: "stride" defaults to 4k */
         op->stride_shift = PAGE_SHIFT_4K;
-    const struct trace_op_desc *d = &trace_op_desc[type];
     u32 allowed = d->req | d->opt | COMMON_FIELDS;
     for (const cJSON *it = root->child; it; it = it->next) {
         int f = field_lookup(it->string);
@@ -683,7 +657,7 @@ static int json_parse_op(struct trace_reader *r, const cJSON *root, struct trace
             return sim_err_set(err, SIM_EPARSE, "%s: unknown field for %s",
                                msg_str(it->string, q), d->name);
         if (seen & B(f))
-            return sim_err_set(err, SIM_EPARSE, "%s: duplicate key", trace_field_names[f]);
+            return sim_err_set(err, SIM_EPARSE, "%s: duplicate key", trace_field_name(f));
         seen |= B(f);
         if ((rc = json_field(&j, f, it, op, err)))
             return rc;

@@ -75,7 +75,6 @@ static char *j_str(char *p, const char *s)
 
 static char *j_mm(char *p, s64 mm)
 {
-    p = j_lit(p, ",\"mm\":");
     if (mm == MM_KERNEL)
         return j_lit(p, "\"kernel\"");
     if (mm == MM_NULL)
@@ -83,32 +82,14 @@ static char *j_mm(char *p, s64 mm)
     return j_dec(p, (u64)mm);
 }
 
-static bool op_has_mm(enum trace_op_type t)
-{
-    return t == OP_MM_NEW || t == OP_MM_EXIT || t == OP_MAP || t == OP_UNMAP ||
-           t == OP_PROTECT || t == OP_ZAP || t == OP_MIGRATE || t == OP_SWITCH ||
-           t == OP_FLUSH;
-}
-
-static bool op_has_range(const struct trace_op *op)
-{
-    switch (op->type) {
-    case OP_MAP: case OP_UNMAP: case OP_PROTECT: case OP_ZAP: case OP_MIGRATE: case OP_KFLUSH:
-        return true;
-    case OP_FLUSH:
-        return !(op->flags & OPF_ALL);
-    default:
-        return false;
-    }
-}
-
 static char *j_va(char *p, const struct trace_op *op)
 {
-    const u64 *vas = op->type == OP_ACCESS && op->vas ? op->vas : &op->va;
+    bool many = trace_op_desc(op->type)->flags & OPF_VA_ARRAY;     /* access */
+    const u64 *vas = many && op->vas ? op->vas : &op->va;
 
-    if (op->type != OP_ACCESS || !(op->flags & OPF_VA_ARRAY))
-        return j_hex(j_lit(p, ",\"va\":"), vas[0]);
-    p = j_lit(p, ",\"va\":[");
+    if (!(op->flags & OPF_VA_ARRAY))
+        return j_hex(p, vas[0]);
+    *p++ = '[';
     for (u32 i = 0; i < op->nr_va; i++) {
         if (i)
             *p++ = ',';
@@ -118,51 +99,59 @@ static char *j_va(char *p, const struct trace_op *op)
     return p;
 }
 
-/* Keys in the fixed order: op cpu mm va len stride count kind page prot
- * populate global all freed_tables cstate cycles label t gap. */
+static char *j_name(char *p, const char *name)
+{
+    *p++ = '"';
+    p = j_lit(p, name);
+    *p++ = '"';
+    return p;
+}
+
+/* The value of field f (a value field the op carries). */
+static char *j_value(char *p, const struct trace_op *op, enum trace_field f)
+{
+    switch (f) {
+    case F_CPU:    return j_dec(p, op->cpu);
+    case F_MM:     return j_mm(p, op->mm);
+    case F_VA:     return j_va(p, op);
+    case F_LEN:    return j_hex(p, op->len);
+    case F_STRIDE:                              /* flush: a page size */
+        if (trace_op_desc(op->type)->flags & OPF_STRIDE)
+            return j_name(p, trace_page_name(op->stride_shift));
+        return j_num(p, op->stride);
+    case F_COUNT:  return j_num(p, op->count);
+    case F_KIND:   *p++ = '"', *p++ = (char)op->kind, *p++ = '"'; return p;
+    case F_PAGE:   return j_name(p, trace_page_name(op->page_shift));
+    case F_PROT:   return j_name(p, trace_prot_name(op->prot));
+    case F_CSTATE: return j_dec(p, op->cstate);
+    case F_CYCLES: return j_num(p, op->cycles);
+    case F_LABEL:  return j_str(p, op->label);
+    case F_T:      return j_num(p, op->t);
+    case F_GAP:    return j_num(p, op->gap);
+    default:       return p;                    /* F_OP and the booleans: not values */
+    }
+}
+
+/* Keys in TRACE_FIELDS order (op cpu mm va len stride count kind page prot
+ * populate global all freed_tables cstate cycles label t gap), each one the
+ * op carries (trace_op_has). */
 static char *json_encode_op(char *p, const struct trace_op *op)
 {
     p = j_lit(p, "{\"op\":\"");
-    p = j_lit(p, trace_op_desc[op->type].name);
+    p = j_lit(p, trace_op_desc(op->type)->name);
     *p++ = '"';
-    if (op->flags & OPF_CPU)
-        p = j_dec(j_lit(p, ",\"cpu\":"), op->cpu);
-    if (op_has_mm(op->type))
-        p = j_mm(p, op->mm);
-    if (op->type == OP_ACCESS || op->type == OP_STREAM || op_has_range(op))
-        p = j_va(p, op);
-    if (op_has_range(op))
-        p = j_hex(j_lit(p, ",\"len\":"), op->len);
-    if (op->type == OP_STREAM) {
-        p = j_num(j_lit(p, ",\"stride\":"), op->stride);
-        p = j_num(j_lit(p, ",\"count\":"), op->count);
-    } else if (op->type == OP_FLUSH && (op->flags & OPF_STRIDE)) {
-        p = j_lit(j_lit(j_lit(p, ",\"stride\":\""), trace_page_name(op->stride_shift)), "\"");
+    for (int f = F_OP + 1; f < F__COUNT; f++) {
+        if (!trace_op_has(op, (enum trace_field)f))
+            continue;
+        const struct trace_field_desc *fd = trace_field_desc((enum trace_field)f);
+        *p++ = ',', *p++ = '"';
+        p = j_lit(p, fd->name);
+        *p++ = '"', *p++ = ':';
+        if (fd->kind == FK_VALUE)
+            p = j_value(p, op, (enum trace_field)f);
+        else
+            p = j_lit(p, fd->kind == FK_BOOL1 ? "false" : "true");
     }
-    if (op->type == OP_ACCESS || op->type == OP_STREAM)
-        p = j_lit(p, ",\"kind\":\""), *p++ = (char)op->kind, *p++ = '"';
-    if (op->type == OP_MAP)
-        p = j_lit(j_lit(j_lit(p, ",\"page\":\""), trace_page_name(op->page_shift)), "\"");
-    if (op->type == OP_MAP || op->type == OP_PROTECT)
-        p = j_lit(j_lit(j_lit(p, ",\"prot\":\""), trace_prot_name(op->prot)), "\"");
-    if (op->type == OP_MAP && !(op->flags & OPF_POPULATE))
-        p = j_lit(p, ",\"populate\":false");
-    if (op->flags & OPF_GLOBAL)
-        p = j_lit(p, ",\"global\":true");
-    if (op->flags & OPF_ALL)
-        p = j_lit(p, ",\"all\":true");
-    if (op->flags & OPF_FREED_TABLES)
-        p = j_lit(p, ",\"freed_tables\":true");
-    if (op->flags & OPF_CSTATE)
-        p = j_dec(j_lit(p, ",\"cstate\":"), op->cstate);
-    if (op->type == OP_IRQS_OFF)
-        p = j_num(j_lit(p, ",\"cycles\":"), op->cycles);
-    if (op->type == OP_MARK)
-        p = j_str(j_lit(p, ",\"label\":"), op->label);
-    if (op->flags & OPF_T)
-        p = j_num(j_lit(p, ",\"t\":"), op->t);
-    if (op->flags & OPF_GAP)
-        p = j_num(j_lit(p, ",\"gap\":"), op->gap);
     return j_lit(p, "}\n");
 }
 
@@ -171,9 +160,9 @@ int trace_json_write_op(struct trace_writer *w, const struct trace_op *op, struc
     size_t need = 512;
     int rc;
 
-    if (op->type == OP_ACCESS)
+    if (op->flags & OPF_VA_ARRAY)
         need += (size_t)op->nr_va * 22;
-    if (op->type == OP_MARK)
+    if (trace_op_has(op, F_LABEL))
         need += 6 * strlen(op->label);
     if ((rc = trace_w_reserve(w, need, err)))
         return rc;

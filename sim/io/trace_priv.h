@@ -37,27 +37,7 @@
 
 #define TRACE_READ_CHUNK    (256u << 10)        /* bytes per read(2) */
 
-/* ===== op and field tables (trace_check.c) ============================== */
-
-/* JSON field names of trace format v1, as bit numbers for B(). */
-enum jfield {
-    F_OP, F_CPU, F_MM, F_VA, F_LEN, F_STRIDE, F_COUNT, F_KIND, F_PAGE, F_PROT,
-    F_POPULATE, F_GLOBAL, F_ALL, F_FREED_TABLES, F_CSTATE, F_CYCLES, F_LABEL,
-    F_T, F_GAP, F__COUNT
-};
-#define B(f) (1u << (f))
-#define COMMON_FIELDS (B(F_OP) | B(F_T) | B(F_GAP))     /* valid for every op */
-
-/* JSON fields of each op: required, optional (besides op, t, gap), and the
- * OPF_* flags a struct trace_op of that type may carry. */
-struct trace_op_desc {
-    const char *name;                   /* "mm_new", ... */
-    u32 req;                            /* B(F_*) that must be present */
-    u32 opt;                            /* B(F_*) that may be present */
-    u32 flags;                          /* OPF_* allowed besides OPF_T/OPF_GAP */
-};
-extern const struct trace_op_desc trace_op_desc[OP__COUNT];
-extern const char *const trace_field_names[F__COUNT];
+/* ===== names (trace_check.c) =========================================== */
 
 /* "4k", "2m", "1g" for a page shift, "r", "rw", "rx", "rwx" for PROT_*
  * bits; NULL for anything else. */
@@ -202,12 +182,5 @@ int  trace_bin_write_header(struct trace_writer *w, struct sim_err *err);
 int  trace_bin_write_op(struct trace_writer *w, const struct trace_op *op, struct sim_err *err);
 int  trace_bin_write_end(struct trace_writer *w, struct sim_err *err);
 void trace_bin_writer_free(struct trace_writer *w);
-
-/* ===== small helpers ===================================================== */
-
-static inline bool trace_op_has_cpu(enum trace_op_type t)
-{
-    return t != OP_MM_NEW && t != OP_MARK;
-}
 
 #endif

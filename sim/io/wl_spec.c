@@ -1,5 +1,6 @@
 /* sim/io/wl_spec.c - parse workload spec files, then run the generator. */
 #include "wl_spec.h"
+#include "trace.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -287,6 +288,33 @@ int wl_spec_load(const char *spec_path, const struct wl_desc **d,
     cJSON_Delete(root);
     free(text);
     return rc;
+}
+
+static int emit_write(void *ctx, const struct trace_op *op, struct sim_err *err)
+{
+    return trace_write(ctx, op, err);
+}
+
+int wl_generate(const struct wl_desc *d, const struct wl_params *p_in, const char *out_path,
+                struct sim_err *err)
+{
+    struct trace_header hdr;
+    struct trace_writer *w;
+    struct wl_params p;
+    int rc, rc2;
+
+    if ((rc = wl_prepare(d, p_in, &p, err)))
+        return rc;
+    memset(&hdr, 0, sizeof(hdr));
+    hdr.version = 1;
+    hdr.cpus = p.cpus;
+    snprintf(hdr.name, sizeof(hdr.name), "%s", p.name);
+    snprintf(hdr.source, sizeof(hdr.source), "synthetic");
+    if ((rc = trace_writer_open(out_path, &hdr, TRACE_FMT_JSONL, &w, err)))
+        return rc;
+    rc = wl_run(d, &p, emit_write, w, err);
+    rc2 = trace_writer_close(w, rc == SIM_OK, rc ? NULL : err);
+    return rc ? rc : rc2;
 }
 
 int wl_spec_generate(const char *spec_path, const char *out_path, struct sim_err *err)

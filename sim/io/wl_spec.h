@@ -26,6 +26,12 @@
 int wl_spec_load(const char *spec_path, const struct wl_desc **d,
                  struct wl_params *p, struct sim_err *err);
 
+/* Check p, then write d's trace to out_path (JSON Lines, temporary file +
+ * rename).  SIM_EINVAL for bad parameters ("KEY: what"), SIM_EIO for write
+ * errors; out_path is left untouched on any error. */
+int wl_generate(const struct wl_desc *d, const struct wl_params *p,
+                const char *out_path, struct sim_err *err);
+
 /* wl_spec_load, then wl_generate into out_path (temporary file + rename:
  * out_path is never left half written).  Errors as above, or SIM_EIO for
  * the output. */

@@ -126,7 +126,7 @@ static int open_sim(struct viz *v, const struct sim_hooks *hooks, struct sim **o
     if ((rc = trace_open(v->o.trace, &r, &hdr, err)))
         return rc;
     struct sim_config cfg = {
-        .m = &v->m, .pol = v->pol, .reader = r, .hdr = &hdr, .trace_path = v->o.trace,
+        .m = &v->m, .pol = v->pol, .src = trace_src(r), .hdr = &hdr, .trace_path = v->o.trace,
         .hooks = *hooks,
     };
     if ((rc = sim_create(&cfg, out, err)))

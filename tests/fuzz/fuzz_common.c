@@ -213,7 +213,7 @@ void fz_run_small(const struct machine *m)
         if (trace_open(path, &r, &hdr, &err))
             fz_fail("small trace: %s", err.msg);
         struct sim_config cfg = {
-            .m = &mm, .pol = &flush_policies[i], .reader = r, .hdr = &hdr,
+            .m = &mm, .pol = &flush_policies[i], .src = trace_src(r), .hdr = &hdr,
             .trace_path = path, .interval = 1000, .check_invariants = true,
         };
         if ((rc = sim_create(&cfg, &s, &err))) {

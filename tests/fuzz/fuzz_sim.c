@@ -103,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     struct sim_config cfg = {
-        .m = &m, .pol = &flush_policies[h % flush_nr_policies], .reader = r, .hdr = &hdr,
+        .m = &m, .pol = &flush_policies[h % flush_nr_policies], .src = trace_src(r), .hdr = &hdr,
         .trace_path = path, .interval = FZ_INTERVAL, .check_invariants = true,
         .hooks = { .interval = on_interval },
     };
