@@ -25,6 +25,7 @@
 #include "../../models/machine.h"
 #include "../../models/policy.h"
 #include "../engine/sim.h"
+#include "../io/columns.h"
 #include "../io/csv.h"
 #include "../io/model_load.h"
 #include "../io/trace.h"
@@ -198,24 +199,6 @@ out:
 
 /* ---- summary ------------------------------------------------------------ */
 
-static const char summary_header[] =
-    "trace,machine,policy,cpus,cycles,accesses,"
-    "l1d_hits,l1d_misses,l1i_hits,l1i_misses,stlb_hits,stlb_misses,walks,walk_cycles,page_faults,"
-    "flush_requests,local_flush_full,local_flush_pages,task_switch_flushes,"
-    "ipis_sent,ipis_received,ipis_skipped_lazy,shootdowns,shootdown_cycles_mean,"
-    "shootdown_cycles_p50,shootdown_cycles_p99,stale_accesses,"
-    "nr_tlb_remote_flush,nr_tlb_remote_flush_received,nr_tlb_local_flush_all,nr_tlb_local_flush_one,"
-    "icr_writes,ipis_skipped_other,racy_accesses,psc_stale,spurious_faults,bad_accesses,"
-    "setad_assists,shootdown_cycles_max,busy_cycles,idle_cycles,handler_cycles,spin_cycles,"
-    "pv_skipped_preempted,hypercalls,broadcasts,deferred_invalidations,batched_pages,"
-    "ops,barriers,marks,events,freq_mhz,quantum,seed\n";
-
-static const char cpus_header[] =
-    "policy,cpu,accesses,l1d_hits,l1d_misses,l1i_hits,l1i_misses,stlb_hits,stlb_misses,walks,"
-    "walk_cycles,page_faults,flush_full,flush_pages,task_switch_flushes,ipis_received,"
-    "stale_accesses,racy_accesses,busy_cycles,idle_cycles,handler_cycles,spin_cycles,"
-    "nr_tlb_remote_flush,nr_tlb_remote_flush_received,nr_tlb_local_flush_all,nr_tlb_local_flush_one\n";
-
 static const char flushes_header[] =
     "policy,seq,t_request,t_done,latency,initiator,mm,cause,start,end,pages,all,full,"
     "freed_tables,targets,icr_writes,skipped_lazy,skipped_other,line\n";
@@ -225,65 +208,22 @@ static const char timeline_header[] =
     "flush_requests,shootdowns,ipis_sent,ipis_skipped_lazy,task_switch_flushes,flush_full,"
     "flush_pages,stale_accesses\n";
 
-static const char *base_name(const char *p)
-{
-    const char *s = strrchr(p, '/');
-    return s ? s + 1 : p;
-}
-
 static void write_summary(FILE *f, const char *trace, const struct machine *m,
                           const char *policy, struct sim *s)
 {
-    struct sim_totals t;
-    const struct hist *h = sim_latency(s);
-    const struct cpu_stats *c = &t.cpu;
+    struct summary_row row;
 
-    sim_totals(s, &t);
-    csv_str(f, base_name(trace));
-    fputc(',', f);
-    csv_str(f, m->name);
-    fprintf(f, ",%s,%u,%" PRIu64 ",%" PRIu64, policy, m->cpus, sim_end_cycles(s), c->accesses);
-    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-            ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
-            c->l1d_hits, c->l1d_misses, c->l1i_hits, c->l1i_misses, c->stlb_hits,
-            c->stlb_misses, c->walks, c->walk_cycles, c->page_faults);
-    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
-            t.flush_requests, c->flush_full, c->flush_pages, c->task_switch_flushes);
-    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.1f,%" PRIu64 ",%" PRIu64
-            ",%" PRIu64,
-            t.ipis_sent, c->ipis_received, t.ipis_skipped_lazy, t.shootdowns,
-            h->n ? (double)h->sum / (double)h->n : 0.0, hist_quantile(h, 0.50),
-            hist_quantile(h, 0.99), c->stale_accesses);
-    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
-            c->nr_tlb_remote_flush, c->nr_tlb_remote_flush_received,
-            c->nr_tlb_local_flush_all, c->nr_tlb_local_flush_one);
-    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-            ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
-            t.icr_writes, t.ipis_skipped_other, c->racy_accesses, c->psc_stale,
-            c->spurious_faults, c->bad_accesses, c->setad_assists, h->max, c->busy_cycles,
-            c->idle_cycles, c->handler_cycles, c->spin_cycles);
-    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-            ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%u,%" PRIu64 "\n",
-            t.pv_skipped_preempted, t.hypercalls, t.broadcasts, t.deferred_invalidations,
-            t.batched_pages, t.ops, t.barriers, t.marks, t.events, m->freq_mhz, m->quantum,
-            m->seed);
+    col_summary_fill(&row, trace, m, policy, s);
+    col_csv_row(f, summary_cols, summary_nr_cols, &row);
 }
 
 static void write_cpus(FILE *f, const char *policy, struct sim *s)
 {
+    struct cpu_row row;
+
     for (u32 i = 0; i < sim_nr_cpus(s); i++) {
-        const struct cpu_stats *c = &sim_cpu(s, i)->st;
-        fprintf(f, "%s,%u,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n",
-                policy, i, c->accesses, c->l1d_hits, c->l1d_misses, c->l1i_hits, c->l1i_misses,
-                c->stlb_hits, c->stlb_misses, c->walks, c->walk_cycles, c->page_faults,
-                c->flush_full, c->flush_pages, c->task_switch_flushes, c->ipis_received,
-                c->stale_accesses, c->racy_accesses, c->busy_cycles, c->idle_cycles,
-                c->handler_cycles, c->spin_cycles, c->nr_tlb_remote_flush,
-                c->nr_tlb_remote_flush_received, c->nr_tlb_local_flush_all,
-                c->nr_tlb_local_flush_one);
+        col_cpu_fill(&row, policy, s, i);
+        col_csv_row(f, cpus_cols, cpus_nr_cols, &row);
     }
 }
 
@@ -436,12 +376,16 @@ static int append_file(FILE *to, const char *path)
 
 static int assemble(const struct run_opts *o, const char *dir, struct sim_err *err)
 {
-    static const struct { const char *name, *part, *header; } files[] = {
-        { "summary.csv", "summary", summary_header },
-        { "cpus.csv", "cpus", cpus_header },
-        { "flushes.csv", "flushes", flushes_header },
-        { "timeline.csv", "timeline", timeline_header },
-        { "tlb_flush.txt", "tlblog", NULL },
+    static const struct {
+        const char *name, *part, *header;
+        const struct col *cols;             /* header from a column table */
+        const size_t *nr_cols;
+    } files[] = {
+        { "summary.csv", "summary", NULL, summary_cols, &summary_nr_cols },
+        { "cpus.csv", "cpus", NULL, cpus_cols, &cpus_nr_cols },
+        { "flushes.csv", "flushes", flushes_header, NULL, NULL },
+        { "timeline.csv", "timeline", timeline_header, NULL, NULL },
+        { "tlb_flush.txt", "tlblog", NULL, NULL, NULL },
     };
     struct csv_file cf[ARRAY_SIZE(files)];
     size_t nf = o->tlb_log ? ARRAY_SIZE(files) : ARRAY_SIZE(files) - 1, i;
@@ -454,6 +398,8 @@ static int assemble(const struct run_opts *o, const char *dir, struct sim_err *e
             break;
         if (files[i].header)
             fputs(files[i].header, cf[i].f);
+        if (files[i].cols)
+            col_csv_header(cf[i].f, files[i].cols, *files[i].nr_cols);
         for (u32 n = 0; n < o->nr_policies && !rc; n++) {
             snprintf(p, sizeof(p), "%s/%u.%s", dir, n, files[i].part);
             if (append_file(cf[i].f, p))

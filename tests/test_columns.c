@@ -1,0 +1,102 @@
+/* tests/test_columns.c - the column tables of summary.csv and cpus.csv:
+ * docs/output.md documents every column, the header is the table's, and a
+ * row has one cell per column. */
+#include "../sim/io/columns.h"
+
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char doc[1 << 17];
+
+static void load_doc(void)
+{
+    FILE *f = fopen("../docs/output.md", "rb");
+
+    cr_assert(f, "../docs/output.md missing");
+    size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+}
+
+/* The text of the section whose heading starts with `head`, up to the next
+ * "## " heading (NUL-terminated in place; doc is reloaded per test). */
+static const char *section(const char *head)
+{
+    char *s = strstr(doc, head);
+
+    cr_assert(s, "docs/output.md has no section '%s'", head);
+    char *end = strstr(s + strlen(head), "\n## ");
+    if (end)
+        *end = '\0';
+    return s;
+}
+
+static bool is_word(char c) { return isalnum((unsigned char)c) || c == '_'; }
+
+/* name appears in text as a whole word. */
+static bool has_word(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *p = text; (p = strstr(p, name)); p++)
+        if ((p == text || !is_word(p[-1])) && !is_word(p[n]))
+            return true;
+    return false;
+}
+
+static void documents_all(const char *head, const struct col *cols, size_t n)
+{
+    load_doc();
+    const char *s = section(head);
+    for (size_t i = 0; i < n; i++)
+        cr_expect(has_word(s, cols[i].name), "docs/output.md (%s) does not document column %s",
+                  head, cols[i].name);
+}
+
+Test(columns, docs_list_every_summary_column)
+{
+    documents_all("## summary.csv", summary_cols, summary_nr_cols);
+}
+
+Test(columns, docs_list_every_cpus_column)
+{
+    documents_all("## cpus.csv", cpus_cols, cpus_nr_cols);
+}
+
+/* The whole-word match must not accept a prefix of a longer name. */
+Test(columns, word_match_is_strict)
+{
+    cr_expect(!has_word("| shootdown_cycles_mean |", "shootdown_cycles"));
+    cr_expect(has_word("| walks, walk_cycles |", "walks"));
+    cr_expect(!has_word("nr_tlb_local_flush_all", "flush_all"));
+}
+
+/* Header cells are the table's names, in order; a row has as many cells. */
+Test(columns, header_and_row_agree)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    struct cpu_row row = { .policy = "a,b", .cpu = 3 };
+
+    cr_assert(f);
+    row.st.accesses = 7;
+    col_csv_header(f, cpus_cols, cpus_nr_cols);
+    col_csv_row(f, cpus_cols, cpus_nr_cols, &row);
+    fclose(f);
+    cr_assert(!strncmp(buf, "policy,cpu,accesses,", 20), "%s", buf);
+    char *nl = strchr(buf, '\n');
+    cr_assert(nl);
+    cr_expect(!strncmp(nl + 1, "\"a,b\",3,7,0,", 12), "row: %s", nl + 1);
+    size_t commas_h = 0, commas_r = 0;
+    for (char *p = buf; p < nl; p++)
+        commas_h += *p == ',';
+    for (char *p = nl + 1; *p; p++)
+        commas_r += *p == ',';
+    cr_expect_eq(commas_h + 1, cpus_nr_cols);
+    cr_expect_eq(commas_r, commas_h + 1, "one more comma: the quoted policy");   /* "a,b" */
+    free(buf);
+}
