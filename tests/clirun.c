@@ -1,5 +1,6 @@
 /* tests/clirun.c - see clirun.h. */
 #include "clirun.h"
+#include "harness.h"
 
 #include <dirent.h>
 
@@ -51,25 +52,17 @@ const char *cli_repo(const char *rel, char *buf, size_t len)
 
 void cli_ws_init(struct cli_ws *ws)
 {
-    snprintf(ws->root, sizeof(ws->root), "/tmp/tlbsim-cli-XXXXXX");
-    if (!mkdtemp(ws->root))
-        cr_assert_fail("mkdtemp failed");
+    h_tmpdir_setup();
+    snprintf(ws->root, sizeof(ws->root), "%s", h_tmp_dir());
     snprintf(ws->dir, sizeof(ws->dir), "%s/w", ws->root);
     if (mkdir(ws->dir, 0755))
         cr_assert_fail("mkdir %s failed", ws->dir);
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st; (void)f;
-    chmod(p, 0700);                     /* a test may have made it read-only */
-    return flag == FTW_DP ? rmdir(p) : unlink(p);
-}
-
 void cli_ws_done(struct cli_ws *ws)
 {
     if (ws->root[0])
-        nftw(ws->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        h_tmpdir_teardown();
     ws->root[0] = 0;
 }
 

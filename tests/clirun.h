@@ -14,7 +14,7 @@
 #include <sys/types.h>
 
 struct cli_ws {
-    char root[256];                     /* mkdtemp'd directory */
+    char root[256];                     /* h_tmp_dir() (tests/harness.h) */
     char dir[300];                      /* ROOT/w: the command's cwd */
 };
 

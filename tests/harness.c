@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <glob.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -92,31 +93,40 @@ void h_done(struct h_run *h)
     unlink(h->path);
 }
 
-static char tmpdir[64];
+static char tmpdir[256];
 
 void h_tmpdir_setup(void)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/tlbsim-test-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
+    const char *t = getenv("TMPDIR");
+
+    cr_assert(!tmpdir[0], "h_tmpdir_setup: %s is still in use (one scratch directory per test)",
+              tmpdir);
+    snprintf(tmpdir, sizeof(tmpdir), "%s/tlbsim-test-XXXXXX", t && *t ? t : "/tmp");
+    cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp %s failed", tmpdir);
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st; (void)f;
+    chmod(p, 0700);                     /* a test may have made it read-only */
+    return flag == FTW_DP ? rmdir(p) : unlink(p);
 }
 
 void h_tmpdir_teardown(void)
 {
-    glob_t g;
-    char pat[96];
+    if (tmpdir[0])
+        nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir[0] = '\0';
+}
 
-    snprintf(pat, sizeof(pat), "%s/*", tmpdir);
-    if (glob(pat, 0, NULL, &g) == 0) {
-        for (size_t i = 0; i < g.gl_pathc; i++)
-            unlink(g.gl_pathv[i]);
-        globfree(&g);
-    }
-    rmdir(tmpdir);
+const char *h_tmp_dir(void)
+{
+    return tmpdir;
 }
 
 const char *h_tmp_path(const char *name)
 {
-    static char buf[4][160];
+    static char buf[4][512];
     static int k;
 
     k = (k + 1) % 4;

@@ -31,10 +31,14 @@ void h_done(struct h_run *h);
 /* Write text into a fresh temp file; returns its path (static buffer). */
 const char *h_tmpfile(const char *text, const char *suffix);
 
-/* A scratch directory per test: setup makes it, teardown empties and
- * removes it, h_tmp_path(NAME) names a file in it (4 rotating buffers). */
+/* The one scratch directory helper of the suite: setup makes a fresh
+ * directory under $TMPDIR (default /tmp), teardown removes it with
+ * everything in it, h_tmp_dir() is its path and h_tmp_path(NAME) names a
+ * file in it (4 rotating buffers).  Use as a suite's .init/.fini, or call
+ * both inside one test. */
 void h_tmpdir_setup(void);
 void h_tmpdir_teardown(void);
+const char *h_tmp_dir(void);
 const char *h_tmp_path(const char *name);
 
 #endif

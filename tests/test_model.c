@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../sim/io/model_load.h"
+#include "harness.h"
 
 static const char *const shipped[] = {
     "skylake-sp", "sapphire-rapids", "zen3", "zen4", "kvm-guest-skylake",
@@ -620,11 +621,11 @@ Test(model, find_default_and_by_name)
 
 Test(model, find_honours_env)
 {
-    char dir[] = "/tmp/tlbsim-models-XXXXXX";
-    char file[128], path[1024];
+    char file[600], path[1024];
     struct sim_err err = { 0 };
 
-    cr_assert(mkdtemp(dir));
+    h_tmpdir_setup();
+    const char *dir = h_tmp_dir();
     snprintf(file, sizeof(file), "%s/skylake-sp.json", dir);
     FILE *f = fopen(file, "w");
     cr_assert(f);
@@ -633,8 +634,7 @@ Test(model, find_honours_env)
     setenv(MODEL_ENV, dir, 1);
     int rc = model_find_default(path, sizeof(path), &err);
     unsetenv(MODEL_ENV);
-    unlink(file);
-    rmdir(dir);
+    h_tmpdir_teardown();
     cr_assert_eq(rc, SIM_OK, "%s", err.msg);
     cr_expect_str_eq(path, file);
 }

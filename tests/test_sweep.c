@@ -2,8 +2,9 @@
  * binary ($TLBSIM, default ../build/tlbsim; cwd is tests/): `tlbsim sweep`
  * (grid rows, determinism whatever --jobs, job lists for GNU parallel and
  * Slurm, --merge), `tlbsim report` and plots/make-plots.sh with and without
- * gnuplot.  Every test works in its own mkdtemp directory. */
+ * gnuplot.  Every test works in its own scratch directory (h_tmpdir_*). */
 #include <criterion/criterion.h>
+#include "harness.h"
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,8 +55,8 @@ static void ws_init(struct ws *w)
 {
     const char *t = getenv("TLBSIM");
 
-    snprintf(w->dir, sizeof(w->dir), "/tmp/tlbsim-sweep-XXXXXX");
-    cr_assert(mkdtemp(w->dir));
+    h_tmpdir_setup();
+    snprintf(w->dir, sizeof(w->dir), "%s", h_tmp_dir());
     if (!realpath(t ? t : "../build/tlbsim", w->bin))
         cr_assert_fail("TLBSIM=%s: not found (run from tests/ after make)",
                        t ? t : "../build/tlbsim");
@@ -129,10 +130,8 @@ static bool exists(const char *dir, const char *rel)
 
 static void ws_done(struct ws *w)
 {
-    char cmd[PATH_MAX + 16];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
-    cr_expect_eq(system(cmd), 0);
+    (void)w;
+    h_tmpdir_teardown();
 }
 
 /* ---- sweep -------------------------------------------------------------------- */

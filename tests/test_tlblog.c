@@ -25,13 +25,14 @@ static const char *tlbsim(void)
 
 Test(tlblog, kernel_events_in_trace_cmd_layout)
 {
-    char dir[] = "/tmp/tlbsim-tlblog-XXXXXX", cmd[1024], line[512];
+    char cmd[2048], line[512];
     const char *trace = h_tmpfile(two_cpu_unmap, ".jsonl");
     double last = -1;
     int n = 0, switches = 0, send = 0, local = 0, remote = 0;
     FILE *f;
 
-    cr_assert(mkdtemp(dir));
+    h_tmpdir_setup();
+    const char *dir = h_tmp_dir();
     cr_assert(trace);
     snprintf(cmd, sizeof(cmd), "%s run %s --tlb-log -q --out %s", tlbsim(), trace, dir);
     cr_assert_eq(system(cmd), 0);
@@ -73,7 +74,6 @@ Test(tlblog, kernel_events_in_trace_cmd_layout)
     snprintf(cmd, sizeof(cmd), "%s import ftrace %s/tlb_flush.txt -o %s/re.jsonl 2>/dev/null && "
              "%s check %s/re.jsonl >/dev/null", tlbsim(), dir, dir, tlbsim(), dir);
     cr_expect_eq(system(cmd), 0, "the log imports as a recording");
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    system(cmd);
+    h_tmpdir_teardown();
     unlink(trace);
 }

@@ -2,6 +2,7 @@
  * JSONL -> binary -> JSONL byte identity, and one table of bad inputs, each
  * with the error code, line and field it must report. */
 #include "../sim/io/trace.h"
+#include "harness.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -13,47 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ===== fixture: a private temporary directory =========================== */
+/* ===== fixture: a private temporary directory (tests/harness.h) ======== */
 
-static char tmpdir[256];
+TestSuite(trace, .init = h_tmpdir_setup, .fini = h_tmpdir_teardown, .timeout = 20);
 
-static void setup(void)
-{
-    snprintf(tmpdir, sizeof(tmpdir), "%s/tlbsim-trace-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
-}
-
-static void teardown(void)
-{
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    char p[512];
-
-    if (!d)
-        return;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", tmpdir, e->d_name);
-        if (unlink(p) < 0)
-            rmdir(p);
-    }
-    closedir(d);
-    rmdir(tmpdir);
-}
-
-TestSuite(trace, .init = setup, .fini = teardown, .timeout = 20);
-
-static const char *tpath(const char *name)
-{
-    static char bufs[4][512];
-    static int k;
-    char *p = bufs[k++ & 3];
-
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
-}
+static const char *tpath(const char *name) { return h_tmp_path(name); }
 
 static void write_bytes(const char *path, const void *data, size_t n)
 {
@@ -735,7 +700,7 @@ Test(trace, bad_paths)
     struct trace_reader *r = (struct trace_reader *)1;
     struct sim_err err = { 0 };
 
-    cr_expect_eq(trace_open(tmpdir, &r, NULL, &err), SIM_EIO);
+    cr_expect_eq(trace_open(h_tmp_dir(), &r, NULL, &err), SIM_EIO);
     cr_expect_null(r);
     cr_expect(strstr(err.msg, "is a directory") != NULL, "%s", err.msg);
     cr_expect_eq(trace_open(tpath("nope.jsonl"), &r, NULL, &err), SIM_EIO);

@@ -22,36 +22,18 @@
 #include "../models/policy.h"
 #include "../sim/engine/sim.h"
 #include "../sim/io/model_load.h"
+#include "harness.h"
 #include "../sim/io/trace.h"
 #include "../sim/viz/viz.h"
 
 #define W 1280
 #define H 800
 
-static char dir[64];
-
-static void mkdir_tmp(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/tlbviz-test.XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void rm_tmp(void)
-{
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
 static const char *write_file(const char *name, const char *text)
 {
-    static char path[4][128];
-    static int k;
-    char *p = path[k++ % 4];
+    const char *p = h_tmp_path(name);
     FILE *f;
 
-    snprintf(p, 128, "%s/%s", dir, name);
     f = fopen(p, "w");
     cr_assert_not_null(f);
     fputs(text, f);
@@ -263,7 +245,7 @@ static bool step_to_ipi(struct viz *v)
     return true;
 }
 
-TestSuite(viz, .init = mkdir_tmp, .fini = rm_tmp);
+TestSuite(viz, .init = h_tmpdir_setup, .fini = h_tmpdir_teardown);
 
 /* ==== the lanes ============================================================ */
 
@@ -1061,7 +1043,7 @@ Test(viz, png_frame_compresses)
     free(png);
     /* Written to a file: the same bytes. */
     char path[128];
-    snprintf(path, sizeof(path), "%s/frame.png", dir);
+    snprintf(path, sizeof(path), "%s/frame.png", h_tmp_dir());
     cr_assert_eq(viz_png_write(path, &fb, &err), SIM_OK, "%s", err.msg);
     struct stat st;
     cr_assert_eq(stat(path, &st), 0);
@@ -1091,7 +1073,8 @@ static int run(const char *args)
     char cmd[8192];
     int st;
 
-    snprintf(cmd, sizeof(cmd), "%s %s >%s/out.txt 2>%s/err.txt", tlbviz_path(), args, dir, dir);
+    snprintf(cmd, sizeof(cmd), "%s %s >%s/out.txt 2>%s/err.txt", tlbviz_path(), args,
+             h_tmp_dir(), h_tmp_dir());
     st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
@@ -1111,7 +1094,7 @@ Test(viz, cli_screenshot_png_and_bmp)
 
     need_tlbviz();
     const char *t = write_file("t.jsonl", ipi_trace);
-    snprintf(path, sizeof(path), "%s/shot.png", dir);
+    snprintf(path, sizeof(path), "%s/shot.png", h_tmp_dir());
     snprintf(args, sizeof(args), "'%s' --screenshot '%s' --at 50%% --size 800x500", t, path);
     cr_assert_eq(run(args), 0);
     f = fopen(path, "rb");
@@ -1123,7 +1106,7 @@ Test(viz, cli_screenshot_png_and_bmp)
     cr_assert_eq(be32(head + 20), 500);
     cr_assert_eq(stat(path, &st), 0);
     cr_assert_lt(st.st_size, 800 * 500 * 3 / 20, "compressed: %lld bytes", (long long)st.st_size);
-    snprintf(path, sizeof(path), "%s/shot.bmp", dir);
+    snprintf(path, sizeof(path), "%s/shot.bmp", h_tmp_dir());
     snprintf(args, sizeof(args), "'%s' --screenshot '%s' --at end -q", t, path);
     cr_assert_eq(run(args), 0);
     cr_assert_eq(stat(path, &st), 0);
@@ -1146,10 +1129,10 @@ Test(viz, cli_errors_exit_2)
     cr_assert_eq(run(args), 2);
     snprintf(args, sizeof(args), "'%s' --bogus", t);
     cr_assert_eq(run(args), 2);
-    snprintf(args, sizeof(args), "'%s/none.jsonl' --screenshot x.png", dir);
+    snprintf(args, sizeof(args), "'%s/none.jsonl' --screenshot x.png", h_tmp_dir());
     cr_assert_eq(run(args), 2);
     const char *bad = write_file("bad.jsonl", "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":1}\n"
                                               "{\"op\":\"access\",\"cpu\":5,\"va\":\"0x1000\",\"kind\":\"r\"}\n");
-    snprintf(args, sizeof(args), "'%s' --screenshot '%s/x.png'", bad, dir);
+    snprintf(args, sizeof(args), "'%s' --screenshot '%s/x.png'", bad, h_tmp_dir());
     cr_assert_eq(run(args), 2);
 }

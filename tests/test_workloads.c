@@ -3,7 +3,7 @@
  * Every shipped spec must generate a trace the reader accepts; generation is
  * deterministic per seed; spec mistakes are errors naming file and key; the
  * generators keep their shape under other parameters (page sizes, modes).
- * Runs with cwd = tests/, writes under a mkdtemp directory.
+ * Runs with cwd = tests/, writes under a scratch directory (h_tmpdir_*).
  */
 #include <criterion/criterion.h>
 

@@ -41,6 +41,7 @@
  * Each op carries t = (timestamp - first timestamp) * freq_mhz.
  */
 #include "import_priv.h"
+#include "u64map.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -58,79 +59,6 @@
 #define MAP_POPULATE_FLAG  0x8000ull
 #define MAP_HUGETLB_FLAG   0x40000ull
 #define KTHREADD_PID       2
-
-/* ===== Maps: u64 -> u64, open addressing, no deletion ==================== */
-
-struct u64map {
-    u64 *k;                             /* key + 1; 0 = empty */
-    u64 *v;                             /* values */
-    size_t cap, n;                      /* slots (a power of two), keys stored */
-};
-
-static size_t um_slot(const struct u64map *m, u64 k)
-{
-    size_t j = (size_t)(k * 0x9e3779b97f4a7c15ull >> 17) & (m->cap - 1);
-
-    while (m->k[j] && m->k[j] != k)
-        j = (j + 1) & (m->cap - 1);
-    return j;
-}
-
-static int um_grow(struct u64map *m)
-{
-    struct u64map n = { 0 };
-
-    n.cap = m->cap ? m->cap * 2 : 1024;
-    n.k = calloc(n.cap, sizeof(u64));
-    n.v = calloc(n.cap, sizeof(u64));
-    if (!n.k || !n.v) {
-        free(n.k);
-        free(n.v);
-        return SIM_ENOMEM;
-    }
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->k[i])
-            continue;
-        size_t j = um_slot(&n, m->k[i]);
-        n.k[j] = m->k[i];
-        n.v[j] = m->v[i];
-        n.n++;
-    }
-    free(m->k);
-    free(m->v);
-    *m = n;
-    return SIM_OK;
-}
-
-static bool um_get(const struct u64map *m, u64 key, u64 *v)
-{
-    if (!m->cap)
-        return false;
-    size_t j = um_slot(m, key + 1);
-    if (!m->k[j])
-        return false;
-    *v = m->v[j];
-    return true;
-}
-
-static int um_put(struct u64map *m, u64 key, u64 v)
-{
-    if ((m->n + 1) * 2 > m->cap && um_grow(m))
-        return SIM_ENOMEM;
-    size_t j = um_slot(m, key + 1);
-    if (!m->k[j]) {
-        m->k[j] = key + 1;
-        m->n++;
-    }
-    m->v[j] = v;
-    return SIM_OK;
-}
-
-static void um_free(struct u64map *m)
-{
-    free(m->k);
-    free(m->v);
-}
 
 /* ===== Interval sets: the known mappings of one mm ======================= */
 
@@ -605,7 +533,7 @@ static struct task *task_get(struct ft *ft, s64 pid)
 {
     u64 idx;
 
-    if (um_get(&ft->pid2task, (u64)pid, &idx))
+    if (u64map_lookup(&ft->pid2task, (u64)pid, &idx))
         return &ft->tasks[idx];
     if (ft->ntasks == ft->tasks_cap) {
         size_t ncap = ft->tasks_cap ? ft->tasks_cap * 2 : 256;
@@ -615,7 +543,7 @@ static struct task *task_get(struct ft *ft, s64 pid)
         ft->tasks = nt;
         ft->tasks_cap = ncap;
     }
-    if (um_put(&ft->pid2task, (u64)pid, ft->ntasks))
+    if (u64map_put(&ft->pid2task, (u64)pid, ft->ntasks))
         return NULL;
     struct task *t = &ft->tasks[ft->ntasks++];
     memset(t, 0, sizeof(*t));
@@ -623,7 +551,7 @@ static struct task *task_get(struct ft *ft, s64 pid)
     t->tgid = -1;
     t->mm = -1;
     t->fork_mm = -1;
-    if (um_get(&ft->pid2tgid, (u64)pid, &idx))
+    if (u64map_lookup(&ft->pid2tgid, (u64)pid, &idx))
         t->tgid = (s64)idx;
     return t;
 }
@@ -638,7 +566,7 @@ static struct task *task_reset(struct ft *ft, s64 pid)
         return NULL;
     memset(t, 0, sizeof(*t));
     t->pid = pid;
-    t->tgid = um_get(&ft->pid2tgid, (u64)pid, &tg) ? (s64)tg : -1;
+    t->tgid = u64map_lookup(&ft->pid2tgid, (u64)pid, &tg) ? (s64)tg : -1;
     t->mm = -1;
     t->fork_mm = -1;
     return t;
@@ -749,7 +677,7 @@ static int mm_create(struct ft *ft, s64 tgid, s64 fork_mm, s64 *id)
     memset(m, 0, sizeof(*m));
     m->live = true;
     m->tgid = tgid;
-    if (um_put(&ft->tgid2mm, (u64)tgid, (u64)*id))
+    if (u64map_put(&ft->tgid2mm, (u64)tgid, (u64)*id))
         return sim_err_set(ft->im->err, SIM_ENOMEM, "out of memory");
     op = op_at(ft, OP_MM_NEW, -1, *id);
     if ((rc = put(ft, &op)))
@@ -781,7 +709,7 @@ static int task_mm(struct ft *ft, struct task *t, s64 *out)
         *out = t->mm;
         return SIM_OK;
     }
-    if (um_get(&ft->tgid2mm, (u64)tgid, &v) && mm_live(ft, (s64)v)) {
+    if (u64map_lookup(&ft->tgid2mm, (u64)tgid, &v) && mm_live(ft, (s64)v)) {
         id = (s64)v;
     } else {
         if ((rc = mm_create(ft, tgid, fork_mm, &id)))
@@ -817,8 +745,8 @@ static int mm_teardown(struct ft *ft, u32 cpu, s64 id)
     m->live = false;
     free(m->vmas.v);
     memset(&m->vmas, 0, sizeof(m->vmas));
-    if (um_get(&ft->tgid2mm, (u64)m->tgid, &v) && (s64)v == id)
-        um_put(&ft->tgid2mm, (u64)m->tgid, 0);
+    if (u64map_lookup(&ft->tgid2mm, (u64)m->tgid, &v) && (s64)v == id)
+        u64map_put(&ft->tgid2mm, (u64)m->tgid, 0);
     return SIM_OK;
 }
 
@@ -1420,7 +1348,7 @@ static int scan(struct ft *ft, u32 *max_cpu, u32 *hint, u64 *nevents)
         (*nevents)++;
         *max_cpu = e.cpu > *max_cpu ? e.cpu : *max_cpu;
         ft->ns0 = e.ns < ft->ns0 ? e.ns : ft->ns0;
-        if (e.tgid >= 0 && e.pid > 0 && um_put(&ft->pid2tgid, (u64)e.pid, (u64)e.tgid))
+        if (e.tgid >= 0 && e.pid > 0 && u64map_put(&ft->pid2tgid, (u64)e.pid, (u64)e.tgid))
             return sim_err_set(im->err, SIM_ENOMEM, "out of memory");
     }
     ft->style = styles[2] > styles[1] ? 2 : styles[1] ? 1 : 0;
@@ -1434,9 +1362,9 @@ static void ft_free(struct ft *ft)
     free(ft->mms);
     free(ft->tasks);
     free(ft->cpu);
-    um_free(&ft->pid2task);
-    um_free(&ft->pid2tgid);
-    um_free(&ft->tgid2mm);
+    u64map_free(&ft->pid2task);
+    u64map_free(&ft->pid2tgid);
+    u64map_free(&ft->tgid2mm);
 }
 
 int import_ftrace(struct imp *im)

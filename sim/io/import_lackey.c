@@ -21,6 +21,7 @@
  * A reference that straddles a page boundary touches both pages.
  */
 #include "import_priv.h"
+#include "u64map.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,66 +30,6 @@
 #define LK_X 1u
 #define LK_W 2u
 #define LK_USER_TOP (1ull << 47)
-
-/* ===== A set of page numbers with flags (open addressing) ================ */
-
-struct pageset {
-    u64 *key;                           /* page number + 1; 0 = empty */
-    u8 *val;                            /* LK_* flags */
-    size_t cap, n;                      /* cap a power of two */
-};
-
-static int ps_grow(struct pageset *s)
-{
-    size_t ncap = s->cap ? s->cap * 2 : 4096;
-    u64 *nk = calloc(ncap, sizeof(*nk));
-    u8 *nv = calloc(ncap, 1);
-
-    if (!nk || !nv) {
-        free(nk);
-        free(nv);
-        return SIM_ENOMEM;
-    }
-    for (size_t i = 0; i < s->cap; i++) {
-        if (!s->key[i])
-            continue;
-        size_t j = (size_t)(s->key[i] * 0x9e3779b97f4a7c15ull) & (ncap - 1);
-        while (nk[j])
-            j = (j + 1) & (ncap - 1);
-        nk[j] = s->key[i];
-        nv[j] = s->val[i];
-    }
-    free(s->key);
-    free(s->val);
-    s->key = nk;
-    s->val = nv;
-    s->cap = ncap;
-    return SIM_OK;
-}
-
-static int ps_add(struct pageset *s, u64 page, u8 flags)
-{
-    u64 k = page + 1;
-    size_t j;
-
-    if ((s->n + 1) * 2 > s->cap && ps_grow(s))
-        return SIM_ENOMEM;
-    j = (size_t)(k * 0x9e3779b97f4a7c15ull) & (s->cap - 1);
-    while (s->key[j] && s->key[j] != k)
-        j = (j + 1) & (s->cap - 1);
-    if (!s->key[j]) {
-        s->key[j] = k;
-        s->n++;
-    }
-    s->val[j] |= flags;
-    return SIM_OK;
-}
-
-static void ps_free(struct pageset *s)
-{
-    free(s->key);
-    free(s->val);
-}
 
 /* ===== Lines ============================================================= */
 
@@ -143,7 +84,7 @@ static int lk_parse(const char *s, struct lk_ref *r, const char **why)
 
 /* ===== Pass 1: pages ===================================================== */
 
-static int lk_scan(struct imp *im, struct pageset *ps)
+static int lk_scan(struct imp *im, struct u64map *ps)
 {
     struct lk_ref r;
     const char *why = "";
@@ -160,10 +101,13 @@ static int lk_scan(struct imp *im, struct pageset *ps)
             break;
         default: {
             u8 fl = r.kind == 'x' ? LK_X : r.kind == 'w' ? LK_W : 0;
+            u64 *v;
             im->st->events++;
             for (u64 pg = r.va >> 12; pg <= (r.va + r.size - 1) >> 12; pg++)
-                if (ps_add(ps, pg, fl))
+                if (!(v = u64map_slot(ps, pg)))
                     return sim_err_set(im->err, SIM_ENOMEM, "%s: out of memory", im->in);
+                else
+                    *v |= fl;
         }
         }
     }
@@ -184,7 +128,7 @@ static u8 lk_prot(u8 fl)
 }
 
 /* Runs of consecutive pages of one protection -> map ops (barriers). */
-static int lk_map_regions(struct imp *im, const struct pageset *ps)
+static int lk_map_regions(struct imp *im, const struct u64map *ps)
 {
     u64 *pg = malloc((ps->n ? ps->n : 1) * sizeof(*pg));
     size_t n = 0;
@@ -193,8 +137,8 @@ static int lk_map_regions(struct imp *im, const struct pageset *ps)
     if (!pg)
         return sim_err_set(im->err, SIM_ENOMEM, "%s: out of memory", im->in);
     for (size_t i = 0; i < ps->cap; i++)
-        if (ps->key[i])
-            pg[n++] = (ps->key[i] - 1) << 4 | lk_prot(ps->val[i]);
+        if (ps->k[i])
+            pg[n++] = (ps->k[i] - 1) << 4 | lk_prot((u8)ps->v[i]);
     qsort(pg, n, sizeof(*pg), cmp_u64);
     for (size_t i = 0; i < n && rc >= 0;) {
         size_t j = i + 1;
@@ -270,7 +214,7 @@ static int lk_refs(struct imp *im)
 
 int import_lackey(struct imp *im)
 {
-    struct pageset ps = { 0 };
+    struct u64map ps = { 0 };  /* page number -> LK_* flags */
     struct trace_op op;
     int rc;
 
@@ -297,6 +241,6 @@ int import_lackey(struct imp *im)
     if ((rc = imp_rewind(im, true)) == SIM_OK)
         rc = lk_refs(im);
 out:
-    ps_free(&ps);
+    u64map_free(&ps);
     return rc < 0 ? rc : SIM_OK;
 }

@@ -93,59 +93,28 @@ bool trace_utf8_valid(const u8 *s, size_t n, size_t *bad_at)
 
 /* ===== semantic checker ================================================== */
 
-static size_t mm_hash(u64 id)
+/* Values of c->mms: the state in the low two bits, the number of CPUs
+ * whose current mm it is above them. */
+#define MMV_STATE(v)  ((unsigned)((v) & 3))
+#define MMV_RUNNING(v) ((v) >> 2)
+#define MMV_ONE_CPU   4u
+
+/* Drop the exited ids (more than TRACE_MAX_EXITED piled up); messages then
+ * say "never created or has exited". */
+static int mm_forget_exited(struct trace_check *c)
 {
-    id ^= id >> 33;
-    id *= 0xff51afd7ed558ccdull;
-    id ^= id >> 33;
-    return (size_t)id;
-}
+    struct u64map live = { 0 };
 
-static struct trace_mm_slot *mm_find(const struct trace_check *c, u64 id)
-{
-    if (!c->cap)
-        return NULL;
-    size_t mask = c->cap - 1;
-    for (size_t i = mm_hash(id) & mask;; i = (i + 1) & mask) {
-        struct trace_mm_slot *s = &c->slots[i];
-        if (s->state == MMS_EMPTY)
-            return NULL;
-        if (s->id == id)
-            return s;
-    }
-}
-
-static struct trace_mm_slot *mm_place(struct trace_mm_slot *slots, size_t cap, u64 id)
-{
-    size_t mask = cap - 1, i = mm_hash(id) & mask;
-
-    while (slots[i].state != MMS_EMPTY)
-        i = (i + 1) & mask;
-    return &slots[i];
-}
-
-/* Rebuild the table with `cap` slots; drop exited ids unless keep_exited. */
-static int mm_rehash(struct trace_check *c, size_t cap, bool keep_exited)
-{
-    struct trace_mm_slot *ns = calloc(cap, sizeof(*ns));
-
-    if (!ns)
-        return SIM_ENOMEM;
-    c->used = 0;
-    for (size_t i = 0; i < c->cap; i++) {
-        struct trace_mm_slot *s = &c->slots[i];
-        if (s->state == MMS_LIVE || (s->state == MMS_EXITED && keep_exited)) {
-            *mm_place(ns, cap, s->id) = *s;
-            c->used++;
+    for (size_t i = 0; i < c->mms.cap; i++)
+        if (c->mms.k[i] && MMV_STATE(c->mms.v[i]) == MMS_LIVE &&
+            u64map_put(&live, c->mms.k[i] - 1, c->mms.v[i])) {
+            u64map_free(&live);
+            return SIM_ENOMEM;
         }
-    }
-    if (!keep_exited && c->nr_exited) {
-        c->nr_exited = 0;
-        c->forgot_exited = true;
-    }
-    free(c->slots);
-    c->slots = ns;
-    c->cap = cap;
+    u64map_free(&c->mms);
+    c->mms = live;
+    c->nr_exited = 0;
+    c->forgot_exited = true;
     return SIM_OK;
 }
 
@@ -159,13 +128,13 @@ int trace_check_init(struct trace_check *c, const struct trace_header *hdr)
         return SIM_ENOMEM;
     for (u32 i = 0; i < hdr->cpus; i++)
         c->cur_mm[i] = MM_NULL;
-    return mm_rehash(c, 64, true);
+    return SIM_OK;
 }
 
 void trace_check_free(struct trace_check *c)
 {
     free(c->cur_mm);
-    free(c->slots);
+    u64map_free(&c->mms);
     memset(c, 0, sizeof(*c));
 }
 
@@ -195,7 +164,7 @@ int trace_check_header(const struct trace_header *hdr, struct sim_err *err)
 }
 
 /* The live address space `mm`, or the reason there is none. */
-static int mm_live(const struct trace_check *c, s64 mm, struct trace_mm_slot **out,
+static int mm_live(const struct trace_check *c, s64 mm, u64 **out,
                    struct sim_err *err)
 {
     if (mm == MM_KERNEL)
@@ -204,8 +173,8 @@ static int mm_live(const struct trace_check *c, s64 mm, struct trace_mm_slot **o
         return sim_err_set(err, SIM_EPARSE, "mm: null is only valid for switch");
     if (mm < 0 || (u64)mm > TRACE_MAX_ID)
         return sim_err_set(err, SIM_EPARSE, "mm: id %" PRId64 " is out of range (0..2^53)", mm);
-    struct trace_mm_slot *s = mm_find(c, (u64)mm);
-    if (s && s->state == MMS_LIVE) {
+    u64 *s = u64map_get(&c->mms, (u64)mm);
+    if (s && MMV_STATE(*s) == MMS_LIVE) {
         *out = s;
         return SIM_OK;
     }
@@ -260,12 +229,12 @@ static int need_user_mm(const struct trace_check *c, const struct trace_op *op, 
 /* The CPU leaves its user address space (switch, idle). */
 static void cpu_set_mm(struct trace_check *c, u32 cpu, s64 mm)
 {
-    struct trace_mm_slot *s;
+    u64 *s;
 
-    if (c->cur_mm[cpu] >= 0 && (s = mm_find(c, (u64)c->cur_mm[cpu])))
-        s->nr_running--;
-    if (mm >= 0 && (s = mm_find(c, (u64)mm)))
-        s->nr_running++;
+    if (c->cur_mm[cpu] >= 0 && (s = u64map_get(&c->mms, (u64)c->cur_mm[cpu])))
+        *s -= MMV_ONE_CPU;
+    if (mm >= 0 && (s = u64map_get(&c->mms, (u64)mm)))
+        *s += MMV_ONE_CPU;
     c->cur_mm[cpu] = mm;
 }
 
@@ -297,56 +266,51 @@ static int check_flags(const struct trace_check *c, const struct trace_op *op,
 
 static int check_mm_new(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
 {
-    struct trace_mm_slot *unused;
+    u64 *unused;
 
     if (op->mm < 0 || (u64)op->mm > TRACE_MAX_ID)       /* kernel, null, out of range */
         return mm_live(c, op->mm, &unused, err);
-    struct trace_mm_slot *s = mm_find(c, (u64)op->mm);
-    if (s && s->state == MMS_LIVE)
+    u64 *s = u64map_get(&c->mms, (u64)op->mm);
+    if (s && MMV_STATE(*s) == MMS_LIVE)
         return sim_err_set(err, SIM_EPARSE, "mm %" PRId64 ": address space already exists",
                            op->mm);
     if (c->nr_live >= TRACE_MAX_MMS)
         return sim_err_set(err, SIM_ELIMIT, "mm: more than %d address spaces live at once",
                            TRACE_MAX_MMS);
-    if (!s) {
-        if ((c->used + 1) * 2 > c->cap && mm_rehash(c, c->cap * 2, true))
-            return sim_err_set(err, SIM_ENOMEM, "out of memory");
-        s = mm_place(c->slots, c->cap, (u64)op->mm);
-        s->id = (u64)op->mm;
-        c->used++;
-    } else
+    if (s)
         c->nr_exited--;
-    s->state = MMS_LIVE;
-    s->nr_running = 0;
+    else if (!(s = u64map_slot(&c->mms, (u64)op->mm)))
+        return sim_err_set(err, SIM_ENOMEM, "out of memory");
+    *s = MMS_LIVE;                              /* no CPU runs it yet */
     c->nr_live++;
     return SIM_OK;
 }
 
 static int check_mm_exit(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
 {
-    struct trace_mm_slot *s;
+    u64 *s;
     int rc = mm_live(c, op->mm, &s, err);
 
     if (rc)
         return rc;
-    if (s->nr_running) {
+    if (MMV_RUNNING(*s)) {
         u32 cpu = 0;
         while (cpu < c->cpus && c->cur_mm[cpu] != op->mm)
             cpu++;
         return sim_err_set(err, SIM_EPARSE, "mm %" PRId64 ": address space is still running "
                            "on cpu %u (switch that cpu away first)", op->mm, cpu);
     }
-    s->state = MMS_EXITED;
+    *s = MMS_EXITED;
     c->nr_live--;
     c->nr_exited++;
-    if (c->nr_exited > TRACE_MAX_EXITED && mm_rehash(c, c->cap, false))
+    if (c->nr_exited > TRACE_MAX_EXITED && mm_forget_exited(c))
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
     return SIM_OK;
 }
 
 static int check_map(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
 {
-    struct trace_mm_slot *s;
+    u64 *s;
     int rc;
 
     if (op->mm != MM_KERNEL && (rc = mm_live(c, op->mm, &s, err)))
@@ -364,7 +328,7 @@ static int check_map(struct trace_check *c, const struct trace_op *op, struct si
 /* unmap, protect, zap, migrate, and flush with a range. */
 static int check_mm_range(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
 {
-    struct trace_mm_slot *s;
+    u64 *s;
     int rc = mm_live(c, op->mm, &s, err);
 
     if (rc)
@@ -440,7 +404,7 @@ static int check_stream(struct trace_check *c, const struct trace_op *op, struct
 
 static int check_switch(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
 {
-    struct trace_mm_slot *s;
+    u64 *s;
     int rc;
 
     if (op->mm != MM_NULL && (rc = mm_live(c, op->mm, &s, err)))

@@ -21,6 +21,7 @@
 #define TLBSIM_TRACE_PRIV_H
 
 #include "trace.h"
+#include "u64map.h"
 
 #define TRACE_MAX_CPUS      1024        /* mirrors MACHINE_MAX_CPUS (models/machine.h) */
 #define TRACE_MAX_NAME      127         /* bytes of header name/source (+ NUL = 128) */
@@ -46,25 +47,18 @@ const char *trace_prot_name(unsigned prot);
 
 /* ===== semantic checker (trace_check.c) ================================= */
 
-/* One remembered address space id.  Open addressing, linear probing, no
- * deletion: an exited id stays as MMS_EXITED (so messages can say "has
- * exited") until more than TRACE_MAX_EXITED pile up, then they are purged. */
-enum { MMS_EMPTY = 0, MMS_LIVE = 1, MMS_EXITED = 2 };
-struct trace_mm_slot {
-    u64 id;                             /* mm id (0..2^53) */
-    u32 state;                          /* MMS_* */
-    u32 nr_running;                     /* CPUs whose current mm this is */
-};
+/* The checker remembers every address space id in a u64map: live ones,
+ * and exited ones (so messages can say "has exited") until more than
+ * TRACE_MAX_EXITED pile up, then those are forgotten. */
+enum { MMS_LIVE = 1, MMS_EXITED = 2 };
 
 struct trace_check {
     u32 cpus;                           /* header cpus */
     unsigned va_bits;                   /* 48 or 57 */
     s64 *cur_mm;                        /* [cpus]: running user mm id, or MM_NULL */
-    struct trace_mm_slot *slots;        /* hash table, cap a power of two */
-    size_t cap;                         /* slots allocated */
-    size_t used;                        /* slots not MMS_EMPTY */
-    size_t nr_live;                     /* MMS_LIVE slots */
-    size_t nr_exited;                   /* MMS_EXITED slots */
+    struct u64map mms;                  /* mm id -> MMS_* | CPUs running it << 2 */
+    size_t nr_live;                     /* MMS_LIVE ids */
+    size_t nr_exited;                   /* MMS_EXITED ids */
     bool forgot_exited;                 /* some exited ids were purged */
 };
 

@@ -23,6 +23,7 @@
  * Not thread-safe (tables built on first use).
  */
 #include "viz_priv.h"
+#include "../io/crc32.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -39,30 +40,6 @@
 #define MAX_CHAIN  48                   /* candidates per position: ratio vs time */
 
 /* ==== checksums ===================================================================== */
-
-static u32 crc_table[256];
-static bool crc_ready;
-
-static void crc_init(void)
-{
-    for (u32 n = 0; n < 256; n++) {
-        u32 c = n;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-        crc_table[n] = c;
-    }
-    crc_ready = true;
-}
-
-static u32 crc32_update(u32 crc, const u8 *p, size_t n)
-{
-    if (!crc_ready)
-        crc_init();
-    crc = ~crc;
-    while (n--)
-        crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-    return ~crc;
-}
 
 static u32 adler32(const u8 *p, size_t n)
 {
