@@ -133,10 +133,13 @@ static inline u32 tlb_match_mask(const u64 *set_tags, u32 n, u64 tag)
 }
 #endif
 
-#define TLB_FIND_FIXED(n) do {                                          \
-        u32 m_ = tlb_match_mask(set_tags, (n), tag);                    \
-        return m_ ? (int)__builtin_ctz(m_) : -1;                        \
-    } while (0)
+/* The first of n ways (a constant where it is inlined) holding tag, or -1. */
+static inline int tlb_find_fixed(const u64 *set_tags, u32 n, u64 tag)
+{
+    u32 m = tlb_match_mask(set_tags, n, tag);
+
+    return m ? (int)__builtin_ctz(m) : -1;
+}
 
 static inline int tlb_find_way(const u64 *set_tags, u32 ways, u64 tag)
 {
@@ -146,9 +149,9 @@ static inline int tlb_find_way(const u64 *set_tags, u32 ways, u64 tag)
                 (u32)(set_tags[2] == tag) << 2 | (u32)(set_tags[3] == tag) << 3;
         return m ? (int)__builtin_ctz(m) : -1;
     }
-    case 8:  TLB_FIND_FIXED(8);
-    case 12: TLB_FIND_FIXED(12);
-    case 16: TLB_FIND_FIXED(16);
+    case 8:  return tlb_find_fixed(set_tags, 8, tag);
+    case 12: return tlb_find_fixed(set_tags, 12, tag);
+    case 16: return tlb_find_fixed(set_tags, 16, tag);
     }
     u32 w = 0;
     for (; w + 4 <= ways; w += 4) {

@@ -277,6 +277,17 @@ static void progress(const struct run_opts *o, const char *policy, struct sim *s
 }
 
 /* Run one policy; rows go to part files DIR/N.*.  Returns a SIM_E* code. */
+/* Policy n's part file DIR/N.SUFFIX, opened for writing into *f. */
+static int open_part(FILE **f, const char *dir, u32 n, const char *suffix, struct sim_err *err)
+{
+    char p[4200];
+
+    snprintf(p, sizeof(p), "%s/%u.%s", dir, n, suffix);
+    if (!(*f = fopen(p, "w")))
+        return sim_err_set(err, SIM_EIO, "%s: cannot create: %s", p, strerror(errno));
+    return SIM_OK;
+}
+
 static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_err *err)
 {
     const char *policy = o->policies[n];
@@ -297,20 +308,12 @@ static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_
     if ((rc = load_machine(o, hdr.cpus, &m, err)))
         goto out;
     out.freq_mhz = m.freq_mhz;
-#define OPEN_PART(var, suffix)                                                  \
-    snprintf(p, sizeof(p), "%s/%u.%s", dir, n, suffix);                        \
-    if (!(var = fopen(p, "w"))) {                                               \
-        rc = sim_err_set(err, SIM_EIO, "%s: cannot create: %s", p, strerror(errno)); \
-        goto out;                                                               \
-    }
-    OPEN_PART(out.flushes, "flushes");
-    OPEN_PART(out.timeline, "timeline");
-    OPEN_PART(fs, "summary");
-    OPEN_PART(fc, "cpus");
-    if (o->tlb_log) {
-        OPEN_PART(out.tlblog, "tlblog");
-    }
-#undef OPEN_PART
+    if ((rc = open_part(&out.flushes, dir, n, "flushes", err)) ||
+        (rc = open_part(&out.timeline, dir, n, "timeline", err)) ||
+        (rc = open_part(&fs, dir, n, "summary", err)) ||
+        (rc = open_part(&fc, dir, n, "cpus", err)) ||
+        (o->tlb_log && (rc = open_part(&out.tlblog, dir, n, "tlblog", err))))
+        goto out;
     struct sim_config cfg = {
         .m = &m, .pol = pol, .src = trace_src(r), .hdr = &hdr, .trace_path = o->trace,
         .hooks = { .arg = &out, .flush = hook_flush, .interval = hook_interval,

@@ -109,6 +109,13 @@ void sim_mm_release(struct sim *s, struct mm *mm)
 
 /* ==== reading ============================================================ */
 
+/* ev_schedule, failing the run (it only fails when the heap cannot grow). */
+void sim_schedule(struct sim *s, struct ev *e, cycles_t when)
+{
+    if (ev_schedule(&s->q, e, when))
+        sim_fail(s, SIM_ENOMEM, 0, "sim", "out of memory (event queue)");
+}
+
 void sim_wake_at(struct sim *s, struct sim_cpu *sc, cycles_t t)
 {
     if (s->running == sc)
@@ -116,7 +123,7 @@ void sim_wake_at(struct sim *s, struct sim_cpu *sc, cycles_t t)
     if (t < sc->hw.now)
         t = sc->hw.now;
     if (!ev_queued(&sc->run_ev) || sc->run_ev.when > t)
-        ev_schedule(&s->q, &sc->run_ev, t);
+        sim_schedule(s, &sc->run_ev, t);
 }
 
 static int grow_ring(struct sim_cpu *sc, size_t need)
@@ -251,7 +258,7 @@ static void go_wait_input(struct sim *s, struct sim_cpu *sc)
 {
     sc->starved = true;
     if (sd_irq_time(sc) != CYCLES_NEVER)
-        ev_schedule(&s->q, &sc->run_ev, sd_irq_time(sc) > sc->hw.now ? sd_irq_time(sc) : sc->hw.now);
+        sim_schedule(s, &sc->run_ev, sd_irq_time(sc) > sc->hw.now ? sd_irq_time(sc) : sc->hw.now);
 }
 
 /* Start time of cur: `t` is the earliest start (idle until then), `gap`
@@ -293,85 +300,161 @@ static void account_wait(struct sim_cpu *sc, cycles_t until)
     sc->hw.now = until;
 }
 
+/* What cpu_run does after one step. */
+enum cpu_next {
+    CPU_STEP,                           /* take another step */
+    CPU_YIELD,                          /* stop; cpu_yield reschedules it */
+    CPU_PARKED,                         /* stop; the step already rescheduled or parked it */
+};
+
+/* The bounds of one cpu_run, refreshed before every step. */
+struct cpu_turn {
+    cycles_t popped;                    /* when the run event fired */
+    cycles_t horizon;                   /* the next other event */
+    cycles_t limit;                     /* horizon + sim.quantum: how far references may run */
+};
+
+/* Nothing queued: flush a pending batch at the end of the CPU's work, or
+ * park the CPU until input arrives (go_wait_input). */
+static enum cpu_next step_no_op(struct sim *s, struct sim_cpu *sc, const struct cpu_turn *tn)
+{
+    if (sc->batch.sd) {
+        if (sc->hw.now > tn->popped && sc->hw.now >= tn->horizon)
+            return CPU_YIELD;
+        sd_batch_flush(s, sc);
+        return CPU_STEP;
+    }
+    go_wait_input(s, sc);
+    return CPU_PARKED;
+}
+
+/* The op starts later (`t`, or a `gap` of work): wait in place when the
+ * start (or the next interrupt) is within the limit, else sleep until it. */
+static enum cpu_next step_wait_start(struct sim *s, struct sim_cpu *sc,
+                                     const struct cpu_turn *tn)
+{
+    cycles_t until = sc->start_at < sd_irq_time(sc) ? sc->start_at : sd_irq_time(sc);
+
+    sc->waiting_busy = sc->gap_busy;
+    if (until > tn->limit) {
+        sim_schedule(s, &sc->run_ev, until);
+        return CPU_PARKED;
+    }
+    account_wait(sc, until);
+    sc->waiting_busy = false;
+    return CPU_STEP;
+}
+
+/* An op on shared state runs only when this CPU is the earliest event. */
+static enum cpu_next step_global(struct sim *s, struct sim_cpu *sc, const struct cpu_turn *tn)
+{
+    if (sc->hw.now > tn->popped && sc->hw.now >= tn->horizon)
+        return CPU_YIELD;                       /* someone else goes first */
+    if (op_batch_flush_first(s, sc, &sc->cur)) {
+        sd_batch_flush(s, sc);
+        return CPU_STEP;
+    }
+    op_exec_global(s, sc, &sc->cur);
+    op_done(s, sc);
+    return CPU_STEP;
+}
+
+/* References (or irqs_off) run ahead up to the limit or the next interrupt.
+ * The earliest CPU always makes progress (one reference at least), even
+ * with sim.quantum = 0 and another CPU at the same cycle. */
+static enum cpu_next step_local(struct sim *s, struct sim_cpu *sc, const struct cpu_turn *tn)
+{
+    struct cpu *c = &sc->hw;
+
+    if (c->now >= tn->limit && c->now > tn->popped)
+        return CPU_YIELD;
+    cycles_t stop = tn->limit < sd_irq_time(sc) ? tn->limit : sd_irq_time(sc);
+    if (stop <= c->now)
+        stop = c->now + 1;
+    if (op_exec_local(sc, stop))
+        op_done(s, sc);
+    return CPU_STEP;
+}
+
+/* One step: due interrupts first, then the current op (fetched and begun
+ * as needed). */
+static enum cpu_next cpu_step(struct sim *s, struct sim_cpu *sc, struct cpu_turn *tn)
+{
+    struct cpu *c = &sc->hw;
+
+    /* Events this loop creates (IPIs, acks) move the horizon. */
+    tn->horizon = ev_next_time(&s->q);
+    tn->limit = tn->horizon >= CYCLES_NEVER - s->m.quantum ? CYCLES_NEVER
+                                                           : tn->horizon + s->m.quantum;
+    if (sd_irq_time(sc) <= c->now) {
+        sd_handle_irqs(s, sc);
+        return CPU_STEP;
+    }
+    if (sc->spinning)
+        return CPU_YIELD;
+    if (!sc->has_cur && !fetch_op(s, sc))
+        return step_no_op(s, sc, tn);
+    if (!sc->started)
+        op_begin(sc);
+    if (c->now < sc->start_at)
+        return step_wait_start(s, sc, tn);
+    if (sc->idle)
+        wake_from_idle(s, sc);
+    if (sc->preempted && sc->cur.type != OP_VCPU_RUN)
+        op_vcpu_run(s, sc);             /* the host resumed it implicitly */
+    if (trace_op_is(&sc->cur, TOP_LOCAL))
+        return step_local(s, sc, tn);
+    return step_global(s, sc, tn);
+}
+
+/* The CPU stops for another CPU: a spinning initiator sleeps until its
+ * next interrupt (an ack or a flush request wakes it), any other CPU runs
+ * again at its own clock. */
+static void cpu_yield(struct sim *s, struct sim_cpu *sc)
+{
+    if (sc->spinning) {
+        if (sd_irq_time(sc) != CYCLES_NEVER)
+            sim_schedule(s, &sc->run_ev,
+                         sd_irq_time(sc) > sc->hw.now ? sd_irq_time(sc) : sc->hw.now);
+        return;
+    }
+    if (!s->fail)
+        sim_schedule(s, &sc->run_ev, sc->hw.now);
+}
+
+/* cpu_run - the run event of one CPU: the engine's central loop.
+ *
+ * Catch the CPU's clock up to the event time, then take steps (cpu_step)
+ * until one says stop.  A step handles the flush interrupts that are due,
+ * or fetches the CPU's next op, waits for its start time, or runs it:
+ * references run ahead of global time by at most sim.quantum cycles past
+ * the next event (the limit), and an op on shared state runs only while
+ * this CPU is the earliest event (the horizon), so shared state changes in
+ * (time, seq) order.  Each step returns the next action:
+ *
+ *   CPU_STEP    go on (state changed: an op ran, an interrupt was handled);
+ *   CPU_YIELD   another event comes first, or the CPU spins for acks:
+ *               cpu_yield reschedules it (at its clock, or its next irq);
+ *   CPU_PARKED  the step rescheduled the CPU itself (start time beyond the
+ *               limit) or parked it until input arrives (nothing queued).
+ *
+ * A failure (s->fail) stops the loop after the step that set it.  While it
+ * runs, s->running is sc, so sim_wake_at leaves this CPU alone. */
 static void cpu_run(void *owner, struct ev *e)
 {
     struct sim_cpu *sc = owner;
     struct sim *s = sc->s;
-    struct cpu *c = &sc->hw;
-    cycles_t popped = e->when, horizon, limit;
+    struct cpu_turn tn = { .popped = e->when };
+    enum cpu_next next = CPU_STEP;
 
-    account_wait(sc, popped);
+    account_wait(sc, tn.popped);
     sc->waiting_busy = false;
     s->running = sc;
-    while (!s->fail) {
-        /* Events this loop creates (IPIs, acks) move the horizon. */
-        horizon = ev_next_time(&s->q);
-        limit = horizon >= CYCLES_NEVER - s->m.quantum ? CYCLES_NEVER : horizon + s->m.quantum;
-        if (sd_irq_time(sc) <= c->now) {
-            sd_handle_irqs(s, sc);
-            continue;
-        }
-        if (sc->spinning)
-            break;
-        if (!sc->has_cur && !fetch_op(s, sc)) {
-            if (sc->batch.sd) {         /* end of this CPU's work: flush the batch */
-                if (c->now > popped && c->now >= horizon)
-                    break;
-                sd_batch_flush(s, sc);
-                continue;
-            }
-            s->running = NULL;
-            go_wait_input(s, sc);
-            return;
-        }
-        if (!sc->started)
-            op_begin(sc);
-        if (c->now < sc->start_at) {
-            cycles_t until = sc->start_at < sd_irq_time(sc) ? sc->start_at : sd_irq_time(sc);
-            if (until > limit) {
-                sc->waiting_busy = sc->gap_busy;
-                s->running = NULL;
-                ev_schedule(&s->q, &sc->run_ev, until);
-                return;
-            }
-            sc->waiting_busy = sc->gap_busy;
-            account_wait(sc, until);
-            sc->waiting_busy = false;
-            continue;
-        }
-        if (sc->idle)
-            wake_from_idle(s, sc);
-        if (sc->preempted && sc->cur.type != OP_VCPU_RUN)
-            op_vcpu_run(s, sc);         /* the host resumed it implicitly */
-        if (!trace_op_is(&sc->cur, TOP_LOCAL)) {
-            if (c->now > popped && c->now >= horizon)
-                break;                  /* someone else goes first */
-            if (op_batch_flush_first(s, sc, &sc->cur)) {
-                sd_batch_flush(s, sc);
-                continue;
-            }
-            op_exec_global(s, sc, &sc->cur);
-            op_done(s, sc);
-            continue;
-        }
-        if (c->now >= limit && c->now > popped)
-            break;
-        /* The earliest CPU always makes progress (one reference at least),
-         * even with sim.quantum = 0 and another CPU at the same cycle. */
-        cycles_t stop = limit < sd_irq_time(sc) ? limit : sd_irq_time(sc);
-        if (stop <= c->now)
-            stop = c->now + 1;
-        if (op_exec_local(sc, stop))
-            op_done(s, sc);
-    }
+    while (!s->fail && (next = cpu_step(s, sc, &tn)) == CPU_STEP)
+        ;
     s->running = NULL;
-    if (sc->spinning) {
-        if (sd_irq_time(sc) != CYCLES_NEVER)
-            ev_schedule(&s->q, &sc->run_ev, sd_irq_time(sc) > c->now ? sd_irq_time(sc) : c->now);
-        return;
-    }
-    if (!s->fail)
-        ev_schedule(&s->q, &sc->run_ev, c->now);
+    if (next != CPU_PARKED)
+        cpu_yield(s, sc);
 }
 
 /* ==== barriers ============================================================ */

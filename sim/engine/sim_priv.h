@@ -138,6 +138,8 @@ struct sim {
 /* ---- sim.c ---------------------------------------------------------------- */
 /* Record the first error (FILE:LINE: FIELD: msg) and return its code. */
 int  sim_fail(struct sim *s, int code, u64 line, const char *field, const char *msg);
+/* ev_schedule on s->q; out of memory fails the run (sim_fail). */
+void sim_schedule(struct sim *s, struct ev *e, cycles_t when);
 int  sim_fail_err(struct sim *s, u64 line, const char *field, const struct sim_err *e);
 struct mm *sim_mm_lookup(struct sim *s, s64 id);        /* NULL if not live */
 void sim_mm_release(struct sim *s, struct mm *mm);      /* after mm_exit's flush */

@@ -235,20 +235,23 @@ static const u8 bin_order[] = {
     F_MM, F_KIND, F_VA, F_LEN, F_STRIDE, F_COUNT, F_PAGE, F_PROT, F_CSTATE, F_CYCLES, F_LABEL,
 };
 
-/* The body fields op carries, as B(F_*) bits (flags already known). */
+#define BIN_BODY (B(F_MM) | B(F_KIND) | B(F_VA) | B(F_LEN) | B(F_STRIDE) | B(F_COUNT) | \
+                  B(F_PAGE) | B(F_PROT) | B(F_CSTATE) | B(F_CYCLES) | B(F_LABEL))
+
+/* The body fields op carries, as B(F_*) bits (flags already known): the
+ * required ones, and the optional ones given (trace_op_has). */
 static u32 bin_fields(const struct trace_op *op)
 {
     const struct trace_op_desc *d = trace_op_desc(op->type);
-    u32 m = (d->req | d->opt) & ~(B(F_CPU) | COMMON_FIELDS), out = 0;
+    u32 m = d->req & BIN_BODY, opt = d->opt & BIN_BODY;
 
-    while (m) {
-        int f = __builtin_ctz(m);
-        m &= m - 1;
-        if (trace_field_desc((enum trace_field)f)->kind == FK_VALUE &&
-            trace_op_has(op, (enum trace_field)f))
-            out |= B(f);
+    while (opt) {
+        const struct trace_field_desc *fd = trace_field_desc((enum trace_field)__builtin_ctz(opt));
+        if ((!fd->flag || (op->flags & fd->flag)) && !(op->flags & fd->absent))
+            m |= opt & -opt;
+        opt &= opt - 1;
     }
-    return out;
+    return m;
 }
 
 static u8 *enc_vas(struct trace_bin_wr *b, u8 *p, u32 slot, const struct trace_op *op)
