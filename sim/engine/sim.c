@@ -116,6 +116,14 @@ void sim_schedule(struct sim *s, struct ev *e, cycles_t when)
         sim_fail(s, SIM_ENOMEM, 0, "sim", "out of memory (event queue)");
 }
 
+/* A helper's result: a failure it returned without recording it (a raw
+ * SIM_E* code) fails the run, so every loop sees s->fail. */
+static void sim_check(struct sim *s, int rc)
+{
+    if (rc < 0 && !s->fail)
+        sim_fail(s, rc, 0, "sim", sim_strerror(rc));
+}
+
 void sim_wake_at(struct sim *s, struct sim_cpu *sc, cycles_t t)
 {
     if (s->running == sc)
@@ -321,7 +329,7 @@ static enum cpu_next step_no_op(struct sim *s, struct sim_cpu *sc, const struct 
     if (sc->batch.sd) {
         if (sc->hw.now > tn->popped && sc->hw.now >= tn->horizon)
             return CPU_YIELD;
-        sd_batch_flush(s, sc);
+        sim_check(s, sd_batch_flush(s, sc));
         return CPU_STEP;
     }
     go_wait_input(s, sc);
@@ -351,10 +359,10 @@ static enum cpu_next step_global(struct sim *s, struct sim_cpu *sc, const struct
     if (sc->hw.now > tn->popped && sc->hw.now >= tn->horizon)
         return CPU_YIELD;                       /* someone else goes first */
     if (op_batch_flush_first(s, sc, &sc->cur)) {
-        sd_batch_flush(s, sc);
+        sim_check(s, sd_batch_flush(s, sc));
         return CPU_STEP;
     }
-    op_exec_global(s, sc, &sc->cur);
+    sim_check(s, op_exec_global(s, sc, &sc->cur));
     op_done(s, sc);
     return CPU_STEP;
 }
@@ -788,11 +796,11 @@ int sim_step(struct sim *s, struct sim_err *err)
     if (s->fail)
         goto failed;
     if (s->has_barrier && barrier_ready(s)) {
-        run_barrier(s);
-        pump(s);
+        sim_check(s, run_barrier(s));
+        sim_check(s, pump(s));
         goto out;
     }
-    pump(s);
+    sim_check(s, pump(s));
     if (s->fail)
         goto failed;
     e = ev_pop(&s->q);
