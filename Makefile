@@ -15,7 +15,7 @@ SANITIZER ?=
 WARN       = -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wstrict-prototypes \
              -Wmissing-prototypes -Wno-unused-parameter
 CPPFLAGS  += -D_GNU_SOURCE
-CFLAGS    += -std=c11 $(OPT) -g $(WARN) -MMD -MP
+CFLAGS    += -std=c11 $(OPT) -g $(WARN) -MMD -MP $(FUZZ_CFLAGS)
 ifneq ($(SANITIZER),)
 CFLAGS    += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS   += -fsanitize=$(SANITIZER)
@@ -23,7 +23,6 @@ endif
 DEFAULT_TRACE ?= traces/default.jsonl
 # == end of settings ===========================================================
 
-PKG_CJSON  = $(shell pkg-config --cflags --libs libcjson 2>/dev/null || echo -lcjson)
 CJSON_CFLAGS = $(shell pkg-config --cflags libcjson 2>/dev/null)
 CJSON_LIBS   = $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
 SDL_CFLAGS   = $(shell pkg-config --cflags sdl2 2>/dev/null)
@@ -48,7 +47,7 @@ VIZ_OBJ  = $(VIZ_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 LIB      = $(BUILD)/libtlbsim.a
 
-.PHONY: all run test deps asan ubsan bench bench-smoke plots report fuzz clean
+.PHONY: all run test deps asan ubsan bench bench-smoke bench-tools plots report fuzz fuzz-bins fuzz-bins-here clean
 all: $(BUILD)/tlbsim $(BUILD)/tlbviz
 
 $(BUILD)/%.o: %.c
@@ -68,7 +67,7 @@ $(LIB): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/tlbsim: $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CJSON_LIBS) -lm -lpthread
+	$(CC) $(LDFLAGS) -o $@ $^ $(CJSON_LIBS) -lm
 
 $(BUILD)/tlbviz: $(VIZ_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SDL_LIBS) $(CJSON_LIBS) -lm
@@ -95,12 +94,30 @@ ubsan:
 	$(MAKE) BUILD=build-ubsan SANITIZER=undefined OPT=-O1 test
 
 # Benchmarks: release build into build-rel/, inputs generated deterministically.
+# The helpers (input generator, rusage wrapper, host ceiling) are built here
+# with the same flags as everything else; bench/run.sh only runs them.
+BENCH_TOOLS = $(BUILD)/bench/gen $(BUILD)/bench/runstat $(BUILD)/bench/ceiling
+bench-tools: $(BENCH_TOOLS)
+
+$(BUILD)/bench/gen: bench/gen.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CJSON_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(CJSON_LIBS) -lm
+
+$(BUILD)/bench/runstat: bench/runstat.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+# The ceiling is the host's best case: always optimised for x86-64-v2.
+$(BUILD)/bench/ceiling: bench/ceiling.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O3 -march=x86-64-v2 $(LDFLAGS) -o $@ $<
+
 bench:
-	$(MAKE) --no-print-directory BUILD=build-rel OPT="-O3 -march=x86-64-v2" all
+	$(MAKE) --no-print-directory BUILD=build-rel OPT="-O3 -march=x86-64-v2" all bench-tools
 	./bench/run.sh build-rel
 
 # Seconds-long version for CI: checks the benchmark runs, not its speed.
-bench-smoke: all
+bench-smoke: all bench-tools
 	./bench/run.sh $(BUILD) --smoke
 
 # Figures from out/ (or PLOT_IN=dir); skipped with a message without gnuplot.
@@ -113,11 +130,44 @@ report: all
 	./plots/make-plots.sh out/compare out/compare/plots
 	./$(BUILD)/tlbsim report out/compare
 
-# Fuzz every input parser for FUZZ_SECONDS each (clang + libFuzzer).
+# Fuzz every input parser for FUZZ_SECONDS each (clang + libFuzzer).  The
+# harnesses are built here (fuzz-bins, into build-fuzz/ with clang and the
+# same WARN list); tests/fuzz/run.sh builds them through this target, then
+# runs them.
+FUZZ_BUILD  ?= build-fuzz
+CLANG       ?= clang
+FUZZ_TARGETS = trace_jsonl trace_bin import_ftrace import_lackey model set wlspec sim
+FUZZ_SAN     = address,undefined
+FUZZ_BINS    = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+# A second JSONL reader with the canonical-line fast path off, its external
+# names prefixed with slow_, so fuzz_trace_jsonl compares the two paths.
+FUZZ_SLOW_SRC = sim/io/trace.c sim/io/trace_json.c
+FUZZ_SLOW_OBJ = $(FUZZ_SLOW_SRC:sim/io/%.c=$(BUILD)/fuzz/slow_%.o)
+
 fuzz:
 	./tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
+
+fuzz-bins:
+	@command -v $(CLANG) >/dev/null || { echo "fuzz: clang not found; install it with: apt-get install -y clang libclang-rt-14-dev" >&2; exit 1; }
+	$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(CLANG) OPT=-O1 SANITIZER=$(FUZZ_SAN) \
+	    FUZZ_CFLAGS=-fsanitize=fuzzer-no-link fuzz-bins-here
+
+fuzz-bins-here: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/slow_names.h: $(FUZZ_SLOW_SRC:%.c=$(BUILD)/%.o)
+	@mkdir -p $(@D)
+	nm --defined-only -g $^ | awk 'NF == 3 && $$3 !~ /^__/ { print "#define " $$3 " slow_" $$3 }' >$@
+
+$(BUILD)/fuzz/slow_%.o: sim/io/%.c $(BUILD)/fuzz/slow_names.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CJSON_CFLAGS) -DTRACE_JSON_FAST=0 \
+	    -include $(BUILD)/fuzz/slow_names.h -c -o $@ $<
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/tests/fuzz/fuzz_common.o $(FUZZ_SLOW_OBJ) $(LIB)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CJSON_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ \
+	    $(CJSON_LIBS) -lm
 
 clean:
 	rm -rf build build-asan build-ubsan build-rel build-fuzz out
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(VIZ_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(VIZ_OBJ:.o=.d) $(TEST_OBJ:.o=.d) \
+         $(wildcard $(BUILD)/fuzz/*.d $(BUILD)/bench/*.d $(BUILD)/tests/fuzz/*.d)

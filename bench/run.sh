@@ -6,7 +6,9 @@
 # BUILD is a build directory holding tlbsim and libtlbsim.a: `make bench`
 # passes build-rel (-O3 -march=x86-64-v2), `make bench-smoke` the normal
 # build.  The script
-#   1. compiles its helpers (bench/gen.c, runstat.c, ceiling.c) into BUILD/bench/;
+#   1. uses its helpers (bench/gen.c, runstat.c, ceiling.c), which the
+#      Makefile builds into BUILD/bench/ (`make bench` and `make bench-smoke`
+#      do; by hand: make BUILD=BUILD bench-tools);
 #   2. generates the input traces into BUILD/bench-inputs/ (deterministic;
 #      reused while BUILD/bench-inputs/STAMP matches the generator and sizes);
 #   3. runs every scenario single-threaded (`tlbsim run -j 1`, one policy,
@@ -46,14 +48,14 @@ if [ ! -x "$TLBSIM" ] || [ ! -f "$BUILD/libtlbsim.a" ]; then
     exit 1
 fi
 
-# ---- helpers -----------------------------------------------------------------
-CC=${CC:-cc}
-WARN="-Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wstrict-prototypes -Wmissing-prototypes"
-CJSON_LIBS=$(pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
-mkdir -p "$TOOLS" "$OUT"
-$CC -std=c11 -O2 -D_GNU_SOURCE $WARN -o "$TOOLS/gen" bench/gen.c "$BUILD/libtlbsim.a" $CJSON_LIBS -lm
-$CC -std=c11 -O2 -D_GNU_SOURCE $WARN -o "$TOOLS/runstat" bench/runstat.c
-$CC -std=c11 -O3 -march=x86-64-v2 -D_GNU_SOURCE $WARN -o "$TOOLS/ceiling" bench/ceiling.c
+# ---- helpers: built by the Makefile (`make bench-tools BUILD=...`) ------------
+for t in gen runstat ceiling; do
+    if [ ! -x "$TOOLS/$t" ]; then
+        echo "bench: $TOOLS/$t missing (make BUILD=$BUILD bench-tools)" >&2
+        exit 1
+    fi
+done
+mkdir -p "$OUT"
 
 # ---- inputs --------------------------------------------------------------------
 # name scenario format refs cpus.  shoot: one flush per 1000 references.

@@ -5,9 +5,10 @@
 #
 # Targets (tests/fuzz/fuzz_TARGET.c): trace_jsonl, trace_bin, import_ftrace,
 # import_lackey, model, set, wlspec, sim.  For each one this script
-#   1. compiles the project's library sources and the harness with
-#      clang -fsanitize=fuzzer,address,undefined into build-fuzz/ (objects are
-#      rebuilt when a source or any header is newer);
+#   1. builds the library and the harnesses with clang
+#      -fsanitize=fuzzer,address,undefined into build-fuzz/ through the
+#      Makefile (`make fuzz-bins`: the project's one WARN list, -MMD
+#      dependencies);
 #   2. replays the regression corpus tests/fuzz/regress/TARGET/ (every input
 #      that ever crashed, hung or broke an oracle) and the seeds, once each;
 #   3. fuzzes for SECONDS, starting from tests/fuzz/seed/TARGET/ and the
@@ -37,58 +38,13 @@ if ! command -v "$CLANG" >/dev/null 2>&1; then
     exit 1
 fi
 
-SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wshadow -Wundef -Wwrite-strings \
- -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter $(pkg-config --cflags libcjson 2>/dev/null)"
-LIBS="$(pkg-config --libs libcjson 2>/dev/null || echo -lcjson) -lm -lpthread"
-
-# ---- build ------------------------------------------------------------------
-mkdir -p "$B/obj" "$B/logs"
-HDR_STAMP=$(ls -t models/*.h sim/*/*.h workloads/*.h tests/fuzz/*.h 2>/dev/null | head -1)
-build_obj() {                   # build_obj SRC -> prints the object path
-    local src=$1 obj="$B/obj/$(echo "$1" | tr / _).o"
-    if [ ! -e "$obj" ] || [ "$src" -nt "$obj" ] || [ "$HDR_STAMP" -nt "$obj" ]; then
-        "$CLANG" $CFLAGS $SAN -fsanitize=fuzzer-no-link -c -o "$obj" "$src" || return 1
-    fi
-    echo "$obj"
-}
-LIB_SRC=$(ls models/*.c sim/engine/*.c sim/io/*.c workloads/*.c)
-echo "fuzz: building into $B/ with $CLANG"
-OBJS=""
-for s in $LIB_SRC tests/fuzz/fuzz_common.c; do
-    o=$(build_obj "$s") || { echo "fuzz: compiling $s failed" >&2; exit 1; }
-    OBJS="$OBJS $o"
-done
-# A second JSONL reader with the canonical-line fast path off
-# (TRACE_JSON_FAST=0): the reader front end and the JSON reader built again,
-# their external names prefixed with slow_, so that fuzz_trace_jsonl can
-# compare the two paths on every input.
-SLOW_SRC="sim/io/trace.c sim/io/trace_json.c"
-SLOW=""
-for s in $SLOW_SRC; do
-    o="$B/obj/slow_$(basename "$s" .c).o"
-    SLOW="$SLOW $o"
-done
-if [ ! -e "$B/obj/slow_trace_json.o" ] || [ -n "$(find $SLOW_SRC sim/io/trace_priv.h -newer "$B/obj/slow_trace_json.o")" ]; then
-    for s in $SLOW_SRC; do nm --defined-only -g "$B/obj/$(echo "$s" | tr / _).o"; done |
-        awk '$3 !~ /^__/ {print "#define " $3 " slow_" $3}' >"$B/slow_names.h"
-    for s in $SLOW_SRC; do
-        "$CLANG" $CFLAGS $SAN -fsanitize=fuzzer-no-link -DTRACE_JSON_FAST=0 \
-            -include "$B/slow_names.h" -c -o "$B/obj/slow_$(basename "$s" .c).o" "$s" ||
-            { echo "fuzz: compiling the slow JSONL reader failed" >&2; exit 1; }
-    done
-fi
-OBJS="$OBJS $SLOW"
-rm -f "$B/libfuzzsim.a"
-ar rcs "$B/libfuzzsim.a" $OBJS
+# ---- build: through the Makefile (one set of flags for the whole project) ----
+echo "fuzz: building into $B/ with $CLANG (make fuzz-bins)"
+mkdir -p "$B/logs"
+make --no-print-directory FUZZ_BUILD="$B" CLANG="$CLANG" fuzz-bins >"$B/logs/build.log" 2>&1 ||
+    { tail -30 "$B/logs/build.log" >&2; echo "fuzz: build failed (log: $B/logs/build.log)" >&2; exit 1; }
 for t in $TARGETS; do
-    src=tests/fuzz/fuzz_$t.c
-    [ -f "$src" ] || { echo "fuzz: unknown target '$t' (targets: $ALL_TARGETS)" >&2; exit 2; }
-    if [ ! -x "$B/fuzz_$t" ] || [ "$src" -nt "$B/fuzz_$t" ] || [ "$B/libfuzzsim.a" -nt "$B/fuzz_$t" ] ||
-       [ tests/fuzz/fuzz_import.h -nt "$B/fuzz_$t" ]; then
-        "$CLANG" $CFLAGS $SAN -fsanitize=fuzzer -o "$B/fuzz_$t" "$src" "$B/libfuzzsim.a" $LIBS ||
-            { echo "fuzz: linking fuzz_$t failed" >&2; exit 1; }
-    fi
+    [ -x "$B/fuzz/fuzz_$t" ] || { echo "fuzz: unknown target '$t' (targets: $ALL_TARGETS)" >&2; exit 2; }
 done
 
 # ---- run --------------------------------------------------------------------
@@ -105,7 +61,7 @@ max_len() {
 scratch_rm() { rm -f "/dev/shm/tlbsim-fz-$1-"* "${TMPDIR:-/tmp}/tlbsim-fz-$1-"*; }
 
 run_target() {                  # run_target TARGET -> writes $B/logs/TARGET.{log,result}
-    local t=$1 bin="$B/fuzz_$1" log="$B/logs/$1.log" res="$B/logs/$1.result"
+    local t=$1 bin="$B/fuzz/fuzz_$1" log="$B/logs/$1.log" res="$B/logs/$1.result"
     local seed=tests/fuzz/seed/$t reg=tests/fuzz/regress/$t corpus="$B/corpus/$t"
     local art="$B/artifacts/$t/" dict=tests/fuzz/dict/$t.dict dictflag="" files
     mkdir -p "$corpus" "$art"
