@@ -72,8 +72,10 @@ $(BUILD)/tlbsim: $(CLI_OBJ) $(LIB)
 $(BUILD)/tlbviz: $(VIZ_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SDL_LIBS) $(CJSON_LIBS) -lm
 
-# The tests link the pure rendering part of the visualizer (no SDL calls).
-$(BUILD)/run-tests: $(TEST_OBJ) $(VIZ_LIB_OBJ) $(LIB)
+# The tests link the pure rendering part of the visualizer (no SDL calls)
+# and the statistics of the front end.
+CLI_TEST_OBJ = $(BUILD)/sim/cli/stats.o $(BUILD)/sim/cli/table.o
+$(BUILD)/run-tests: $(TEST_OBJ) $(VIZ_LIB_OBJ) $(CLI_TEST_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(CJSON_LIBS) -lm
 
 deps:

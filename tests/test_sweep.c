@@ -300,6 +300,109 @@ Test(sweep, bad_input_is_exit_2_with_one_line)
     ws_done(&w);
 }
 
+/* Statistics over seeds, hand-computed: three seeds with cycles 10, 12, 17 give
+ * mean 13, sd sqrt((9 + 1 + 16) / 2) = 3.606, ci95 = t(2) 4.3027 * 3.606 / sqrt(3)
+ * = 8.957; `seed` and `point` are dropped, text columns kept. */
+Test(sweep, merge_writes_stats_over_seeds)
+{
+    static const char *const rows[] = { "10,1", "12,2", "17,3", "5,1" };
+    struct ws w;
+    char p[PATH_MAX * 2], *st;
+
+    ws_init(&w);
+    snprintf(p, sizeof(p), "%s/m/points.csv", w.dir);
+    cr_assert_eq(sh(&w, "mkdir -p %s/m/points/0000 %s/m/points/0001 %s/m/points/0002 "
+                    "%s/m/points/0003", w.dir, w.dir, w.dir, w.dir), 0);
+    write_file(p, "point,grid.policy,grid.seed\n0,a,1\n1,a,2\n2,a,3\n3,b,1\n");
+    for (int i = 0; i < 4; i++) {
+        char text[256];
+        snprintf(p, sizeof(p), "%s/m/points/%04d/summary.csv", w.dir, i);
+        snprintf(text, sizeof(text), "trace,policy,cpus,cycles,seed\nt.jsonl,%s,2,%s\n",
+                 i < 3 ? "a" : "b", rows[i]);
+        write_file(p, text);
+        snprintf(p, sizeof(p), "%s/m/points/%04d/flushes.csv", w.dir, i);
+        write_file(p, "policy,seq\n");
+    }
+    cr_assert_eq(sh(&w, "%s sweep --merge %s/m", w.bin, w.dir), 0);
+    st = slurpf("%s/%s", w.dir, "m/sweep_stats.csv");
+    cr_assert(st);
+    cr_assert_str_eq(st, "grid.policy,trace,policy,cpus,runs,cycles_mean,cycles_sd,cycles_ci95\n"
+                         "a,t.jsonl,a,2,3,13.000,3.606,8.957\n"
+                         "b,t.jsonl,b,2,1,5.000,,\n");
+    free(st);
+    ws_done(&w);
+}
+
+Test(sweep, repeat_gives_ci_columns_and_seed_reaches_the_generator)
+{
+    struct ws w;
+    char spec[PATH_MAX + 16], *st, *sum, *t1, *t2;
+
+    ws_init(&w);
+    snprintf(spec, sizeof(spec), "%s/wl.json", w.dir);
+    write_file(spec, tiny_spec);
+    cr_assert_eq(sh(&w, "%s sweep %s --grid policy=linux,early-ack --repeat 3 --out %s/r -q",
+                    w.bin, spec, w.dir), 0);
+    st = slurpf("%s/%s", w.dir, "r/sweep_stats.csv");
+    sum = slurpf("%s/%s", w.dir, "r/sweep_summary.csv");
+    cr_assert(st && sum);
+    cr_assert_eq(count_lines(st), 3, "%s", st);
+    cr_assert_eq(count_lines(sum), 7);
+    cr_assert(strstr(st, ",runs,cycles_mean,cycles_sd,cycles_ci95,"), "%s", st);
+    cr_assert(strstr(sum, "point,grid.policy,grid.seed,"));
+    /* seeds 1..3 (the spec's seed is 1) regenerate the trace and set sim.seed */
+    t1 = slurpf("%s/%s", w.dir, "r/traces/seed1/wl.jsonl");
+    t2 = slurpf("%s/%s", w.dir, "r/traces/seed3/wl.jsonl");
+    cr_assert(t1 && t2 && strcmp(t1, t2), "the seed does not reach the generator");
+    cr_assert(strstr(sum, ",skylake-sp,linux,2,"));
+    cr_assert(strstr(sum, ",3\n"), "sim.seed=3 not in the seed column: %s", sum);
+    free(t1);
+    free(t2);
+    free(st);
+    free(sum);
+    /* --repeat with a seed axis, or with a --set sim.seed and a seed axis: usage errors */
+    cr_assert_eq(sh(&w, "%s sweep %s --grid seed=1,2 --repeat 2 --out %s/x", w.bin, spec,
+                    w.dir), 2);
+    cr_assert_eq(sh(&w, "%s sweep %s --grid seed=1,2 --set sim.seed=4 --out %s/x", w.bin,
+                    spec, w.dir), 2);
+    cr_assert_eq(sh(&w, "%s sweep %s --grid seed=x --out %s/x", w.bin, spec, w.dir), 2);
+    ws_done(&w);
+}
+
+/* run --repeat: every run in summary.csv with its own sim.seed (1, 2, 3), the
+ * first run's rows in flushes.csv, and summary_stats.csv one row per policy;
+ * a later run without --repeat removes the stale statistics. */
+Test(run, repeat_writes_summary_stats)
+{
+    struct ws w;
+    char *sum, *st, *fl1, *fl2;
+
+    ws_init(&w);
+    cr_assert_eq(sh(&w, "%s run %s --policy linux,broadcast --repeat 3 --jobs 2 "
+                    "--set tlb.replacement=random --out %s/r -q", w.bin, w.trace, w.dir), 0);
+    sum = slurpf("%s/%s", w.dir, "r/summary.csv");
+    st = slurpf("%s/%s", w.dir, "r/summary_stats.csv");
+    fl1 = slurpf("%s/%s", w.dir, "r/flushes.csv");
+    cr_assert(sum && st && fl1);
+    cr_assert_eq(count_lines(sum), 7);
+    cr_assert_eq(count_lines(st), 3);
+    cr_assert(strstr(st, ",policy,") && strstr(st, ",runs,cycles_mean,cycles_sd,cycles_ci95,"));
+    cr_assert(strstr(st, ",linux,2,") && strstr(st, ",broadcast,2,"), "%s", st);
+    cr_assert(strstr(sum, ",1\n") && strstr(sum, ",2\n") && strstr(sum, ",3\n"));
+    cr_assert_eq(sh(&w, "%s run %s --policy linux,broadcast --out %s/one -q", w.bin, w.trace,
+                    w.dir), 0);
+    fl2 = slurpf("%s/%s", w.dir, "one/flushes.csv");
+    cr_assert_str_eq(fl1, fl2);         /* the first repeat is the run without --repeat */
+    cr_assert_eq(sh(&w, "%s run %s --out %s/r -q", w.bin, w.trace, w.dir), 0);
+    cr_assert(!exists(w.dir, "r/summary_stats.csv"));
+    cr_assert_eq(sh(&w, "%s run %s --repeat 0 --out %s/r -q", w.bin, w.trace, w.dir), 2);
+    free(sum);
+    free(st);
+    free(fl1);
+    free(fl2);
+    ws_done(&w);
+}
+
 /* ---- report and plots ------------------------------------------------------------ */
 
 Test(report, mentions_every_policy)

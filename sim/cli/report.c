@@ -23,183 +23,10 @@
 
 #include "../../models/policy.h"
 #include "../io/csv.h"
+#include "stats.h"
+#include "table.h"
 
-#define REPORT_MAX_BYTES (1ull << 31)   /* a CSV larger than this is not a report input */
 #define REPORT_PATH      4096
-
-/* ==== reading CSV ================================================================ */
-
-/* A whole RFC 4180 file; cells are NUL-terminated strings inside text. */
-struct table {
-    char *text;                         /* the file, unquoted in place */
-    char **cell;                        /* (nrows + 1) * ncols: the header row first */
-    u32 ncols;                          /* header fields */
-    u32 nrows;                          /* data rows */
-};
-
-static void table_free(struct table *t)
-{
-    free(t->text);
-    free(t->cell);
-    memset(t, 0, sizeof(*t));
-}
-
-static int read_all(const char *path, char **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    size_t cap = 1 << 16, n = 0, k;
-    char *buf = NULL, *nb;
-
-    if (!f)
-        return errno == ENOENT ? SIM_ENOENT : SIM_EIO;
-    for (;;) {
-        if (!(nb = realloc(buf, cap + 1)))
-            break;
-        buf = nb;
-        k = fread(buf + n, 1, cap - n, f);
-        n += k;
-        if (n < cap || cap >= REPORT_MAX_BYTES)
-            break;
-        cap *= 2;
-    }
-    fclose(f);
-    if (!nb || n >= REPORT_MAX_BYTES) {
-        free(buf);
-        return nb ? SIM_ELIMIT : SIM_ENOMEM;
-    }
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
-    return SIM_OK;
-}
-
-/* Unquote one field starting at *pp in place; returns the terminator seen
- * (',', '\n' or 0) and advances *pp past it.  -1 on a malformed quote. */
-static int next_field(char **pp, char **start)
-{
-    char *p = *pp, *w = p;
-
-    *start = p;
-    if (*p == '"') {
-        for (p++;; p++) {
-            if (!*p)
-                return -1;
-            if (*p == '"' && p[1] == '"')
-                *w++ = *p++;
-            else if (*p == '"')
-                break;
-            else
-                *w++ = *p;
-        }
-        p++;
-        if (*p == '\r')
-            p++;
-        if (*p && *p != ',' && *p != '\n')
-            return -1;
-    } else {
-        while (*p && *p != ',' && *p != '\n')
-            *w++ = *p++;
-        if (w > *start && w[-1] == '\r')
-            w--;
-    }
-    int term = *p;
-    *w = 0;                             /* may overwrite the terminator: term keeps it */
-    *pp = term ? p + 1 : p;
-    return term;
-}
-
-static int grow_cells(struct table *t, size_t need, size_t *cap)
-{
-    char **nc;
-
-    if (need <= *cap)
-        return 0;
-    *cap = *cap ? *cap * 2 : 256;
-    if (*cap < need)
-        *cap = need;
-    if (!(nc = realloc(t->cell, *cap * sizeof(*nc))))
-        return -1;
-    t->cell = nc;
-    return 0;
-}
-
-/* Load path.  SIM_ENOENT when absent; other errors print a one-line message. */
-static int table_load(const char *path, struct table *t)
-{
-    size_t len, cap = 0, n = 0;
-    u32 line = 1, col = 0;
-    char *p, *f;
-    int rc, term;
-
-    memset(t, 0, sizeof(*t));
-    if ((rc = read_all(path, &t->text, &len)))
-        goto fail;
-    for (p = t->text; *p;) {
-        if ((term = next_field(&p, &f)) < 0) {
-            fprintf(stderr, "tlbsim: report: %s:%u: unbalanced quote\n", path, line);
-            rc = SIM_EPARSE;
-            goto fail;
-        }
-        if (grow_cells(t, n + 1, &cap)) {
-            rc = SIM_ENOMEM;
-            goto fail;
-        }
-        t->cell[n++] = f;
-        col++;
-        if (term == ',')
-            continue;
-        if (line == 1)
-            t->ncols = col;
-        else if (col != t->ncols) {
-            fprintf(stderr, "tlbsim: report: %s:%u: %u fields, the header has %u\n", path,
-                    line, col, t->ncols);
-            rc = SIM_EPARSE;
-            goto fail;
-        }
-        col = 0;
-        line++;
-    }
-    if (!t->ncols || col) {
-        fprintf(stderr, "tlbsim: report: %s: %s\n", path, t->ncols ? "truncated last line"
-                                                                   : "empty file");
-        rc = SIM_EPARSE;
-        goto fail;
-    }
-    t->nrows = (u32)(n / t->ncols) - 1;
-    return SIM_OK;
-fail:
-    if (rc == SIM_EIO || rc == SIM_ELIMIT || rc == SIM_ENOMEM)
-        fprintf(stderr, "tlbsim: report: %s: cannot read%s\n", path,
-                rc == SIM_ELIMIT ? " (too large)" : "");
-    table_free(t);
-    return rc;
-}
-
-static int tcol(const struct table *t, const char *name)
-{
-    for (u32 c = 0; c < t->ncols; c++)
-        if (!strcmp(t->cell[c], name))
-            return (int)c;
-    return -1;
-}
-
-static const char *tcell(const struct table *t, u32 row, int col)
-{
-    return col < 0 ? "" : t->cell[(size_t)(row + 1) * t->ncols + (u32)col];
-}
-
-/* The cell as a number; NAN when the column is absent or the cell is not one. */
-static double tnum(const struct table *t, u32 row, const char *name)
-{
-    const char *s = tcell(t, row, tcol(t, name));
-    char *end;
-    double v;
-
-    if (!*s)
-        return NAN;
-    v = strtod(s, &end);
-    return *end ? NAN : v;
-}
 
 /* ==== numbers as text ============================================================ */
 
@@ -256,11 +83,11 @@ struct report {
     FILE *f;                            /* the report being written */
 };
 
-#define S(row, name) tnum(&r->sum, (row), (name))
+#define S(row, name) table_num(&r->sum, (row), (name))
 
 static const char *policy_of(const struct report *r, u32 row)
 {
-    return tcell(&r->sum, row, tcol(&r->sum, "policy"));
+    return table_cell(&r->sum, row, table_col(&r->sum, "policy"));
 }
 
 /* (handler_cycles + spin_cycles) / cpus. */
@@ -290,8 +117,8 @@ static double blocked_per_cpu(const struct report *r, u32 row)
 
 static void title(struct report *r)
 {
-    const char *trace = tcell(&r->sum, 0, tcol(&r->sum, "trace"));
-    const char *mach = tcell(&r->sum, 0, tcol(&r->sum, "machine"));
+    const char *trace = table_cell(&r->sum, 0, table_col(&r->sum, "trace"));
+    const char *mach = table_cell(&r->sum, 0, table_col(&r->sum, "machine"));
     char cpus[32], mhz[32], seed[32];
 
     if (r->title)
@@ -392,14 +219,14 @@ static bool same_run(const struct report *r, u32 a, u32 b)
 /* Flush requests of the baseline run whose cause is `cause` (NAN: no flushes.csv). */
 static double flushes_with_cause(const struct report *r, const char *cause)
 {
-    int pc = tcol(&r->fl, "policy"), cc = tcol(&r->fl, "cause");
+    int pc = table_col(&r->fl, "policy"), cc = table_col(&r->fl, "cause");
     const char *base = policy_of(r, r->base);
     double n = 0;
 
     if (!r->fl.ncols || pc < 0 || cc < 0)
         return NAN;
     for (u32 i = 0; i < r->fl.nrows; i++)
-        if (!strcmp(tcell(&r->fl, i, pc), base) && !strcmp(tcell(&r->fl, i, cc), cause))
+        if (!strcmp(table_cell(&r->fl, i, pc), base) && !strcmp(table_cell(&r->fl, i, cc), cause))
             n++;
     return n;
 }
@@ -450,7 +277,7 @@ static bool mask_rules(struct report *r, const struct flush_policy *p, const str
  * (flushes.csv rows with icr_writes > 0); "" without flushes.csv. */
 static void ipi_causes(const struct report *r, u32 row, char *buf, size_t len)
 {
-    int pc = tcol(&r->fl, "policy"), cc = tcol(&r->fl, "cause"), ic = tcol(&r->fl, "icr_writes");
+    int pc = table_col(&r->fl, "policy"), cc = table_col(&r->fl, "cause"), ic = table_col(&r->fl, "icr_writes");
     const char *pol = policy_of(r, row), *causes[16];
     double count[16];
     size_t used = 0;
@@ -460,8 +287,8 @@ static void ipi_causes(const struct report *r, u32 row, char *buf, size_t len)
     if (!r->fl.ncols || pc < 0 || cc < 0 || ic < 0)
         return;
     for (u32 i = 0; i < r->fl.nrows; i++) {
-        const char *c = tcell(&r->fl, i, cc);
-        if (strcmp(tcell(&r->fl, i, pc), pol) || !strcmp(tcell(&r->fl, i, ic), "0"))
+        const char *c = table_cell(&r->fl, i, cc);
+        if (strcmp(table_cell(&r->fl, i, pc), pol) || !strcmp(table_cell(&r->fl, i, ic), "0"))
             continue;
         for (k = 0; k < nc && strcmp(causes[k], c); k++)
             ;
@@ -693,8 +520,8 @@ static void explain(struct report *r, u32 i)
 
 static void flush_section(struct report *r)
 {
-    int pc = tcol(&r->fl, "policy"), cc = tcol(&r->fl, "cause");
-    int tc = tcol(&r->fl, "freed_tables"), fc = tcol(&r->fl, "full");
+    int pc = table_col(&r->fl, "policy"), cc = table_col(&r->fl, "cause");
+    int tc = table_col(&r->fl, "freed_tables"), fc = table_col(&r->fl, "full");
     const char *base = policy_of(r, r->base), *causes[16];
     double count[16], n = 0, freed = 0, full = 0;
     u32 nc = 0;
@@ -703,13 +530,13 @@ static void flush_section(struct report *r)
     if (!r->fl.ncols || pc < 0 || cc < 0)
         return;
     for (u32 i = 0; i < r->fl.nrows; i++) {
-        const char *c = tcell(&r->fl, i, cc);
+        const char *c = table_cell(&r->fl, i, cc);
         u32 k;
-        if (strcmp(tcell(&r->fl, i, pc), base))
+        if (strcmp(table_cell(&r->fl, i, pc), base))
             continue;
         n++;
-        freed += !strcmp(tcell(&r->fl, i, tc), "1");
-        full += !strcmp(tcell(&r->fl, i, fc), "1");
+        freed += !strcmp(table_cell(&r->fl, i, tc), "1");
+        full += !strcmp(table_cell(&r->fl, i, fc), "1");
         for (k = 0; k < nc && strcmp(causes[k], c); k++)
             ;
         if (k == nc && nc < ARRAY_SIZE(causes)) {
@@ -731,8 +558,8 @@ static void flush_section(struct report *r)
 
 static void marks_section(struct report *r)
 {
-    int pc = tcol(&r->tl, "policy"), kc = tcol(&r->tl, "kind"), lc = tcol(&r->tl, "label");
-    int tc = tcol(&r->tl, "t_start");
+    int pc = table_col(&r->tl, "policy"), kc = table_col(&r->tl, "kind"), lc = table_col(&r->tl, "label");
+    int tc = table_col(&r->tl, "t_start");
     double mhz = S(r->base, "freq_mhz");
     bool any = false;
     char a[48];
@@ -740,15 +567,15 @@ static void marks_section(struct report *r)
     if (!r->tl.ncols || pc < 0 || kc < 0 || lc < 0 || tc < 0)
         return;
     for (u32 i = 0; i < r->tl.nrows; i++) {
-        if (strcmp(tcell(&r->tl, i, kc), "mark") || strcmp(tcell(&r->tl, i, pc),
+        if (strcmp(table_cell(&r->tl, i, kc), "mark") || strcmp(table_cell(&r->tl, i, pc),
                                                            policy_of(r, r->base)))
             continue;
         if (!any)
             fprintf(r->f, "## Trace marks\n\nMarks of the `%s` run (`timeline.csv`; each "
                     "policy reaches them at its own time):\n\n", policy_of(r, r->base));
         any = true;
-        double t = tnum(&r->tl, i, "t_start");
-        fprintf(r->f, "- `%s` at cycle %s", tcell(&r->tl, i, lc), fmt_int(t, a, sizeof(a)));
+        double t = table_num(&r->tl, i, "t_start");
+        fprintf(r->f, "- `%s` at cycle %s", table_cell(&r->tl, i, lc), fmt_int(t, a, sizeof(a)));
         if (mhz > 0)
             fprintf(r->f, " (%.3f ms)", t / mhz / 1000.0);
         fputc('\n', r->f);
@@ -901,7 +728,7 @@ static int load_inputs(struct report *r)
     }
     if (rc)
         return cli_exit_code(rc);
-    if (tcol(&r->sum, "policy") < 0 || tcol(&r->sum, "cpus") < 0 || !r->sum.nrows) {
+    if (table_col(&r->sum, "policy") < 0 || table_col(&r->sum, "cpus") < 0 || !r->sum.nrows) {
         fprintf(stderr, "tlbsim: report: %s: not a tlbsim summary.csv (no policy rows)\n", p);
         return EXIT_BADINPUT;
     }

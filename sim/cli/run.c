@@ -1,11 +1,18 @@
 /* sim/cli/run.c - `tlbsim run`: one simulation per policy, outputs to CSV.
  *
- * Each policy runs in its own process when several are asked for (up to
- * --jobs at once); every run writes its rows to part files in a private
- * directory under --out, and the parent assembles summary.csv, cpus.csv,
- * flushes.csv and timeline.csv in policy order, so the output is the same
- * whatever the number of workers.  All files are renamed into place at the
- * end; an error or an interrupt leaves the previous outputs untouched.
+ * Each policy (and, with --repeat N, each of its N seeds) runs in its own
+ * process when several are asked for (the job pool of jobs.h, up to --jobs
+ * at once); every run writes its rows to part files in a private directory
+ * under --out, and the parent assembles summary.csv, cpus.csv, flushes.csv
+ * and timeline.csv in policy order, so the output is the same whatever the
+ * number of workers.  All files are renamed into place at the end; an error
+ * or an interrupt leaves the previous outputs untouched.
+ *
+ * Repeats: run r (0-based) of a policy uses sim.seed = S + r, S the
+ * model's sim.seed after --set.  summary.csv gets every run's row;
+ * cpus.csv, flushes.csv and timeline.csv the first run's (r = 0, the run
+ * without --repeat); summary_stats.csv the mean, standard deviation and 95%
+ * confidence interval of every cost column per policy (stats.h).
  */
 #include "cli.h"
 
@@ -13,12 +20,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,9 +34,12 @@
 #include "../io/csv.h"
 #include "../io/model_load.h"
 #include "../io/trace.h"
+#include "jobs.h"
+#include "stats.h"
 
 #define MAX_POLICIES 32
 #define MAX_SETS 256
+#define MAX_REPEAT 1000
 
 struct run_opts {
     const char *trace;
@@ -46,20 +54,16 @@ struct run_opts {
     bool tlb_log;
     bool quiet;
     u32 jobs;
+    u32 repeat;                         /* runs per policy (--repeat), >= 1 */
 };
 
-static volatile sig_atomic_t interrupted;
 static struct sim *running_sim;
-static pid_t child_pids[MAX_POLICIES];  /* parent: workers still running (0: none) */
 
-static void on_signal(int sig)
+/* jobs_signals() hook, in the handler: stop this process's simulation. */
+static void stop_running_sim(void)
 {
-    interrupted = 1;
     if (running_sim)
         sim_interrupt(running_sim);
-    for (u32 i = 0; i < MAX_POLICIES; i++)
-        if (child_pids[i] > 0)
-            kill(child_pids[i], sig);   /* async-signal-safe */
 }
 
 /* ---- output rows ------------------------------------------------------ */
@@ -227,6 +231,13 @@ static void write_cpus(FILE *f, const char *policy, struct sim *s)
     }
 }
 
+/* Most ops carry a `t` timestamp (a recorded trace): run time follows the
+ * trace, not the policy. */
+static bool trace_pins_time(const struct sim_totals *t)
+{
+    return t->timed_ops > 0 && t->timed_ops * 2 >= t->ops;
+}
+
 static void print_human(FILE *f, const char *policy, struct sim *s)
 {
     struct sim_totals t;
@@ -235,9 +246,23 @@ static void print_human(FILE *f, const char *policy, struct sim *s)
     u64 data = c->l1d_hits + c->l1d_misses;
 
     sim_totals(s, &t);
-    fprintf(f, "%-12s %14" PRIu64 " cycles  %12" PRIu64 " refs  L1D miss %5.2f%%  STLB miss %6" PRIu64
-            "  walks %8" PRIu64 "\n", policy, sim_end_cycles(s), c->accesses,
-            data ? 100.0 * (double)c->l1d_misses / (double)data : 0.0, c->stlb_misses, c->walks);
+    if (trace_pins_time(&t)) {
+        /* Recorded traces: every op waits for its timestamp, so the end (cycles)
+         * is the last timestamp under every policy; the cost is in these. */
+        fprintf(f, "%-12s handler %" PRIu64 "  spin %" PRIu64 "  busy %" PRIu64 " cycles (all CPUs)"
+                "  | run time %" PRIu64 " cycles is pinned by the trace's timestamps: equal "
+                "for every policy\n", policy, c->handler_cycles, c->spin_cycles, c->busy_cycles,
+                sim_end_cycles(s));
+        fprintf(f, "%-12s %12" PRIu64 " refs  L1D miss %5.2f%%  STLB miss %6" PRIu64
+                "  walks %8" PRIu64 "\n", "", c->accesses,
+                data ? 100.0 * (double)c->l1d_misses / (double)data : 0.0, c->stlb_misses,
+                c->walks);
+    } else {
+        fprintf(f, "%-12s %14" PRIu64 " cycles  %12" PRIu64 " refs  L1D miss %5.2f%%  STLB miss %6"
+                PRIu64 "  walks %8" PRIu64 "\n", policy, sim_end_cycles(s), c->accesses,
+                data ? 100.0 * (double)c->l1d_misses / (double)data : 0.0, c->stlb_misses,
+                c->walks);
+    }
     fprintf(f, "%-12s flushes %" PRIu64 " (shootdowns %" PRIu64 ")  IPIs %" PRIu64
             " (lazy skipped %" PRIu64 ")  latency p50 %" PRIu64 " p99 %" PRIu64
             " cycles  stale %" PRIu64 "\n", "", t.flush_requests, t.shootdowns, t.ipis_sent,
@@ -276,8 +301,7 @@ static void progress(const struct run_opts *o, const char *policy, struct sim *s
             policy, 100.0 * sim_progress(s), t.cpu.accesses, t.flush_requests);
 }
 
-/* Run one policy; rows go to part files DIR/N.*.  Returns a SIM_E* code. */
-/* Policy n's part file DIR/N.SUFFIX, opened for writing into *f. */
+/* Job n's part file DIR/N.SUFFIX, opened for writing into *f. */
 static int open_part(FILE **f, const char *dir, u32 n, const char *suffix, struct sim_err *err)
 {
     char p[4200];
@@ -288,9 +312,12 @@ static int open_part(FILE **f, const char *dir, u32 n, const char *suffix, struc
     return SIM_OK;
 }
 
+/* Run job n: policy n / repeat with seed offset n % repeat; rows go to part
+ * files DIR/N.* (only .summary after the first repeat).  Returns a SIM_E* code. */
 static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_err *err)
 {
-    const char *policy = o->policies[n];
+    const char *policy = o->policies[n / o->repeat];
+    u32 rep = n % o->repeat;
     const struct flush_policy *pol = flush_policy_find(policy);
     struct trace_reader *r = NULL;
     struct trace_header hdr;
@@ -307,17 +334,20 @@ static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_
     machine_init(&m);
     if ((rc = load_machine(o, hdr.cpus, &m, err)))
         goto out;
+    m.seed += rep;                      /* the documented derivation: S + r */
     out.freq_mhz = m.freq_mhz;
-    if ((rc = open_part(&out.flushes, dir, n, "flushes", err)) ||
-        (rc = open_part(&out.timeline, dir, n, "timeline", err)) ||
-        (rc = open_part(&fs, dir, n, "summary", err)) ||
-        (rc = open_part(&fc, dir, n, "cpus", err)) ||
-        (o->tlb_log && (rc = open_part(&out.tlblog, dir, n, "tlblog", err))))
+    if ((rc = open_part(&fs, dir, n, "summary", err)) ||
+        (rep == 0 && ((rc = open_part(&out.flushes, dir, n, "flushes", err)) ||
+                      (rc = open_part(&out.timeline, dir, n, "timeline", err)) ||
+                      (rc = open_part(&fc, dir, n, "cpus", err)))) ||
+        (o->tlb_log && rep == 0 && (rc = open_part(&out.tlblog, dir, n, "tlblog", err))))
         goto out;
     struct sim_config cfg = {
         .m = &m, .pol = pol, .src = trace_src(r), .hdr = &hdr, .trace_path = o->trace,
-        .hooks = { .arg = &out, .flush = hook_flush, .interval = hook_interval,
-                   .mark = hook_mark, .tlb_event = o->tlb_log ? hook_tlb_event : NULL },
+        .hooks = { .arg = &out, .flush = out.flushes ? hook_flush : NULL,
+                   .interval = out.timeline ? hook_interval : NULL,
+                   .mark = out.timeline ? hook_mark : NULL,
+                   .tlb_event = out.tlblog ? hook_tlb_event : NULL },
         .interval = o->interval, .check_invariants = o->check,
     };
     if ((rc = sim_create(&cfg, &s, err)))
@@ -333,8 +363,9 @@ static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_
     if (rc < 0)
         goto out;
     write_summary(fs, o->trace, &m, policy, s);
-    write_cpus(fc, policy, s);
-    if (!o->quiet)
+    if (fc)
+        write_cpus(fc, policy, s);
+    if (!o->quiet && rep == 0)
         print_human(stdout, policy, s);
     rc = SIM_OK;
 out:
@@ -403,7 +434,9 @@ static int assemble(const struct run_opts *o, const char *dir, struct sim_err *e
             fputs(files[i].header, cf[i].f);
         if (files[i].cols)
             col_csv_header(cf[i].f, files[i].cols, *files[i].nr_cols);
-        for (u32 n = 0; n < o->nr_policies && !rc; n++) {
+        /* summary: every run; the others: the first run of each policy */
+        u32 step = i == 0 ? 1 : o->repeat;
+        for (u32 n = 0; n < o->nr_policies * o->repeat && !rc; n += step) {
             snprintf(p, sizeof(p), "%s/%u.%s", dir, n, files[i].part);
             if (append_file(cf[i].f, p))
                 rc = sim_err_set(err, SIM_EIO, "%s: cannot read part file", p);
@@ -437,71 +470,53 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
-/* Run every policy, up to o->jobs at once in child processes. */
+struct run_job {
+    const struct run_opts *o;
+    const char *dir;
+};
+
+/* In a child of the pool: run job n; a failure leaves DIR/N.error. */
+static int run_child(void *arg, u32 n)
+{
+    const struct run_job *j = arg;
+    struct sim_err e = { 0 };
+    char p[4200];
+    FILE *f;
+    int c = run_one(j->o, n, j->dir, &e);
+
+    if (c) {
+        snprintf(p, sizeof(p), "%s/%u.error", j->dir, n);
+        if ((f = fopen(p, "w"))) {
+            fprintf(f, "%d\n%s\n", c, e.msg);
+            fclose(f);
+        }
+    }
+    return c ? 1 : 0;
+}
+
+/* Run every job (policy x repeat), up to o->jobs at once in child processes. */
 static int run_all(const struct run_opts *o, const char *dir, struct sim_err *err)
 {
-    pid_t pids[MAX_POLICIES];
-    u32 started = 0, running = 0, failed_n = UINT32_MAX;
-    int rc = SIM_OK;
+    u32 n = o->nr_policies * o->repeat;
+    struct run_job job = { o, dir };
+    int *st, rc = SIM_OK;
 
-    if (o->nr_policies == 1 || o->jobs <= 1) {
-        for (u32 n = 0; n < o->nr_policies && !rc; n++)
-            rc = run_one(o, n, dir, err);
+    if (n == 1 || o->jobs <= 1) {
+        for (u32 i = 0; i < n && !rc; i++)
+            rc = run_one(o, i, dir, err);
         return rc;
     }
-    fflush(stdout);
-    while (started < o->nr_policies || running) {
-        if (started < o->nr_policies && running < o->jobs && !interrupted) {
-            pid_t pid = fork();
-            if (pid < 0)
-                return sim_err_set(err, SIM_EIO, "fork: %s", strerror(errno));
-            if (pid == 0) {
-                struct sim_err e = { 0 };
-
-                memset(child_pids, 0, sizeof(child_pids));
-                int c = run_one(o, started, dir, &e);
-                char p[4200];
-                FILE *f;
-
-                fflush(stdout);
-                if (c) {
-                    snprintf(p, sizeof(p), "%s/%u.error", dir, started);
-                    if ((f = fopen(p, "w"))) {
-                        fprintf(f, "%d\n%s\n", c, e.msg);
-                        fclose(f);
-                    }
-                }
-                _exit(c ? 1 : 0);
-            }
-            pids[started] = pid;
-            child_pids[started++] = pid;
-            running++;
-            continue;
-        }
-        int status;
-        pid_t w = wait(&status);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        running--;
-        for (u32 n = 0; n < started; n++) {
-            if (pids[n] != w)
-                continue;
-            child_pids[n] = 0;
-            if ((!WIFEXITED(status) || WEXITSTATUS(status)) && n < failed_n)
-                failed_n = n;
-        }
-    }
-    if (interrupted)
-        return sim_err_set(err, SIM_EINTR, "interrupted");
-    if (failed_n != UINT32_MAX) {
+    if (!(st = calloc(n, sizeof(*st))))
+        return sim_err_set(err, SIM_ENOMEM, "out of memory");
+    rc = jobs_run(n, o->jobs, run_child, &job, st, NULL, err);
+    for (u32 i = 0; i < n && !rc; i++) {
         char p[4200], msg[SIM_ERR_MSG + 32] = "";
         int code = SIM_EINTERNAL;
         FILE *f;
 
-        snprintf(p, sizeof(p), "%s/%u.error", dir, failed_n);
+        if (!st[i])
+            continue;
+        snprintf(p, sizeof(p), "%s/%u.error", dir, i);
         if ((f = fopen(p, "r"))) {
             if (fscanf(f, "%d\n", &code) != 1)
                 code = SIM_EINTERNAL;
@@ -510,8 +525,23 @@ static int run_all(const struct run_opts *o, const char *dir, struct sim_err *er
             msg[strcspn(msg, "\n")] = 0;
             fclose(f);
         }
-        return sim_err_set(err, code, "%s", msg[0] ? msg : "a policy run crashed");
+        rc = sim_err_set(err, code, "%s", msg[0] ? msg : "a policy run crashed");
     }
+    free(st);
+    return rc;
+}
+
+/* summary_stats.csv after --repeat; without it, a stale one from an earlier
+ * repeated run would describe other rows, so it goes. */
+static int write_stats(const struct run_opts *o, struct sim_err *err)
+{
+    char p[4200];
+
+    if (o->repeat > 1)
+        return stats_write_csv(o->out, "summary.csv", "summary_stats.csv", err);
+    snprintf(p, sizeof(p), "%s/summary_stats.csv", o->out);
+    if (unlink(p) && errno != ENOENT)
+        return sim_err_set(err, SIM_EIO, "%s: cannot remove: %s", p, strerror(errno));
     return SIM_OK;
 }
 
@@ -535,14 +565,20 @@ static void usage(FILE *f)
           "      --tlb-log            also write tlb_flush.txt: tlb:tlb_flush events\n"
           "                           in trace-cmd report's text format\n"
           "      --check              run invariant checkers after every event (slow)\n"
-          "  -j, --jobs N             policies run in parallel (default: CPU count)\n"
+          "  -j, --jobs N             runs in parallel (default: CPU count)\n"
+          "  -r, --repeat N           N runs per policy with sim.seed S, S+1, ... S+N-1\n"
+          "                           (S: the model's sim.seed); adds summary_stats.csv:\n"
+          "                           mean, sd and 95% confidence interval per column\n"
           "  -q, --quiet              no summary and no progress on stderr\n"
           "      --help-keys          list the model keys and exit\n"
           "  -h, --help               this text\n"
           "\n"
           "Without --set cpus=N the machine gets as many CPUs as the trace header says.\n"
-          "Outputs (documented in docs/output.md): summary.csv (one row per policy),\n"
-          "cpus.csv, flushes.csv, timeline.csv.  Exit status: 0 ok, 2 bad input or\n"
+          "Outputs (documented in docs/output.md): summary.csv (one row per policy\n"
+          "and repeat), cpus.csv, flushes.csv, timeline.csv (the first repeat's), and\n"
+          "summary_stats.csv with --repeat.  On a fixed trace the seed only drives\n"
+          "random TLB replacement (tlb.replacement=random); vary the workload itself\n"
+          "with `tlbsim sweep SPEC.json --repeat N`.  Exit status: 0 ok, 2 bad input or\n"
           "usage, 1 internal error, 130 interrupted (previous outputs left intact).\n", f);
 }
 
@@ -596,9 +632,10 @@ int cmd_run(int argc, char **argv)
         { "interval", required_argument, 0, 'I' }, { "tlb-log", no_argument, 0, 'T' },
         { "check", no_argument, 0, 'C' }, { "jobs", required_argument, 0, 'j' },
         { "quiet", no_argument, 0, 'q' }, { "help-keys", no_argument, 0, 'K' },
+        { "repeat", required_argument, 0, 'r' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
-    struct run_opts o = { .out = "out", .interval = 100000 };
+    struct run_opts o = { .out = "out", .interval = 100000, .repeat = 1 };
     char dir[2048], *plist = NULL;
     struct sim_err err = { 0 };
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -607,7 +644,7 @@ int cmd_run(int argc, char **argv)
 
     o.jobs = ncpu > 0 ? (u32)ncpu : 1;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:p:o:s:j:qh", lopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:p:o:s:j:r:qh", lopts, NULL)) != -1) {
         switch (c) {
         case 'm': o.machine = optarg; break;
         case 'p': plist = optarg; break;
@@ -630,6 +667,15 @@ int cmd_run(int argc, char **argv)
             if (parse_u64_arg("--jobs", optarg, 1, &v) || v > 1024)
                 return EXIT_BADINPUT;
             o.jobs = (u32)v;
+            break;
+        case 'r':
+            if (parse_u64_arg("--repeat", optarg, 1, &v))
+                return EXIT_BADINPUT;
+            if (v > MAX_REPEAT) {
+                cli_error("--repeat: at most 1000 runs per policy");
+                return EXIT_BADINPUT;
+            }
+            o.repeat = (u32)v;
             break;
         case 'q': o.quiet = true; break;
         case 'K': {
@@ -675,18 +721,19 @@ int cmd_run(int argc, char **argv)
         return EXIT_BADINPUT;
     }
     /* Handlers first: a signal between mkdir and the run must still clean up. */
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    jobs_signals(stop_running_sim);
     snprintf(dir, sizeof(dir), "%s/.tlbsim-parts.%ld", o.out, (long)getpid());
     if (mkdir(dir, 0700)) {
         fprintf(stderr, "tlbsim: %s: cannot create: %s\n", dir, strerror(errno));
         return EXIT_BADINPUT;
     }
     rc = run_all(&o, dir, &err);
-    if (!rc && !interrupted)
+    if (!rc && !jobs_interrupted)
         rc = assemble(&o, dir, &err);
     remove_dir(dir);
-    if (interrupted || rc == SIM_EINTR) {
+    if (!rc && !jobs_interrupted)
+        rc = write_stats(&o, &err);
+    if (jobs_interrupted || rc == SIM_EINTR) {
         cli_error("interrupted; previous outputs left intact");
         return EXIT_INTERRUPTED;
     }
@@ -695,7 +742,7 @@ int cmd_run(int argc, char **argv)
         return cli_exit_code(rc);
     }
     if (!o.quiet)
-        printf("wrote %s/summary.csv, cpus.csv, flushes.csv, timeline.csv%s\n", o.out,
-               o.tlb_log ? ", tlb_flush.txt" : "");
+        printf("wrote %s/summary.csv, cpus.csv, flushes.csv, timeline.csv%s%s\n", o.out,
+               o.tlb_log ? ", tlb_flush.txt" : "", o.repeat > 1 ? ", summary_stats.csv" : "");
     return EXIT_OK;
 }

@@ -7,17 +7,23 @@
  *     tlbsim run TRACE --policy P --machine M --set K=V... --out DIR/points/NNNN
  *
  * in a child process (this very binary, through /proc/self/exe), up to
- * --jobs at once.  The same command lines can instead be written out for GNU
+ * --jobs at once (the job pool of jobs.h).  The same command lines can instead be written out for GNU
  * parallel or a Slurm array (--emit-jobs), and `--merge DIR` later assembles
  * what the points wrote.  Merging reads the points in number order, so the
  * merged CSV is byte-identical whatever --jobs was or wherever the points ran.
  *
+ * A `seed` axis (or --repeat N, which adds seed=S..S+N-1 as the last axis,
+ * S the spec's seed or the model's sim.seed) reaches the workload generator
+ * (the spec's seed: one trace per seed) and the model (--set sim.seed=V).
+ *
  * DIR layout:
  *   points.csv           the plan: point,grid.KEY1,grid.KEY2,...
- *   traces/              traces generated from a workload spec (one per CPU count)
+ *   traces/              traces generated from a workload spec (one per CPU
+ *                        count; under traces/seedV/ per seed with a seed axis)
  *   points/NNNN/         one `tlbsim run --out` each, plus run.log
  *   sweep_summary.csv    point,grid.KEY...,<summary.csv columns>
  *   sweep_flushes.csv    point,grid.KEY...,<flushes.csv columns>
+ *   sweep_stats.csv      with a seed axis: mean, sd, 95% CI over the seeds
  *
  * Grid values cannot hold commas or quotes (the command line splits on
  * commas), so points.csv needs no CSV quoting and is read back by splitting.
@@ -45,6 +51,8 @@
 #include "../io/model_load.h"
 #include "../io/trace.h"
 #include "../io/wl_spec.h"
+#include "jobs.h"
+#include "stats.h"
 
 #define SWEEP_MAX_AXES   16
 #define SWEEP_MAX_VALUES 1024             /* values of one axis */
@@ -58,6 +66,7 @@ enum axis_kind {
     AX_MACHINE,                           /* --machine */
     AX_CPUS,                              /* spec: regenerate; trace: --set cpus=N */
     AX_SET,                               /* --set KEY=V */
+    AX_SEED,                              /* spec: regenerate; and --set sim.seed=V */
 };
 
 struct axis {
@@ -89,6 +98,8 @@ struct sweep {
     const char *interval;                 /* --interval, passed through */
     u32 jobs;                             /* local workers */
     bool quiet;
+    u32 repeat;                           /* --repeat N (0: not given) */
+    char seed_val[SWEEP_MAX_VALUES][24];  /* the seed axis values of --repeat */
     u32 nr_points;
 };
 
@@ -99,14 +110,6 @@ struct cmdline {
     char pool[65536];                     /* the strings */
     size_t used;                          /* bytes of pool in use */
 };
-
-static volatile sig_atomic_t sweep_interrupted;
-
-static void sweep_on_signal(int sig)
-{
-    (void)sig;
-    sweep_interrupted = 1;
-}
 
 static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int bad(const char *fmt, ...)
@@ -181,6 +184,13 @@ static int check_value(const struct axis *x, const char *v)
             return bad("--grid cpus: '%s' is not a CPU count in 1..%d", v, MACHINE_MAX_CPUS);
         return 0;
     }
+    case AX_SEED: {
+        errno = 0;
+        (void)strtoull(v, &end, 10);
+        if (*end || !*v || *v == '-' || errno)
+            return bad("--grid seed: '%s' is not an integer in 0..2^64-1", v);
+        return 0;
+    }
     case AX_SET:
         machine_init(&m);
         snprintf(kv, sizeof(kv), "%s=%s", x->key, v);
@@ -210,7 +220,7 @@ static int add_axis(struct sweep *s, char *arg)
     memset(x, 0, sizeof(*x));
     x->key = arg;
     x->kind = !strcmp(arg, "policy") ? AX_POLICY : !strcmp(arg, "machine") ? AX_MACHINE
-            : !strcmp(arg, "cpus") ? AX_CPUS : AX_SET;
+            : !strcmp(arg, "cpus") ? AX_CPUS : !strcmp(arg, "seed") ? AX_SEED : AX_SET;
     for (tok = strtok_r(eq + 1, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         if (x->kind == AX_POLICY && !strcmp(tok, "all")) {
             for (size_t i = 0; i < flush_nr_policies; i++)
@@ -257,6 +267,8 @@ static void point_label(const struct sweep *s, u32 p, char *buf, size_t len)
     }
 }
 
+static int mkdir_p(const char *dir, struct sim_err *err);
+
 /* ==== the input: trace or workload spec ======================================== */
 
 static int open_input(struct sweep *s)
@@ -288,40 +300,49 @@ static int open_input(struct sweep *s)
     return EXIT_BADINPUT;
 }
 
-static void spec_trace_path(const struct sweep *s, u32 cpus, char *buf, size_t len)
+/* DIR/traces[/seedV]/NAME[-cpusN].jsonl: the trace generated for a CPU count
+ * (0: the spec's) and a seed value (NULL: no seed axis).  The file name does
+ * not hold the seed, so the `trace` column of runs that differ only in their
+ * seed is the same. */
+static void spec_trace_path(const struct sweep *s, u32 cpus, const char *seed, char *buf,
+                            size_t len)
 {
     const char *base = strrchr(s->input, '/');
+    char sub[40] = "";
     size_t n;
 
     base = base ? base + 1 : s->input;
     n = strlen(base);
     if (n > 5 && !strcmp(base + n - 5, ".json"))
         n -= 5;
+    if (seed)
+        snprintf(sub, sizeof(sub), "/seed%s", seed);
     /* setup() keeps out_abs and the input name short enough for len. */
     if (cpus)
-        n = (size_t)snprintf(buf, len, "%s/traces/%.*s-cpus%u.jsonl", s->out_abs, (int)n,
-                             base, cpus);
+        n = (size_t)snprintf(buf, len, "%s/traces%s/%.*s-cpus%u.jsonl", s->out_abs, sub,
+                             (int)n, base, cpus);
     else
-        n = (size_t)snprintf(buf, len, "%s/traces/%.*s.jsonl", s->out_abs, (int)n, base);
+        n = (size_t)snprintf(buf, len, "%s/traces%s/%.*s.jsonl", s->out_abs, sub, (int)n, base);
     assert(n < len);
 }
 
 /* The trace point p runs. */
 static void point_trace(const struct sweep *s, u32 p, char *buf, size_t len)
 {
-    int c = axis_index(s, AX_CPUS);
+    int c = axis_index(s, AX_CPUS), k = axis_index(s, AX_SEED);
 
     if (!s->is_spec)
         snprintf(buf, len, "%s", s->input_abs);
     else
-        spec_trace_path(s, c < 0 ? 0 : (u32)atoi(point_value(s, (u32)c, p)), buf, len);
+        spec_trace_path(s, c < 0 ? 0 : (u32)atoi(point_value(s, (u32)c, p)),
+                        k < 0 ? NULL : point_value(s, (u32)k, p), buf, len);
 }
 
-/* Generate the spec's trace once per CPU count into DIR/traces/. */
+/* Generate the spec's trace once per CPU count and seed into DIR/traces/. */
 static int generate_traces(const struct sweep *s)
 {
-    const struct axis *x = find_axis(s, AX_CPUS);
-    char dir[SWEEP_PATH + 16], path[SWEEP_PATH];
+    const struct axis *x = find_axis(s, AX_CPUS), *y = find_axis(s, AX_SEED);
+    char dir[SWEEP_PATH + 64], path[SWEEP_PATH];
     struct sim_err err = { 0 };
     const struct wl_desc *d;
     struct wl_params wp;
@@ -329,17 +350,24 @@ static int generate_traces(const struct sweep *s)
 
     if (!s->is_spec)
         return 0;
-    snprintf(dir, sizeof(dir), "%s/traces", s->out_abs);
-    if ((rc = csv_mkdir(dir, &err)))
-        goto fail;
-    for (u32 i = 0; i < (x ? x->n : 1); i++) {
-        if ((rc = wl_spec_load(s->input, &d, &wp, &err)))
+    for (u32 k = 0; k < (y ? y->n : 1); k++) {
+        if (y)
+            snprintf(dir, sizeof(dir), "%s/traces/seed%s", s->out_abs, y->val[k]);
+        else
+            snprintf(dir, sizeof(dir), "%s/traces", s->out_abs);
+        if ((rc = mkdir_p(dir, &err)))
             goto fail;
-        if (x)
-            wp.cpus = (u32)atoi(x->val[i]);
-        spec_trace_path(s, x ? wp.cpus : 0, path, sizeof(path));
-        if ((rc = wl_generate(d, &wp, path, &err)))
-            goto fail;
+        for (u32 i = 0; i < (x ? x->n : 1); i++) {
+            if ((rc = wl_spec_load(s->input, &d, &wp, &err)))
+                goto fail;
+            if (x)
+                wp.cpus = (u32)atoi(x->val[i]);
+            if (y)
+                wp.seed = strtoull(y->val[k], NULL, 10);
+            spec_trace_path(s, x ? wp.cpus : 0, y ? y->val[k] : NULL, path, sizeof(path));
+            if ((rc = wl_generate(d, &wp, path, &err)))
+                goto fail;
+        }
     }
     return 0;
 fail:
@@ -359,40 +387,42 @@ static bool sets_key(const struct sweep *s, const char *key)
     return false;
 }
 
-/* Mirror run.c's load_machine for point p (the policy does not matter). */
+/* Axis a at point p as the --set KEY=V of its `tlbsim run` (into buf);
+ * false when the axis is not passed as a --set. */
+static bool axis_set(const struct sweep *s, u32 a, u32 p, char *buf, size_t len)
+{
+    const struct axis *x = &s->ax[a];
+
+    if (x->kind == AX_SEED)
+        snprintf(buf, len, "sim.seed=%s", point_value(s, a, p));
+    else if (x->kind == AX_SET || (x->kind == AX_CPUS && !s->is_spec))
+        snprintf(buf, len, "%s=%s", x->key, point_value(s, a, p));
+    else
+        return false;
+    return true;
+}
+
+/* Point p's machine, loaded as `tlbsim run` will (model_load_for_run), and
+ * the trace's CPUs checked against it (the policy does not matter). */
 static int check_point(const struct sweep *s, u32 p, struct sim_err *err)
 {
     int mi = axis_index(s, AX_MACHINE), ci = axis_index(s, AX_CPUS);
     const char *mname = mi >= 0 ? point_value(s, (u32)mi, p) : s->machine;
-    u32 tcpus = s->input_cpus;
-    bool set_cpus = sets_key(s, "cpus") || (ci >= 0 && !s->is_spec);
-    char path[SWEEP_PATH], kv[512];
+    const char *sets[SWEEP_MAX_SETS + SWEEP_MAX_AXES];
+    char kv[SWEEP_MAX_AXES][512];
+    u32 tcpus = s->input_cpus, n = 0;
     struct machine m;
     int rc;
 
     if (ci >= 0 && s->is_spec)
         tcpus = (u32)atoi(point_value(s, (u32)ci, p));
-    rc = mname ? model_find(mname, path, sizeof(path), err)
-               : model_find_default(path, sizeof(path), err);
-    machine_init(&m);
-    if (rc || (rc = model_load(path, &m, err)))
-        return rc;
-    if (!set_cpus) {
-        m.cpus = tcpus;
-        if (m.sockets > m.cpus)
-            m.sockets = m.cpus;
-    }
     for (u32 i = 0; i < s->nr_sets; i++)
-        if ((rc = model_set_override(&m, s->sets[i], err)))
-            return rc;
-    for (u32 a = 0; a < s->nr_ax; a++) {
-        if (s->ax[a].kind != AX_SET && !(s->ax[a].kind == AX_CPUS && !s->is_spec))
-            continue;
-        snprintf(kv, sizeof(kv), "%s=%s", s->ax[a].key, point_value(s, a, p));
-        if ((rc = model_set_override(&m, kv, err)))
-            return rc;
-    }
-    if ((rc = machine_validate(&m, err)))
+        sets[n++] = s->sets[i];
+    for (u32 a = 0; a < s->nr_ax; a++)
+        if (axis_set(s, a, p, kv[a], sizeof(kv[a])))
+            sets[n++] = kv[a];
+    machine_init(&m);
+    if ((rc = model_load_for_run(mname, sets, n, tcpus, &m, err)))
         return rc;
     if (m.cpus < tcpus)
         return sim_err_set(err, SIM_EINVAL, "cpus: the trace needs %u CPUs but the machine "
@@ -478,9 +508,9 @@ static void point_cmdline(const struct sweep *s, u32 p, const char *bin, struct 
         cl_add(c, "%s", s->sets[i]);
     }
     for (u32 a = 0; a < s->nr_ax; a++)
-        if (s->ax[a].kind == AX_SET || (s->ax[a].kind == AX_CPUS && !s->is_spec)) {
+        if (axis_set(s, a, p, path, sizeof(path))) {
             cl_add(c, "--set");
-            cl_add(c, "%s=%s", s->ax[a].key, point_value(s, a, p));
+            cl_add(c, "%s", path);
         }
     if (s->interval) {
         cl_add(c, "--interval");
@@ -621,29 +651,30 @@ static int emit_jobs(const struct sweep *s)
 
 /* ==== running the points locally ================================================= */
 
-static pid_t start_point(const struct sweep *s, u32 p, struct cmdline *c)
+/* In a child of the pool: exec point p's `tlbsim run`, output to its run.log. */
+static int point_child(void *arg, u32 p)
 {
+    const struct sweep *s = arg;
+    struct cmdline *c = malloc(sizeof(*c));
     char log[SWEEP_PATH + 16];
-    pid_t pid;
+    int fd;
 
+    if (!c)
+        return EXIT_INTERNAL;
     point_cmdline(s, p, s->self, c);
     point_dir(s, p, log, sizeof(log));
     strcat(log, "/run.log");
-    pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        execv(s->self, c->argv);
-        fprintf(stderr, "tlbsim: sweep: cannot run %s: %s\n", s->self, strerror(errno));
-        _exit(EXIT_INTERNAL);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
     }
-    return pid;
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    execv(s->self, c->argv);
+    fprintf(stderr, "tlbsim: sweep: cannot run %s: %s\n", s->self, strerror(errno));
+    return EXIT_INTERNAL;
 }
 
 /* Last line of a point's run.log, for the error message. */
@@ -663,22 +694,6 @@ static void last_log_line(const struct sweep *s, u32 p, char *buf, size_t len)
             snprintf(buf, len, "%s", line);
         }
     fclose(f);
-}
-
-/* Wait for one child; record its exit status.  Returns false on no child. */
-static bool reap(const pid_t *pids, int *status, u32 started)
-{
-    int st;
-    pid_t w = wait(&st);
-
-    if (w < 0)
-        return errno == EINTR;
-    for (u32 p = 0; p < started; p++)
-        if (pids[p] == w) {
-            status[p] = WIFEXITED(st) ? WEXITSTATUS(st) : EXIT_INTERNAL;
-            break;
-        }
-    return true;
 }
 
 static int report_failures(const struct sweep *s, const int *status)
@@ -704,8 +719,10 @@ static int report_failures(const struct sweep *s, const int *status)
     return code;
 }
 
-static void progress(const struct sweep *s, u32 done)
+static void progress(void *arg, u32 done)
 {
+    const struct sweep *s = arg;
+
     if (s->quiet || !isatty(2))
         return;
     fprintf(stderr, "\rsweep: %u/%u points done ", done, s->nr_points);
@@ -715,64 +732,26 @@ static void progress(const struct sweep *s, u32 done)
 
 static int run_points(const struct sweep *s)
 {
-    pid_t *pids = calloc(s->nr_points, sizeof(*pids));
     int *status = calloc(s->nr_points, sizeof(*status));
-    struct cmdline *c = malloc(sizeof(*c));
-    u32 started = 0, running = 0, done = 0;
-    bool stop = false;                  /* fork failed: launch no more */
-    int rc = 0;
+    struct sim_err err = { 0 };
+    int rc;
 
-    if (!pids || !status || !c) {
-        rc = EXIT_INTERNAL;
-        goto out;
-    }
-    for (u32 p = 0; p < s->nr_points; p++)
-        status[p] = -1;
-    fflush(stdout);
-    while (started < s->nr_points || running) {
-        if (started < s->nr_points && running < s->jobs && !sweep_interrupted && !stop) {
-            if ((pids[started] = start_point(s, started, c)) < 0) {
-                fprintf(stderr, "tlbsim: sweep: fork: %s\n", strerror(errno));
-                stop = true;
-                continue;
-            }
-            started++;
-            running++;
-            continue;
-        }
-        if (stop && !running)
-            break;
-        if (sweep_interrupted && started < s->nr_points) {
-            for (u32 p = 0; p < started; p++)
-                if (status[p] < 0)
-                    kill(pids[p], SIGTERM);
-            started = s->nr_points;     /* launch no more */
-        }
-        if (!reap(pids, status, started))
-            break;
-        running = 0;
-        done = 0;
-        for (u32 p = 0; p < s->nr_points && p < started; p++) {
-            running += pids[p] > 0 && status[p] < 0;
-            done += status[p] >= 0;
-        }
-        progress(s, done);
-    }
-    if (sweep_interrupted) {
+    if (!status)
+        return EXIT_INTERNAL;
+    rc = jobs_run(s->nr_points, s->jobs, point_child, (void *)s, status, progress, &err);
+    if (rc == SIM_EINTR) {
         cli_error("sweep: interrupted; merged outputs left as they were");
         rc = EXIT_INTERRUPTED;
+    } else if (rc) {
+        fprintf(stderr, "tlbsim: sweep: %s; the points that ran are in %s/points/\n", err.msg,
+                s->out);
+        rc = EXIT_INTERNAL;
     } else {
-        for (u32 p = 0; p < s->nr_points; p++)
-            if (status[p] < 0)
-                status[p] = EXIT_INTERNAL;
         for (u32 p = 0; p < s->nr_points && !rc; p++)
             if (status[p])
                 rc = report_failures(s, status);
     }
-out:
-    free(pids);
     free(status);
-    free(c);
     return rc;
 }
 
@@ -905,6 +884,31 @@ static int merge_file(const char *dir, const struct plan *pl, const char *name,
     return 0;
 }
 
+static bool has_seed_axis(const struct plan *pl)
+{
+    const char *h = strstr(pl->header, ",grid.seed");
+
+    return h && (h[10] == ',' || !h[10]);
+}
+
+/* sweep_stats.csv over the seeds when the plan has a seed axis (a stale
+ * one from an earlier sweep in DIR is removed otherwise). */
+static int merge_stats(const char *dir, const struct plan *pl)
+{
+    struct sim_err err = { 0 };
+    char p[SWEEP_PATH + 32];
+
+    if (has_seed_axis(pl)) {
+        if (stats_write_csv(dir, "sweep_summary.csv", "sweep_stats.csv", &err))
+            return bad("%s", err.msg);
+        return 0;
+    }
+    snprintf(p, sizeof(p), "%s/sweep_stats.csv", dir);
+    if (unlink(p) && errno != ENOENT)
+        return bad("%s: cannot remove: %s", p, strerror(errno));
+    return 0;
+}
+
 static int merge(const char *dir, bool quiet)
 {
     struct plan pl;
@@ -916,8 +920,11 @@ static int merge(const char *dir, bool quiet)
         goto out;
     if ((rc = merge_file(dir, &pl, "flushes.csv", "sweep_flushes.csv")))
         goto out;
+    if ((rc = merge_stats(dir, &pl)))
+        goto out;
     if (!quiet)
-        printf("wrote %s/sweep_summary.csv (%u rows), %s/sweep_flushes.csv\n", dir, pl.n, dir);
+        printf("wrote %s/sweep_summary.csv (%u rows), %s/sweep_flushes.csv%s\n", dir, pl.n, dir,
+               has_seed_axis(&pl) ? ", sweep_stats.csv" : "");
 out:
     plan_free(&pl);
     return rc;
@@ -938,11 +945,14 @@ static void usage(FILE *f)
           "\n"
           "  -g, --grid KEY=V1,V2,...  an axis; KEY is `policy` (`all`: every policy),\n"
           "                            `machine` (a model name or file), `cpus`, or any\n"
-          "                            model key --set accepts (tlb.stlb.entries, ...)\n"
+          "                            model key --set accepts (tlb.stlb.entries, ...),\n"
+          "                            or `seed` (the spec's seed and sim.seed)\n"
           "  -o, --out DIR             sweep directory (default: out/sweep)\n"
           "  -j, --jobs N              points run in parallel (default: CPU count)\n"
           "  -m, --machine M           the machine for every point (unless a grid key)\n"
           "  -s, --set KEY=VALUE       a fixed override for every point (repeatable)\n"
+          "  -r, --repeat N            N runs per point: adds the axis seed=S..S+N-1\n"
+          "                            (S: the spec's seed, or the model's sim.seed)\n"
           "      --interval CYCLES     passed to `tlbsim run`\n"
           "      --emit-jobs FILE      do not run: write one command per point to FILE\n"
           "      --format parallel|slurm\n"
@@ -957,7 +967,9 @@ static void usage(FILE *f)
           "A workload spec (workloads/*.json) is generated into DIR/traces/, once per\n"
           "value of a `cpus` axis.  With a trace, `cpus=N` becomes --set cpus=N (the\n"
           "trace's CPU count must not exceed N).  Every point is checked before any\n"
-          "runs.  Workflow and examples: docs/compare.md.\n", f);
+          "runs.  With a seed axis, DIR/sweep_stats.csv holds the mean, standard\n"
+          "deviation and 95% confidence interval of every cost column over the seeds.\n"
+          "Workflow and examples: docs/compare.md.\n", f);
 }
 
 static int parse_jobs(const char *v, u32 *out)
@@ -967,6 +979,17 @@ static int parse_jobs(const char *v, u32 *out)
 
     if (!*v || *end || *v == '-' || n == 0 || n > 1024)
         return bad("--jobs: expected an integer in 1..1024, got '%s'", v);
+    *out = (u32)n;
+    return 0;
+}
+
+static int parse_repeat(const char *v, u32 *out)
+{
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+
+    if (!*v || *end || *v == '-' || n == 0 || n > 1000)
+        return bad("--repeat: expected an integer in 1..1000, got '%s'", v);
     *out = (u32)n;
     return 0;
 }
@@ -989,14 +1012,15 @@ static int parse_args(struct sweep *s, int argc, char **argv, const char **merge
         { "set", required_argument, 0, 's' }, { "interval", required_argument, 0, 'I' },
         { "emit-jobs", required_argument, 0, 'E' }, { "format", required_argument, 0, 'F' },
         { "bin", required_argument, 0, 'B' }, { "merge", required_argument, 0, 'M' },
-        { "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+        { "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' },
+        { "repeat", required_argument, 0, 'r' }, { 0, 0, 0, 0 },
     };
     bool have_format = false;
     int c, rc;
 
     optind = 1;
     opterr = 0;                         /* our own one-line messages */
-    while ((c = getopt_long(argc, argv, "g:o:j:m:s:qh", lopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "g:o:j:m:s:r:qh", lopts, NULL)) != -1) {
         switch (c) {
         case 'g': if ((rc = add_axis(s, optarg))) return rc; break;
         case 'o': s->out = optarg; break;
@@ -1020,6 +1044,7 @@ static int parse_args(struct sweep *s, int argc, char **argv, const char **merge
             break;
         case 'B': s->bin = optarg; break;
         case 'M': *merge_dir = optarg; break;
+        case 'r': if ((rc = parse_repeat(optarg, &s->repeat))) return rc; break;
         case 'q': s->quiet = true; break;
         case 'h': usage(stdout); return -1;
         default:
@@ -1029,8 +1054,8 @@ static int parse_args(struct sweep *s, int argc, char **argv, const char **merge
     if (have_format && !s->emit)
         return bad("--format needs --emit-jobs FILE");
     if (*merge_dir) {
-        if (optind != argc || s->nr_ax || s->emit)
-            return bad("--merge DIR takes no trace, --grid or --emit-jobs");
+        if (optind != argc || s->nr_ax || s->emit || s->repeat)
+            return bad("--merge DIR takes no trace, --grid, --repeat or --emit-jobs");
         return 0;
     }
     if (optind != argc - 1)
@@ -1044,7 +1069,7 @@ static int parse_args(struct sweep *s, int argc, char **argv, const char **merge
 static int check_axes(const struct sweep *s)
 {
     if (!s->nr_ax)
-        return bad("no --grid axis (e.g. --grid policy=linux,linux-4.14)");
+        return bad("no --grid axis and no --repeat (e.g. --grid policy=linux,linux-4.14)");
     if (s->machine && find_axis(s, AX_MACHINE))
         return bad("--machine and --grid machine=... both given");
     for (u32 a = 0; a < s->nr_ax; a++)
@@ -1052,6 +1077,46 @@ static int check_axes(const struct sweep *s)
             return bad("%s: both --set and --grid", s->ax[a].key);
     if (s->is_spec && sets_key(s, "cpus") && find_axis(s, AX_CPUS))
         return bad("cpus: both --set and --grid");
+    if (find_axis(s, AX_SEED) && sets_key(s, "sim.seed"))
+        return bad("seed: both --set sim.seed and --grid seed (the seed axis sets sim.seed)");
+    return 0;
+}
+
+/* --repeat N: the axis seed=S..S+N-1 after the others, S the spec's seed or,
+ * for a trace, the sim.seed of the fixed machine after --set. */
+static int add_repeat_axis(struct sweep *s)
+{
+    struct sim_err err = { 0 };
+    struct axis *x;
+    u64 base;
+
+    if (!s->repeat)
+        return 0;
+    if (find_axis(s, AX_SEED))
+        return bad("--repeat and --grid seed both given (--repeat N is seed=S..S+N-1)");
+    if (s->nr_ax == SWEEP_MAX_AXES)
+        return bad("--grid: at most %d axes (with --repeat)", SWEEP_MAX_AXES);
+    if (s->is_spec) {
+        const struct wl_desc *d;
+        struct wl_params wp;
+        if (wl_spec_load(s->input, &d, &wp, &err))
+            return bad("%s", err.msg);
+        base = wp.seed;
+    } else {
+        struct machine m;
+        machine_init(&m);
+        if (model_load_for_run(s->machine, s->sets, s->nr_sets, s->input_cpus, &m, &err))
+            return bad("%s", err.msg);
+        base = m.seed;
+    }
+    x = &s->ax[s->nr_ax++];
+    memset(x, 0, sizeof(*x));
+    x->key = "seed";
+    x->kind = AX_SEED;
+    for (u32 r = 0; r < s->repeat; r++) {
+        snprintf(s->seed_val[r], sizeof(s->seed_val[r]), "%" PRIu64, base + r);
+        x->val[x->n++] = s->seed_val[r];
+    }
     return 0;
 }
 
@@ -1081,7 +1146,7 @@ static int setup(struct sweep *s)
     ssize_t n;
     int rc;
 
-    if ((rc = check_axes(s)) || (rc = plan_points(s)))
+    if ((rc = add_repeat_axis(s)) || (rc = check_axes(s)) || (rc = plan_points(s)))
         return rc;
     n = readlink("/proc/self/exe", s->self, sizeof(s->self) - 1);
     if (n <= 0)
@@ -1123,8 +1188,7 @@ int cmd_sweep(int argc, char **argv)
         rc = emit_jobs(s);
         goto out;
     }
-    signal(SIGINT, sweep_on_signal);
-    signal(SIGTERM, sweep_on_signal);
+    jobs_signals(NULL);
     if (!(rc = run_points(s)))
         rc = merge(s->out, s->quiet);
 out:

@@ -280,6 +280,7 @@ static void op_begin(struct sim_cpu *sc)
     sc->gap_busy = false;
     sc->start_at = now;
     if (op->flags & OPF_T) {
+        sc->s->eng.timed_ops++;
         if (op->t > now)
             sc->start_at = op->t;
     } else if (op->flags & OPF_GAP) {

@@ -47,6 +47,7 @@ struct sim_totals {
     u64 deferred_invalidations;         /* lazy-deferred: remote invalidations at ticks */
     u64 batched_pages;                  /* batched: pages whose flush was batched */
     u64 ops;                            /* trace ops executed */
+    u64 timed_ops;                      /* ops carrying a `t` timestamp (recorded traces) */
     u64 barriers;                       /* barrier ops */
     u64 marks;
     u64 events;                         /* engine events fired */
