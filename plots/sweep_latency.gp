@@ -1,7 +1,9 @@
 # plots/sweep_latency.gp - shootdown latency p99 (solid) and p50 (dashed) vs
-# CPU count.  Input tmp/sw_N.dat: a title row, then cpus ipis p50 p99.
+# CPU count ("(= X)": the same p50 and p99 as X at every point); runs > 1:
+# means over the seeds with 95% CI error bars.
+# Input tmp/sw_N.dat: a title row, then cpus ipis ± p50 ± p99 ±.
 load plotdir.'/common.gp'
-set title "Shootdown latency vs CPU count (p99 solid, p50 dashed)\n".sub
+set title ttl("Shootdown latency vs CPU count (p99 solid, p50 dashed)")
 set xlabel 'CPUs'
 set ylabel 'latency (core cycles, log scale)'
 set logscale x 2
@@ -9,8 +11,9 @@ set xtics 2
 set logscale y
 set format y '%.0s%c'
 set ytics add ('2k' 2e3, '5k' 5e3, '20k' 2e4, '50k' 5e4, '200k' 2e5, '500k' 5e5, '2M' 2e6, '5M' 5e6)
-set key outside right center Left reverse
+set key inside top left Left reverse font ','.(paper ? fss : fs) samplen 2
+sty = runs > 1 ? 'yerrorlines' : 'linespoints'
 plot for [i = 1:words(ids)] sprintf('%s/sw_%s.dat', tmp, word(ids, i)) \
-         using 1:($4 > 0 ? $4 : NaN) with linespoints lt (word(ids, i) % 10 + 1) title columnheader(1), \
+         using 1:($6 > 0 ? $6 : NaN):7 with @sty lt (word(ids, i) % 10 + 1) title columnheader(2), \
      for [i = 1:words(ids)] sprintf('%s/sw_%s.dat', tmp, word(ids, i)) \
-         using 1:($3 > 0 ? $3 : NaN) with linespoints lt (word(ids, i) % 10 + 1) dt 2 pt 6 notitle
+         using 1:($4 > 0 ? $4 : NaN):5 with @sty lt (word(ids, i) % 10 + 1) dt 2 pt 6 notitle

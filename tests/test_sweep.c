@@ -326,9 +326,10 @@ Test(sweep, merge_writes_stats_over_seeds)
     cr_assert_eq(sh(&w, "%s sweep --merge %s/m", w.bin, w.dir), 0);
     st = slurpf("%s/%s", w.dir, "m/sweep_stats.csv");
     cr_assert(st);
-    cr_assert_str_eq(st, "grid.policy,trace,policy,cpus,runs,cycles_mean,cycles_sd,cycles_ci95\n"
-                         "a,t.jsonl,a,2,3,13.000,3.606,8.957\n"
-                         "b,t.jsonl,b,2,1,5.000,,\n");
+    cr_assert_str_eq(st, "grid.policy,trace,policy,cpus,runs,t95,cycles_mean,cycles_sd,"
+                         "cycles_ci95\n"
+                         "a,t.jsonl,a,2,3,4.302653,13.000,3.606,8.957\n"
+                         "b,t.jsonl,b,2,1,,5.000,,\n");
     free(st);
     ws_done(&w);
 }
@@ -348,7 +349,7 @@ Test(sweep, repeat_gives_ci_columns_and_seed_reaches_the_generator)
     cr_assert(st && sum);
     cr_assert_eq(count_lines(st), 3, "%s", st);
     cr_assert_eq(count_lines(sum), 7);
-    cr_assert(strstr(st, ",runs,cycles_mean,cycles_sd,cycles_ci95,"), "%s", st);
+    cr_assert(strstr(st, ",runs,t95,cycles_mean,cycles_sd,cycles_ci95,"), "%s", st);
     cr_assert(strstr(sum, "point,grid.policy,grid.seed,"));
     /* seeds 1..3 (the spec's seed is 1) regenerate the trace and set sim.seed */
     t1 = slurpf("%s/%s", w.dir, "r/traces/seed1/wl.jsonl");
@@ -386,7 +387,7 @@ Test(run, repeat_writes_summary_stats)
     cr_assert(sum && st && fl1);
     cr_assert_eq(count_lines(sum), 7);
     cr_assert_eq(count_lines(st), 3);
-    cr_assert(strstr(st, ",policy,") && strstr(st, ",runs,cycles_mean,cycles_sd,cycles_ci95,"));
+    cr_assert(strstr(st, ",policy,") && strstr(st, ",runs,t95,cycles_mean,cycles_sd,cycles_ci95,"));
     cr_assert(strstr(st, ",linux,2,") && strstr(st, ",broadcast,2,"), "%s", st);
     cr_assert(strstr(sum, ",1\n") && strstr(sum, ",2\n") && strstr(sum, ",3\n"));
     cr_assert_eq(sh(&w, "%s run %s --policy linux,broadcast --out %s/one -q", w.bin, w.trace,

@@ -110,6 +110,12 @@ static bool same_group(const struct table *t, const enum col_role *role, u32 a, 
     return true;
 }
 
+static void put_num6(FILE *f, double v)
+{
+    if (!isnan(v))
+        fprintf(f, "%.6f", v);
+}
+
 static void put_num(FILE *f, double v)
 {
     if (!isnan(v))
@@ -127,7 +133,8 @@ static void write_group(FILE *f, const struct table *t, const enum col_role *rol
             csv_str(f, table_cell(t, rows[0], (int)c));
             first = false;
         }
-    fprintf(f, "%s%u", first ? "" : ",", n);
+    fprintf(f, "%s%u,", first ? "" : ",", n);
+    put_num6(f, n >= 2 ? stats_t95(n - 1) : NAN);
     for (u32 c = 0; c < t->ncols; c++) {
         struct stats_sum s;
         if (role[c] != COL_STAT)
@@ -154,7 +161,7 @@ static void write_header(FILE *f, const struct table *t, const enum col_role *ro
             fprintf(f, "%s%s", first ? "" : ",", t->cell[c]);
             first = false;
         }
-    fprintf(f, "%sruns", first ? "" : ",");
+    fprintf(f, "%sruns,t95", first ? "" : ",");
     for (u32 c = 0; c < t->ncols; c++)
         if (role[c] == COL_STAT)
             fprintf(f, ",%s_mean,%s_sd,%s_ci95", t->cell[c], t->cell[c], t->cell[c]);

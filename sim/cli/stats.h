@@ -37,7 +37,9 @@ int stats_welch(const struct stats_sum *a, const struct stats_sum *b, double *t,
  * header: `point`, `seed` and `grid.seed` are dropped; text columns,
  * `grid.*` columns and the configuration columns cpus, freq_mhz and quantum
  * identify the group and are copied; every other column C becomes C_mean,
- * C_sd and C_ci95.  A `runs` column after the group columns counts the runs.
+ * C_sd and C_ci95.  After the group columns, `runs` counts the runs and
+ * `t95` is the t value of their intervals (empty for one run), so a reader
+ * can build the interval of a derived quantity (ci = t95 * sd / sqrt(runs)).
  * Groups come in the order of their first row.  Written whole or not at all.
  * Returns SIM_OK or a SIM_E* code with err set. */
 int stats_write_csv(const char *dir, const char *in, const char *out, struct sim_err *err);
