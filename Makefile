@@ -123,8 +123,10 @@ bench-smoke: all bench-tools
 	./bench/run.sh $(BUILD) --smoke
 
 # Figures from out/ (or PLOT_IN=dir); skipped with a message without gnuplot.
+# PAPER=1 adds the paper-size set (PDF and PNG, 3.3 in wide) in PLOT_OUT/paper.
 plots:
 	./plots/make-plots.sh $(or $(PLOT_IN),out) $(or $(PLOT_OUT),out/plots)
+	$(if $(PAPER),./plots/make-plots.sh --paper $(or $(PLOT_IN),out) $(or $(PLOT_OUT),out/plots)/paper)
 
 # Every policy on the default trace, figures and a Markdown report in out/compare.
 report: all

@@ -74,6 +74,7 @@ const struct machine_key machine_keys[] = {
     { "broadcast.invlpgb_cycles", MK_U32, OFF(invlpgb_cycles), 0, 1000000, "issue cost of one INVLPGB" },
     { "broadcast.invlpgb_count_max", MK_U32, OFF(invlpgb_count_max), 1, 1u << 16, "pages per INVLPGB" },
     { "broadcast.tlbsync_cycles", MK_U32, OFF(tlbsync_cycles), 0, 10000000, "TLBSYNC wait" },
+    { "broadcast.hw", MK_BOOL, OFF(bcast_hw), 0, 1, "the CPU has broadcast invalidation (INVLPGB/TLBSYNC or RAR)" },
     { "policy.batched.pages", MK_U32, OFF(batch_pages), 1, 1u << 20, "batched: flush when this many pages pend" },
     { "policy.batched.window_cycles", MK_U32, OFF(batch_window_cycles), 1, UINT32_MAX, "batched: or after this many cycles" },
     { "policy.deferred.tick_cycles", MK_U32, OFF(deferred_tick_cycles), 1, UINT32_MAX, "lazy-deferred: remote invalidation tick" },

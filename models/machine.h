@@ -88,6 +88,7 @@ struct machine {
     u32 invlpgb_cycles;                 /* "broadcast.invlpgb_cycles": issue cost per INVLPGB */
     u32 invlpgb_count_max;              /* "broadcast.invlpgb_count_max": pages per INVLPGB */
     u32 tlbsync_cycles;                 /* "broadcast.tlbsync_cycles": wait until done system-wide */
+    bool bcast_hw;                      /* "broadcast.hw": the hardware has it (else a what-if) */
 
     /* policy parameters */
     u32 batch_pages;                    /* "policy.batched.pages": flush when this many pages pend */

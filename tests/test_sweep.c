@@ -465,8 +465,8 @@ Test(plots, without_gnuplot_skips_and_exits_0)
 Test(plots, with_gnuplot_png_and_svg)
 {
     static const char *const figs[] = {
-        "policies_ipis", "policies_latency", "policies_cycles_lost", "latency_cdf",
-        "timeline_miss_rate",
+        "policies_ipis", "policies_latency", "policies_cycles_lost", "policies_total_cost",
+        "latency_cdf", "timeline_flushes",
     };
     struct ws w;
     char *png, *rep;
@@ -497,5 +497,40 @@ Test(plots, with_gnuplot_png_and_svg)
     cr_assert_eq(sh(&w, "../plots/make-plots.sh %s/s %s/s/plots", w.dir, w.dir), 0);
     cr_assert(exists(w.dir, "s/plots/sweep_ipis_vs_cpus.png"));
     cr_assert(exists(w.dir, "s/plots/sweep_latency_vs_cpus.svg"));
+    /* The paper-size set: PDF and PNG. */
+    cr_assert_eq(sh(&w, "../plots/make-plots.sh --paper %s/c %s/c/paper", w.dir, w.dir), 0);
+    cr_assert(exists(w.dir, "c/paper/policies_total_cost.pdf"));
+    cr_assert(exists(w.dir, "c/paper/timeline_flushes.png"));
+    ws_done(&w);
+}
+
+/* A policy x seed sweep (no CPU axis) gives per-policy bars with error bars;
+ * a seed sweep over CPU counts gives the vs-CPU lines with them. */
+Test(plots, repeats_give_error_bar_figures)
+{
+    struct ws w;
+    char spec[PATH_MAX + 16], *out;
+
+    if (system("command -v gnuplot >/dev/null 2>&1"))
+        cr_skip_test("gnuplot is not installed");
+    ws_init(&w);
+    snprintf(spec, sizeof(spec), "%s/wl.json", w.dir);
+    write_file(spec, tiny_spec);
+    cr_assert_eq(sh(&w, "%s sweep %s --grid policy=linux,early-ack --repeat 3 --out %s/r -q",
+                    w.bin, spec, w.dir), 0);
+    cr_assert_eq(sh(&w, "../plots/make-plots.sh %s/r %s/r/plots", w.dir, w.dir), 0);
+    out = slurpf("%s/%s", w.dir, "out.txt");
+    cr_assert(out && strstr(out, "policies_cycles_lost"), "%s", out);
+    free(out);
+    cr_assert(exists(w.dir, "r/plots/policies_total_cost.png"));
+    cr_assert(exists(w.dir, "r/plots/policies_latency.svg"));
+    /* the figure says its bars are confidence intervals */
+    out = slurpf("%s/%s", w.dir, "r/plots/policies_total_cost.svg");
+    cr_assert(out && strstr(out, "mean of 3 runs, bars: 95% CI"), "no CI subtitle");
+    free(out);
+    cr_assert_eq(sh(&w, "%s sweep %s --grid cpus=2,4 --grid policy=linux --repeat 2 --out %s/c -q",
+                    w.bin, spec, w.dir), 0);
+    cr_assert_eq(sh(&w, "../plots/make-plots.sh %s/c %s/c/plots", w.dir, w.dir), 0);
+    cr_assert(exists(w.dir, "c/plots/sweep_ipis_vs_cpus.png"));
     ws_done(&w);
 }
