@@ -439,6 +439,102 @@ Test(report, mentions_every_policy)
     ws_done(&w);
 }
 
+/* The report explains by mechanism: PV policies on a bare-metal model and
+ * broadcast without INVLPGB/RAR are flagged (not on a guest / Zen 3 model),
+ * early-ack says which waits moved where. */
+Test(report, flags_void_comparisons_and_explains_early_ack)
+{
+    struct ws w;
+    char *rep;
+
+    ws_init(&w);
+    cr_assert_eq(sh(&w, "%s run %s --policy linux,pv-kvm,pv-hyperv,broadcast,early-ack "
+                    "--out %s/c -q", w.bin, w.trace, w.dir), 0);
+    cr_assert_eq(sh(&w, "%s report %s/c", w.bin, w.dir), 0);
+    rep = slurpf("%s/%s", w.dir, "c/report.md");
+    cr_assert(rep);
+    cr_assert(strstr(rep, "**Comparison void on this machine:** `pv-kvm` models a KVM guest"), "%s", rep);
+    cr_assert(strstr(rep, "**Comparison void on this machine:** `pv-hyperv`"));
+    cr_assert(strstr(rep, "**Not available on this machine:** `skylake-sp` has no broadcast"));
+    cr_assert(strstr(rep, "Early acknowledgement moves each target's ack"));
+    cr_assert(strstr(rep, "Where the time moved (all CPUs, against `linux`): flush handlers"));
+    free(rep);
+    cr_assert_eq(sh(&w, "%s run %s --policy linux,pv-kvm --machine kvm-guest-skylake --out %s/g -q",
+                    w.bin, w.trace, w.dir), 0);
+    cr_assert_eq(sh(&w, "%s report %s/g", w.bin, w.dir), 0);
+    rep = slurpf("%s/%s", w.dir, "g/report.md");
+    cr_assert(rep && !strstr(rep, "Comparison void"), "%s", rep);
+    free(rep);
+    cr_assert_eq(sh(&w, "%s run %s --policy linux,broadcast --machine zen3 --out %s/z -q",
+                    w.bin, w.trace, w.dir), 0);
+    cr_assert_eq(sh(&w, "%s report %s/z", w.bin, w.dir), 0);
+    rep = slurpf("%s/%s", w.dir, "z/report.md");
+    cr_assert(rep && !strstr(rep, "Not available on this machine"), "%s", rep);
+    free(rep);
+    ws_done(&w);
+}
+
+/* A timestamped trace pins the run time: the console and the report lead
+ * with the cost columns and say why `cycles` is equal. */
+Test(report, pinned_time_leads_with_costs)
+{
+    static const char timed[] =
+        "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":2,\"name\":\"timed\"}\n"
+        "{\"op\":\"mm_new\",\"mm\":1}\n"
+        "{\"op\":\"map\",\"mm\":1,\"va\":\"0x10000000\",\"len\":\"0x10000\",\"page\":\"4k\",\"prot\":\"rw\"}\n"
+        "{\"op\":\"switch\",\"cpu\":0,\"mm\":1,\"t\":1000}\n"
+        "{\"op\":\"switch\",\"cpu\":1,\"mm\":1,\"t\":1000}\n"
+        "{\"op\":\"stream\",\"cpu\":0,\"va\":\"0x10000000\",\"stride\":4096,\"count\":16,\"kind\":\"r\",\"t\":2000}\n"
+        "{\"op\":\"unmap\",\"cpu\":0,\"mm\":1,\"va\":\"0x10008000\",\"len\":\"0x8000\",\"t\":100000}\n"
+        "{\"op\":\"zap\",\"cpu\":1,\"mm\":1,\"va\":\"0x10000000\",\"len\":\"0x4000\",\"t\":200000}\n"
+        "{\"op\":\"idle\",\"cpu\":0,\"t\":900000}\n"
+        "{\"op\":\"idle\",\"cpu\":1,\"t\":1000000}\n";
+    struct ws w;
+    char path[PATH_MAX + 16], *out, *rep;
+
+    ws_init(&w);
+    snprintf(path, sizeof(path), "%s/timed.jsonl", w.dir);
+    write_file(path, timed);
+    cr_assert_eq(sh(&w, "%s run %s --policy linux,broadcast --jobs 1 --out %s/t", w.bin, path,
+                    w.dir), 0);
+    out = slurpf("%s/%s", w.dir, "out.txt");
+    cr_assert(out && !strncmp(out, "linux        handler ", 21), "%s", out);
+    cr_assert(strstr(out, "run time 1000000 cycles, pinned by the trace's timestamps"), "%s", out);
+    free(out);
+    cr_assert_eq(sh(&w, "%s report %s/t", w.bin, w.dir), 0);
+    rep = slurpf("%s/%s", w.dir, "t/report.md");
+    cr_assert(rep && strstr(rep, "**Run time is pinned by the trace.**  Every policy ends at "
+                            "cycle 1,000,000"), "%s", rep);
+    cr_assert(strstr(rep, "| policy | cycles lost per CPU | busy cycles per CPU |"));
+    cr_assert(strstr(rep, "Run time is the trace's (pinned by its timestamps)."));
+    free(rep);
+    ws_done(&w);
+}
+
+/* Repeated runs: the report's means, intervals and Welch's t-test. */
+Test(report, repeats_state_significance)
+{
+    struct ws w;
+    char *rep;
+
+    ws_init(&w);
+    cr_assert_eq(sh(&w, "%s run %s --policy linux,broadcast --repeat 3 --out %s/r -q", w.bin,
+                    w.trace, w.dir), 0);
+    cr_assert_eq(sh(&w, "%s report %s/r", w.bin, w.dir), 0);
+    rep = slurpf("%s/%s", w.dir, "r/report.md");
+    cr_assert(rep && strstr(rep, "3 runs per policy"), "%s", rep);
+    cr_assert(strstr(rep, "## Repeated runs: spread and significance"));
+    cr_assert(strstr(rep, "Welch's t-test"));
+    cr_assert(strstr(rep, "- `broadcast`: significant: run time"), "%s", rep);
+    /* lru replacement on a fixed trace: no spread, and the report says why */
+    cr_assert(strstr(rep, "Every run of a policy gave the same numbers"));
+    free(rep);
+    /* summary.csv with repeats but no statistics: bad input */
+    cr_assert_eq(sh(&w, "rm %s/r/summary_stats.csv", w.dir), 0);
+    cr_assert_eq(sh(&w, "%s report %s/r", w.bin, w.dir), 2);
+    ws_done(&w);
+}
+
 Test(plots, without_gnuplot_skips_and_exits_0)
 {
     struct ws w;

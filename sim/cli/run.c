@@ -249,11 +249,12 @@ static void print_human(FILE *f, const char *policy, struct sim *s)
     if (trace_pins_time(&t)) {
         /* Recorded traces: every op waits for its timestamp, so the end (cycles)
          * is the last timestamp under every policy; the cost is in these. */
-        fprintf(f, "%-12s handler %" PRIu64 "  spin %" PRIu64 "  busy %" PRIu64 " cycles (all CPUs)"
-                "  | run time %" PRIu64 " cycles is pinned by the trace's timestamps: equal "
-                "for every policy\n", policy, c->handler_cycles, c->spin_cycles, c->busy_cycles,
-                sim_end_cycles(s));
-        fprintf(f, "%-12s %12" PRIu64 " refs  L1D miss %5.2f%%  STLB miss %6" PRIu64
+        fprintf(f, "%-12s handler %" PRIu64 "  spin %" PRIu64 "  busy %" PRIu64
+                " cycles (all CPUs)\n", policy, c->handler_cycles, c->spin_cycles,
+                c->busy_cycles);
+        fprintf(f, "%-12s run time %" PRIu64 " cycles, pinned by the trace's timestamps "
+                "(the same for every policy)\n", "", sim_end_cycles(s));
+        fprintf(f, "%-12s %" PRIu64 " refs  L1D miss %5.2f%%  STLB miss %6" PRIu64
                 "  walks %8" PRIu64 "\n", "", c->accesses,
                 data ? 100.0 * (double)c->l1d_misses / (double)data : 0.0, c->stlb_misses,
                 c->walks);
