@@ -697,8 +697,12 @@ static void usage(FILE *f)
           "\n"
           "Write a Markdown report of one comparison run (`tlbsim run TRACE --policy all\n"
           "--out OUTDIR`): key counters per policy, a paragraph per policy explaining\n"
-          "by its counters how it differs from the baseline, the mechanism counters,\n"
-          "the flush requests, and the figures of `make plots`.\n"
+          "by its counters how it differs from the baseline (where the waits moved;\n"
+          "policies whose mechanism the machine model lacks are flagged), the\n"
+          "mechanism counters, the flush requests, and the figures of `make plots`.\n"
+          "After `tlbsim run --repeat N`: means, 95% confidence intervals and which\n"
+          "differences are significant (Welch's t-test).  A timestamped trace that\n"
+          "pins the run time is said to, and the tables lead with the cost columns.\n"
           "\n"
           "  -t, --title T         report title (default: from the trace name)\n"
           "  -p, --plots DIR       figures to link (default: OUTDIR/plots)\n"
@@ -707,7 +711,8 @@ static void usage(FILE *f)
           "                        when present, else the first row)\n"
           "  -h, --help            this text\n"
           "\n"
-          "Reads OUTDIR/summary.csv (required), flushes.csv and timeline.csv.\n"
+          "Reads OUTDIR/summary.csv (required), summary_stats.csv (with repeats),\n"
+          "flushes.csv and timeline.csv.\n"
           "Workflow: docs/compare.md.\n", f);
 }
 
