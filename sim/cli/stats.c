@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/columns.h"
 #include "../io/csv.h"
 #include "table.h"
 
@@ -81,31 +82,39 @@ int stats_welch(const struct stats_sum *a, const struct stats_sum *b, double *t,
 
 /* ==== stats_write_csv ============================================================== */
 
-enum col_role { COL_DROP, COL_KEY, COL_STAT };
+enum stat_role { ROLE_DROP, ROLE_KEY, ROLE_STAT };
 
-static enum col_role role_of(const struct table *t, int c)
+/* A column's role, from summary.csv's column table (sim/io/columns.h): text
+ * columns identify the group, numeric ones get statistics, except the
+ * configuration columns, which identify it too, and the seed, which is what
+ * varies.  A sweep's own columns: grid.* identify, point and grid.seed go.
+ * A column the table does not know (another writer's) is text or number by
+ * its cells. */
+static enum stat_role role_of(const struct table *t, int c)
 {
-    static const char *const drop[] = { "point", "seed", "grid.seed" };
     static const char *const config[] = { "cpus", "freq_mhz", "quantum" };
     const char *name = t->cell[c];
-    for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-        if (!strcmp(name, drop[i]))
-            return COL_DROP;
+
+    if (!strcmp(name, "point") || !strcmp(name, "seed") || !strcmp(name, "grid.seed"))
+        return ROLE_DROP;
     if (!strncmp(name, "grid.", 5))
-        return COL_KEY;
+        return ROLE_KEY;
     for (size_t i = 0; i < sizeof(config) / sizeof(config[0]); i++)
         if (!strcmp(name, config[i]))
-            return COL_KEY;
+            return ROLE_KEY;
+    for (size_t i = 0; i < summary_nr_cols; i++)
+        if (!strcmp(name, summary_cols[i].name))
+            return summary_cols[i].type == COL_TEXT ? ROLE_KEY : ROLE_STAT;
     for (u32 r = 0; r < t->nrows; r++)
         if (isnan(table_num_at(t, r, c)))
-            return COL_KEY;             /* text */
-    return COL_STAT;
+            return ROLE_KEY;
+    return ROLE_STAT;
 }
 
-static bool same_group(const struct table *t, const enum col_role *role, u32 a, u32 b)
+static bool same_group(const struct table *t, const enum stat_role *role, u32 a, u32 b)
 {
     for (u32 c = 0; c < t->ncols; c++)
-        if (role[c] == COL_KEY && strcmp(table_cell(t, a, (int)c), table_cell(t, b, (int)c)))
+        if (role[c] == ROLE_KEY && strcmp(table_cell(t, a, (int)c), table_cell(t, b, (int)c)))
             return false;
     return true;
 }
@@ -122,13 +131,13 @@ static void put_num(FILE *f, double v)
         fprintf(f, "%.3f", v);
 }
 
-static void write_group(FILE *f, const struct table *t, const enum col_role *role,
+static void write_group(FILE *f, const struct table *t, const enum stat_role *role,
                         const u32 *rows, u32 n, double *x)
 {
     bool first = true;
 
     for (u32 c = 0; c < t->ncols; c++)
-        if (role[c] == COL_KEY) {
+        if (role[c] == ROLE_KEY) {
             fputs(first ? "" : ",", f);
             csv_str(f, table_cell(t, rows[0], (int)c));
             first = false;
@@ -137,7 +146,7 @@ static void write_group(FILE *f, const struct table *t, const enum col_role *rol
     put_num6(f, n >= 2 ? stats_t95(n - 1) : NAN);
     for (u32 c = 0; c < t->ncols; c++) {
         struct stats_sum s;
-        if (role[c] != COL_STAT)
+        if (role[c] != ROLE_STAT)
             continue;
         for (u32 i = 0; i < n; i++)
             x[i] = table_num_at(t, rows[i], (int)c);
@@ -152,18 +161,18 @@ static void write_group(FILE *f, const struct table *t, const enum col_role *rol
     fputc('\n', f);
 }
 
-static void write_header(FILE *f, const struct table *t, const enum col_role *role)
+static void write_header(FILE *f, const struct table *t, const enum stat_role *role)
 {
     bool first = true;
 
     for (u32 c = 0; c < t->ncols; c++)
-        if (role[c] == COL_KEY) {
+        if (role[c] == ROLE_KEY) {
             fprintf(f, "%s%s", first ? "" : ",", t->cell[c]);
             first = false;
         }
     fprintf(f, "%sruns,t95", first ? "" : ",");
     for (u32 c = 0; c < t->ncols; c++)
-        if (role[c] == COL_STAT)
+        if (role[c] == ROLE_STAT)
             fprintf(f, ",%s_mean,%s_sd,%s_ci95", t->cell[c], t->cell[c], t->cell[c]);
     fputc('\n', f);
 }
@@ -172,7 +181,7 @@ int stats_write_csv(const char *dir, const char *in, const char *out, struct sim
 {
     struct table t;
     struct csv_file cf;
-    enum col_role *role = NULL;
+    enum stat_role *role = NULL;
     u32 *rows = NULL;
     bool *done = NULL;
     double *x = NULL;

@@ -34,10 +34,10 @@ int stats_welch(const struct stats_sum *a, const struct stats_sum *b, double *t,
 
 /* DIR/OUT from DIR/IN (a summary.csv or sweep_summary.csv): one row per
  * group of runs that differ only in their seed.  Columns come from IN's
- * header: `point`, `seed` and `grid.seed` are dropped; text columns,
- * `grid.*` columns and the configuration columns cpus, freq_mhz and quantum
- * identify the group and are copied; every other column C becomes C_mean,
- * C_sd and C_ci95.  After the group columns, `runs` counts the runs and
+ * header, typed by summary.csv's column table (sim/io/columns.h): `point`,
+ * `seed` and `grid.seed` are dropped; text columns, `grid.*` columns and the
+ * configuration columns cpus, freq_mhz and quantum identify the group and
+ * are copied; every other column C becomes C_mean, C_sd and C_ci95.  After the group columns, `runs` counts the runs and
  * `t95` is the t value of their intervals (empty for one run), so a reader
  * can build the interval of a derived quantity (ci = t95 * sd / sqrt(runs)).
  * Groups come in the order of their first row.  Written whole or not at all.
