@@ -118,23 +118,15 @@ if [ -n "$src" ]; then
         # the t value for n runs, from the statistics file of the same runs
         FILENAME == ARGV[1] { if (FNR == 1) csv_header($0, sc); else { csv_split($0, g); t95[g[sc["runs"]]] = g[sc["t95"]] + 0 }; next }
         FNR == 1 {
-            nc = csv_header($0, c); csv_split($0, h); nl = 0; ng = 0
-            for (i = 1; i <= nc; i++)
-                if (labels == "grid" ? (substr(h[i], 1, 5) == "grid." && h[i] != "grid.seed" && h[i] != "grid.cpus") : h[i] == "policy")
-                    lc[++nl] = i
+            nc = csv_header($0, c); csv_split($0, h); ng = 0
+            if (labels == "grid") nl = grid_cols(h, nc, lc, 0); else { nl = 1; lc[1] = c["policy"] }
             next
         }
         function acc(k, name, v) { s[k, name] += v; q[k, name] += v * v }
         function mean(k, name) { return s[k, name] / cnt[k] }
-        function ci(k, name,    n, v) {
-            n = cnt[k]; if (n < 2 || !((n) in t95)) return 0
-            v = (q[k, name] - s[k, name] * s[k, name] / n) / (n - 1)
-            return v > 0 ? t95[n] * sqrt(v / n) : 0
-        }
+        function ci(k, name) { return ci95(cnt[k], s[k, name], q[k, name], t95[cnt[k]]) }
         {
-            csv_split($0, f); key = ""
-            for (i = 1; i <= nl; i++) key = key (i > 1 ? ", " : "") f[lc[i]]
-            if (key == "") key = "all points"
+            csv_split($0, f); key = group_label(f, lc, nl)
             if (!(key in id)) { id[key] = ng; name[ng++] = key }
             k = id[key]; cnt[k]++
             cpus = f[c["cpus"]] + 0; if (cpus < 1) cpus = 1
@@ -289,20 +281,13 @@ if [ -f "$in/sweep_summary.csv" ]; then
     awk -v tmp="$tmp" "$lib"'
         FILENAME == ARGV[1] { if (FNR == 1) csv_header($0, sc); else { csv_split($0, g); t95[g[sc["runs"]]] = g[sc["t95"]] + 0 }; next }
         FNR == 1 {
-            n = csv_header($0, c); csv_split($0, h); ng = 0; nk = 0
-            for (i = 1; i <= n; i++)
-                if (substr(h[i], 1, 5) == "grid." && h[i] != "grid.cpus" && h[i] != "grid.seed") g[++ng] = i
+            n = csv_header($0, c); csv_split($0, h); nk = 0
+            ng = grid_cols(h, n, g, 0)
             next
         }
-        function ci(k, name,    m, v) {
-            m = cnt[k]; if (m < 2 || !((m) in t95)) return 0
-            v = (q[k, name] - s[k, name] * s[k, name] / m) / (m - 1)
-            return v > 0 ? t95[m] * sqrt(v / m) : 0
-        }
+        function ci(k, name) { return ci95(cnt[k], s[k, name], q[k, name], t95[cnt[k]]) }
         {
-            csv_split($0, f); key = ""
-            for (i = 1; i <= ng; i++) key = key (i > 1 ? ", " : "") f[g[i]]
-            if (key == "") key = "all points"
+            csv_split($0, f); key = group_label(f, g, ng)
             if (!(key in id)) { id[key] = nk; label[nk++] = key }
             cp = f[c["cpus"]] + 0; k = id[key] SUBSEP cp
             if (!(k in cnt)) { pts[id[key]] = pts[id[key]] " " cp }

@@ -439,6 +439,17 @@ Test(report, mentions_every_policy)
     ws_done(&w);
 }
 
+/* `tlbsim run TRACE ARGS --out DIR/SUB`, then `tlbsim report DIR/SUB`: the report. */
+static char *run_report(const struct ws *w, const char *args, const char *sub)
+{
+    char rel[64];
+
+    cr_assert_eq(sh(w, "%s run %s %s --out %s/%s -q", w->bin, w->trace, args, w->dir, sub), 0);
+    cr_assert_eq(sh(w, "%s report %s/%s", w->bin, w->dir, sub), 0);
+    snprintf(rel, sizeof(rel), "%s/report.md", sub);
+    return slurpf("%s/%s", w->dir, rel);
+}
+
 /* The report explains by mechanism: PV policies on a bare-metal model and
  * broadcast without INVLPGB/RAR are flagged (not on a guest / Zen 3 model),
  * early-ack says which waits moved where. */
@@ -448,10 +459,7 @@ Test(report, flags_void_comparisons_and_explains_early_ack)
     char *rep;
 
     ws_init(&w);
-    cr_assert_eq(sh(&w, "%s run %s --policy linux,pv-kvm,pv-hyperv,broadcast,early-ack "
-                    "--out %s/c -q", w.bin, w.trace, w.dir), 0);
-    cr_assert_eq(sh(&w, "%s report %s/c", w.bin, w.dir), 0);
-    rep = slurpf("%s/%s", w.dir, "c/report.md");
+    rep = run_report(&w, "--policy linux,pv-kvm,pv-hyperv,broadcast,early-ack", "c");
     cr_assert(rep);
     cr_assert(strstr(rep, "**Comparison void on this machine:** `pv-kvm` models a KVM guest"), "%s", rep);
     cr_assert(strstr(rep, "**Comparison void on this machine:** `pv-hyperv`"));
@@ -459,16 +467,10 @@ Test(report, flags_void_comparisons_and_explains_early_ack)
     cr_assert(strstr(rep, "Early acknowledgement moves each target's ack"));
     cr_assert(strstr(rep, "Where the time moved (all CPUs, against `linux`): flush handlers"));
     free(rep);
-    cr_assert_eq(sh(&w, "%s run %s --policy linux,pv-kvm --machine kvm-guest-skylake --out %s/g -q",
-                    w.bin, w.trace, w.dir), 0);
-    cr_assert_eq(sh(&w, "%s report %s/g", w.bin, w.dir), 0);
-    rep = slurpf("%s/%s", w.dir, "g/report.md");
+    rep = run_report(&w, "--policy linux,pv-kvm --machine kvm-guest-skylake", "g");
     cr_assert(rep && !strstr(rep, "Comparison void"), "%s", rep);
     free(rep);
-    cr_assert_eq(sh(&w, "%s run %s --policy linux,broadcast --machine zen3 --out %s/z -q",
-                    w.bin, w.trace, w.dir), 0);
-    cr_assert_eq(sh(&w, "%s report %s/z", w.bin, w.dir), 0);
-    rep = slurpf("%s/%s", w.dir, "z/report.md");
+    rep = run_report(&w, "--policy linux,broadcast --machine zen3", "z");
     cr_assert(rep && !strstr(rep, "Not available on this machine"), "%s", rep);
     free(rep);
     ws_done(&w);
@@ -518,10 +520,7 @@ Test(report, repeats_state_significance)
     char *rep;
 
     ws_init(&w);
-    cr_assert_eq(sh(&w, "%s run %s --policy linux,broadcast --repeat 3 --out %s/r -q", w.bin,
-                    w.trace, w.dir), 0);
-    cr_assert_eq(sh(&w, "%s report %s/r", w.bin, w.dir), 0);
-    rep = slurpf("%s/%s", w.dir, "r/report.md");
+    rep = run_report(&w, "--policy linux,broadcast --repeat 3", "r");
     cr_assert(rep && strstr(rep, "3 runs per policy"), "%s", rep);
     cr_assert(strstr(rep, "## Repeated runs: spread and significance"));
     cr_assert(strstr(rep, "Welch's t-test"));

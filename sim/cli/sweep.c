@@ -796,24 +796,14 @@ static void usage(FILE *f)
           "Workflow and examples: docs/compare.md.\n", f);
 }
 
-static int parse_jobs(const char *v, u32 *out)
+/* --jobs, --repeat: an integer in 1..max. */
+static int parse_count(const char *opt, const char *v, unsigned long max, u32 *out)
 {
     char *end;
     unsigned long n = strtoul(v, &end, 10);
 
-    if (!*v || *end || *v == '-' || n == 0 || n > 1024)
-        return bad("--jobs: expected an integer in 1..1024, got '%s'", v);
-    *out = (u32)n;
-    return 0;
-}
-
-static int parse_repeat(const char *v, u32 *out)
-{
-    char *end;
-    unsigned long n = strtoul(v, &end, 10);
-
-    if (!*v || *end || *v == '-' || n == 0 || n > 1000)
-        return bad("--repeat: expected an integer in 1..1000, got '%s'", v);
+    if (!*v || *end || *v == '-' || n == 0 || n > max)
+        return bad("%s: expected an integer in 1..%lu, got '%s'", opt, max, v);
     *out = (u32)n;
     return 0;
 }
@@ -848,7 +838,7 @@ static int parse_args(struct sweep *s, int argc, char **argv, const char **merge
         switch (c) {
         case 'g': if ((rc = add_axis(s, optarg))) return rc; break;
         case 'o': s->out = optarg; break;
-        case 'j': if ((rc = parse_jobs(optarg, &s->jobs))) return rc; break;
+        case 'j': if ((rc = parse_count("--jobs", optarg, 1024, &s->jobs))) return rc; break;
         case 'm': s->machine = optarg; break;
         case 's':
             if (!strchr(optarg, '=') || s->nr_sets == SWEEP_MAX_SETS)
@@ -868,7 +858,7 @@ static int parse_args(struct sweep *s, int argc, char **argv, const char **merge
             break;
         case 'B': s->bin = optarg; break;
         case 'M': *merge_dir = optarg; break;
-        case 'r': if ((rc = parse_repeat(optarg, &s->repeat))) return rc; break;
+        case 'r': if ((rc = parse_count("--repeat", optarg, 1000, &s->repeat))) return rc; break;
         case 'q': s->quiet = true; break;
         case 'h': usage(stdout); return -1;
         default:
