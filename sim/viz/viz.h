@@ -140,7 +140,8 @@ cycles_t    viz_time(const struct viz *v);             /* the current cycle */
 cycles_t    viz_end(const struct viz *v);              /* last cycle of the run */
 const char *viz_policy(const struct viz *v);
 u32         viz_nr_cpus(const struct viz *v);
-cycles_t    viz_default_span(const struct viz *v);     /* lane chart width */
+cycles_t    viz_default_span(const struct viz *v);     /* fitted lane chart width */
+double      viz_default_speed(const struct viz *v);    /* fitted speed, cycles per second */
 struct sim;
 const struct sim *viz_sim(const struct viz *v);        /* the live simulation (owned by v) */
 

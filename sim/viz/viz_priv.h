@@ -27,6 +27,10 @@
 #define VIZ_STRIP_BUCKETS 2048          /* timeline strip resolution */
 #define VIZ_KEEP_SPANS 4                /* history kept behind "now", in spans */
 #define VIZ_MAX_HIST (1u << 20)         /* entries of one history list before pruning */
+#define VIZ_NOW_FRAC 0.8                /* "now" at this fraction of the lane chart */
+#define VIZ_FIT_COVER 0.75              /* fitted history holds a request this often */
+#define VIZ_FIT_PLAY_S 60.0             /* fitted speed plays the run in this many seconds */
+#define VIZ_FIT_CROSS_S 2.0             /* fitted span lasts at least this long at that speed */
 
 /* ==== history ================================================================ */
 
@@ -120,7 +124,8 @@ struct viz_pre {
     u32 strip_full[VIZ_STRIP_BUCKETS];  /* flush requests per bucket of the run */
     u32 strip_part[VIZ_STRIP_BUCKETS];
     u32 strip_max;
-    cycles_t span;                      /* default lane chart width */
+    cycles_t span;                      /* fitted lane chart width (fit_view) */
+    double speed;                       /* fitted playing speed, cycles per second */
     u64 shootdowns;
 };
 

@@ -34,7 +34,6 @@
 #define MIN_LANE_H 16
 #define BRACKET_H 12                    /* flush brackets above a lane's band */
 #define LINE_H 11                       /* text line pitch */
-#define NOW_FRAC 0.8                    /* "now" at this fraction of the chart */
 
 /* ==== colours ======================================================================= */
 
@@ -139,7 +138,7 @@ static void layout(const struct viz *v, const struct viz_view *view, int w, int 
     if (span < 16)
         span = 16;
     L->span = span;
-    L->t0 = t > (cycles_t)(span * NOW_FRAC) ? t - (cycles_t)(span * NOW_FRAC) : 0;
+    L->t0 = t > (cycles_t)(span * VIZ_NOW_FRAC) ? t - (cycles_t)(span * VIZ_NOW_FRAC) : 0;
 }
 
 static int x_of(const struct layout *L, cycles_t t)
@@ -937,7 +936,7 @@ void viz_view_default(const struct viz *v, struct viz_view *view)
     memset(view, 0, sizeof(*view));
     view->span = v->pre.span;
     view->hover_x = view->hover_y = -1;
-    view->speed = (double)(v->pre.span / 10 ? v->pre.span / 10 : 1);
+    view->speed = v->pre.speed >= 1 ? v->pre.speed : 1;
 }
 
 static void draw_lanes(struct viz_fb *fb, const struct viz *v, const struct layout *L)

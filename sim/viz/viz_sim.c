@@ -176,6 +176,65 @@ static int cmp_flush(const void *a, const void *b)
     return x->initiator < y->initiator ? -1 : x->initiator > y->initiator;
 }
 
+/* Cycles from a flush request on (up to the next one, or to the end of the
+ * run) that lie within h after it: sum of min(gap, h). */
+static cycles_t covered(const struct viz_pre *p, cycles_t h)
+{
+    cycles_t sum = 0;
+
+    for (size_t i = 0; i < p->nr_fl; i++) {
+        cycles_t next = i + 1 < p->nr_fl ? p->fl[i + 1].t_request : p->end;
+        cycles_t gap = next > p->fl[i].t_request ? next - p->fl[i].t_request : 0;
+        sum += gap < h ? gap : h;
+    }
+    return sum;
+}
+
+/* The fitted view (docs/tlbviz.md, "Fitting the view to the trace"):
+ *   history  the narrowest h such that, at 3/4 of the cycles from the first
+ *            flush request to the end, a request lies within h before: the
+ *            history part of the chart (VIZ_NOW_FRAC of it) shows a flush
+ *            most of the time, however sparse the trace;
+ *   span     h / VIZ_NOW_FRAC, at least 8 median shootdowns (a shootdown
+ *            stays wide enough to read) and 4,000 cycles; no flush at all:
+ *            an eighth of the run;
+ *   speed    the whole run in VIZ_FIT_PLAY_S seconds, or a span in 10 s
+ *            when that is slower;
+ *   then     the span is widened to VIZ_FIT_CROSS_S seconds of playing, so
+ *            that nothing crosses the chart faster than that;
+ * and the span never exceeds the run (if the run is 1,000 cycles or more). */
+static void fit_view(struct viz_pre *p, const struct hist *lat)
+{
+    cycles_t end = p->end ? p->end : 1, span;
+
+    if (p->nr_fl) {
+        cycles_t first = p->fl[0].t_request, lo = 1, hi = end;
+        cycles_t want = (cycles_t)((double)(end > first ? end - first : 0) * VIZ_FIT_COVER);
+        while (lo < hi) {               /* covered() grows with h */
+            cycles_t mid = lo + (hi - lo) / 2;
+            if (covered(p, mid) >= want)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        span = (cycles_t)((double)lo / VIZ_NOW_FRAC);
+        if (lat->n && span < 8 * hist_quantile(lat, 0.5))
+            span = 8 * hist_quantile(lat, 0.5);
+        if (span < 4000)
+            span = 4000;
+    } else {
+        span = end / 8 > 1000 ? end / 8 : 1000;
+    }
+    p->speed = (double)end / VIZ_FIT_PLAY_S;
+    if (p->speed < (double)span / 10)
+        p->speed = (double)span / 10;
+    if (span < (cycles_t)(p->speed * VIZ_FIT_CROSS_S))
+        span = (cycles_t)(p->speed * VIZ_FIT_CROSS_S);
+    if (span > end && end >= 1000)
+        span = end;
+    p->span = span;
+}
+
 static void pre_summarise(struct viz_pre *p, const struct hist *lat)
 {
     cycles_t end = p->end ? p->end : 1;
@@ -195,17 +254,7 @@ static void pre_summarise(struct viz_pre *p, const struct hist *lat)
         if (p->strip_full[b] + p->strip_part[b] > p->strip_max)
             p->strip_max = p->strip_full[b] + p->strip_part[b];
     }
-    /* Lane chart width: a shootdown should be clearly visible, so about
-     * eight median shootdowns; without any, an eighth of the run. */
-    if (lat->n) {
-        p->span = 8 * hist_quantile(lat, 0.5);
-        if (p->span < 4000)
-            p->span = 4000;
-    } else {
-        p->span = end / 8 > 1000 ? end / 8 : 1000;
-    }
-    if (p->span > end && end >= 1000)
-        p->span = end;
+    fit_view(p, lat);
 }
 
 static void progress(const struct viz *v, struct sim *s, bool last)
@@ -809,6 +858,7 @@ cycles_t viz_end(const struct viz *v) { return v->pre.end; }
 const char *viz_policy(const struct viz *v) { return v->pol->name; }
 u32 viz_nr_cpus(const struct viz *v) { return v->nr_cpus; }
 cycles_t viz_default_span(const struct viz *v) { return v->pre.span; }
+double viz_default_speed(const struct viz *v) { return v->pre.speed; }
 const struct sim *viz_sim(const struct viz *v) { return v->s; }
 
 s64 viz_mm_id(const struct viz *v, u16 idx)
