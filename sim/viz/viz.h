@@ -133,6 +133,13 @@ int  viz_step(struct viz *v, struct sim_err *err);
  * live one runs back to the current cycle (clamped to the new end).
  * SIM_ENOENT for an unknown name. */
 int  viz_set_policy(struct viz *v, const char *name, struct sim_err *err);
+/* Jump to the next (dir > 0) or previous (dir < 0) flush request: the
+ * clock moves to the request's completion, at most 0.6 * span after the
+ * request (span 0: the fitted one).  "Next" counts from the request jumped
+ * to last while the clock has not moved since, else from the current
+ * cycle.  Returns 1 after a jump, 0 when there is no such request, or a
+ * negative SIM_E* code. */
+int  viz_seek_flush(struct viz *v, cycles_t span, int dir, struct sim_err *err);
 /* Make sure the history reaches back to `from` (re-running if pruned). */
 int  viz_ensure_history(struct viz *v, cycles_t from, struct sim_err *err);
 
@@ -153,6 +160,20 @@ u32  viz_ipis_in_flight(const struct viz *v);
 
 /* ==== drawing ================================================================= */
 
+struct viz_rect { int x, y, w, h; };
+
+/* A label the last frame drew (for tests: see viz_view.labels). */
+struct viz_label {
+    struct viz_rect box;                /* its box, background included */
+    u32 count;                          /* events it stands for; > 1: collapsed */
+    char text[64];
+};
+
+struct viz_label_log {
+    struct viz_label *a;                /* caller's array of cap entries */
+    u32 cap, n;                         /* n: labels drawn (at most cap kept) */
+};
+
 struct viz_view {
     cycles_t span;                      /* lane chart width in cycles (0: default) */
     int hover_x, hover_y;               /* mouse position; -1: none */
@@ -161,13 +182,16 @@ struct viz_view {
     double speed;                       /* cycles per second (header) */
     u32 first_lane;                     /* first CPU shown (scrolling) */
     const char *status;                 /* transient message in the header, or NULL */
+    int scale;                          /* text scale 1..VIZ_MAX_SCALE (0: 1) */
+    struct viz_label_log *labels;       /* optional: gets the lane chart's labels */
 };
 
 void viz_view_default(const struct viz *v, struct viz_view *view);
+/* The text scale a w x h frame uses for a requested one: at most
+ * VIZ_MAX_SCALE and what fits, 640x400 pixels per step; at least 1. */
+int  viz_fit_scale(int scale, int w, int h);
 /* Draw the whole frame (fb->w x fb->h; any size from 640x400 up). */
 void viz_render(const struct viz *v, const struct viz_view *view, struct viz_fb *fb);
-
-struct viz_rect { int x, y, w, h; };
 
 /* Layout queries (clicks in the window, pixel checks in the tests).  All
  * take the frame size from fb. */
@@ -203,6 +227,7 @@ int  viz_render_at(const struct viz_opts *o, cycles_t at, const struct viz_view 
 
 /* ==== text (built-in 5x7 bitmap font in a 6x10 cell) ============================== */
 
+#define VIZ_MAX_SCALE 4
 #define VIZ_FONT_W 6
 #define VIZ_FONT_H 10
 

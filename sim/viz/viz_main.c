@@ -403,12 +403,12 @@ static void win_policy(struct win *g, int dir)
     say(g, msg);
 }
 
-static void win_zoom(struct win *g, bool out)
+/* A new lane chart width, with the history it needs. */
+static void win_span(struct win *g, cycles_t span)
 {
     struct sim_err err = { 0 };
-    cycles_t span = g->view.span, max = viz_end(g->v) * 2 + 1000;
+    cycles_t max = viz_end(g->v) * 2 + 1000;
 
-    span = out ? span * 2 : span / 2;
     if (span < 64)
         span = 64;
     if (span > max)
@@ -416,6 +416,40 @@ static void win_zoom(struct win *g, bool out)
     g->view.span = span;
     if (viz_ensure_history(g->v, viz_time(g->v) > span ? viz_time(g->v) - span : 0, &err))
         say(g, err.msg);
+}
+
+static void win_zoom(struct win *g, bool out)
+{
+    win_span(g, out ? g->view.span * 2 : g->view.span / 2);
+}
+
+/* Next / previous flush request, with the lane chart around it. */
+static void win_flush(struct win *g, int dir)
+{
+    struct sim_err err = { 0 };
+    int rc;
+
+    if (dir < 0) {
+        say(g, "re-simulating from cycle 0...");
+        present(g);
+        g->status_until = 0;
+    }
+    g->view.playing = false;
+    rc = viz_seek_flush(g->v, g->view.span, dir, &err);
+    if (rc < 0)
+        say(g, err.msg);
+    else if (rc == 0)
+        say(g, dir > 0 ? "no flush request after this one" : "no flush request before this one");
+    else
+        win_span(g, g->view.span);
+}
+
+/* Back to the fitted span and speed. */
+static void win_fit(struct win *g)
+{
+    g->view.speed = viz_default_speed(g->v);
+    win_span(g, viz_default_span(g->v));
+    say(g, "fitted span and speed");
 }
 
 static void win_shot(struct win *g)
@@ -474,6 +508,9 @@ static void on_key(struct win *g, const SDL_KeyboardEvent *k)
         break;
     case SDLK_RIGHTBRACKET: win_zoom(g, true); break;
     case SDLK_LEFTBRACKET:  win_zoom(g, false); break;
+    case SDLK_z:            win_zoom(g, shift); break;
+    case SDLK_0:            win_fit(g); break;
+    case SDLK_f:            win_flush(g, shift ? -1 : 1); break;
     case SDLK_RIGHT:        win_seek(g, t + q); break;
     case SDLK_LEFT:         win_seek(g, t > q ? t - q : 0); break;
     case SDLK_HOME:         win_seek(g, 0); break;

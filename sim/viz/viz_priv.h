@@ -145,6 +145,8 @@ struct viz {
     cycles_t t;                         /* the cycle shown */
     u64 events;                         /* engine events fired in the live run */
     cycles_t hist_from;                 /* history complete from this cycle on */
+    bool jumped;                        /* viz_seek_flush() went to jump_req ... */
+    cycles_t jump_req, jump_at;         /* ... by moving the clock to jump_at */
 
     u32 nr_cpus;
     struct viz_lane *lanes;
@@ -172,6 +174,44 @@ size_t viz_vec_lower(const struct viz_vec *vec, size_t off, cycles_t t);
 const struct viz_flush *viz_active_flush(const struct viz *v, u32 cpu);
 /* Trace id of TLB-entry mm index idx (sim_mm_id): -1 init_mm, -2 none. */
 s64 viz_mm_id(const struct viz *v, u16 idx);
+
+/* ==== labels that never overlap (viz_label.c) ================================ */
+
+#define VIZ_MAX_LABELS 1024             /* label and obstacle boxes of one frame */
+#define VIZ_NO_BG 0xff000000u           /* viz_label(): no background box */
+
+struct viz_labels {                     /* the boxes placed in this frame */
+    struct viz_rect box[VIZ_MAX_LABELS];
+    u32 n;
+    int scale;                          /* text scale */
+    struct viz_label_log *log;          /* optional: what was drawn */
+};
+
+/* A row of events whose labels collapse into one per group. */
+struct viz_run {
+    u32 n;                              /* events in the current group */
+    int x1;                             /* right end of its anchors */
+    int y, pad;                         /* label row; gap after the last anchor */
+    u32 col, bg;
+    bool mixed;                         /* texts differ: "N <many>" */
+    const char *many;
+    char text[48];                      /* the first event's text */
+};
+
+void viz_labels_init(struct viz_labels *ls, struct viz_label_log *log, int scale);
+/* r meets no placed box (and there is room for one more). */
+bool viz_label_free(const struct viz_labels *ls, const struct viz_rect *r);
+/* Place an obstacle: no label goes over r.  False when full. */
+bool viz_label_block(struct viz_labels *ls, const struct viz_rect *r);
+/* Draw text at (x, y) if its box is free (over a bg box unless VIZ_NO_BG);
+ * count is the number of events it stands for.  False if not drawn. */
+bool viz_label(struct viz_labels *ls, struct viz_fb *fb, int x, int y, const char *text,
+               u32 col, u32 bg, u32 count);
+void viz_run_start(struct viz_run *r, int y, u32 col, u32 bg, int pad, const char *many);
+/* The next event of the row, left to right: its anchor [x0, x1] and text. */
+void viz_run_add(struct viz_run *r, struct viz_labels *ls, struct viz_fb *fb, int x0, int x1,
+                 const char *text);
+void viz_run_flush(struct viz_run *r, struct viz_labels *ls, struct viz_fb *fb);
 
 /* ==== drawing primitives (viz_draw.c), all clipped ======================== */
 

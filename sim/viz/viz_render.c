@@ -24,16 +24,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#define HEADER_H 30
-#define AXIS_H 14
-#define STRIP_H 58
-#define BOTTOM_H 118
+/* Sizes at text scale s (the values at s = 1: 30, 14, 58, 118). */
+#define HEADER_H(s) (8 + 22 * (s))
+#define AXIS_H(s) (4 + 10 * (s))
+#define STRIP_H(s) (44 + 14 * (s))
+#define BOTTOM_H(s) (16 + 102 * (s))
 #define MARGIN 8
-#define LABEL_W 196
-#define TLB_W 300
-#define MIN_LANE_H 16
-#define BRACKET_H 12                    /* flush brackets above a lane's band */
-#define LINE_H 11                       /* text line pitch */
+#define LABEL_W(s) (196 * (s))
+#define TLB_W(s) (180 + 120 * (s))
+#define MIN_LANE_H(s) (6 + 10 * (s))
+#define BRACKET_H(s) (2 + 10 * (s))     /* flush brackets above a lane's band */
+#define LINE_H(s) (11 * (s))            /* text line pitch */
+#define LANE_LABELLED(s) (20 + 20 * (s))    /* lanes this high get brackets and labels */
 
 /* ==== colours ======================================================================= */
 
@@ -103,38 +105,48 @@ struct layout {
     u32 first, nvis;
     struct viz_rect strip, counters, legend;
     cycles_t t0, span;                  /* chart window [t0, t0 + span) */
+    int s;                              /* text scale */
+    struct viz_labels *lab;             /* this frame's labels (viz_render only) */
 };
 
 static void layout(const struct viz *v, const struct viz_view *view, int w, int h,
                    struct layout *L)
 {
-    int lanes_y = HEADER_H + AXIS_H, lanes_h;
+    int s = viz_fit_scale(view->scale, w, h);
+    int lanes_y = HEADER_H(s) + AXIS_H(s), lanes_h;
     cycles_t span = view->span ? view->span : v->pre.span, t = v->t;
-    int tlb_w = w >= 1000 ? TLB_W : w * 3 / 10, label_w = w >= 1000 ? LABEL_W : w / 5;
+    int tlb_w = w >= 1000 ? TLB_W(s) : w * 3 / 10, label_w = w >= 1000 ? LABEL_W(s) : w / 5;
 
     memset(L, 0, sizeof(*L));
     L->w = w;
     L->h = h;
-    lanes_h = h - lanes_y - (STRIP_H + MARGIN) - (BOTTOM_H + MARGIN);
-    if (lanes_h < MIN_LANE_H)
-        lanes_h = MIN_LANE_H;
-    L->nvis = (u32)(lanes_h / MIN_LANE_H);
+    L->s = s;
+    if (label_w > w / 4)
+        label_w = w / 4;
+    if (tlb_w > w * 3 / 10)
+        tlb_w = w * 3 / 10;
+    lanes_h = h - lanes_y - (STRIP_H(s) + MARGIN) - (BOTTOM_H(s) + MARGIN);
+    if (lanes_h < MIN_LANE_H(s))
+        lanes_h = MIN_LANE_H(s);
+    L->nvis = (u32)(lanes_h / MIN_LANE_H(s));
     if (L->nvis > v->nr_cpus)
         L->nvis = v->nr_cpus;
     L->first = view->first_lane;
     if (L->first + L->nvis > v->nr_cpus)
         L->first = v->nr_cpus - L->nvis;
     L->lane_h = lanes_h / (int)(L->nvis ? L->nvis : 1);
-    if (L->lane_h > 160)
-        L->lane_h = 160;
+    if (L->lane_h > 160 * s)
+        L->lane_h = 160 * s;
     L->lanes = (struct viz_rect){ 0, lanes_y, w, L->lane_h * (int)L->nvis };
     L->tlb_w = tlb_w;
     L->tlb_x = w - tlb_w - MARGIN;
     L->chart = (struct viz_rect){ label_w, lanes_y, L->tlb_x - MARGIN - label_w, L->lanes.h };
-    L->axis = (struct viz_rect){ label_w, HEADER_H, L->chart.w, AXIS_H };
-    L->strip = (struct viz_rect){ MARGIN, h - BOTTOM_H - MARGIN - STRIP_H, w - 2 * MARGIN, STRIP_H };
-    L->counters = (struct viz_rect){ MARGIN, h - BOTTOM_H - 2, w / 2 - MARGIN, BOTTOM_H - 4 };
-    L->legend = (struct viz_rect){ w / 2 + 4, h - BOTTOM_H - 2, w / 2 - MARGIN - 4, BOTTOM_H - 4 };
+    L->axis = (struct viz_rect){ label_w, HEADER_H(s), L->chart.w, AXIS_H(s) };
+    L->strip = (struct viz_rect){ MARGIN, h - BOTTOM_H(s) - MARGIN - STRIP_H(s), w - 2 * MARGIN,
+                                  STRIP_H(s) };
+    L->counters = (struct viz_rect){ MARGIN, h - BOTTOM_H(s) - 2, w / 2 - MARGIN, BOTTOM_H(s) - 4 };
+    L->legend = (struct viz_rect){ w / 2 + 4, h - BOTTOM_H(s) - 2, w / 2 - MARGIN - 4,
+                                   BOTTOM_H(s) - 4 };
     if (span < 16)
         span = 16;
     L->span = span;
@@ -173,8 +185,8 @@ static bool lane_shown(const struct layout *L, u32 cpu)
 /* The coloured band of a lane (below the flush bracket row). */
 static struct viz_rect band(const struct layout *L, u32 cpu)
 {
-    int top = L->lane_h >= 40 ? BRACKET_H : 1;
-    int gap = L->lane_h >= 40 ? 6 : 2;
+    int top = L->lane_h >= LANE_LABELLED(L->s) ? BRACKET_H(L->s) : 1;
+    int gap = L->lane_h >= LANE_LABELLED(L->s) ? 6 : 2;
 
     return (struct viz_rect){ L->chart.x, lane_y(L, cpu) + top, L->chart.w,
                               L->lane_h - top - gap };
@@ -204,10 +216,10 @@ static const char *num(char *buf, u64 n)
 }
 
 /* Text clipped to a width (cut with '~'). */
-static void text_fit(struct viz_fb *fb, int x, int y, const char *s, u32 col, int maxw)
+static void text_fit(struct viz_fb *fb, int x, int y, const char *s, u32 col, int maxw, int sc)
 {
     char b[256];
-    int maxc = maxw / VIZ_FONT_W;
+    int maxc = maxw / (VIZ_FONT_W * sc);
 
     if (maxc <= 0)
         return;
@@ -216,24 +228,25 @@ static void text_fit(struct viz_fb *fb, int x, int y, const char *s, u32 col, in
         b[maxc > 1 ? maxc - 1 : 0] = '~';
         b[maxc] = 0;
     }
-    viz_text(fb, x, y, b, col, 1);
+    viz_text(fb, x, y, b, col, sc);
 }
 
-static void swatch(struct viz_fb *fb, int x, int y, u32 col)
+static void swatch(struct viz_fb *fb, int x, int y, u32 col, int sc)
 {
-    viz_fill(fb, x, y, 10, 8, col);
-    viz_box(fb, x - 1, y - 1, 12, 10, 0x000000);
+    viz_fill(fb, x, y, 10 * sc, 8 * sc, col);
+    viz_box(fb, x - 1, y - 1, 10 * sc + 2, 8 * sc + 2, 0x000000);
 }
 
 /* ==== header and axis ========================================================================= */
 
-static void draw_header(struct viz_fb *fb, const struct viz *v, const struct viz_view *view)
+static void draw_header(struct viz_fb *fb, const struct viz *v, const struct viz_view *view,
+                        int sc)
 {
     char b[512], s[512], n1[32], n2[32];
     double us = v->m.freq_mhz ? (double)v->t / v->m.freq_mhz : 0.0;
-    int x, rx;
+    int x, rx, y2 = 3 + 12 * sc;
 
-    viz_fill(fb, 0, 0, fb->w, HEADER_H - 2, VIZ_COL_PANEL);
+    viz_fill(fb, 0, 0, fb->w, HEADER_H(sc) - 2, VIZ_COL_PANEL);
     /* Right: the cycle and the play state; left: what runs, clipped. */
     snprintf(b, sizeof(b), "cycle %s / %s  (%.2f us)", num(n1, v->t), num(n2, v->pre.end), us);
     if (view->status)
@@ -241,15 +254,16 @@ static void draw_header(struct viz_fb *fb, const struct viz *v, const struct viz
     else
         snprintf(s, sizeof(s), "%s  %s cycles/s   h: help", view->playing ? "PLAYING" : "PAUSED",
                  num(n1, (u64)(view->speed > 0 ? view->speed : 0)));
-    rx = fb->w - MARGIN - viz_text_width(b, 1);
-    viz_text(fb, rx, 3, b, VIZ_COL_TEXT, 1);
-    int sx = fb->w - MARGIN - viz_text_width(s, 1);
-    viz_text(fb, sx, 15, s, view->status ? VIZ_COL_WALK : view->playing ? 0x7fe08a : VIZ_COL_LAZY, 1);
-    x = viz_text(fb, MARGIN, 4, "tlbviz", VIZ_COL_TEXT, 2) + 12;
+    rx = fb->w - MARGIN - viz_text_width(b, sc);
+    viz_text(fb, rx, 3, b, VIZ_COL_TEXT, sc);
+    int sx = fb->w - MARGIN - viz_text_width(s, sc);
+    viz_text(fb, sx, y2, s, view->status ? VIZ_COL_WALK : view->playing ? 0x7fe08a : VIZ_COL_LAZY,
+             sc);
+    x = viz_text(fb, MARGIN, 4, "tlbviz", VIZ_COL_TEXT, 2 * sc) + 12;
     snprintf(b, sizeof(b), "%s  |  %s, %u CPUs  |  policy: %s", v->trace_name, v->m.name,
              v->nr_cpus, v->pol->name);
-    text_fit(fb, x, 3, b, VIZ_COL_TEXT, rx - 12 - x);
-    text_fit(fb, x, 15, v->pol->desc, VIZ_COL_DIM, (sx < rx ? sx : rx) - 12 - x);
+    text_fit(fb, x, 3, b, VIZ_COL_TEXT, rx - 12 - x, sc);
+    text_fit(fb, x, y2, v->pol->desc, VIZ_COL_DIM, (sx < rx ? sx : rx) - 12 - x, sc);
 }
 
 static cycles_t nice_step(cycles_t span, int px, int min_px)
@@ -266,14 +280,14 @@ static cycles_t nice_step(cycles_t span, int px, int min_px)
 
 static void draw_axis(struct viz_fb *fb, const struct layout *L)
 {
-    cycles_t step = nice_step(L->span, L->chart.w, 90);
+    cycles_t step = nice_step(L->span, L->chart.w, 90 * L->s);
     char b[32];
 
     viz_clip(fb, L->chart.x, L->axis.y, L->chart.w, L->axis.h + L->lanes.h);
     for (cycles_t t = (L->t0 + step - 1) / step * step; t < L->t0 + L->span; t += step) {
         int x = x_of(L, t);
-        viz_fill(fb, x, L->axis.y + 10, 1, 4, VIZ_COL_DIM);
-        viz_text(fb, x + 2, L->axis.y, num(b, t), VIZ_COL_DIM, 1);
+        viz_fill(fb, x, L->axis.y + L->axis.h - 4, 1, 4, VIZ_COL_DIM);
+        viz_text(fb, x + 2, L->axis.y, num(b, t), VIZ_COL_DIM, L->s);
         for (int y = L->lanes.y; y < L->lanes.y + L->lanes.h; y += 4)
             viz_fill(fb, x, y, 1, 1, VIZ_COL_GRID);
     }
@@ -302,7 +316,6 @@ static void draw_segs(struct viz_fb *fb, const struct viz *v, const struct layou
     const struct viz_vec *s = &l->segs;
     struct viz_rect b = band(L, cpu);
     cycles_t lo = L->t0, hi = v->t;
-    int label_end = -1000;
 
     for (size_t i = viz_vec_lower(s, offsetof(struct viz_seg, t1), lo + 1); i < s->n; i++) {
         const struct viz_seg *g = &VEC_AT(s, struct viz_seg, i);
@@ -315,12 +328,6 @@ static void draw_segs(struct viz_fb *fb, const struct viz *v, const struct layou
         viz_fill(fb, x0, b.y, x1 - x0, b.h, col);
         if (g->kind == VK_IDLE && g->mm >= 0)
             viz_fill(fb, x0, b.y + b.h - 3, x1 - x0, 3, VIZ_COL_LAZY);
-        if (x1 - x0 > 40 && b.h >= 14 && (g->kind == VK_USER || g->kind == VK_LAZY)) {
-            char t[32];
-            snprintf(t, sizeof(t), g->kind == VK_USER ? "mm %" PRId64 : "lazy mm %" PRId64, g->mm);
-            if (viz_text_width(t, 1) + 6 < x1 - x0 && x0 > label_end)
-                label_end = viz_text(fb, x0 + 3, b.y + b.h / 2 - 5, t, ink_on(col), 1) + 80;
-        }
     }
     /* After the CPU's own clock: the wait for its next op, then the state
      * it is in now. */
@@ -329,6 +336,34 @@ static void draw_segs(struct viz_fb *fb, const struct viz *v, const struct layou
         if (w > l->clock)
             draw_tail(fb, L, &b, l->clock, w, l->wait);
         draw_tail(fb, L, &b, w > l->clock ? w : l->clock, hi, l->ctx);
+    }
+}
+
+/* "mm 3" on the wide stretches of a user task or a lazy kthread, where no
+ * more important label is (drawn last). */
+static void draw_seg_labels(struct viz_fb *fb, const struct viz *v, const struct layout *L,
+                            u32 cpu)
+{
+    const struct viz_vec *s = &v->lanes[cpu].segs;
+    struct viz_rect b = band(L, cpu);
+    cycles_t lo = L->t0, hi = v->t;
+    int ty = b.y + (b.h - VIZ_FONT_H * L->s) / 2 + 1, next = -100000;
+
+    if (b.h < VIZ_FONT_H * L->s + 4)
+        return;
+    for (size_t i = viz_vec_lower(s, offsetof(struct viz_seg, t1), lo + 1); i < s->n; i++) {
+        const struct viz_seg *g = &VEC_AT(s, struct viz_seg, i);
+        char t[32];
+        if (g->t0 >= hi)
+            break;
+        if (g->kind != VK_USER && g->kind != VK_LAZY)
+            continue;
+        int x0 = x_of(L, g->t0 > lo ? g->t0 : lo), x1 = x_of(L, g->t1 < hi ? g->t1 : hi);
+        snprintf(t, sizeof(t), g->kind == VK_USER ? "mm %" PRId64 : "lazy mm %" PRId64, g->mm);
+        if (viz_text_width(t, L->s) + 8 < x1 - x0 && x0 >= next &&
+            viz_label(L->lab, fb, x0 + 4, ty, t,
+                      ink_on(viz_kind_color((enum viz_kind)g->kind, g->mm)), VIZ_NO_BG, 1))
+            next = x0 + 4 + viz_text_width(t, L->s) + 80 * L->s;   /* sparse: they repeat */
     }
 }
 
@@ -356,10 +391,12 @@ static void draw_ticks(struct viz_fb *fb, const struct viz *v, const struct layo
 static void draw_brackets(struct viz_fb *fb, const struct viz *v, const struct layout *L, u32 cpu)
 {
     cycles_t from = L->t0 > v->pre.max_latency ? L->t0 - v->pre.max_latency : 0;
-    int y = lane_y(L, cpu) + 2, next_free = -100000;
+    int y = lane_y(L, cpu) + 2;
+    struct viz_run run;
 
-    if (L->lane_h < 40)
+    if (L->lane_h < LANE_LABELLED(L->s))
         return;
+    viz_run_start(&run, y - 1, VIZ_COL_FLUSH_PART, VIZ_NO_BG, 4, "flushes");
     for (size_t i = viz_flush_lower(v, from); i < v->pre.nr_fl; i++) {
         const struct viz_flush *f = &v->pre.fl[i];
         char t[64];
@@ -377,11 +414,11 @@ static void draw_brackets(struct viz_fb *fb, const struct viz *v, const struct l
             snprintf(t, sizeof(t), "%s: full", f->cause);
         else
             snprintf(t, sizeof(t), "%s: %" PRIu64 "p", f->cause, f->pages);
-        if (x0 + 4 >= next_free) {
-            int tx = x1 + 4 > x0 + 4 ? x1 + 4 : x0 + 4;
-            next_free = viz_text(fb, tx, y - 1, t, col, 1) + 6;
-        }
+        viz_run_add(&run, L->lab, fb, x0, x1 + 1, t);
+        if (run.n == 1)
+            run.col = col;
     }
+    viz_run_flush(&run, L->lab, fb);
 }
 
 /* A boxed cross, visible on any lane colour. */
@@ -393,15 +430,13 @@ static void skip_mark(struct viz_fb *fb, int x, int y)
 }
 
 /* Lazy CPUs a flush did not interrupt: a dashed line from the initiator and
- * a cross on the skipped lane. */
+ * a cross on the skipped lane (obstacles for every label), then one label
+ * per group of crosses on a lane: "skipped: lazy", "3x skipped: lazy". */
 static void draw_skips(struct viz_fb *fb, const struct viz *v, const struct layout *L)
 {
-    int label_end[MACHINE_MAX_CPUS];
+    size_t first = viz_vec_lower(&v->skips, offsetof(struct viz_skip, t), L->t0);
 
-    for (u32 c = 0; c < v->nr_cpus && c < MACHINE_MAX_CPUS; c++)
-        label_end[c] = -1000;
-    for (size_t i = viz_vec_lower(&v->skips, offsetof(struct viz_skip, t), L->t0);
-         i < v->skips.n; i++) {
+    for (size_t i = first; i < v->skips.n; i++) {
         const struct viz_skip *k = &VEC_AT(&v->skips, struct viz_skip, i);
         if (k->t > v->t)
             break;
@@ -411,10 +446,23 @@ static void draw_skips(struct viz_fb *fb, const struct viz *v, const struct layo
         if (lane_shown(L, k->initiator))
             viz_dash(fb, x, band_mid(L, k->initiator), x, y, VIZ_COL_SKIP, 3, 3);
         skip_mark(fb, x, y);
-        if (L->lane_h >= 40 && x > label_end[k->cpu]) {
-            viz_fill(fb, x + 9, y - 6, viz_text_width("skipped: lazy", 1) + 6, 12, 0x101216);
-            label_end[k->cpu] = viz_text(fb, x + 12, y - 5, "skipped: lazy", VIZ_COL_SKIP, 1) + 4;
+        viz_label_block(L->lab, &(struct viz_rect){ x - 7, y - 7, 15, 15 });
+    }
+    if (L->lane_h < LANE_LABELLED(L->s))
+        return;
+    for (u32 c = L->first; c < L->first + L->nvis; c++) {
+        struct viz_run run;
+        viz_run_start(&run, band_mid(L, c) - VIZ_FONT_H * L->s / 2 + 1, VIZ_COL_SKIP, 0x101216,
+                      5, "skips");
+        for (size_t i = first; i < v->skips.n; i++) {
+            const struct viz_skip *k = &VEC_AT(&v->skips, struct viz_skip, i);
+            if (k->t > v->t)
+                break;
+            if (k->cpu == c)
+                viz_run_add(&run, L->lab, fb, x_of(L, k->t) - 7, x_of(L, k->t) + 7,
+                            "skipped: lazy");
         }
+        viz_run_flush(&run, L->lab, fb);
     }
 }
 
@@ -495,7 +543,7 @@ static void state_text(const struct viz *v, u32 cpu, char *b, size_t len)
 
 static void draw_label(struct viz_fb *fb, const struct viz *v, const struct layout *L, u32 cpu)
 {
-    int y = lane_y(L, cpu), x = MARGIN, w = L->chart.x - MARGIN - 6;
+    int y = lane_y(L, cpu), x = MARGIN, w = L->chart.x - MARGIN - 6, sc = L->s;
     const struct viz_flush *f = viz_active_flush(v, cpu);
     char b[128], t[64];
     s64 mm;
@@ -505,16 +553,16 @@ static void draw_label(struct viz_fb *fb, const struct viz *v, const struct layo
     viz_fill(fb, 0, y, L->chart.x - 4, L->lane_h - 1, VIZ_COL_PANEL);
     viz_fill(fb, 0, bd.y, 4, bd.h, viz_kind_color(k, mm));
     snprintf(b, sizeof(b), "CPU %u", cpu);
-    if (L->lane_h < 24) {
+    if (L->lane_h < 4 + 20 * sc) {
         state_text(v, cpu, t, sizeof(t));
         snprintf(b, sizeof(b), "CPU %u %s", cpu, t);
-        text_fit(fb, x, y + (L->lane_h - 12) / 2, b, VIZ_COL_TEXT, w);
+        text_fit(fb, x, y + (L->lane_h - 12 * sc) / 2, b, VIZ_COL_TEXT, w, sc);
         return;
     }
-    viz_text(fb, x, y + 3, b, VIZ_COL_TEXT, 1);
+    viz_text(fb, x, y + 3, b, VIZ_COL_TEXT, sc);
     state_text(v, cpu, t, sizeof(t));
-    text_fit(fb, x, y + 3 + LINE_H, t, k == VK_LAZY ? VIZ_COL_LAZY : VIZ_COL_DIM, w);
-    if (!f || L->lane_h < 3 * LINE_H + 6)
+    text_fit(fb, x, y + 3 + LINE_H(sc), t, k == VK_LAZY ? VIZ_COL_LAZY : VIZ_COL_DIM, w, sc);
+    if (!f || L->lane_h < 3 * LINE_H(sc) + 6)
         return;
     u32 col = f->full ? VIZ_COL_FLUSH_FULL : VIZ_COL_FLUSH_PART;
     if (f->mm >= 0)
@@ -522,14 +570,14 @@ static void draw_label(struct viz_fb *fb, const struct viz *v, const struct layo
                  f->full ? "FULL flush" : "partial");
     else
         snprintf(b, sizeof(b), "%s: %s", f->cause, f->full ? "FULL flush" : "partial");
-    text_fit(fb, x, y + 3 + 2 * LINE_H, b, col, w);
-    if (L->lane_h < 4 * LINE_H + 6)
+    text_fit(fb, x, y + 3 + 2 * LINE_H(sc), b, col, w, sc);
+    if (L->lane_h < 4 * LINE_H(sc) + 6)
         return;
     if (f->end == UINT64_MAX)
         snprintf(b, sizeof(b), "all addresses");
     else
         snprintf(b, sizeof(b), "%" PRIx64 "-%" PRIx64 " %" PRIu64 "p", f->start, f->end, f->pages);
-    text_fit(fb, x, y + 3 + 3 * LINE_H, b, col, w);
+    text_fit(fb, x, y + 3 + 3 * LINE_H(sc), b, col, w, sc);
 }
 
 /* ==== TLB occupancy ============================================================================ */
@@ -613,18 +661,18 @@ static u32 tlb_rows_all(const struct cpu *c, struct tlb_row *rows, bool essentia
 
 /* The structures a lane of height lane_h shows, one labelled bar each of
  * *bh pixels: all of them, else the main four, else (*bh < 3) one bar. */
-static u32 tlb_rows(const struct cpu *c, int lane_h, struct tlb_row *rows, int *bh)
+static u32 tlb_rows(const struct cpu *c, int lane_h, int sc, struct tlb_row *rows, int *bh)
 {
     int avail = lane_h - 6;
     u32 n = tlb_rows_all(c, rows, false);
 
     *bh = n ? avail / (int)n - 2 : 0;
-    if (*bh < 8) {
+    if (*bh < 8 * sc) {
         n = tlb_rows_all(c, rows, true);
         *bh = n ? avail / (int)n - 2 : 0;
     }
-    if (*bh > 10)
-        *bh = 10;
+    if (*bh > 10 * sc)
+        *bh = 10 * sc;
     return n;
 }
 
@@ -658,8 +706,8 @@ static void draw_tlb(struct viz_fb *fb, const struct viz *v, const struct layout
 {
     const struct cpu *c = sim_cpu(v->s, cpu);
     struct tlb_row rows[8];
-    int bh, y = lane_y(L, cpu) + 2, x = L->tlb_x, lw = 52, nw = 78;
-    u32 nr = tlb_rows(c, L->lane_h, rows, &bh);
+    int bh, y = lane_y(L, cpu) + 2, x = L->tlb_x, sc = L->s, lw = 16 + 36 * sc, nw = 18 + 60 * sc;
+    u32 nr = tlb_rows(c, L->lane_h, sc, rows, &bh);
     struct occ o;
     char b[64];
 
@@ -673,17 +721,17 @@ static void draw_tlb(struct viz_fb *fb, const struct viz *v, const struct layout
             occ_merge(&all, &o);
         }
         snprintf(b, sizeof(b), "TLB %u/%u", all.n, all.cap);
-        viz_text(fb, x, y + (L->lane_h - 14) / 2, b, VIZ_COL_DIM, 1);
-        draw_occ_bar(fb, v, &all, x + 92, y + 1, L->tlb_w - 96, L->lane_h - 8);
+        viz_text(fb, x, y + (L->lane_h - 4 - 10 * sc) / 2, b, VIZ_COL_DIM, sc);
+        draw_occ_bar(fb, v, &all, x + 2 + 90 * sc, y + 1, L->tlb_w - 6 - 90 * sc, L->lane_h - 8);
         return;
     }
     for (u32 r = 0; r < nr; r++, y += bh + 2) {
         occ_count(rows[r].t, &o);
-        if (bh >= 8) {
-            viz_text(fb, x, y + bh / 2 - 5, rows[r].name, VIZ_COL_DIM, 1);
+        if (bh >= 8 * sc) {
+            viz_text(fb, x, y + bh / 2 - 5 * sc, rows[r].name, VIZ_COL_DIM, sc);
             snprintf(b, sizeof(b), "%u/%u", o.n, o.cap);
-            viz_text(fb, L->tlb_x + L->tlb_w - viz_text_width(b, 1), y + bh / 2 - 5, b,
-                     VIZ_COL_DIM, 1);
+            viz_text(fb, L->tlb_x + L->tlb_w - viz_text_width(b, sc), y + bh / 2 - 5 * sc, b,
+                     VIZ_COL_DIM, sc);
             draw_occ_bar(fb, v, &o, x + lw, y, L->tlb_w - lw - nw + 16, bh);
         } else {
             draw_occ_bar(fb, v, &o, x, y, L->tlb_w, bh);
@@ -702,14 +750,14 @@ static int strip_x(const struct viz_rect *r, const struct viz *v, cycles_t t)
 static void draw_strip(struct viz_fb *fb, const struct viz *v, const struct layout *L)
 {
     const struct viz_rect *r = &L->strip;
-    int by = r->y + 14, bh = r->h - 16, last_label = -1000;
+    int sc = L->s, by = r->y + 4 + 10 * sc, bh = r->h - 6 - 10 * sc, last_label = -1000;
     char b[64], n[32];
 
     viz_fill(fb, r->x, r->y, r->w, r->h, VIZ_COL_PANEL);
     snprintf(b, sizeof(b), "%s cycles", num(n, v->pre.end));
-    viz_text(fb, r->x + r->w - viz_text_width(b, 1) - 4, r->y + 2, b, VIZ_COL_DIM, 1);
+    viz_text(fb, r->x + r->w - viz_text_width(b, sc) - 4, r->y + 2, b, VIZ_COL_DIM, sc);
     text_fit(fb, r->x + 4, r->y + 2, "timeline: flush requests (red full, blue partial), marks;"
-             " click or drag to seek", VIZ_COL_DIM, r->w - viz_text_width(b, 1) - 16);
+             " click or drag to seek", VIZ_COL_DIM, r->w - viz_text_width(b, sc) - 16, sc);
     viz_fill(fb, r->x, by, r->w, bh, VIZ_COL_TRACK);
     /* The lane chart's window. */
     int wx0 = strip_x(r, v, L->t0), wx1 = strip_x(r, v, L->t0 + L->span);
@@ -737,10 +785,10 @@ static void draw_strip(struct viz_fb *fb, const struct viz *v, const struct layo
         int x = strip_x(r, v, v->pre.marks[i].t);
         viz_fill(fb, x, by, 1, bh, VIZ_COL_MARK);
         if (x > last_label) {
-            int tw = viz_text_width(v->pre.marks[i].label, 1);
+            int tw = viz_text_width(v->pre.marks[i].label, sc);
             int tx = x + 3 + tw > r->x + r->w ? x - 3 - tw : x + 3;
             viz_fill(fb, x - 2, by, 5, 3, VIZ_COL_MARK);
-            last_label = viz_text(fb, tx, by + 1, v->pre.marks[i].label, VIZ_COL_MARK, 1) + 8;
+            last_label = viz_text(fb, tx, by + 1, v->pre.marks[i].label, VIZ_COL_MARK, sc) + 8;
         }
     }
     viz_noclip(fb);
@@ -758,45 +806,45 @@ static void draw_counters(struct viz_fb *fb, const struct viz *v, const struct l
     const struct hist *h = sim_latency(v->s);
     const struct cpu_stats *c = &t.cpu;
     char l[256], a[32], b[32], d[32], e[32];
-    int x = r->x + 6, y = r->y + 4;
+    int x = r->x + 6, y = r->y + 4, sc = L->s;
 
     sim_totals(v->s, &t);
     viz_fill(fb, r->x, r->y, r->w, r->h, VIZ_COL_PANEL);
     viz_clip(fb, r->x, r->y, r->w - 4, r->h);
-    viz_text(fb, x, y, "counters (live)", VIZ_COL_TEXT, 1);
+    viz_text(fb, x, y, "counters (live)", VIZ_COL_TEXT, sc);
     snprintf(l, sizeof(l), "engine events %s   trace ops %s", num(a, v->events), num(b, t.ops));
-    viz_text(fb, x + 120, y, l, VIZ_COL_DIM, 1);
-    y += LINE_H + 3;
+    viz_text(fb, x + 120 * sc, y, l, VIZ_COL_DIM, sc);
+    y += LINE_H(sc) + 3;
     snprintf(l, sizeof(l), "flush requests %s   shootdowns %s   IPIs sent %s   in flight %u",
              num(a, t.flush_requests), num(b, t.shootdowns), num(d, t.ipis_sent),
              viz_ipis_in_flight(v));
-    viz_text(fb, x, y, l, VIZ_COL_TEXT, 1);
-    y += LINE_H;
+    viz_text(fb, x, y, l, VIZ_COL_TEXT, sc);
+    y += LINE_H(sc);
     snprintf(l, sizeof(l), "lazy CPUs skipped %s   other-mm skipped %s   ICR writes %s",
              num(a, t.ipis_skipped_lazy), num(b, t.ipis_skipped_other), num(d, t.icr_writes));
-    viz_text(fb, x, y, l, VIZ_COL_LAZY, 1);
-    y += LINE_H;
+    viz_text(fb, x, y, l, VIZ_COL_LAZY, sc);
+    y += LINE_H(sc);
     snprintf(l, sizeof(l), "shootdown latency (cycles): mean %s  p50 %s  p99 %s  max %s",
              num(a, h->n ? h->sum / h->n : 0), num(b, hist_quantile(h, 0.5)),
              num(d, hist_quantile(h, 0.99)), num(e, h->max));
-    viz_text(fb, x, y, l, VIZ_COL_SPIN, 1);
-    y += LINE_H;
+    viz_text(fb, x, y, l, VIZ_COL_SPIN, sc);
+    y += LINE_H(sc);
     snprintf(l, sizeof(l), "references %s   L1 misses %s   STLB misses %s   walks %s",
              num(a, c->accesses), num(b, c->l1d_misses + c->l1i_misses), num(d, c->stlb_misses),
              num(e, c->walks));
-    viz_text(fb, x, y, l, VIZ_COL_TEXT, 1);
-    y += LINE_H;
+    viz_text(fb, x, y, l, VIZ_COL_TEXT, sc);
+    y += LINE_H(sc);
     snprintf(l, sizeof(l), "local flushes: full %s  pages %s   task-switch flushes %s",
              num(a, c->flush_full), num(b, c->flush_pages), num(d, c->task_switch_flushes));
-    viz_text(fb, x, y, l, VIZ_COL_DIM, 1);
-    y += LINE_H;
+    viz_text(fb, x, y, l, VIZ_COL_DIM, sc);
+    y += LINE_H(sc);
     snprintf(l, sizeof(l), "page faults %s   stale accesses %s   racy %s",
              num(a, c->page_faults), num(b, c->stale_accesses), num(d, c->racy_accesses));
-    viz_text(fb, x, y, l, c->stale_accesses ? VIZ_COL_HANDLER : VIZ_COL_DIM, 1);
-    y += LINE_H;
+    viz_text(fb, x, y, l, c->stale_accesses ? VIZ_COL_HANDLER : VIZ_COL_DIM, sc);
+    y += LINE_H(sc);
     snprintf(l, sizeof(l), "busy %s  idle %s  handler %s  spin %s cycles", num(a, c->busy_cycles),
              num(b, c->idle_cycles), num(d, c->handler_cycles), num(e, c->spin_cycles));
-    viz_text(fb, x, y, l, VIZ_COL_DIM, 1);
+    viz_text(fb, x, y, l, VIZ_COL_DIM, sc);
     viz_noclip(fb);
 }
 
@@ -829,43 +877,43 @@ static void draw_legend(struct viz_fb *fb, const struct layout *L)
     const enum viz_kind *order = legend_order;
     const size_t nr_order = VK__COUNT;
     const struct viz_rect *r = &L->legend;
-    int colw = (r->w - 12) / 2, x, y;
+    int colw = (r->w - 12) / 2, x, y, sc = L->s, top = r->y + 4 + 14 * sc;
 
     viz_fill(fb, r->x, r->y, r->w, r->h, VIZ_COL_PANEL);
     viz_clip(fb, r->x, r->y, r->w, r->h);
-    viz_text(fb, r->x + 6, r->y + 4, "legend", VIZ_COL_TEXT, 1);
+    viz_text(fb, r->x + 6, r->y + 4, "legend", VIZ_COL_TEXT, sc);
     for (size_t i = 0; i < nr_order; i++) {
         x = r->x + 6 + (int)(i % 2) * colw;
-        y = r->y + 18 + (int)(i / 2) * LINE_H;
+        y = top + (int)(i / 2) * LINE_H(sc);
         if (order[i] == VK_USER) {
             for (int m = 0; m < 4; m++)
-                viz_fill(fb, x + m * 3, y, 3, 8, viz_mm_color(m + 1));
-            viz_box(fb, x - 1, y - 1, 14, 10, 0x000000);
+                viz_fill(fb, x + m * 3 * sc, y, 3 * sc, 8 * sc, viz_mm_color(m + 1));
+            viz_box(fb, x - 1, y - 1, 12 * sc + 2, 8 * sc + 2, 0x000000);
         } else {
-            swatch(fb, x, y, viz_kind_color(order[i], 1));
+            swatch(fb, x, y, viz_kind_color(order[i], 1), sc);
         }
-        text_fit(fb, x + 16, y - 1, legend_names[order[i]], VIZ_COL_DIM, colw - 20);
+        text_fit(fb, x + 16 * sc, y - 1, legend_names[order[i]], VIZ_COL_DIM, colw - 20 * sc, sc);
     }
-    y = r->y + 18 + 5 * LINE_H + 2;
+    y = top + 5 * LINE_H(sc) + 2;
     x = r->x + 6;
-    viz_arrow(fb, x, y + 4, x + 22, y + 4, VIZ_COL_IPI, 7);
-    text_fit(fb, x + 28, y - 1, "IPI in flight", VIZ_COL_DIM, colw - 30);
-    viz_arrow(fb, x + colw, y + 4, x + colw + 20, y + 4, VIZ_COL_IPI_DONE, 6);
-    text_fit(fb, x + colw + 28, y - 1, "IPI handled", VIZ_COL_DIM, colw - 30);
-    y += LINE_H;
-    viz_fill(fb, x + 1, y - 1, 11, 11, 0x101216);
-    viz_box(fb, x + 1, y - 1, 11, 11, VIZ_COL_SKIP);
-    viz_cross(fb, x + 6, y + 4, 3, VIZ_COL_SKIP);
-    text_fit(fb, x + 28, y - 1, "lazy CPU skipped", VIZ_COL_DIM, colw - 30);
-    viz_fill(fb, x + colw, y + 2, 9, 4, VIZ_COL_FLUSH_FULL);
-    viz_fill(fb, x + colw + 11, y + 2, 9, 4, VIZ_COL_FLUSH_PART);
-    text_fit(fb, x + colw + 28, y - 1, "flush: full / partial", VIZ_COL_DIM, colw - 30);
-    y += LINE_H;
-    viz_fill(fb, x, y, 22, 8, VIZ_COL_KERNEL_MM);
-    viz_hatch(fb, x, y, 22, 8, VIZ_COL_GLOBAL, 4);
-    text_fit(fb, x + 28, y - 1, "TLB: global entries (hatched)", VIZ_COL_DIM, colw - 30);
-    viz_fill(fb, x + colw + 4, y - 1, 1, 10, VIZ_COL_MARK);
-    text_fit(fb, x + colw + 28, y - 1, "trace mark", VIZ_COL_DIM, colw - 30);
+    viz_arrow(fb, x, y + 4 * sc, x + 22 * sc, y + 4 * sc, VIZ_COL_IPI, 7 * sc);
+    text_fit(fb, x + 28 * sc, y - 1, "IPI in flight", VIZ_COL_DIM, colw - 30 * sc, sc);
+    viz_arrow(fb, x + colw, y + 4 * sc, x + colw + 20 * sc, y + 4 * sc, VIZ_COL_IPI_DONE, 6 * sc);
+    text_fit(fb, x + colw + 28 * sc, y - 1, "IPI handled", VIZ_COL_DIM, colw - 30 * sc, sc);
+    y += LINE_H(sc);
+    viz_fill(fb, x + 1, y - 1, 11 * sc, 11 * sc, 0x101216);
+    viz_box(fb, x + 1, y - 1, 11 * sc, 11 * sc, VIZ_COL_SKIP);
+    viz_cross(fb, x + 1 + 11 * sc / 2, y - 1 + 11 * sc / 2, 3 * sc, VIZ_COL_SKIP);
+    text_fit(fb, x + 28 * sc, y - 1, "lazy CPU skipped", VIZ_COL_DIM, colw - 30 * sc, sc);
+    viz_fill(fb, x + colw, y + 2 * sc, 9 * sc, 4 * sc, VIZ_COL_FLUSH_FULL);
+    viz_fill(fb, x + colw + 11 * sc, y + 2 * sc, 9 * sc, 4 * sc, VIZ_COL_FLUSH_PART);
+    text_fit(fb, x + colw + 28 * sc, y - 1, "flush: full / partial", VIZ_COL_DIM, colw - 30 * sc, sc);
+    y += LINE_H(sc);
+    viz_fill(fb, x, y, 22 * sc, 8 * sc, VIZ_COL_KERNEL_MM);
+    viz_hatch(fb, x, y, 22 * sc, 8 * sc, VIZ_COL_GLOBAL, 4);
+    text_fit(fb, x + 28 * sc, y - 1, "TLB: global entries (hatched)", VIZ_COL_DIM, colw - 30 * sc, sc);
+    viz_fill(fb, x + colw + 4 * sc, y - 1, sc, 10 * sc, VIZ_COL_MARK);
+    text_fit(fb, x + colw + 28 * sc, y - 1, "trace mark", VIZ_COL_DIM, colw - 30 * sc, sc);
     viz_noclip(fb);
 }
 
@@ -888,20 +936,20 @@ static const char *const help_lines[] = {
     "h            this help            q, Esc   quit",
 };
 
-static void draw_help(struct viz_fb *fb)
+static void draw_help(struct viz_fb *fb, int sc)
 {
-    int w = 470, h = (int)ARRAY_SIZE(help_lines) * 13 + 20;
+    int w = 500 * sc, h = (int)ARRAY_SIZE(help_lines) * 13 * sc + 20;
     int x = (fb->w - w) / 2, y = (fb->h - h) / 2;
 
     viz_shade(fb, 0, 0, fb->w, fb->h, 0x000000, 120);
     viz_fill(fb, x, y, w, h, 0x232833);
     viz_box(fb, x, y, w, h, VIZ_COL_DIM);
     for (size_t i = 0; i < ARRAY_SIZE(help_lines); i++)
-        viz_text(fb, x + 14, y + 10 + (int)i * 13, help_lines[i],
-                 i == 0 ? VIZ_COL_TEXT : 0xc8d0dc, 1);
+        viz_text(fb, x + 14, y + 10 + (int)i * 13 * sc, help_lines[i],
+                 i == 0 ? VIZ_COL_TEXT : 0xc8d0dc, sc);
 }
 
-static void draw_tooltip(struct viz_fb *fb, int mx, int my, const char *text)
+static void draw_tooltip(struct viz_fb *fb, int mx, int my, const char *text, int sc)
 {
     char lines[16][96];
     int n = 0, maxw = 0;
@@ -909,14 +957,14 @@ static void draw_tooltip(struct viz_fb *fb, int mx, int my, const char *text)
     for (const char *p = text; *p && n < 16;) {
         size_t len = strcspn(p, "\n");
         snprintf(lines[n], sizeof(lines[n]), "%.*s", (int)(len < 95 ? len : 95), p);
-        if (viz_text_width(lines[n], 1) > maxw)
-            maxw = viz_text_width(lines[n], 1);
+        if (viz_text_width(lines[n], sc) > maxw)
+            maxw = viz_text_width(lines[n], sc);
         n++;
         p += len;
         if (*p)
             p++;
     }
-    int w = maxw + 12, h = n * LINE_H + 8, x = mx + 14, y = my + 16;
+    int w = maxw + 12, h = n * LINE_H(sc) + 8, x = mx + 14, y = my + 16;
     if (x + w > fb->w)
         x = mx - w - 6;
     if (y + h > fb->h)
@@ -926,7 +974,7 @@ static void draw_tooltip(struct viz_fb *fb, int mx, int my, const char *text)
     viz_fill(fb, x, y, w, h, 0x2a303c);
     viz_box(fb, x, y, w, h, VIZ_COL_TEXT);
     for (int i = 0; i < n; i++)
-        viz_text(fb, x + 6, y + 4 + i * LINE_H - 1, lines[i], VIZ_COL_TEXT, 1);
+        viz_text(fb, x + 6, y + 4 + i * LINE_H(sc) - 1, lines[i], VIZ_COL_TEXT, sc);
 }
 
 /* ==== the frame ======================================================================================= */
@@ -954,10 +1002,14 @@ static void draw_lanes(struct viz_fb *fb, const struct viz *v, const struct layo
     for (u32 i = L->first; i < L->first + L->nvis; i++) {
         draw_segs(fb, v, L, i);
         draw_ticks(fb, v, L, i);
-        draw_brackets(fb, v, L, i);
     }
     viz_fill(fb, xnow, L->lanes.y, 1, L->lanes.h, VIZ_COL_NOW);
+    /* Labels by importance: skips, flushes, then the mm of a stretch. */
     draw_skips(fb, v, L);
+    for (u32 i = L->first; i < L->first + L->nvis; i++)
+        draw_brackets(fb, v, L, i);
+    for (u32 i = L->first; i < L->first + L->nvis; i++)
+        draw_seg_labels(fb, v, L, i);
     draw_ipis(fb, v, L);
     viz_noclip(fb);
     for (u32 i = L->first; i < L->first + L->nvis; i++) {
@@ -968,32 +1020,47 @@ static void draw_lanes(struct viz_fb *fb, const struct viz *v, const struct layo
         char b[64];
         snprintf(b, sizeof(b), "CPUs %u-%u of %u (wheel)", L->first, L->first + L->nvis - 1,
                  v->nr_cpus);
-        viz_text(fb, MARGIN, HEADER_H + 1, b, VIZ_COL_DIM, 1);
+        text_fit(fb, MARGIN, HEADER_H(L->s) + 1, b, VIZ_COL_DIM, L->chart.x - MARGIN, L->s);
     } else {
-        viz_text(fb, MARGIN, HEADER_H + 1, "CPU  state", VIZ_COL_DIM, 1);
+        viz_text(fb, MARGIN, HEADER_H(L->s) + 1, "CPU  state", VIZ_COL_DIM, L->s);
     }
-    viz_text(fb, L->tlb_x, HEADER_H + 1, "TLB occupancy (entries by mm)", VIZ_COL_DIM, 1);
+    text_fit(fb, L->tlb_x, HEADER_H(L->s) + 1, "TLB occupancy (entries by mm)", VIZ_COL_DIM,
+             L->tlb_w, L->s);
+}
+
+int viz_fit_scale(int scale, int w, int h)
+{
+    int most = w / 640 < h / 400 ? w / 640 : h / 400;
+
+    if (scale > most)
+        scale = most;
+    if (scale > VIZ_MAX_SCALE)
+        scale = VIZ_MAX_SCALE;
+    return scale < 1 ? 1 : scale;
 }
 
 void viz_render(const struct viz *v, const struct viz_view *view, struct viz_fb *fb)
 {
+    struct viz_labels lab;              /* 16 KiB */
     struct layout L;
     char tip[1024];
 
     layout(v, view, fb->w, fb->h, &L);
+    viz_labels_init(&lab, view->labels, L.s);
+    L.lab = &lab;
     viz_noclip(fb);
     viz_fill(fb, 0, 0, fb->w, fb->h, VIZ_COL_BG);
-    draw_header(fb, v, view);
+    draw_header(fb, v, view, L.s);
     draw_axis(fb, &L);
     draw_lanes(fb, v, &L);
     draw_strip(fb, v, &L);
     draw_counters(fb, v, &L);
     draw_legend(fb, &L);
     if (view->help)
-        draw_help(fb);
+        draw_help(fb, L.s);
     else if (view->hover_x >= 0 &&
              viz_describe(v, view, fb, view->hover_x, view->hover_y, tip, sizeof(tip)))
-        draw_tooltip(fb, view->hover_x, view->hover_y, tip);
+        draw_tooltip(fb, view->hover_x, view->hover_y, tip, L.s);
 }
 
 /* ==== what is under the mouse ============================================================================ */
@@ -1129,7 +1196,7 @@ static bool describe_tlb(const struct viz *v, const struct layout *L, u32 cpu, i
     const struct cpu *c = sim_cpu(v->s, cpu);
     struct tlb_row rows[8];
     int bh, r;
-    u32 nr = tlb_rows(c, L->lane_h, rows, &bh);
+    u32 nr = tlb_rows(c, L->lane_h, L->s, rows, &bh);
     struct occ o;
     size_t off;
 
@@ -1185,7 +1252,8 @@ static bool describe_strip(const struct viz *v, const struct layout *L, int x, c
 static bool describe_legend(const struct layout *L, int x, int y, char *b, size_t len)
 {
     const struct viz_rect *r = &L->legend;
-    int colw = (r->w - 12) / 2, row = (y - r->y - 17) / LINE_H, col = (x - r->x - 6) / colw;
+    int colw = (r->w - 12) / 2, row = (y - r->y - 3 - 14 * L->s) / LINE_H(L->s);
+    int col = (x - r->x - 6) / colw;
 
     if (row < 0 || col < 0 || col > 1)
         return false;
@@ -1225,7 +1293,8 @@ bool viz_describe(const struct viz *v, const struct viz_view *view, const struct
         return false;
     if (describe_ipi(v, &L, x, y, b, len) || describe_skip(v, &L, x, y, b, len))
         return true;
-    if (L.lane_h >= 40 && y < band(&L, cpu).y && describe_bracket(v, &L, cpu, x, b, len))
+    if (L.lane_h >= LANE_LABELLED(L.s) && y < band(&L, cpu).y &&
+        describe_bracket(v, &L, cpu, x, b, len))
         return true;
     describe_lane(v, &L, cpu, x, b, len);
     return true;

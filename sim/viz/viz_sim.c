@@ -275,6 +275,7 @@ static int pre_run(struct viz *v, struct sim_err *err)
     struct sim *s;
     int rc;
 
+    v->jumped = false;
     p->nr_fl = 0;
     p->fl_dropped = 0;
     p->nr_marks = 0;
@@ -851,6 +852,42 @@ int viz_ensure_history(struct viz *v, cycles_t from, struct sim_err *err)
     if ((rc = live_restart(v, err)))
         return rc;
     return viz_seek(v, t, err);
+}
+
+/* Where a jump to flush f lands: its completion, so the whole shootdown is
+ * history, plus a twentieth of the span; but no more than 0.6 spans after
+ * the request, which keeps the request on the chart. */
+static cycles_t jump_target(const struct viz_flush *f, cycles_t span)
+{
+    cycles_t after = f->t_done - f->t_request + span / 20, most = (cycles_t)(span * 0.6);
+
+    return f->t_request + (after < most ? after : most);
+}
+
+int viz_seek_flush(struct viz *v, cycles_t span, int dir, struct sim_err *err)
+{
+    /* From the request jumped to last, while the clock has stayed there;
+     * otherwise from the current cycle. */
+    cycles_t from = v->jumped && v->t == v->jump_at ? v->jump_req : v->t;
+    size_t i;
+    int rc;
+
+    if (dir > 0) {
+        i = viz_flush_lower(v, from + 1);
+        if (i >= v->pre.nr_fl)
+            return 0;
+    } else {
+        i = viz_flush_lower(v, from);
+        if (i == 0)
+            return 0;
+        i--;
+    }
+    if ((rc = viz_seek(v, jump_target(&v->pre.fl[i], span ? span : v->pre.span), err)))
+        return rc;
+    v->jumped = true;
+    v->jump_req = v->pre.fl[i].t_request;
+    v->jump_at = v->t;
+    return 1;
 }
 
 cycles_t viz_time(const struct viz *v) { return v->t; }
