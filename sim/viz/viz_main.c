@@ -34,6 +34,10 @@
 #define PLAY_EVENTS_PER_FRAME 200000u   /* engine events one frame may fire while playing */
 #define AT_END UINT64_MAX
 
+#ifndef TLBSIM_VERSION
+#define TLBSIM_VERSION "unknown"        /* the Makefile may pass -DTLBSIM_VERSION="..." */
+#endif
+
 struct opts {
     struct viz_opts vo;
     const char *shot;                   /* --screenshot FILE */
@@ -45,6 +49,7 @@ struct opts {
     double speed;                       /* --speed; 0: default */
     bool paused;                        /* --paused */
     bool help;                          /* --show-help */
+    int scale;                          /* --scale; 0: 1 */
     int hover_x, hover_y;               /* --hover X,Y */
 };
 
@@ -81,13 +86,18 @@ static void usage(FILE *f)
           "      --at CYCLE             the cycle to show: a number, NN% of the run, or\n"
           "                             `end` (screenshot default: end; window: 0)\n"
           "      --size WxH             window / screenshot size (default 1280x800)\n"
-          "      --span CYCLES          width of the lane chart in cycles\n"
-          "      --speed CYCLES         playing speed in cycles per second\n"
+          "      --span CYCLES          width of the lane chart in cycles (default: fitted\n"
+          "                             to the trace, see docs/tlbviz.md)\n"
+          "      --speed CYCLES         playing speed in cycles per second (default:\n"
+          "                             the whole run in about a minute)\n"
+          "      --scale N              text scale 1-4 (default 1), as far as the window\n"
+          "                             or --size fits it: 640x400 pixels per step\n"
           "      --paused               open the window paused\n"
           "      --show-help            draw the keyboard help (screenshots)\n"
           "      --hover X,Y            draw the tooltip for that point (screenshots)\n"
           "  -q, --quiet                no progress on stderr\n"
           "  -h, --help                 this text\n"
+          "      --version              the version\n"
           "\n"
           "Colours, keys and details: docs/tlbviz.md.  Exit status: 0 ok, 2 bad input or\n"
           "usage, 1 internal error or no display.\n", f);
@@ -180,7 +190,7 @@ static int parse_cycles(const char *opt, const char *s, u64 *out)
 }
 
 /* One option from getopt_long: 0, EXIT_BADINPUT, or -EXIT_OK - 1 after
- * --help (exit 0 without running). */
+ * --help or --version (exit 0 without running). */
 static int parse_opt(int c, const char *arg, const char *word, struct opts *o)
 {
     u64 v;
@@ -203,10 +213,18 @@ static int parse_opt(int c, const char *arg, const char *word, struct opts *o)
             return EXIT_BADINPUT;
         o->speed = (double)v;
         return 0;
+    case 'C':
+        if (!parse_u64(arg, &v) || v < 1 || v > VIZ_MAX_SCALE) {
+            fprintf(stderr, "tlbviz: --scale: expected 1 to %d, got '%s'\n", VIZ_MAX_SCALE, arg);
+            return EXIT_BADINPUT;
+        }
+        o->scale = (int)v;
+        return 0;
     case 'P': o->paused = true; return 0;
     case 'H': o->help = true; return 0;
     case 'q': o->vo.quiet = true; return 0;
     case 'h': usage(stdout); return -EXIT_OK - 1;
+    case 'X': printf("tlbviz %s\n", TLBSIM_VERSION); return -EXIT_OK - 1;
     case ':':
         fprintf(stderr, "tlbviz: %s: missing value (see tlbviz --help)\n", word);
         return EXIT_BADINPUT;
@@ -227,7 +245,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         { "span", required_argument, 0, 'W' }, { "speed", required_argument, 0, 'V' },
         { "paused", no_argument, 0, 'P' }, { "show-help", no_argument, 0, 'H' },
         { "hover", required_argument, 0, 'O' }, { "quiet", no_argument, 0, 'q' },
-        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+        { "help", no_argument, 0, 'h' }, { "scale", required_argument, 0, 'C' },
+        { "version", no_argument, 0, 'X' }, { 0, 0, 0, 0 },
     };
     int c, rc;
 
@@ -263,6 +282,7 @@ static void view_init(const struct opts *o, const struct viz *v, struct viz_view
     if (o->speed > 0)
         view->speed = o->speed;
     view->help = o->help;
+    view->scale = o->scale ? o->scale : 1;
     view->hover_x = o->hover_x;
     view->hover_y = o->hover_y;
 }
@@ -444,6 +464,24 @@ static void win_flush(struct win *g, int dir)
         win_span(g, g->view.span);
 }
 
+/* Text scale up or down, as far as the window fits it. */
+static void win_scale(struct win *g, int d)
+{
+    char msg[96];
+    int want = g->view.scale + d, got;
+
+    if (want < 1 || want > VIZ_MAX_SCALE)
+        return;
+    got = viz_fit_scale(want, g->fb.w, g->fb.h);
+    g->view.scale = want;
+    if (got < want)
+        snprintf(msg, sizeof(msg), "text scale %d needs a %dx%d window: showing %d", want,
+                 640 * want, 400 * want, got);
+    else
+        snprintf(msg, sizeof(msg), "text scale %d", want);
+    say(g, msg);
+}
+
 /* Back to the fitted span and speed. */
 static void win_fit(struct win *g)
 {
@@ -481,7 +519,7 @@ static void on_key(struct win *g, const SDL_KeyboardEvent *k)
 {
     struct sim_err err = { 0 };
     cycles_t t = viz_time(g->v), q = g->view.span / 4 ? g->view.span / 4 : 1;
-    bool shift = k->keysym.mod & KMOD_SHIFT;
+    bool shift = k->keysym.mod & KMOD_SHIFT, ctrl = k->keysym.mod & KMOD_CTRL;
 
     switch (k->keysym.sym) {
     case SDLK_SPACE:
@@ -498,14 +536,19 @@ static void on_key(struct win *g, const SDL_KeyboardEvent *k)
     case SDLK_PLUS:
     case SDLK_KP_PLUS:
     case SDLK_EQUALS:
-        if (g->view.speed < 1e12)
+        if (ctrl)
+            win_scale(g, 1);
+        else if (g->view.speed < 1e12)
             g->view.speed *= 2;
         break;
     case SDLK_MINUS:
     case SDLK_KP_MINUS:
-        if (g->view.speed > 1)
+        if (ctrl)
+            win_scale(g, -1);
+        else if (g->view.speed > 1)
             g->view.speed /= 2;
         break;
+    case SDLK_t:            win_scale(g, shift ? -1 : 1); break;
     case SDLK_RIGHTBRACKET: win_zoom(g, true); break;
     case SDLK_LEFTBRACKET:  win_zoom(g, false); break;
     case SDLK_z:            win_zoom(g, shift); break;

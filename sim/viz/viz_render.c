@@ -406,10 +406,10 @@ static void draw_brackets(struct viz_fb *fb, const struct viz *v, const struct l
             continue;
         u32 col = f->full ? VIZ_COL_FLUSH_FULL : VIZ_COL_FLUSH_PART;
         int x0 = x_of(L, f->t_request), x1 = x_of(L, f->t_done < v->t ? f->t_done : v->t);
-        viz_fill(fb, x0, y + 2, x1 - x0 + 1, 4, col);
-        viz_fill(fb, x0, y, 2, 8, col);
+        viz_fill(fb, x0, y + 2 * L->s, x1 - x0 + 1, 4 * L->s, col);
+        viz_fill(fb, x0, y, 2, 8 * L->s, col);
         if (f->t_done <= v->t)
-            viz_fill(fb, x1 - 1, y, 2, 8, col);
+            viz_fill(fb, x1 - 1, y, 2, 8 * L->s, col);
         if (f->full)
             snprintf(t, sizeof(t), "%s: full", f->cause);
         else
@@ -422,11 +422,20 @@ static void draw_brackets(struct viz_fb *fb, const struct viz *v, const struct l
 }
 
 /* A boxed cross, visible on any lane colour. */
-static void skip_mark(struct viz_fb *fb, int x, int y)
+static struct viz_rect skip_box(int x, int y, int sc)
 {
-    viz_fill(fb, x - 7, y - 7, 15, 15, 0x101216);
-    viz_box(fb, x - 7, y - 7, 15, 15, VIZ_COL_SKIP);
-    viz_cross(fb, x, y, 4, VIZ_COL_SKIP);
+    int r = 3 + 4 * sc;
+
+    return (struct viz_rect){ x - r, y - r, 2 * r + 1, 2 * r + 1 };
+}
+
+static void skip_mark(struct viz_fb *fb, int x, int y, int sc)
+{
+    struct viz_rect b = skip_box(x, y, sc);
+
+    viz_fill(fb, b.x, b.y, b.w, b.h, 0x101216);
+    viz_box(fb, b.x, b.y, b.w, b.h, VIZ_COL_SKIP);
+    viz_cross(fb, x, y, 4 * sc, VIZ_COL_SKIP);
 }
 
 /* Lazy CPUs a flush did not interrupt: a dashed line from the initiator and
@@ -445,8 +454,9 @@ static void draw_skips(struct viz_fb *fb, const struct viz *v, const struct layo
         int x = x_of(L, k->t), y = band_mid(L, k->cpu);
         if (lane_shown(L, k->initiator))
             viz_dash(fb, x, band_mid(L, k->initiator), x, y, VIZ_COL_SKIP, 3, 3);
-        skip_mark(fb, x, y);
-        viz_label_block(L->lab, &(struct viz_rect){ x - 7, y - 7, 15, 15 });
+        struct viz_rect box = skip_box(x, y, L->s);
+        skip_mark(fb, x, y, L->s);
+        viz_label_block(L->lab, &box);
     }
     if (L->lane_h < LANE_LABELLED(L->s))
         return;
@@ -459,8 +469,8 @@ static void draw_skips(struct viz_fb *fb, const struct viz *v, const struct layo
             if (k->t > v->t)
                 break;
             if (k->cpu == c)
-                viz_run_add(&run, L->lab, fb, x_of(L, k->t) - 7, x_of(L, k->t) + 7,
-                            "skipped: lazy");
+                viz_run_add(&run, L->lab, fb, x_of(L, k->t) - 3 - 4 * L->s,
+                            x_of(L, k->t) + 3 + 4 * L->s, "skipped: lazy");
         }
         viz_run_flush(&run, L->lab, fb);
     }
@@ -925,7 +935,10 @@ static const char *const help_lines[] = {
     "space        play / pause",
     "s or .       single step: exactly one engine event",
     "+  -         speed x2 / x0.5 (cycles per second)",
-    "]  [         lane chart wider / narrower (zoom out / in)",
+    "f  F         next / previous flush request (pauses there)",
+    "z  Z  [  ]   lane chart narrower / wider (zoom in / out)",
+    "0            back to the fitted span and speed",
+    "t  T         text larger / smaller (also ctrl + / ctrl -)",
     "right left   seek forward / back a quarter of the lane chart",
     "home  end    go to the start / the end of the run",
     "click, drag  on the timeline strip: seek there",
@@ -1109,7 +1122,8 @@ static bool describe_skip(const struct viz *v, const struct layout *L, int x, in
         const struct viz_skip *k = &VEC_AT(&v->skips, struct viz_skip, i);
         if (k->t > v->t || !lane_shown(L, k->cpu))
             continue;
-        if (dist2(x, y, x_of(L, k->t), band_mid(L, k->cpu), x_of(L, k->t), band_mid(L, k->cpu)) > 81)
+        if (dist2(x, y, x_of(L, k->t), band_mid(L, k->cpu), x_of(L, k->t), band_mid(L, k->cpu)) >
+            81 * L->s * L->s)
             continue;
         char n[32];
         snprintf(b, len, "CPU %u was lazy: CPU %u's flush at cycle %s\nsent it no IPI "
