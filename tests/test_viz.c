@@ -615,6 +615,251 @@ Test(viz, help_overlay)
     viz_close(v);
 }
 
+/* ==== fitting the view, jumping, labels, scale ==================================== */
+
+#define SPARSE_GAP 1000000000ull        /* cycles between the sparse trace's flushes */
+#define SPARSE_N 5
+
+/* Two CPUs on mm 1; CPU 0 unmaps one page at cycles 1e9, 2e9, ... 5e9 and
+ * nothing else happens in between: a recorded trace of a mostly idle
+ * machine looks like this. */
+static const char *sparse_trace(void)
+{
+    static char text[4096];
+    size_t n = (size_t)snprintf(text, sizeof(text),
+        "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":2,\"name\":\"sparse\"}\n"
+        "{\"op\":\"mm_new\",\"mm\":1}\n"
+        "{\"op\":\"map\",\"mm\":1,\"va\":\"0x7f0000000000\",\"len\":\"0x100000\",\"page\":\"4k\",\"prot\":\"rw\"}\n"
+        "{\"op\":\"switch\",\"cpu\":0,\"mm\":1}\n"
+        "{\"op\":\"switch\",\"cpu\":1,\"mm\":1}\n"
+        "{\"op\":\"stream\",\"cpu\":0,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":16,\"kind\":\"r\"}\n"
+        "{\"op\":\"stream\",\"cpu\":1,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":16,\"kind\":\"r\"}\n");
+    for (int k = 1; k <= SPARSE_N; k++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n,
+                              "{\"op\":\"unmap\",\"cpu\":0,\"mm\":1,\"va\":\"0x7f00000%02x000\","
+                              "\"len\":\"0x1000\",\"t\":%llu}\n", k, k * SPARSE_GAP);
+    return text;
+}
+
+/* Pixels of flush-bar colour in the row above cpu's band (flush bars and
+ * their labels). */
+static u32 bracket_pixels(struct viz *v, const struct viz_view *view, const struct viz_fb *fb,
+                          u32 cpu)
+{
+    struct viz_rect r;
+
+    cr_assert(viz_lane_rect(v, view, fb, cpu, &r));
+    struct viz_rect row = { r.x, r.y - 12, r.w, 12 };
+    return count_col(fb, &row, VIZ_COL_FLUSH_PART) + count_col(fb, &row, VIZ_COL_FLUSH_FULL);
+}
+
+/* The fitted span shows a flush at any moment of a sparse trace, even
+ * halfway between two flushes 1e9 cycles apart, where a span of a few
+ * shootdowns shows nothing; the fitted speed plays it in about a minute.
+ * Expected by hand: the history h with 3/4 of the cycles from the first
+ * request on covered is 3/4 of a gap (4 gaps of 1e9, and a short tail),
+ * the span h / 0.8 = 0.9375e9, the speed a span per 10 s. */
+Test(viz, fitted_span_shows_a_sparse_trace)
+{
+    struct viz *v = open_trace(sparse_trace(), NULL);
+    struct viz_view view, narrow;
+    struct viz_fb fb;
+    struct sim_err err = { 0 };
+
+    cr_assert_geq(viz_end(v), SPARSE_N * SPARSE_GAP);
+    cr_assert_lt(viz_end(v), SPARSE_N * SPARSE_GAP + 10000000);
+    cr_assert(viz_default_span(v) > 930000000 && viz_default_span(v) < 940000000,
+              "span %llu", (unsigned long long)viz_default_span(v));
+    cr_assert_float_eq(viz_default_speed(v), (double)viz_default_span(v) / 10, 1.0);
+    cr_assert_leq((double)viz_end(v) / viz_default_speed(v), 60.0, "plays within a minute");
+    viz_view_default(v, &view);
+    cr_assert_eq(view.span, viz_default_span(v));
+    narrow = view;
+    narrow.span = 100000;
+    for (int k = 1; k < SPARSE_N; k++) {
+        cycles_t mid = k * SPARSE_GAP + SPARSE_GAP / 2;
+        cr_assert_eq(viz_seek(v, mid, &err), SIM_OK, "%s", err.msg);
+        render(v, &view, &fb);
+        cr_assert_gt(bracket_pixels(v, &view, &fb, 0), 20, "flush %d seen from cycle %llu", k,
+                     (unsigned long long)mid);
+        viz_fb_free(&fb);
+        render(v, &narrow, &fb);
+        cr_assert_eq(bracket_pixels(v, &narrow, &fb, 0), 0, "a narrow span shows nothing");
+        viz_fb_free(&fb);
+    }
+    viz_close(v);
+}
+
+/* f / F: every flush request in turn, the request on the chart and its
+ * completion in the history; then back again. */
+Test(viz, seek_flush_visits_every_request)
+{
+    struct viz *v = open_trace(sparse_trace(), NULL);
+    struct viz_view view;
+    struct viz_fb fb;
+    struct sim_err err = { 0 };
+    cycles_t at[SPARSE_N];
+    int k;
+
+    viz_view_default(v, &view);
+    for (k = 0; k < SPARSE_N; k++) {
+        cr_assert_eq(viz_seek_flush(v, view.span, 1, &err), 1, "jump %d: %s", k, err.msg);
+        at[k] = viz_time(v);
+        cr_assert_gt(at[k], (k + 1) * SPARSE_GAP, "after request %d", k + 1);
+        cr_assert_lt(at[k], (k + 1) * SPARSE_GAP + (cycles_t)(0.6 * view.span) + 1);
+        render(v, &view, &fb);
+        int x = viz_lane_x(v, &view, &fb, (k + 1) * SPARSE_GAP);
+        struct viz_rect r;
+        cr_assert(viz_lane_rect(v, &view, &fb, 0, &r));
+        cr_assert(x > r.x + r.w / 10 && x <= r.x + r.w * 8 / 10 + 1,
+                  "the request is on the chart: x %d in [%d, %d), at %llu", x, r.x, r.x + r.w,
+                  (unsigned long long)at[k]);
+        cr_assert_gt(bracket_pixels(v, &view, &fb, 0), 20);
+        viz_fb_free(&fb);
+    }
+    cr_assert_eq(viz_seek_flush(v, view.span, 1, &err), 0, "no request after the last");
+    for (k = SPARSE_N - 2; k >= 0; k--) {
+        cr_assert_eq(viz_seek_flush(v, view.span, -1, &err), 1, "%s", err.msg);
+        cr_assert_eq(viz_time(v), at[k], "back to request %d", k + 1);
+    }
+    cr_assert_eq(viz_seek_flush(v, view.span, -1, &err), 0, "none before the first");
+    /* Moved by hand: "next" counts from the current cycle. */
+    cr_assert_eq(viz_seek(v, 3 * SPARSE_GAP + 5, &err), SIM_OK);
+    cr_assert_eq(viz_seek_flush(v, view.span, 1, &err), 1);
+    cr_assert_eq(viz_time(v), at[3]);
+    viz_close(v);
+}
+
+/* CPU 1 goes lazy on mm 1 while CPU 0 unmaps mm 1 eight times, 1,500
+ * cycles apart: eight skip marks close together on CPU 1's lane. */
+static const char *skips_trace(void)
+{
+    static char text[4096];
+    size_t n = (size_t)snprintf(text, sizeof(text),
+        "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":3,\"name\":\"skips\"}\n"
+        "{\"op\":\"mm_new\",\"mm\":1}\n"
+        "{\"op\":\"map\",\"mm\":1,\"va\":\"0x7f0000000000\",\"len\":\"0x100000\",\"page\":\"4k\",\"prot\":\"rw\"}\n"
+        "{\"op\":\"switch\",\"cpu\":0,\"mm\":1}\n"
+        "{\"op\":\"switch\",\"cpu\":1,\"mm\":1}\n"
+        "{\"op\":\"switch\",\"cpu\":2,\"mm\":1}\n"
+        "{\"op\":\"stream\",\"cpu\":1,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":8,\"kind\":\"r\"}\n"
+        "{\"op\":\"switch\",\"cpu\":1,\"mm\":null}\n"
+        "{\"op\":\"stream\",\"cpu\":2,\"va\":\"0x7f0000000000\",\"stride\":4096,\"count\":400,\"kind\":\"r\",\"gap\":100}\n");
+    for (int k = 0; k < 8; k++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n,
+                              "{\"op\":\"unmap\",\"cpu\":0,\"mm\":1,\"va\":\"0x7f00000%02x000\","
+                              "\"len\":\"0x%x000\",\"gap\":1500}\n", k + 0x10, k < 4 ? 1 : 2);
+    return text;
+}
+
+static bool boxes_meet(const struct viz_rect *a, const struct viz_rect *b)
+{
+    return a->x < b->x + b->w && b->x < a->x + a->w && a->y < b->y + b->h && b->y < a->y + a->h;
+}
+
+/* No two labels of the lane chart overlap, nor a label and a skip mark;
+ * the skips on CPU 1 collapse into counted labels ("3x skipped: lazy")
+ * whose counts add up to the engine's skips; flush labels of different
+ * sizes collapse into "N flushes". */
+Test(viz, labels_collapse_and_never_overlap)
+{
+    struct viz *v = open_trace(skips_trace(), NULL);
+    struct viz_label lab[256];
+    struct viz_label_log log = { lab, 256, 0 };
+    struct viz_view view;
+    struct viz_fb fb;
+    struct viz_rect r1;
+    struct sim_err err = { 0 };
+    struct sim_totals t;
+    u32 skips = 0, counted = 0, collapsed = 0, flushes = 0;
+    char want[64];
+
+    /* Just after the last flush, all of them on the chart. */
+    cr_assert_eq(viz_seek(v, 60000, &err), SIM_OK, "%s", err.msg);
+    sim_totals(viz_sim(v), &t);
+    cr_assert_eq(t.ipis_skipped_lazy, 8, "the lazy CPU is skipped by every flush");
+    viz_view_default(v, &view);
+    view.span = 75000;
+    view.labels = &log;
+    render(v, &view, &fb);
+    cr_assert_gt(log.n, 0);
+    cr_assert_leq(log.n, log.cap);
+    cr_assert(viz_lane_rect(v, &view, &fb, 1, &r1));
+    for (u32 i = 0; i < log.n; i++) {
+        for (u32 j = 0; j < i; j++)
+            cr_assert_not(boxes_meet(&lab[i].box, &lab[j].box), "'%s' meets '%s'", lab[i].text,
+                          lab[j].text);
+        if (strstr(lab[i].text, "skipped: lazy")) {
+            cr_assert(lab[i].box.y >= r1.y && lab[i].box.y < r1.y + r1.h, "on CPU 1's lane");
+            counted += lab[i].count;
+            if (lab[i].count > 1) {
+                snprintf(want, sizeof(want), "%ux skipped: lazy", lab[i].count);
+                cr_assert_str_eq(lab[i].text, want);
+                cr_assert_gt(count_col(&fb, &lab[i].box, VIZ_COL_SKIP), 60, "the count is drawn");
+                cr_assert_gt(count_col(&fb, &lab[i].box, 0x101216), 200, "on its box");
+                collapsed++;
+            }
+            skips++;
+        }
+        if (strstr(lab[i].text, "flushes"))
+            flushes++;
+    }
+    cr_assert_gt(collapsed, 0, "some skips collapse into a count");
+    cr_assert_eq(counted, t.ipis_skipped_lazy, "every skip is counted once");
+    cr_assert_lt(skips, t.ipis_skipped_lazy);
+    cr_assert_gt(flushes, 0, "flush labels of different sizes collapse");
+    /* No label over a skip mark. */
+    static struct oracle o;
+    oracle_run(write_file("t.jsonl", skips_trace()), NULL, &o);
+    for (u32 q = 0; q < o.nr_req; q++) {
+        if (!o.req[q].skipped_lazy)
+            continue;
+        int x = viz_lane_x(v, &view, &fb, o.req[q].t);
+        struct viz_rect mark = { x - 7, r1.y + r1.h / 2 - 7, 15, 15 };
+        for (u32 i = 0; i < log.n; i++)
+            cr_assert_not(boxes_meet(&mark, &lab[i].box), "'%s' covers a skip mark", lab[i].text);
+    }
+    viz_fb_free(&fb);
+    viz_close(v);
+}
+
+/* Text scale 2: every glyph pixel becomes 2x2, the lane chart's labels
+ * are twice as high, and a frame too small for it falls back. */
+Test(viz, text_scale)
+{
+    struct viz *v = open_trace(skips_trace(), NULL);
+    struct viz_label lab[256];
+    struct viz_label_log log = { lab, 256, 0 };
+    struct viz_view view;
+    struct viz_fb a, b;
+    struct sim_err err = { 0 };
+
+    cr_assert_eq(viz_fit_scale(2, 1280, 800), 2);
+    cr_assert_eq(viz_fit_scale(3, 1280, 800), 2, "3 needs 1920x1200");
+    cr_assert_eq(viz_fit_scale(3, 1920, 1200), 3);
+    cr_assert_eq(viz_fit_scale(2, 1000, 700), 1);
+    cr_assert_eq(viz_fit_scale(9, 8000, 8000), VIZ_MAX_SCALE);
+    cr_assert_eq(viz_fit_scale(0, 1280, 800), 1);
+    cr_assert_eq(viz_seek(v, viz_end(v), &err), SIM_OK, "%s", err.msg);
+    viz_view_default(v, &view);
+    view.span = viz_end(v) + 100;
+    render(v, &view, &a);
+    view.scale = 2;
+    view.labels = &log;
+    render(v, &view, &b);
+    /* The title "tlbviz" at (8, 4) is drawn at scale 2 * scale. */
+    struct viz_rect t1 = { 8, 4, 6 * 6 * 2, 10 * 2 }, t2 = { 8, 4, 6 * 6 * 4, 10 * 4 };
+    u32 n1 = count_col(&a, &t1, VIZ_COL_TEXT), n2 = count_col(&b, &t2, VIZ_COL_TEXT);
+    cr_assert_gt(n1, 100);
+    cr_assert_eq(n2, 4 * n1, "title pixels %u at scale 2, %u at scale 1", n2, n1);
+    cr_assert_gt(log.n, 0);
+    for (u32 i = 0; i < log.n; i++)
+        cr_assert_eq(lab[i].box.h, 2 * VIZ_FONT_H + 1, "'%s' at scale 2", lab[i].text);
+    viz_fb_free(&a);
+    viz_fb_free(&b);
+    viz_close(v);
+}
+
 /* ==== time: seeking, stepping, policies ========================================= */
 
 Test(viz, seek_back_is_deterministic)
@@ -1111,6 +1356,41 @@ Test(viz, cli_screenshot_png_and_bmp)
     cr_assert_eq(run(args), 0);
     cr_assert_eq(stat(path, &st), 0);
     cr_assert_gt(st.st_size, 1280 * 800 * 3);
+}
+
+/* --screenshot honours --scale: the PNG holds exactly the frame the
+ * library draws at that scale. */
+Test(viz, cli_screenshot_scale)
+{
+    char args[1024], path[256];
+    struct viz_opts o = { .trace = write_file("s.jsonl", skips_trace()), .quiet = true };
+    struct viz_view view;
+    struct viz_fb fb;
+    struct sim_err err = { 0 };
+    struct viz *v;
+
+    need_tlbviz();
+    snprintf(path, sizeof(path), "%s/scaled.png", dir);
+    snprintf(args, sizeof(args), "'%s' --screenshot '%s' --at end --scale 2 -q", o.trace, path);
+    cr_assert_eq(run(args), 0);
+    cr_assert_eq(viz_open(&o, &v, &err), SIM_OK, "%s", err.msg);
+    cr_assert_eq(viz_seek(v, viz_end(v), &err), SIM_OK);
+    viz_view_default(v, &view);
+    view.scale = 2;
+    render(v, &view, &fb);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    static u8 png[4 << 20];
+    size_t len = fread(png, 1, sizeof(png), f);
+    fclose(f);
+    png_check(&fb, png, len);
+    viz_fb_free(&fb);
+    viz_close(v);
+    snprintf(args, sizeof(args), "'%s' --screenshot x.png --scale 5", o.trace);
+    cr_assert_eq(run(args), 2);
+    snprintf(args, sizeof(args), "'%s' --screenshot x.png --scale 0", o.trace);
+    cr_assert_eq(run(args), 2);
+    cr_assert_eq(run("--version"), 0);
 }
 
 Test(viz, cli_errors_exit_2)
