@@ -25,6 +25,7 @@
 #include "harness.h"
 #include "../sim/io/trace.h"
 #include "../sim/viz/viz.h"
+#include "../sim/viz/viz_priv.h"         /* the label registry */
 
 #define W 1280
 #define H 800
@@ -821,6 +822,42 @@ Test(viz, labels_collapse_and_never_overlap)
     }
     viz_fb_free(&fb);
     viz_close(v);
+}
+
+/* The registry under every label: a box that meets a placed label or
+ * obstacle is refused, whatever kind of label placed it; a row of events
+ * collapses while their anchors reach into the group's label. */
+Test(viz, label_registry)
+{
+    static struct viz_labels ls;
+    struct viz_label lab[16];
+    struct viz_label_log log = { lab, 16, 0 };
+    struct viz_fb fb;
+    struct viz_run run;
+
+    cr_assert_eq(viz_fb_init(&fb, 400, 100), SIM_OK);
+    viz_labels_init(&ls, &log, 1);
+    cr_assert(viz_label(&ls, &fb, 10, 10, "first", VIZ_COL_TEXT, VIZ_NO_BG, 1));
+    cr_assert_not(viz_label(&ls, &fb, 30, 15, "second", VIZ_COL_TEXT, 0x101216, 1), "overlaps");
+    cr_assert(viz_label(&ls, &fb, 10, 30, "second", VIZ_COL_TEXT, 0x101216, 1), "a row below");
+    cr_assert(viz_label_block(&ls, &(struct viz_rect){ 200, 10, 15, 15 }));
+    cr_assert_not(viz_label(&ls, &fb, 196, 12, "x", VIZ_COL_TEXT, VIZ_NO_BG, 1), "on a mark");
+    cr_assert_eq(log.n, 2);
+    /* Anchors 20 px apart collapse; one 200 px on starts a new group. */
+    viz_run_start(&run, 60, VIZ_COL_SKIP, 0x101216, 5, "things");
+    viz_run_add(&run, &ls, &fb, 0, 10, "same");
+    viz_run_add(&run, &ls, &fb, 20, 30, "same");
+    viz_run_add(&run, &ls, &fb, 40, 50, "same");
+    viz_run_add(&run, &ls, &fb, 240, 250, "same");
+    viz_run_add(&run, &ls, &fb, 260, 270, "other");
+    viz_run_flush(&run, &ls, &fb);
+    cr_assert_eq(log.n, 4);
+    cr_assert_str_eq(lab[2].text, "3x same");
+    cr_assert_eq(lab[2].count, 3);
+    cr_assert_eq(lab[2].box.x, 50 + 5 - 2, "right of the last anchor");
+    cr_assert_str_eq(lab[3].text, "2 things", "different texts");
+    cr_assert_gt(count_col(&fb, &lab[2].box, VIZ_COL_SKIP), 30);
+    viz_fb_free(&fb);
 }
 
 /* Text scale 2: every glyph pixel becomes 2x2, the lane chart's labels
