@@ -1193,14 +1193,14 @@ static void describe_label(const struct viz *v, u32 cpu, char *b, size_t len)
 {
     const struct cpu *c = sim_cpu(v->s, cpu);
     const struct cpu_stats *s = &c->st;
-    char a[32], d[32], e[32];
+    char a[32], d[32], e[32], w[32];
 
     snprintf(b, len, "CPU %u (clock %s)\nloaded_mm %" PRId64 "%s, tlb_gen %" PRIu64
              "\nreferences %s, L1 misses %s, walks %s\nIPIs received %" PRIu64
              ", handler %" PRIu64 " cycles\nspin %" PRIu64 " cycles, stale accesses %" PRIu64,
              cpu, num(a, c->now), c->loaded_mm ? c->loaded_mm->id : -1,
              c->is_lazy ? " (lazy)" : "", c->tlb_gen, num(d, s->accesses),
-             num(e, s->l1d_misses + s->l1i_misses), num(a, s->walks), s->ipis_received,
+             num(e, s->l1d_misses + s->l1i_misses), num(w, s->walks), s->ipis_received,
              s->handler_cycles, s->spin_cycles, s->stale_accesses);
 }
 
