@@ -10,6 +10,7 @@
  * sensitive; what matters is that no input can crash us or slip through.
  */
 #include "model_load.h"
+#include "file.h"
 #include "trace_priv.h"          /* trace_utf8_valid */
 
 #include <cjson/cJSON.h>
@@ -125,43 +126,6 @@ static int ld_fail(struct loader *ld, size_t idx, const char *key, int code,
 /* ====================================================================== */
 /* Reading the file                                                        */
 /* ====================================================================== */
-
-/* Whole file into a NUL-terminated malloc'd buffer; the caller frees it. */
-static int read_file(const char *path, char **out, size_t *lenp, struct sim_err *err)
-{
-    struct stat st;
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n;
-
-    if (!f)
-        return sim_err_set(err, SIM_EIO, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return sim_err_set(err, SIM_EIO, "%s: is a directory, not a model file", path);
-    }
-    if (!(buf = malloc(MODEL_MAX_BYTES + 1))) {
-        fclose(f);
-        return sim_err_set(err, SIM_ENOMEM, "%s: out of memory", path);
-    }
-    n = fread(buf, 1, MODEL_MAX_BYTES + 1, f);
-    if (ferror(f)) {
-        int e = errno;
-        fclose(f);
-        free(buf);
-        return sim_err_set(err, SIM_EIO, "%s: read error: %s", path, strerror(e));
-    }
-    fclose(f);
-    if (n > MODEL_MAX_BYTES) {
-        free(buf);
-        return sim_err_set(err, SIM_EIO, "%s: larger than %u bytes; not a model file",
-                           path, MODEL_MAX_BYTES);
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *lenp = n;
-    return SIM_OK;
-}
 
 /* ====================================================================== */
 /* The walk                                                                */
@@ -427,7 +391,8 @@ int model_load_seen(const char *path, struct machine *m, bool *seen, struct sim_
     machine_init(m);
     if (seen)
         memset(seen, 0, machine_nr_keys * sizeof(*seen));
-    if ((rc = read_file(path, &buf, &ld.len, err)))
+    if ((rc = file_read_all(path, MODEL_MAX_BYTES, "a model file", SIM_EIO, &buf, &ld.len,
+                            err)))
         return rc;
     ld.text = buf;
     if (ld.len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) {  /* UTF-8 BOM */

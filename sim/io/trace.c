@@ -59,6 +59,20 @@ long trace_rd_need(struct trace_rdbuf *b, size_t want, struct sim_err *err)
 
 /* ===== reader front end ================================================== */
 
+int trace_reader_op_done(struct trace_reader *r, struct trace_op *op, int rc,
+                         struct sim_err *err)
+{
+    if (!rc) {
+        op->line = r->line;
+        rc = trace_check_op(&r->chk, op, err);
+    }
+    if (rc) {
+        sim_err_prefix(err, "%s:%" PRIu64 ": ", r->path, r->line);
+        return rc;
+    }
+    return 1;
+}
+
 int trace_reader_vas(struct trace_reader *r, u32 n)
 {
     if (n <= r->vas_cap)

@@ -721,13 +721,5 @@ int trace_bin_next(struct trace_reader *r, struct trace_op *op, struct sim_err *
     }
     b->left--;
     r->line++;
-    if ((rc = dec_op(r, op, err)) == SIM_OK) {
-        op->line = r->line;
-        rc = trace_check_op(&r->chk, op, err);
-    }
-    if (rc) {
-        sim_err_prefix(err, "%s:%" PRIu64 ": ", r->path, r->line);
-        return rc;
-    }
-    return 1;
+    return trace_reader_op_done(r, op, dec_op(r, op, err), err);
 }

@@ -1003,13 +1003,5 @@ int trace_json_next(struct trace_reader *r, struct trace_op *op, struct sim_err 
         rc = json_parse_op(r, root, op, err);
         cJSON_Delete(root);
     }
-    if (!rc) {
-        op->line = r->line;
-        rc = trace_check_op(&r->chk, op, err);
-    }
-    if (rc) {
-        sim_err_prefix(err, "%s:%" PRIu64 ": ", r->path, r->line);
-        return rc;
-    }
-    return 1;
+    return trace_reader_op_done(r, op, rc, err);
 }

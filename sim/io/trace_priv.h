@@ -128,6 +128,11 @@ struct trace_reader {
     struct trace_bin_rd *bin;           /* binary only */
 };
 
+/* The end of trace_next for both formats: rc is the decoder's result; a
+ * decoded op gets its line and goes through trace_check_op.  Returns 1, or
+ * the error with "PATH:LINE: " in front of the message. */
+int trace_reader_op_done(struct trace_reader *r, struct trace_op *op, int rc,
+                         struct sim_err *err);
 /* Room for n addresses in r->vas (n <= TRACE_MAX_ARRAY). */
 int trace_reader_vas(struct trace_reader *r, u32 n);
 

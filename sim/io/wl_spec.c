@@ -1,5 +1,6 @@
 /* sim/io/wl_spec.c - parse workload spec files, then run the generator. */
 #include "wl_spec.h"
+#include "file.h"
 #include "trace.h"
 
 #include <cjson/cJSON.h>
@@ -54,39 +55,6 @@ static const struct spec_key spec_keys[] = {
 #undef OFF
 
 /* ===== File and value helpers ============================================ */
-
-static int read_spec(const char *path, char **out, size_t *len, struct sim_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat sb;
-    char *buf;
-    size_t n;
-
-    if (!f)
-        return sim_err_set(err, SIM_EIO, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        fclose(f);
-        return sim_err_set(err, SIM_EIO, "%s: is a directory, not a workload spec", path);
-    }
-    buf = malloc(WL_SPEC_MAX_BYTES + 1);
-    if (!buf) {
-        fclose(f);
-        return sim_err_set(err, SIM_ENOMEM, "%s: out of memory", path);
-    }
-    n = fread(buf, 1, WL_SPEC_MAX_BYTES + 1, f);
-    if (ferror(f) || n > WL_SPEC_MAX_BYTES) {
-        bool big = !ferror(f);
-        fclose(f);
-        free(buf);
-        return big ? sim_err_set(err, SIM_EPARSE, "%s: larger than %u bytes", path, WL_SPEC_MAX_BYTES)
-                   : sim_err_set(err, SIM_EIO, "%s: read error", path);
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return SIM_OK;
-}
 
 static unsigned line_of(const char *s, size_t off)
 {
@@ -266,7 +234,8 @@ int wl_spec_load(const char *spec_path, const struct wl_desc **d,
     cJSON *root;
     int rc;
 
-    if ((rc = read_spec(spec_path, &text, &len, err)))
+    if ((rc = file_read_all(spec_path, WL_SPEC_MAX_BYTES, "a workload spec", SIM_EPARSE,
+                            &text, &len, err)))
         return rc;
     root = cJSON_ParseWithLength(text, len);
     if (!root) {
