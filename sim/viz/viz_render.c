@@ -24,58 +24,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Sizes at text scale s (the values at s = 1: 30, 14, 58, 118). */
-#define HEADER_H(s) (8 + 22 * (s))
-#define AXIS_H(s) (4 + 10 * (s))
-#define STRIP_H(s) (44 + 14 * (s))
-#define BOTTOM_H(s) (16 + 102 * (s))
-#define MARGIN 8
-#define LABEL_W(s) (196 * (s))
-#define TLB_W(s) (180 + 120 * (s))
-#define MIN_LANE_H(s) (6 + 10 * (s))
-#define BRACKET_H(s) (2 + 10 * (s))     /* flush brackets above a lane's band */
-#define LINE_H(s) (11 * (s))            /* text line pitch */
-#define LANE_LABELLED(s) (20 + 20 * (s))    /* lanes this high get brackets and labels */
+#include "viz_layout.h"
 
 /* ==== colours ======================================================================= */
-
-static const u32 mm_palette[] = {
-    0x4a84e0, 0x46b35e, 0x2fb0a8, 0x8a6ee0, 0x5fb6f0, 0x86a83a, 0x5b62d0, 0x3f9b7f,
-};
-
-u32 viz_mm_color(s64 mm)
-{
-    if (mm < 0)
-        return VIZ_COL_KERNEL_MM;
-    return mm_palette[(u64)(mm + 7) % ARRAY_SIZE(mm_palette)];
-}
-
-u32 viz_kind_color(enum viz_kind k, s64 mm)
-{
-    switch (k) {
-    case VK_USER:      return viz_mm_color(mm);
-    case VK_USER_WAIT: return viz_mix(viz_mm_color(mm), VIZ_COL_TRACK, 150);
-    case VK_KTHREAD:   return VIZ_COL_KTHREAD;
-    case VK_LAZY:      return VIZ_COL_LAZY;
-    case VK_IDLE:      return VIZ_COL_IDLE;
-    case VK_HANDLER:   return VIZ_COL_HANDLER;
-    case VK_WALK:      return VIZ_COL_WALK;
-    case VK_SPIN:      return VIZ_COL_SPIN;
-    case VK_PREEMPTED: return VIZ_COL_PREEMPTED;
-    default:           return VIZ_COL_NONE;
-    }
-}
-
-const char *viz_kind_name(enum viz_kind k)
-{
-    static const char *const names[VK__COUNT] = {
-        [VK_USER] = "user task", [VK_USER_WAIT] = "user task, waiting",
-        [VK_KTHREAD] = "kernel thread", [VK_LAZY] = "lazy TLB (kernel thread)",
-        [VK_IDLE] = "idle", [VK_HANDLER] = "flush IPI handler", [VK_WALK] = "page walks",
-        [VK_SPIN] = "spinning for acks", [VK_PREEMPTED] = "vCPU preempted", [VK_NONE] = "no task",
-    };
-    return (unsigned)k < VK__COUNT ? names[k] : "?";
-}
 
 /* Legend text, a little longer. */
 static const char *const legend_names[VK__COUNT] = {
@@ -91,111 +42,6 @@ static u32 ink_on(u32 bg)
 {
     int r = (int)(bg >> 16 & 0xff), g = (int)(bg >> 8 & 0xff), b = (int)(bg & 0xff);
     return r * 299 + g * 587 + b * 114 > 140000 ? 0x101010 : 0xf4f4f4;
-}
-
-/* ==== layout ========================================================================== */
-
-struct layout {
-    int w, h;
-    struct viz_rect axis;               /* tick labels above the chart */
-    struct viz_rect lanes;              /* every visible lane, full width */
-    struct viz_rect chart;              /* lane chart columns (all lanes) */
-    int tlb_x, tlb_w;
-    int lane_h;
-    u32 first, nvis;
-    struct viz_rect strip, counters, legend;
-    cycles_t t0, span;                  /* chart window [t0, t0 + span) */
-    int s;                              /* text scale */
-    struct viz_labels *lab;             /* this frame's labels (viz_render only) */
-};
-
-static void layout(const struct viz *v, const struct viz_view *view, int w, int h,
-                   struct layout *L)
-{
-    int s = viz_fit_scale(view->scale, w, h);
-    int lanes_y = HEADER_H(s) + AXIS_H(s), lanes_h;
-    cycles_t span = view->span ? view->span : v->pre.span, t = v->t;
-    int tlb_w = w >= 1000 ? TLB_W(s) : w * 3 / 10, label_w = w >= 1000 ? LABEL_W(s) : w / 5;
-
-    memset(L, 0, sizeof(*L));
-    L->w = w;
-    L->h = h;
-    L->s = s;
-    if (label_w > w / 4)
-        label_w = w / 4;
-    if (tlb_w > w * 3 / 10)
-        tlb_w = w * 3 / 10;
-    lanes_h = h - lanes_y - (STRIP_H(s) + MARGIN) - (BOTTOM_H(s) + MARGIN);
-    if (lanes_h < MIN_LANE_H(s))
-        lanes_h = MIN_LANE_H(s);
-    L->nvis = (u32)(lanes_h / MIN_LANE_H(s));
-    if (L->nvis > v->nr_cpus)
-        L->nvis = v->nr_cpus;
-    L->first = view->first_lane;
-    if (L->first + L->nvis > v->nr_cpus)
-        L->first = v->nr_cpus - L->nvis;
-    L->lane_h = lanes_h / (int)(L->nvis ? L->nvis : 1);
-    if (L->lane_h > 160 * s)
-        L->lane_h = 160 * s;
-    L->lanes = (struct viz_rect){ 0, lanes_y, w, L->lane_h * (int)L->nvis };
-    L->tlb_w = tlb_w;
-    L->tlb_x = w - tlb_w - MARGIN;
-    L->chart = (struct viz_rect){ label_w, lanes_y, L->tlb_x - MARGIN - label_w, L->lanes.h };
-    L->axis = (struct viz_rect){ label_w, HEADER_H(s), L->chart.w, AXIS_H(s) };
-    L->strip = (struct viz_rect){ MARGIN, h - BOTTOM_H(s) - MARGIN - STRIP_H(s), w - 2 * MARGIN,
-                                  STRIP_H(s) };
-    L->counters = (struct viz_rect){ MARGIN, h - BOTTOM_H(s) - 2, w / 2 - MARGIN, BOTTOM_H(s) - 4 };
-    L->legend = (struct viz_rect){ w / 2 + 4, h - BOTTOM_H(s) - 2, w / 2 - MARGIN - 4,
-                                   BOTTOM_H(s) - 4 };
-    if (span < 16)
-        span = 16;
-    L->span = span;
-    L->t0 = t > (cycles_t)(span * VIZ_NOW_FRAC) ? t - (cycles_t)(span * VIZ_NOW_FRAC) : 0;
-}
-
-static int x_of(const struct layout *L, cycles_t t)
-{
-    double f = ((double)t - (double)L->t0) / (double)L->span;
-
-    if (f < -4.0)
-        f = -4.0;
-    if (f > 5.0)
-        f = 5.0;
-    return L->chart.x + (int)floor(f * L->chart.w);
-}
-
-static cycles_t t_of(const struct layout *L, int x)
-{
-    double f = (double)(x - L->chart.x) / (double)(L->chart.w ? L->chart.w : 1);
-    double t = (double)L->t0 + f * (double)L->span;
-
-    return t < 0 ? 0 : (cycles_t)t;
-}
-
-static int lane_y(const struct layout *L, u32 cpu)
-{
-    return L->lanes.y + (int)(cpu - L->first) * L->lane_h;
-}
-
-static bool lane_shown(const struct layout *L, u32 cpu)
-{
-    return cpu >= L->first && cpu < L->first + L->nvis;
-}
-
-/* The coloured band of a lane (below the flush bracket row). */
-static struct viz_rect band(const struct layout *L, u32 cpu)
-{
-    int top = L->lane_h >= LANE_LABELLED(L->s) ? BRACKET_H(L->s) : 1;
-    int gap = L->lane_h >= LANE_LABELLED(L->s) ? 6 : 2;
-
-    return (struct viz_rect){ L->chart.x, lane_y(L, cpu) + top, L->chart.w,
-                              L->lane_h - top - gap };
-}
-
-static int band_mid(const struct layout *L, u32 cpu)
-{
-    struct viz_rect b = band(L, cpu);
-    return b.y + b.h / 2;
 }
 
 /* ==== text helpers ======================================================================= */
@@ -1058,7 +904,7 @@ void viz_render(const struct viz *v, const struct viz_view *view, struct viz_fb 
     struct layout L;
     char tip[1024];
 
-    layout(v, view, fb->w, fb->h, &L);
+    viz_layout(v, view, fb->w, fb->h, &L);
     viz_labels_init(&lab, view->labels, L.s);
     L.lab = &lab;
     viz_noclip(fb);
@@ -1287,7 +1133,7 @@ bool viz_describe(const struct viz *v, const struct viz_view *view, const struct
 {
     struct layout L;
 
-    layout(v, view, fb->w, fb->h, &L);
+    viz_layout(v, view, fb->w, fb->h, &L);
     if (in(&L.strip, x, y))
         return describe_strip(v, &L, x, b, len);
     if (in(&L.legend, x, y))
@@ -1312,91 +1158,6 @@ bool viz_describe(const struct viz *v, const struct viz_view *view, const struct
         return true;
     describe_lane(v, &L, cpu, x, b, len);
     return true;
-}
-
-/* ==== layout queries ====================================================================================== */
-
-static void layout_for(const struct viz *v, const struct viz_view *view, const struct viz_fb *fb,
-                       struct layout *L)
-{
-    struct viz_view def;
-
-    if (!view) {
-        viz_view_default(v, &def);
-        view = &def;
-    }
-    layout(v, view, fb ? fb->w : 1280, fb ? fb->h : 800, L);
-}
-
-bool viz_lane_rect(const struct viz *v, const struct viz_view *view, const struct viz_fb *fb,
-                   u32 cpu, struct viz_rect *r)
-{
-    struct layout L;
-
-    layout_for(v, view, fb, &L);
-    if (!lane_shown(&L, cpu))
-        return false;
-    *r = band(&L, cpu);
-    return true;
-}
-
-int viz_lane_x(const struct viz *v, const struct viz_view *view, const struct viz_fb *fb,
-               cycles_t t)
-{
-    struct layout L;
-
-    layout_for(v, view, fb, &L);
-    return x_of(&L, t);
-}
-
-bool viz_tlb_rect(const struct viz *v, const struct viz_view *view, const struct viz_fb *fb,
-                  u32 cpu, struct viz_rect *r)
-{
-    struct layout L;
-
-    layout_for(v, view, fb, &L);
-    if (!lane_shown(&L, cpu))
-        return false;
-    *r = (struct viz_rect){ L.tlb_x, lane_y(&L, cpu), L.tlb_w, L.lane_h };
-    return true;
-}
-
-void viz_timeline_rect(const struct viz *v, const struct viz_view *view, const struct viz_fb *fb,
-                       struct viz_rect *r)
-{
-    struct layout L;
-
-    layout_for(v, view, fb, &L);
-    *r = L.strip;
-}
-
-cycles_t viz_timeline_time(const struct viz *v, const struct viz_view *view,
-                           const struct viz_fb *fb, int x)
-{
-    struct layout L;
-    double f;
-
-    layout_for(v, view, fb, &L);
-    f = (double)(x - L.strip.x) / (L.strip.w > 1 ? L.strip.w - 1 : 1);
-    f = f < 0 ? 0 : f > 1 ? 1 : f;
-    return (cycles_t)(f * (double)v->pre.end);
-}
-
-void viz_legend_rect(const struct viz *v, const struct viz_view *view, const struct viz_fb *fb,
-                     struct viz_rect *r)
-{
-    struct layout L;
-
-    layout_for(v, view, fb, &L);
-    *r = L.legend;
-}
-
-u32 viz_visible_lanes(const struct viz *v, const struct viz_view *view, const struct viz_fb *fb)
-{
-    struct layout L;
-
-    layout_for(v, view, fb, &L);
-    return L.nvis;
 }
 
 int viz_render_at(const struct viz_opts *o, cycles_t at, const struct viz_view *view,
