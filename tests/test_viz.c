@@ -858,6 +858,39 @@ Test(viz, label_registry)
     viz_fb_free(&fb);
 }
 
+/* Six marks a few cycles apart share one label in the timeline strip. */
+Test(viz, marks_collapse_in_the_strip)
+{
+    char text[4096];
+    size_t n = (size_t)snprintf(text, sizeof(text), "%s", lazy_trace);
+    struct viz_label lab[64];
+    struct viz_label_log log = { lab, 64, 0 };
+    struct viz_view view;
+    struct viz_fb fb;
+    struct viz_rect strip;
+    u32 found = 0;
+
+    for (int k = 0; k < 6; k++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "{\"op\":\"mark\",\"label\":\"m%d\"}\n", k);
+    struct viz *v = open_trace(text, NULL);
+    viz_view_default(v, &view);
+    view.labels = &log;
+    render(v, &view, &fb);
+    viz_timeline_rect(v, &view, &fb, &strip);
+    for (u32 i = 0; i < log.n; i++) {
+        if (lab[i].box.y < strip.y || lab[i].box.y >= strip.y + strip.h ||
+            !strcmp(lab[i].text, "cpu1 goes lazy"))
+            continue;
+        cr_assert_str_eq(lab[i].text, "6 marks");
+        cr_assert_eq(lab[i].count, 6);
+        cr_assert_gt(count_col(&fb, &lab[i].box, VIZ_COL_MARK), 40, "drawn");
+        found++;
+    }
+    cr_assert_eq(found, 1, "one label for the six marks (the lazy trace's own mark is apart)");
+    viz_fb_free(&fb);
+    viz_close(v);
+}
+
 /* Text scale 2: every glyph pixel becomes 2x2, the lane chart's labels
  * are twice as high, and a frame too small for it falls back. */
 Test(viz, text_scale)

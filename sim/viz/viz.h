@@ -134,8 +134,8 @@ int  viz_step(struct viz *v, struct sim_err *err);
  * SIM_ENOENT for an unknown name. */
 int  viz_set_policy(struct viz *v, const char *name, struct sim_err *err);
 /* Jump to the next (dir > 0) or previous (dir < 0) flush request: the
- * clock moves to the request's completion, at most 0.6 * span after the
- * request (span 0: the fitted one).  "Next" counts from the request jumped
+ * clock moves span / 20 past the request's completion, but at most
+ * 0.6 * span past the request (span 0: the fitted one).  "Next" counts from the request jumped
  * to last while the clock has not moved since, else from the current
  * cycle.  Returns 1 after a jump, 0 when there is no such request, or a
  * negative SIM_E* code. */

@@ -11,7 +11,8 @@
  * events so far joins them, and the one label, right of the last anchor,
  * counts them: "3x skipped: lazy", or "3 flushes" when their texts differ.
  * So a label never lies on an anchor of its own row, and the next group's
- * first anchor starts after it.
+ * first anchor starts after it.  A row with a right edge puts a label that
+ * would cross it left of its group instead (if that place is free).
  */
 #include "viz_priv.h"
 
@@ -108,11 +109,15 @@ void viz_run_start(struct viz_run *r, int y, u32 col, u32 bg, int pad, const cha
 void viz_run_flush(struct viz_run *r, struct viz_labels *ls, struct viz_fb *fb)
 {
     char b[sizeof(r->text) + 16];
+    int x;
 
     if (!r->n)
         return;
     run_text(r, b, sizeof(b));
-    viz_label(ls, fb, r->x1 + r->pad, r->y, b, r->col, r->bg, r->n);
+    x = r->x1 + r->pad;
+    if (r->right && x + viz_text_width(b, ls->scale) + 2 > r->right)
+        x = r->x0 - r->pad - viz_text_width(b, ls->scale);     /* left of the group */
+    viz_label(ls, fb, x, r->y, b, r->col, r->bg, r->n);
     r->n = 0;
     r->mixed = false;
 }
@@ -124,6 +129,7 @@ void viz_run_add(struct viz_run *r, struct viz_labels *ls, struct viz_fb *fb, in
         viz_run_flush(r, ls, fb);
     if (!r->n) {
         snprintf(r->text, sizeof(r->text), "%s", text);
+        r->x0 = x0;
         r->x1 = x1;
     } else if (strcmp(r->text, text)) {
         r->mixed = true;

@@ -190,12 +190,13 @@ struct viz_labels {                     /* the boxes placed in this frame */
 /* A row of events whose labels collapse into one per group. */
 struct viz_run {
     u32 n;                              /* events in the current group */
-    int x1;                             /* right end of its anchors */
+    int x0, x1;                         /* left end of its first anchor, right end of all */
+    int right;                          /* labels end before this x (0: no limit) */
     int y, pad;                         /* label row; gap after the last anchor */
     u32 col, bg;
     bool mixed;                         /* texts differ: "N <many>" */
     const char *many;
-    char text[48];                      /* the first event's text */
+    char text[TRACE_MAX_LABEL + 1];     /* the first event's text */
 };
 
 void viz_labels_init(struct viz_labels *ls, struct viz_label_log *log, int scale);

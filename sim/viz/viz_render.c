@@ -606,8 +606,9 @@ static int strip_x(const struct viz_rect *r, const struct viz *v, cycles_t t)
 static void draw_strip(struct viz_fb *fb, const struct viz *v, const struct layout *L)
 {
     const struct viz_rect *r = &L->strip;
-    int sc = L->s, by = r->y + 4 + 10 * sc, bh = r->h - 6 - 10 * sc, last_label = -1000;
+    int sc = L->s, by = r->y + 4 + 10 * sc, bh = r->h - 6 - 10 * sc;
     char b[64], n[32];
+    struct viz_run run;
 
     viz_fill(fb, r->x, r->y, r->w, r->h, VIZ_COL_PANEL);
     snprintf(b, sizeof(b), "%s cycles", num(n, v->pre.end));
@@ -636,17 +637,17 @@ static void draw_strip(struct viz_fb *fb, const struct viz *v, const struct layo
         viz_fill(fb, r->x + px, by + bh - h, 1, h - hf, VIZ_COL_FLUSH_PART);
         viz_fill(fb, r->x + px, by + bh - hf, 1, hf, VIZ_COL_FLUSH_FULL);
     }
+    /* Marks: a line each; close ones share a label ("3 marks"). */
     viz_clip(fb, r->x, by, r->w, bh);
+    viz_run_start(&run, by + 1, VIZ_COL_MARK, VIZ_NO_BG, 3, "marks");
+    run.right = r->x + r->w;
     for (size_t i = 0; i < v->pre.nr_marks; i++) {
         int x = strip_x(r, v, v->pre.marks[i].t);
         viz_fill(fb, x, by, 1, bh, VIZ_COL_MARK);
-        if (x > last_label) {
-            int tw = viz_text_width(v->pre.marks[i].label, sc);
-            int tx = x + 3 + tw > r->x + r->w ? x - 3 - tw : x + 3;
-            viz_fill(fb, x - 2, by, 5, 3, VIZ_COL_MARK);
-            last_label = viz_text(fb, tx, by + 1, v->pre.marks[i].label, VIZ_COL_MARK, sc) + 8;
-        }
+        viz_fill(fb, x - 2, by, 5, 3, VIZ_COL_MARK);
+        viz_run_add(&run, L->lab, fb, x - 2, x + 2, v->pre.marks[i].label);
     }
+    viz_run_flush(&run, L->lab, fb);
     viz_noclip(fb);
     int nx = strip_x(r, v, v->t);
     viz_fill(fb, nx - 1, by - 3, 3, bh + 3, VIZ_COL_NOW);
