@@ -29,6 +29,14 @@ SDL_CFLAGS   = $(shell pkg-config --cflags sdl2 2>/dev/null)
 SDL_LIBS     = $(shell pkg-config --libs sdl2 2>/dev/null || echo -lSDL2)
 CRIT_CFLAGS  = $(shell pkg-config --cflags criterion 2>/dev/null)
 CRIT_LIBS    = $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
+# gzip, xz and zstd streams (sim/io/stream.c)
+COMP_CFLAGS  = $(shell pkg-config --cflags zlib liblzma libzstd 2>/dev/null)
+COMP_LIBS    = $(shell pkg-config --libs zlib liblzma libzstd 2>/dev/null || echo -lz -llzma -lzstd)
+
+# Version: `git describe` when built from a checkout, else VERSION_FALLBACK.
+# $(BUILD)/tlbsim_version.h is rewritten only when the text changes.
+VERSION_FALLBACK = 1.0-nogit
+VERSION := $(or $(shell git describe --always --dirty 2>/dev/null),$(VERSION_FALLBACK))
 
 MODEL_SRC  = $(wildcard models/*.c)
 ENGINE_SRC = $(wildcard sim/engine/*.c)
@@ -47,12 +55,20 @@ VIZ_OBJ  = $(VIZ_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 LIB      = $(BUILD)/libtlbsim.a
 
-.PHONY: all run test deps asan ubsan bench bench-smoke bench-tools plots report fuzz fuzz-bins fuzz-bins-here clean
+.PHONY: all run test deps asan ubsan bench bench-smoke bench-tools plots report fuzz fuzz-bins fuzz-bins-here clean FORCE
 all: $(BUILD)/tlbsim $(BUILD)/tlbviz
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(CJSON_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CJSON_CFLAGS) $(COMP_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tlbsim_version.h: FORCE
+	@mkdir -p $(@D)
+	@echo '#define TLBSIM_VERSION "$(VERSION)"' >$@.new
+	@cmp -s $@.new $@ && rm -f $@.new || mv -f $@.new $@
+
+$(BUILD)/sim/io/version.o: $(BUILD)/tlbsim_version.h
+$(BUILD)/sim/io/version.o: CPPFLAGS += -I$(BUILD)
 
 $(BUILD)/sim/viz/%.o: sim/viz/%.c
 	@mkdir -p $(@D)
@@ -67,16 +83,16 @@ $(LIB): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/tlbsim: $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CJSON_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(CJSON_LIBS) $(COMP_LIBS) -lm
 
 $(BUILD)/tlbviz: $(VIZ_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(SDL_LIBS) $(CJSON_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(SDL_LIBS) $(CJSON_LIBS) $(COMP_LIBS) -lm
 
 # The tests link the pure rendering part of the visualizer (no SDL calls)
 # and the statistics of the front end.
 CLI_TEST_OBJ = $(BUILD)/sim/cli/stats.o $(BUILD)/sim/cli/table.o
 $(BUILD)/run-tests: $(TEST_OBJ) $(VIZ_LIB_OBJ) $(CLI_TEST_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(CJSON_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(CJSON_LIBS) $(COMP_LIBS) -lm
 
 deps:
 	@./scripts/deps.sh

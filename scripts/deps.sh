@@ -2,7 +2,8 @@
 # Install the Debian packages tlbsim needs, only those missing.
 # Used by `make run`, `make test` and .ci/run; safe to run repeatedly.
 set -eu
-PKGS="build-essential pkg-config libsdl2-dev libcjson-dev libcriterion-dev gnuplot-nox"
+PKGS="build-essential pkg-config libsdl2-dev libcjson-dev libcriterion-dev gnuplot-nox
+      zlib1g-dev liblzma-dev libzstd-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
