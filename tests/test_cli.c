@@ -296,7 +296,7 @@ Test(cli, error_midway_keeps_outputs, .timeout = 300)
                     cli_path(&ws, "out", out, sizeof(out)), msg, sizeof(msg));
     cr_expect_str_empty(msg, "previous outputs changed: %s", msg);
     cli_list_dir(out, names, sizeof(names));
-    cr_expect_str_eq(names, "cpus.csv\nflushes.csv\nsummary.csv\ntimeline.csv\n",
+    cr_expect_str_eq(names, "cpus.csv\nflushes.csv\nsummary.csv\nsummary.json\ntimeline.csv\n",
                      "files left in --out:\n%s", names);
     cli_ws_done(&ws);
     free(r);
@@ -317,7 +317,8 @@ Test(cli, success_leaves_no_temporaries, .timeout = 300)
     cli_run(&ws, argv, 300, r);
     cr_assert_eq(r->status, 0, "%s", r->err);
     cli_list_dir(cli_path(&ws, "o", out, sizeof(out)), names, sizeof(names));
-    cr_expect_str_eq(names, "cpus.csv\nflushes.csv\nsummary.csv\ntimeline.csv\ntlb_flush.txt\n");
+    cr_expect_str_eq(names, "cpus.csv\nflushes.csv\nsummary.csv\nsummary.json\ntimeline.csv\n"
+                     "tlb_flush.txt\n");
     cli_ws_done(&ws);
     free(r);
 }

@@ -33,13 +33,18 @@
 #include "../io/columns.h"
 #include "../io/csv.h"
 #include "../io/model_load.h"
+#include "../io/stream.h"
+#include "../io/summary_json.h"
 #include "../io/trace.h"
+#include "../io/version.h"
 #include "jobs.h"
 #include "stats.h"
 
 #define MAX_POLICIES 32
 #define MAX_SETS 256
 #define MAX_REPEAT 1000
+#define PROGRESS_TTY_S  0.5             /* seconds between progress updates on a TTY */
+#define PROGRESS_LOG_S  2.0             /* ... between --progress lines elsewhere */
 
 struct run_opts {
     const char *trace;
@@ -53,6 +58,7 @@ struct run_opts {
     bool check;
     bool tlb_log;
     bool quiet;
+    bool progress;                      /* --progress: lines on stderr even without a TTY */
     u32 jobs;
     u32 repeat;                         /* runs per policy (--repeat), >= 1 */
 };
@@ -285,21 +291,27 @@ static int load_machine(const struct run_opts *o, u32 trace_cpus, struct machine
     return model_load_for_run(o->machine, o->sets, o->nr_sets, trace_cpus, m, err);
 }
 
+/* On a TTY (unless --quiet): one line rewritten in place.  With --progress
+ * and stderr not a TTY: one line per PROGRESS_LOG_S seconds of wall time,
+ * and a last one at the end (final = true), for batch logs. */
 static void progress(const struct run_opts *o, const char *policy, struct sim *s,
-                     struct timespec *last)
+                     struct timespec *last, bool final)
 {
+    bool tty = isatty(2), log = o->progress && !tty;
     struct timespec now;
     struct sim_totals t;
 
-    if (o->quiet || !isatty(2))
+    if (!log && (o->quiet || !tty || final))
         return;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    if (now.tv_sec - last->tv_sec + (now.tv_nsec - last->tv_nsec) / 1e9 < 0.5)
+    if (!final && now.tv_sec - last->tv_sec + (now.tv_nsec - last->tv_nsec) / 1e9 <
+                  (log ? PROGRESS_LOG_S : PROGRESS_TTY_S))
         return;
     *last = now;
     sim_totals(s, &t);
-    fprintf(stderr, "\r%s: %5.1f%% of trace, %" PRIu64 " refs, %" PRIu64 " flushes   ",
-            policy, 100.0 * sim_progress(s), t.cpu.accesses, t.flush_requests);
+    fprintf(stderr, "%s%s: %5.1f%% of trace, %" PRIu64 " refs, %" PRIu64 " flushes%s",
+            log ? "tlbsim: " : "\r", policy, final ? 100.0 : 100.0 * sim_progress(s),
+            t.cpu.accesses, t.flush_requests, log ? "\n" : "   ");
 }
 
 /* Job n's part file DIR/N.SUFFIX, opened for writing into *f. */
@@ -327,7 +339,7 @@ static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_
     struct run_out out = { .policy = policy };
     char p[4200];
     FILE *fs = NULL, *fc = NULL;
-    struct timespec last = { 0, 0 };
+    struct timespec last;
     int rc;
 
     if ((rc = trace_open(o->trace, &r, &hdr, err)))
@@ -355,14 +367,20 @@ static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_
         goto out;
     r = NULL;                           /* the sim owns it now */
     running_sim = s;
+    clock_gettime(CLOCK_MONOTONIC, &last);
+    bool shown = false;
     /* Progress every 50M simulated cycles (times stay below 2^61). */
-    while ((rc = sim_run(s, sim_now(s) + 50000000, err)) > 0)
-        progress(o, policy, s, &last);
+    while ((rc = sim_run(s, sim_now(s) + 50000000, err)) > 0) {
+        struct timespec before = last;
+        progress(o, policy, s, &last, false);
+        shown |= last.tv_sec != before.tv_sec || last.tv_nsec != before.tv_nsec;
+    }
     running_sim = NULL;
-    if (!o->quiet && isatty(2) && last.tv_sec)
+    if (!o->quiet && isatty(2) && shown)
         fputs("\r\033[K", stderr);
     if (rc < 0)
         goto out;
+    progress(o, policy, s, &last, true);
     write_summary(fs, o->trace, &m, policy, s);
     if (fc)
         write_cpus(fc, policy, s);
@@ -409,7 +427,38 @@ static int append_file(FILE *to, const char *path)
     return SIM_OK;
 }
 
-static int assemble(const struct run_opts *o, const char *dir, struct sim_err *err)
+/* summary.json from the summary part rows (the cells of summary.csv, named
+ * by its column table). */
+static int write_summary_json(const struct run_opts *o, const struct machine *m,
+                              const char *dir, FILE *f, struct sim_err *err)
+{
+    const struct summary_json_info info = {
+        .version = sim_version(), .trace = o->trace, .m = m, .repeat = o->repeat,
+        .cols = summary_cols, .nr_cols = summary_nr_cols,
+    };
+    u32 nr = o->nr_policies * o->repeat;
+    char **rows = calloc(nr, sizeof(*rows)), p[4200];
+    int rc = rows ? SIM_OK : sim_err_set(err, SIM_ENOMEM, "out of memory");
+
+    for (u32 n = 0; n < nr && !rc; n++) {
+        snprintf(p, sizeof(p), "%s/%u.summary", dir, n);
+        FILE *in = fopen(p, "r");
+        size_t cap = 0;
+        if (!in || getline(&rows[n], &cap, in) < 0)
+            rc = sim_err_set(err, SIM_EIO, "%s: cannot read part file", p);
+        if (in)
+            fclose(in);
+    }
+    if (!rc && (rc = summary_json_write(f, &info, (const char *const *)rows, nr, err)))
+        sim_err_prefix(err, "%s/summary.json: ", o->out);
+    for (u32 n = 0; rows && n < nr; n++)
+        free(rows[n]);
+    free(rows);
+    return rc;
+}
+
+static int assemble(const struct run_opts *o, const struct machine *m, const char *dir,
+                    struct sim_err *err)
 {
     static const struct {
         const char *name, *part, *header;
@@ -422,12 +471,14 @@ static int assemble(const struct run_opts *o, const char *dir, struct sim_err *e
         { "timeline.csv", "timeline", timeline_header, NULL, NULL },
         { "tlb_flush.txt", "tlblog", NULL, NULL, NULL },
     };
-    struct csv_file cf[ARRAY_SIZE(files)];
+    struct csv_file cf[ARRAY_SIZE(files) + 1];  /* + summary.json, committed with them */
     size_t nf = o->tlb_log ? ARRAY_SIZE(files) : ARRAY_SIZE(files) - 1, i;
     char p[4200];
     int rc = SIM_OK;
 
     memset(cf, 0, sizeof(cf));
+    if (!(rc = csv_open(&cf[nf], o->out, "summary.json", err)))
+        rc = write_summary_json(o, m, dir, cf[nf].f, err);
     for (i = 0; i < nf && !rc; i++) {
         if ((rc = csv_open(&cf[i], o->out, files[i].name, err)))
             break;
@@ -443,11 +494,11 @@ static int assemble(const struct run_opts *o, const char *dir, struct sim_err *e
                 rc = sim_err_set(err, SIM_EIO, "%s: cannot read part file", p);
         }
     }
-    for (i = 0; i < nf; i++) {
+    for (i = 0; i <= nf; i++) {
         if (rc)
             csv_abort(&cf[i]);
         else if ((rc = csv_commit(&cf[i], err)))
-            for (size_t k = i + 1; k < nf; k++)
+            for (size_t k = i + 1; k <= nf; k++)
                 csv_abort(&cf[k]);
     }
     return rc;
@@ -571,12 +622,16 @@ static void usage(FILE *f)
           "                           (S: the model's sim.seed); adds summary_stats.csv:\n"
           "                           mean, sd and 95% confidence interval per column\n"
           "  -q, --quiet              no summary and no progress on stderr\n"
+          "      --progress           progress lines on stderr even when it is not a\n"
+          "                           terminal (one per 2 s of wall time, and one at the end)\n"
           "      --help-keys          list the model keys and exit\n"
           "  -h, --help               this text\n"
           "\n"
           "Without --set cpus=N the machine gets as many CPUs as the trace header says.\n"
+          "TRACE may be compressed (gzip, xz, zstd: detected by content) or `-` for\n"
+          "stdin (copied once into DIR, so every run reads the same input).\n"
           "Outputs (documented in docs/output.md): summary.csv (one row per policy\n"
-          "and repeat), cpus.csv, flushes.csv, timeline.csv (the first repeat's), and\n"
+          "and repeat), summary.json (configuration and counters of each), cpus.csv, flushes.csv, timeline.csv (the first repeat's), and\n"
           "summary_stats.csv with --repeat.  On a fixed trace the seed only drives\n"
           "random TLB replacement (tlb.replacement=random); vary the workload itself\n"
           "with `tlbsim sweep SPEC.json --repeat N`.  Exit status: 0 ok, 2 bad input or\n"
@@ -633,7 +688,7 @@ int cmd_run(int argc, char **argv)
         { "interval", required_argument, 0, 'I' }, { "tlb-log", no_argument, 0, 'T' },
         { "check", no_argument, 0, 'C' }, { "jobs", required_argument, 0, 'j' },
         { "quiet", no_argument, 0, 'q' }, { "help-keys", no_argument, 0, 'K' },
-        { "repeat", required_argument, 0, 'r' },
+        { "repeat", required_argument, 0, 'r' }, { "progress", no_argument, 0, 'G' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     struct run_opts o = { .out = "out", .interval = 100000, .repeat = 1 };
@@ -679,6 +734,7 @@ int cmd_run(int argc, char **argv)
             o.repeat = (u32)v;
             break;
         case 'q': o.quiet = true; break;
+        case 'G': o.progress = true; break;
         case 'K': {
             struct machine m;
             machine_init(&m);
@@ -700,11 +756,18 @@ int cmd_run(int argc, char **argv)
     if (!o.nr_policies)
         o.policies[o.nr_policies++] = "linux";
 
+    /* stdin is read by every run: copy it once, into the output directory
+     * (that is where the space for big files is). */
+    if (!strcmp(o.trace, "-") &&
+        ((rc = csv_mkdir(o.out, &err)) || (rc = stream_spool_stdin(o.out, &err)))) {
+        cli_error(err.msg);
+        return cli_exit_code(rc);
+    }
     /* Validate the machine and overrides once, before any output. */
+    struct machine m;
     {
         struct trace_reader *r;
         struct trace_header hdr;
-        struct machine m;
 
         if ((rc = trace_open(o.trace, &r, &hdr, &err))) {
             cli_error(err.msg);
@@ -730,7 +793,7 @@ int cmd_run(int argc, char **argv)
     }
     rc = run_all(&o, dir, &err);
     if (!rc && !jobs_interrupted)
-        rc = assemble(&o, dir, &err);
+        rc = assemble(&o, &m, dir, &err);
     remove_dir(dir);
     if (!rc && !jobs_interrupted)
         rc = write_stats(&o, &err);
@@ -743,7 +806,8 @@ int cmd_run(int argc, char **argv)
         return cli_exit_code(rc);
     }
     if (!o.quiet)
-        printf("wrote %s/summary.csv, cpus.csv, flushes.csv, timeline.csv%s%s\n", o.out,
+        printf("wrote %s/summary.csv, summary.json, cpus.csv, flushes.csv, timeline.csv%s%s\n",
+               o.out,
                o.tlb_log ? ", tlb_flush.txt" : "", o.repeat > 1 ? ", summary_stats.csv" : "");
     return EXIT_OK;
 }

@@ -10,7 +10,9 @@
 
 #include "../../models/policy.h"
 #include "../io/import.h"
+#include "../io/stream.h"
 #include "../io/trace.h"
+#include "../io/version.h"
 #include "../io/wl_spec.h"
 
 int cli_exit_code(int rc)
@@ -56,6 +58,11 @@ static void usage(FILE *f)
           "  report OUTDIR [--title T]\n"
           "                      Markdown report of a comparison run: OUTDIR/report.md\n"
           "\n"
+          "Every command takes --help.  `tlbsim --version` prints the version.\n"
+          "File arguments: `-` is stdin (inputs) or stdout (outputs); inputs compressed\n"
+          "with gzip, xz or zstd are read by content, outputs named *.gz, *.xz or *.zst\n"
+          "are written compressed.\n"
+          "\n"
           "Formats: traces/FORMAT.md.  Models: docs/models.md.  Outputs: docs/output.md.\n", f);
 }
 
@@ -70,8 +77,9 @@ static int cmd_check(int argc, char **argv)
 
     if (argc != 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fputs("usage: tlbsim check TRACE\n"
-              "Validate every line of TRACE (JSON Lines or binary); print the first error\n"
-              "as FILE:LINE: FIELD: message and exit 2, or a summary and exit 0.\n",
+              "Validate every line of TRACE (JSON Lines or binary, plain or compressed with\n"
+              "gzip/xz/zstd, `-` for stdin); print the first error as\n"
+              "FILE:LINE: FIELD: message and exit 2, or a summary and exit 0.\n",
               argc == 2 ? stdout : stderr);
         return argc == 2 ? EXIT_OK : EXIT_BADINPUT;
     }
@@ -91,13 +99,20 @@ static int cmd_check(int argc, char **argv)
         return cli_exit_code(rc);
     }
     printf("%s: valid tlbsim trace v%u (%s): %u CPUs, %" PRIu64 " ops, %" PRIu64
-           " memory references\n", argv[1], hdr.version,
+           " memory references\n", stream_display_name(argv[1]), hdr.version,
            binary ? "binary" : "JSON Lines", hdr.cpus, ops, refs);
     return EXIT_OK;
 }
 
-static int cmd_policies(void)
+static int cmd_policies(int argc, char **argv)
 {
+    if (argc > 1) {
+        bool help = !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help");
+        fputs("usage: tlbsim policies\n"
+              "List the TLB flush policies, one per line: name and description.\n",
+              help ? stdout : stderr);
+        return help ? EXIT_OK : EXIT_BADINPUT;
+    }
     for (size_t i = 0; i < flush_nr_policies; i++)
         printf("%-14s %s\n", flush_policies[i].name, flush_policies[i].desc);
     return EXIT_OK;
@@ -140,6 +155,8 @@ static int cmd_import(int argc, char **argv)
                   "                     [--freq-mhz N] [--cpus N]\n"
                   "Convert a recording to trace format v1.  Lines that cannot be used are\n"
                   "skipped and counted (--strict: the first one is an error).\n"
+                  "FILE may be compressed (gzip/xz/zstd, by content) or `-` for stdin;\n"
+                  "OUT may be `-` for stdout, or end in .gz/.xz/.zst to compress.\n"
                   "How to record: docs/importers.md.\n", stdout);
             return EXIT_OK;
         default:
@@ -155,24 +172,28 @@ static int cmd_import(int argc, char **argv)
         cli_error(err.msg);
         return cli_exit_code(rc);
     }
-    import_stats_print(&st, argv[optind + 1], stderr);
+    import_stats_print(&st, stream_display_name(argv[optind + 1]), stderr);
     return EXIT_OK;
 }
 
 static int cmd_gen(int argc, char **argv)
 {
+    static const struct option lopts[] = {
+        { "output", required_argument, 0, 'o' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+    };
     struct sim_err err = { 0 };
     const char *out = NULL;
     int c, rc;
 
     optind = 1;
-    while ((c = getopt(argc, argv, "o:h")) != -1) {
+    while ((c = getopt_long(argc, argv, "o:h", lopts, NULL)) != -1) {
         if (c == 'o') {
             out = optarg;
         } else if (c == 'h') {
             fputs("usage: tlbsim gen SPEC.json -o OUT.jsonl\n"
                   "Generate a synthetic trace from a workload spec (see workloads/ and\n"
-                  "docs/workloads.md); the same spec and seed give the same file.\n", stdout);
+                  "docs/workloads.md); the same spec and seed give the same file.\n"
+                  "OUT may be `-` for stdout, or end in .gz/.xz/.zst to compress.\n", stdout);
             return EXIT_OK;
         } else {
             return EXIT_BADINPUT;
@@ -187,6 +208,21 @@ static int cmd_gen(int argc, char **argv)
         return cli_exit_code(rc);
     }
     return EXIT_OK;
+}
+
+/* The output form without --to: by the name (.jsonl or .tlbt, before any
+ * .gz/.xz/.zst), else the other form of the input. */
+static int convert_form(const char *out, enum trace_fmt in)
+{
+    size_t n = strlen(out);
+
+    if (stream_codec_for_name(out) != STREAM_PLAIN)
+        n = (size_t)(strrchr(out, '.') - out);
+    if (n >= 6 && !strncmp(out + n - 6, ".jsonl", 6))
+        return TRACE_FMT_JSONL;
+    if (n >= 5 && !strncmp(out + n - 5, ".tlbt", 5))
+        return TRACE_FMT_BINARY;
+    return in == TRACE_FMT_JSONL ? TRACE_FMT_BINARY : TRACE_FMT_JSONL;
 }
 
 static int cmd_convert(int argc, char **argv)
@@ -210,7 +246,11 @@ static int cmd_convert(int argc, char **argv)
         } else if (c == 'h') {
             fputs("usage: tlbsim convert IN OUT [--to jsonl|binary]\n"
                   "Convert between JSON Lines and the binary trace form (traces/FORMAT.md).\n"
-                  "Without --to the output takes the other form of the input.\n", stdout);
+                  "Without --to the form follows OUT's name (*.jsonl, *.tlbt, also before\n"
+                  ".gz/.xz/.zst), else it is the other form of the input.  IN may be\n"
+                  "compressed (gzip/xz/zstd, by content) or `-`; OUT may be `-` (stdout) or\n"
+                  "end in .gz/.xz/.zst to compress (`convert t.jsonl t.jsonl.zst`).\n",
+                  stdout);
             return EXIT_OK;
         } else {
             cli_error("convert: --to takes jsonl or binary");
@@ -226,7 +266,7 @@ static int cmd_convert(int argc, char **argv)
         return cli_exit_code(rc);
     }
     if (to < 0)
-        to = trace_format(r) == TRACE_FMT_JSONL ? TRACE_FMT_BINARY : TRACE_FMT_JSONL;
+        to = convert_form(argv[optind + 1], trace_format(r));
     rc = trace_writer_open(argv[optind + 1], &hdr, (enum trace_fmt)to, &w, &err);
     while (!rc && (rc = trace_next(r, &op, &err)) > 0)
         rc = trace_write(w, &op, &err);
@@ -251,12 +291,16 @@ int main(int argc, char **argv)
         usage(cmd ? stdout : stderr);
         return cmd ? EXIT_OK : EXIT_BADINPUT;
     }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("tlbsim %s\n", sim_version());
+        return EXIT_OK;
+    }
     if (!strcmp(cmd, "run"))
         return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "check"))
         return cmd_check(argc - 1, argv + 1);
     if (!strcmp(cmd, "policies"))
-        return cmd_policies();
+        return cmd_policies(argc - 1, argv + 1);
     if (!strcmp(cmd, "import"))
         return cmd_import(argc - 1, argv + 1);
     if (!strcmp(cmd, "gen"))

@@ -1,5 +1,6 @@
 /* sim/io/import_common.c - import_file(): options, line reading, skips, output. */
 #include "import_priv.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -9,6 +10,20 @@
 
 /* ===== Lines ============================================================= */
 
+/* "IN:LINE: corrupt gzip data: ..." (the line being read). */
+static int read_error(struct imp *im)
+{
+    const char *why = im->in_st ? stream_last_error(im->in_st) : "";
+    int code = SIM_EIO;
+
+    if (!strncmp(why, "corrupt", 7) || !strncmp(why, "truncated", 9))
+        code = SIM_EPARSE;
+    else if (strstr(why, "bomb"))
+        code = SIM_ELIMIT;
+    return sim_err_set(im->err, code, "%s:%llu: %s", im->in, (unsigned long long)im->line + 1,
+                       why[0] ? why : "read error");
+}
+
 int imp_getline(struct imp *im)
 {
     for (;;) {
@@ -16,7 +31,7 @@ int imp_getline(struct imp *im)
         size_t n = 0;
 
         if (!fgets(im->buf, IMPORT_MAX_LINE + 2, im->f))
-            return ferror(im->f) ? sim_err_set(im->err, SIM_EIO, "%s: read error", im->in) : 0;
+            return ferror(im->f) ? read_error(im) : 0;
         im->line++;
         im->st->lines += !im->quiet;
         n = strlen(im->buf);
@@ -39,8 +54,11 @@ int imp_getline(struct imp *im)
 
 int imp_rewind(struct imp *im, bool quiet)
 {
-    if (fseek(im->f, 0, SEEK_SET) != 0)
-        return sim_err_set(im->err, SIM_EIO, "%s: cannot read twice (not a regular file?)", im->in);
+    if (fseek(im->f, 0, SEEK_SET) != 0) {
+        const char *why = im->in_st ? stream_last_error(im->in_st) : "";
+        return sim_err_set(im->err, SIM_EIO, "%s: cannot read twice%s%s", im->in,
+                           why[0] ? ": " : " (not a regular file?)", why);
+    }
     im->line = 0;
     im->quiet = quiet;
     return SIM_OK;
@@ -182,7 +200,6 @@ int import_file(const char *format, const char *in, const char *out,
     static const struct import_opts defaults = { false, 0, 0 };
     struct import_stats local;
     struct imp im;
-    struct stat sb;
     int (*fn)(struct imp *);
     int rc;
 
@@ -203,19 +220,17 @@ int import_file(const char *format, const char *in, const char *out,
         return sim_err_set(err, SIM_EINVAL, "--cpus: %u is out of range [1, 1024]", o->cpus);
 
     memset(&im, 0, sizeof(im));
-    im.in = in;
+    im.in = stream_display_name(in);
     im.out = out;
     im.o = o;
     im.freq_mhz = o->freq_mhz ? o->freq_mhz : IMPORT_DEFAULT_FREQ;
     im.st = st;
     im.err = err;
-    im.f = fopen(in, "rb");
-    if (!im.f)
-        return sim_err_set(err, SIM_EIO, "%s: cannot open: %s", in, strerror(errno));
-    if (fstat(fileno(im.f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        fclose(im.f);
-        return sim_err_set(err, SIM_EIO, "%s: is a directory, not a recording", in);
-    }
+    /* The importers read their input twice (imp_rewind): a pipe is copied first. */
+    if (!strcmp(in, "-") && (rc = stream_spool_stdin(NULL, err)))
+        return rc;
+    if (!(im.f = stream_fopen(in, "recording", &im.in_st, err)))
+        return err ? err->code : SIM_EIO;
     im.buf = malloc(IMPORT_MAX_LINE + 2);
     if (!im.buf) {
         fclose(im.f);

@@ -15,7 +15,8 @@
 
 struct imp {
     const char *in;                     /* input path, for messages */
-    FILE *f;                            /* input */
+    FILE *f;                            /* input (stream_fopen: plain or decompressed) */
+    struct stream *in_st;               /* f's stream, for read error messages */
     const struct import_opts *o;        /* options (freq_mhz resolved) */
     u32 freq_mhz;                       /* o->freq_mhz or the default */
     struct import_stats *st;            /* counters (never NULL here) */

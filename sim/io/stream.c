@@ -280,7 +280,8 @@ static int zst_step(struct stream *s, u8 *buf, size_t n, size_t *used, size_t *m
                         (unsigned long long)(STREAM_MAX_WINDOW >> 20));
         return fail(s, err, SIM_EPARSE, "corrupt zstd data: %s", ZSTD_getErrorName(ret));
     }
-    s->zd_last = ret;
+    if (ib.pos || ob.pos)                /* an idle call at a frame boundary asks for */
+        s->zd_last = ret;                /* the next frame's header: not a truncation */
     return SIM_OK;
 }
 
@@ -364,7 +365,7 @@ long stream_read(struct stream *s, void *buf, size_t n, struct sim_err *err)
 
 /* ===== open, rewind, close =============================================== */
 
-static int open_fd(struct stream *s, const char *path, struct sim_err *err)
+static int open_fd(struct stream *s, const char *path, const char *what, struct sim_err *err)
 {
     struct stat st;
     const char *name = stream_display_name(path);
@@ -384,7 +385,7 @@ static int open_fd(struct stream *s, const char *path, struct sim_err *err)
     if (fstat(s->fd, &st) < 0)
         return sim_err_set(err, SIM_EIO, "%s: cannot stat: %s", name, strerror(errno));
     if (S_ISDIR(st.st_mode))
-        return sim_err_set(err, SIM_EIO, "%s: is a directory, not a file", name);
+        return sim_err_set(err, SIM_EIO, "%s: is a directory, not a %s", name, what);
     if (S_ISREG(st.st_mode)) {
         s->size = (u64)st.st_size;
         s->seekable = lseek(s->fd, 0, SEEK_CUR) == 0;
@@ -392,7 +393,7 @@ static int open_fd(struct stream *s, const char *path, struct sim_err *err)
     return SIM_OK;
 }
 
-int stream_open(const char *path, struct stream **out, struct sim_err *err)
+int stream_open(const char *path, const char *what, struct stream **out, struct sim_err *err)
 {
     struct stream *s = calloc(1, sizeof(*s));
     int rc;
@@ -403,7 +404,7 @@ int stream_open(const char *path, struct stream **out, struct sim_err *err)
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
     }
     s->fd = -1;
-    if ((rc = open_fd(s, path, err)))
+    if ((rc = open_fd(s, path, what, err)))
         goto fail;
     if ((rc = detect(s, err)) || (rc = decoder_start(s, err))) {
         sim_err_prefix(err, "%s: ", stream_display_name(path));
@@ -479,7 +480,8 @@ static int cookie_close(void *c)
     return 0;
 }
 
-FILE *stream_fopen(const char *path, struct stream **sp, struct sim_err *err)
+FILE *stream_fopen(const char *path, const char *what, struct stream **sp,
+                   struct sim_err *err)
 {
     static const cookie_io_functions_t io = {
         .read = cookie_read, .seek = cookie_seek, .close = cookie_close,
@@ -487,7 +489,7 @@ FILE *stream_fopen(const char *path, struct stream **sp, struct sim_err *err)
     struct stream *s;
     FILE *f;
 
-    if (stream_open(path, &s, err))
+    if (stream_open(path, what, &s, err))
         return NULL;
     if (!(f = fopencookie(s, "rb", io))) {
         stream_close(s);

@@ -40,9 +40,10 @@ enum stream_codec { STREAM_PLAIN = 0, STREAM_GZIP, STREAM_XZ, STREAM_ZSTD };
 struct stream;
 
 /* Open PATH for reading ("-": stdin, or the spool of stream_spool_stdin()).
- * SIM_EIO "PATH: cannot open: ..." / "PATH: is a directory", with the name
- * (this one call has no caller to add it).  *out is NULL on error. */
-int  stream_open(const char *path, struct stream **out, struct sim_err *err);
+ * SIM_EIO "PATH: cannot open: ..." / "PATH: is a directory, not a WHAT"
+ * (WHAT: "trace file", "recording"...), with the name (this one call has no
+ * caller to add it).  *out is NULL on error. */
+int  stream_open(const char *path, const char *what, struct stream **out, struct sim_err *err);
 /* Up to n decompressed bytes into buf: > 0 bytes, 0 at the end, or a
  * negative SIM_E* code (sticky; message without the file name). */
 long stream_read(struct stream *s, void *buf, size_t n, struct sim_err *err);
@@ -59,7 +60,8 @@ void stream_close(struct stream *s);            /* NULL-safe */
  * fseek(f, 0, SEEK_SET) is stream_rewind(); other seeks fail.  *sp (may be
  * NULL) receives the stream, owned by the FILE (fclose frees it); after a
  * read error, stream_last_error(*sp) says why.  NULL with err set on error. */
-FILE *stream_fopen(const char *path, struct stream **sp, struct sim_err *err);
+FILE *stream_fopen(const char *path, const char *what, struct stream **sp,
+                   struct sim_err *err);
 
 /* Copy all of stdin into an unlinked temporary file in DIR (NULL: $TMPDIR
  * or /tmp), once per process; later stream_open("-") calls (also in forked

@@ -7,6 +7,7 @@
  * semantic checker both share is trace_check.c.
  */
 #include "trace_priv.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,12 +43,9 @@ long trace_rd_need(struct trace_rdbuf *b, size_t want, struct sim_err *err)
         }
         if (b->cap - 1 == b->end)               /* cannot happen with want < max_cap */
             return sim_err_set(err, SIM_ELIMIT, "input buffer full");
-        ssize_t n = read(b->fd, b->buf + b->end, b->cap - 1 - b->end);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return sim_err_set(err, SIM_EIO, "read error: %s", strerror(errno));
-        }
+        long n = stream_read(b->st, b->buf + b->end, b->cap - 1 - b->end, err);
+        if (n < 0)
+            return n;
         if (n == 0)
             b->eof = true;
         b->end += (size_t)n;
@@ -90,20 +88,10 @@ int trace_reader_vas(struct trace_reader *r, u32 n)
 
 static int reader_open_fd(struct trace_reader *r, const char *path, struct sim_err *err)
 {
-    struct stat st;
+    int rc = stream_open(path, "trace file", &r->in.st, err);
 
-    if (strcmp(path, "-") == 0)
-        r->in.fd = STDIN_FILENO;
-    else if ((r->in.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return sim_err_set(err, SIM_EIO, "%s: cannot open: %s", path, strerror(errno));
-    else
-        r->in.own_fd = true;
-    if (fstat(r->in.fd, &st) < 0)
-        return sim_err_set(err, SIM_EIO, "%s: cannot stat: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return sim_err_set(err, SIM_EIO, "%s: is a directory, not a trace file", path);
-    if (S_ISREG(st.st_mode))
-        r->size = (u64)st.st_size;
+    if (rc)
+        return rc;
     r->in.cap = TRACE_READ_CHUNK + 1;
     r->in.max_cap = (TRACE_MAX_LINE > TRACE_BIN_MAX_BLOCK ? TRACE_MAX_LINE : TRACE_BIN_MAX_BLOCK)
                     + 64 + TRACE_READ_CHUNK;
@@ -122,17 +110,16 @@ int trace_open(const char *path, struct trace_reader **out, struct trace_header 
     if (!err)
         err = &local;
     *out = NULL;
-    if (!(r = calloc(1, sizeof(*r))) || !(r->path = strdup(path))) {
+    if (!(r = calloc(1, sizeof(*r))) || !(r->path = strdup(stream_display_name(path)))) {
         free(r);
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
     }
-    r->in.fd = -1;
     if ((rc = reader_open_fd(r, path, err)))
         goto fail;
     long n = trace_rd_need(&r->in, 4, err);
     if (n < 0) {
         rc = (int)n;
-        sim_err_prefix(err, "%s: ", path);
+        sim_err_prefix(err, "%s: ", r->path);
         goto fail;
     }
     if (n == 4 && !memcmp(r->in.buf + r->in.start, TRACE_BIN_MAGIC, 4)) {
@@ -180,11 +167,16 @@ int trace_next(struct trace_reader *r, struct trace_op *op, struct sim_err *err)
 }
 
 enum trace_fmt trace_format(const struct trace_reader *r) { return r->fmt; }
-u64 trace_size(const struct trace_reader *r) { return r->size; }
+u64 trace_size(const struct trace_reader *r)
+{
+    return r->in.st ? stream_size(r->in.st) : r->size;
+}
 
 u64 trace_bytes_read(const struct trace_reader *r)
 {
-    return r->in.total - (r->in.end - r->in.start);
+    if (r->in.st && stream_codec(r->in.st) != STREAM_PLAIN)
+        return stream_consumed(r->in.st);       /* compressed bytes, like trace_size */
+    return trace_rd_offset(&r->in);
 }
 
 static int src_next(void *ctx, struct trace_op *op, struct sim_err *err)
@@ -213,8 +205,7 @@ void trace_close(struct trace_reader *r)
         return;
     if (r->bin)
         trace_bin_free(r);
-    if (r->in.own_fd && r->in.fd >= 0)
-        close(r->in.fd);
+    stream_close(r->in.st);
     trace_check_free(&r->chk);
     free(r->in.buf);
     free(r->nums.v);
@@ -228,20 +219,14 @@ void trace_close(struct trace_reader *r)
 
 int trace_w_flush(struct trace_writer *w, struct sim_err *err)
 {
-    size_t off = 0;
-
     if (w->failed)
         return w->failed;
-    while (off < w->out_len) {
-        ssize_t n = write(w->fd, w->out + off, w->out_len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            w->failed = SIM_EIO;
-            return sim_err_set(err, SIM_EIO, "%s: write error: %s", w->tmp,
-                               n < 0 ? strerror(errno) : "short write");
-        }
-        off += (size_t)n;
+    int rc = stream_w_write(w->sw, w->out, w->out_len, err);
+
+    if (rc) {
+        w->failed = rc;
+        sim_err_prefix(err, "%s: ", w->tmp ? w->tmp : w->path);
+        return rc;
     }
     w->out_len = 0;
     return SIM_OK;
@@ -281,6 +266,7 @@ int trace_w_append(struct trace_writer *w, const void *p, size_t n, struct sim_e
 
 static void writer_free(struct trace_writer *w)
 {
+    stream_w_free(w->sw);
     if (w->bin)
         trace_bin_writer_free(w);
     trace_check_free(&w->chk);
@@ -312,26 +298,34 @@ int trace_writer_open(const char *path, const struct trace_header *hdr, enum tra
         sim_err_prefix(err, "%s: header: ", path);
         goto fail;
     }
-    w->path = strdup(path);
-    w->tmp = malloc(strlen(path) + 5);
+    bool to_stdout = !strcmp(path, "-");
+    w->path = strdup(to_stdout ? "<stdout>" : path);
+    w->tmp = to_stdout ? NULL : malloc(strlen(path) + 5);
     w->out_cap = 256u << 10;
     w->out = malloc(w->out_cap);
-    if (!w->path || !w->tmp || !w->out || trace_check_init(&w->chk, &w->hdr)) {
+    if (!w->path || (!to_stdout && !w->tmp) || !w->out || trace_check_init(&w->chk, &w->hdr)) {
         rc = sim_err_set(err, SIM_ENOMEM, "out of memory");
         goto fail;
     }
-    sprintf(w->tmp, "%s.tmp", path);
-    if ((w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
-        rc = sim_err_set(err, SIM_EIO, "%s: cannot create: %s", w->tmp, strerror(errno));
-        goto fail;
+    if (to_stdout) {
+        w->fd = STDOUT_FILENO;
+    } else {
+        sprintf(w->tmp, "%s.tmp", path);
+        if ((w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+            rc = sim_err_set(err, SIM_EIO, "%s: cannot create: %s", w->tmp, strerror(errno));
+            goto fail;
+        }
     }
+    if ((rc = stream_w_open(w->fd, to_stdout ? STREAM_PLAIN : stream_codec_for_name(path),
+                            &w->sw, err)))
+        goto fail;
     rc = fmt == TRACE_FMT_BINARY ? trace_bin_write_header(w, err) : trace_json_write_header(w, err);
     if (rc)
         goto fail;
     *out = w;
     return SIM_OK;
 fail:
-    if (w->fd >= 0) {
+    if (w->fd >= 0 && w->tmp) {
         close(w->fd);
         unlink(w->tmp);
     }
@@ -368,6 +362,12 @@ int trace_writer_close(struct trace_writer *w, bool commit, struct sim_err *err)
             rc = trace_bin_write_end(w, err);
         if (!rc)
             rc = trace_w_flush(w, err);
+        if (!rc && (rc = stream_w_finish(w->sw, err)))
+            sim_err_prefix(err, "%s: ", w->tmp ? w->tmp : w->path);
+        if (!w->tmp) {                  /* stdout: nothing to rename */
+            writer_free(w);
+            return rc;
+        }
         if (close(w->fd) < 0 && !rc)
             rc = sim_err_set(err, SIM_EIO, "%s: close: %s", w->tmp, strerror(errno));
         w->fd = -1;
@@ -380,8 +380,10 @@ int trace_writer_close(struct trace_writer *w, bool commit, struct sim_err *err)
         if (commit)
             rc = sim_err_set(err, w->failed, "%s: not written: an earlier write failed",
                              w->path);
-        close(w->fd);
-        unlink(w->tmp);
+        if (w->tmp) {                   /* stdout: what was written stays written */
+            close(w->fd);
+            unlink(w->tmp);
+        }
     }
     writer_free(w);
     return rc;

@@ -510,7 +510,7 @@ static int bin_read_end(struct trace_reader *r, struct trace_bin_rd *b, u64 off,
 /* Load the next block (or the end block) into r->in and verify it. */
 static int bin_load_block(struct trace_reader *r, struct trace_bin_rd *b, struct sim_err *err)
 {
-    u64 off = trace_bytes_read(r), first = r->line + 1;
+    u64 off = trace_rd_offset(&r->in), first = r->line + 1;
     long n = trace_rd_need(&r->in, 9, err);
 
     if (n < 0)

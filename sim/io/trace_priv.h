@@ -78,17 +78,24 @@ size_t trace_utf8_seq(const u8 *s, size_t n);
 
 /* ===== shared input buffer (trace.c) ==================================== */
 
+struct stream;                          /* stream.h */
+
 struct trace_rdbuf {
-    int fd;                             /* input, -1 when closed */
-    bool own_fd;                        /* close fd at the end (not stdin) */
+    struct stream *st;                  /* input (plain or decompressed), NULL when closed */
     bool eof;                           /* read(2) returned 0 */
     u8 *buf;                            /* cap bytes; unread data in [start, end) */
     size_t cap;                         /* grows up to max_cap */
     size_t max_cap;                     /* bound: a line or a block must fit */
     size_t start;                       /* first unread byte */
     size_t end;                         /* one past the last byte read */
-    u64 total;                          /* bytes read from fd so far */
+    u64 total;                          /* bytes read from st so far */
 };
+
+/* Offset of the first unread byte in the (decompressed) input. */
+static inline u64 trace_rd_offset(const struct trace_rdbuf *b)
+{
+    return b->total - (b->end - b->start);
+}
 
 /* Make at least `want` unread bytes available, fewer only at end of file.
  * Returns the number available (<= want is possible at EOF) or SIM_EIO /
@@ -151,12 +158,14 @@ void trace_bin_free(struct trace_reader *r);
 /* ===== writer =========================================================== */
 
 struct trace_bin_wr;                    /* trace_bin.c */
+struct stream_w;                        /* stream.h */
 
 struct trace_writer {
     enum trace_fmt fmt;                 /* JSONL or binary */
-    int fd;                             /* the temporary file */
+    int fd;                             /* the temporary file, or stdout for "-" */
+    struct stream_w *sw;                /* compressor over fd (by the final name's suffix) */
     char *path;                         /* final name */
-    char *tmp;                          /* PATH.tmp */
+    char *tmp;                          /* PATH.tmp; NULL when writing stdout */
     u8 *out;                            /* output buffer */
     size_t out_len;                     /* bytes pending */
     size_t out_cap;                     /* allocated */

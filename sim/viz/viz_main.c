@@ -21,6 +21,8 @@
 #include <strings.h>
 
 #include "../../models/policy.h"
+#include "../io/stream.h"
+#include "../io/version.h"
 #include "viz.h"
 
 #define EXIT_OK 0
@@ -33,10 +35,6 @@
 #define MIN_H 400
 #define PLAY_EVENTS_PER_FRAME 200000u   /* engine events one frame may fire while playing */
 #define AT_END UINT64_MAX
-
-#ifndef TLBSIM_VERSION
-#define TLBSIM_VERSION "unknown"        /* the Makefile may pass -DTLBSIM_VERSION="..." */
-#endif
 
 struct opts {
     struct viz_opts vo;
@@ -99,6 +97,8 @@ static void usage(FILE *f)
           "  -h, --help                 this text\n"
           "      --version              the version\n"
           "\n"
+          "TRACE may be compressed (.gz, .xz, .zst, detected by content) or `-` for\n"
+          "stdin (copied to a temporary file first: the viewer reads it again).\n"
           "Colours, keys and details: docs/tlbviz.md.  Exit status: 0 ok, 2 bad input or\n"
           "usage, 1 internal error or no display.\n", f);
 }
@@ -224,7 +224,7 @@ static int parse_opt(int c, const char *arg, const char *word, struct opts *o)
     case 'H': o->help = true; return 0;
     case 'q': o->vo.quiet = true; return 0;
     case 'h': usage(stdout); return -EXIT_OK - 1;
-    case 'X': printf("tlbviz %s\n", TLBSIM_VERSION); return -EXIT_OK - 1;
+    case 'X': printf("tlbviz %s\n", sim_version()); return -EXIT_OK - 1;
     case ':':
         fprintf(stderr, "tlbviz: %s: missing value (see tlbviz --help)\n", word);
         return EXIT_BADINPUT;
@@ -260,6 +260,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
         return fail(EXIT_BADINPUT, optind >= argc ? "missing TRACE (see tlbviz --help)"
                                                   : "exactly one TRACE expected");
     o->vo.trace = argv[optind];
+    struct sim_err err = { 0 };
+    if (!strcmp(o->vo.trace, "-") && stream_spool_stdin(NULL, &err))
+        return fail(EXIT_BADINPUT, err.msg);
     if (o->shot && !*o->shot)
         return fail(EXIT_BADINPUT, "--screenshot: empty file name");
     return 0;
