@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <errno.h>
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -185,6 +186,47 @@ void cli_run(const struct cli_ws *ws, const char *const *argv, unsigned timeout_
     if (pid == 0)
         exec_tlbsim(ws, argv, timeout_s);
     cli_wait(ws, pid, r);
+}
+
+void cli_run_stdin(const struct cli_ws *ws, const char *const *argv, const char *in_name,
+                   unsigned timeout_s, struct cli_res *r)
+{
+    char in[PATH_MAX];
+    int fds[2];
+    pid_t feeder, pid;
+
+    cli_path(ws, in_name, in, sizeof(in));
+    if (pipe(fds))
+        cr_assert_fail("pipe failed");
+    if ((feeder = fork()) < 0)
+        cr_assert_fail("fork failed");
+    if (feeder == 0) {                  /* cat IN >pipe */
+        char buf[65536];
+        ssize_t n;
+        int fd = open(in, O_RDONLY);
+        close(fds[0]);
+        signal(SIGPIPE, SIG_DFL);
+        if (fd < 0)
+            _exit(126);
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+            if (write(fds[1], buf, (size_t)n) != n)
+                _exit(1);
+        _exit(0);
+    }
+    if ((pid = fork()) < 0)
+        cr_assert_fail("fork failed");
+    if (pid == 0) {
+        close(fds[1]);
+        if (dup2(fds[0], 0) < 0)
+            _exit(126);
+        close(fds[0]);
+        exec_tlbsim(ws, argv, timeout_s);
+    }
+    close(fds[0]);
+    close(fds[1]);
+    cli_wait(ws, pid, r);
+    while (waitpid(feeder, NULL, 0) < 0 && errno == EINTR)
+        ;
 }
 
 int cli_lines(const char *s)

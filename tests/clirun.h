@@ -44,6 +44,10 @@ char *cli_slurp(const char *path, size_t *n);
  * SIGALRM; 0 = no limit). */
 void cli_run(const struct cli_ws *ws, const char *const *argv, unsigned timeout_s,
              struct cli_res *r);
+/* cli_run with stdin a pipe fed with the file ws->dir/in_name by another
+ * process (so the command cannot seek or stat its input). */
+void cli_run_stdin(const struct cli_ws *ws, const char *const *argv, const char *in_name,
+                   unsigned timeout_s, struct cli_res *r);
 /* Start tlbsim without waiting (own process group); cli_wait collects it. */
 pid_t cli_spawn(const struct cli_ws *ws, const char *const *argv);
 void cli_wait(const struct cli_ws *ws, pid_t pid, struct cli_res *r);
