@@ -156,7 +156,7 @@ report: all
 # runs them.
 FUZZ_BUILD  ?= build-fuzz
 CLANG       ?= clang
-FUZZ_TARGETS = trace_jsonl trace_bin import_ftrace import_lackey model set wlspec sim
+FUZZ_TARGETS = trace_jsonl trace_bin import_ftrace import_lackey model set wlspec sim stream
 FUZZ_SAN     = address,undefined
 FUZZ_BINS    = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 # A second JSONL reader with the canonical-line fast path off, its external
@@ -184,7 +184,7 @@ $(BUILD)/fuzz/slow_%.o: sim/io/%.c $(BUILD)/fuzz/slow_names.h
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/tests/fuzz/fuzz_common.o $(FUZZ_SLOW_OBJ) $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CJSON_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ \
-	    $(CJSON_LIBS) -lm
+	    $(CJSON_LIBS) $(COMP_LIBS) -lm
 
 clean:
 	rm -rf build build-asan build-ubsan build-rel build-fuzz out

@@ -21,6 +21,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../sim/io/stream.h"
 #include "clirun.h"
 
 struct bad_case {
@@ -226,6 +228,124 @@ static void gen_bin_cpus(const struct cli_ws *ws, const char *file)
     memcpy(b + 12, payload, sizeof(payload));
     put32(b + 12 + sizeof(payload), crc32(b, 12 + sizeof(payload)));
     cli_write(ws, file, b, 16 + sizeof(payload));
+}
+
+/* ---- compressed inputs ------------------------------------------------------ */
+
+/* A 2,000-access trace (PRE, then distinct addresses), compressed with c;
+ * malloc'd, *n bytes.  The compressors are deterministic. */
+static uint8_t *compressed_trace(const struct cli_ws *ws, enum stream_codec c, size_t *n)
+{
+    char p[PATH_MAX], *text = malloc(200000);
+    size_t len = 0;
+    struct sim_err err = { 0 };
+    struct stream_w *w;
+
+    cr_assert(text);
+    len += (size_t)snprintf(text, 1000, "%s", PRE);
+    for (char *q = text; *q; q++)
+        if (*q == '\'')
+            *q = '"';
+    for (unsigned i = 0; i < 2000; i++)
+        len += (size_t)snprintf(text + len, 200000 - len,
+                                "{\"op\":\"access\",\"cpu\":0,\"va\":\"0x%llx\",\"kind\":\"r\"}\n",
+                                0x7f0000000000ull + (i * 4160ull) % 0x200000);
+    int fd = open(cli_path(ws, "z.tmp", p, sizeof(p)), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert(fd >= 0);
+    cr_assert_eq(stream_w_open(fd, c, &w, &err), 0, "%s", err.msg);
+    cr_assert_eq(stream_w_write(w, text, len, &err), 0, "%s", err.msg);
+    cr_assert_eq(stream_w_finish(w, &err), 0, "%s", err.msg);
+    stream_w_free(w);
+    close(fd);
+    free(text);
+    uint8_t *b = (uint8_t *)cli_slurp(p, n);
+    unlink(p);
+    cr_assert(b && *n > 100);
+    return b;
+}
+
+static void gen_cut(const struct cli_ws *ws, const char *file, enum stream_codec c)
+{
+    size_t n;
+    uint8_t *b = compressed_trace(ws, c, &n);
+
+    cli_write(ws, file, b, n / 2);
+    free(b);
+}
+
+static void gen_gz_cut(const struct cli_ws *ws, const char *file) { gen_cut(ws, file, STREAM_GZIP); }
+static void gen_xz_cut(const struct cli_ws *ws, const char *file) { gen_cut(ws, file, STREAM_XZ); }
+static void gen_zst_cut(const struct cli_ws *ws, const char *file) { gen_cut(ws, file, STREAM_ZSTD); }
+
+/* gzip: a flipped bit in the CRC-32 trailer; xz, zstd: 16 bytes in the
+ * middle overwritten (both check each block). */
+static void gen_damaged(const struct cli_ws *ws, const char *file, enum stream_codec c)
+{
+    size_t n;
+    uint8_t *b = compressed_trace(ws, c, &n);
+
+    if (c == STREAM_GZIP)
+        b[n - 6] ^= 0x10;
+    else
+        memset(b + n / 2, 0x55, 16);
+    cli_write(ws, file, b, n);
+    free(b);
+}
+
+static void gen_gz_bad(const struct cli_ws *ws, const char *file) { gen_damaged(ws, file, STREAM_GZIP); }
+static void gen_xz_bad(const struct cli_ws *ws, const char *file) { gen_damaged(ws, file, STREAM_XZ); }
+static void gen_zst_bad(const struct cli_ws *ws, const char *file) { gen_damaged(ws, file, STREAM_ZSTD); }
+
+/* A lackey recording, gzip'd and cut short. */
+static void gen_lackey_gz_cut(const struct cli_ws *ws, const char *file)
+{
+    char text[64 * 1000], p[PATH_MAX];
+    size_t len = 0;
+    struct sim_err err = { 0 };
+    struct stream_w *w;
+
+    for (unsigned i = 0; i < 1000; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, " L %08x,8\n", 0x4000000 + i * 72);
+    int fd = open(cli_path(ws, file, p, sizeof(p)), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert(fd >= 0);
+    cr_assert_eq(stream_w_open(fd, STREAM_GZIP, &w, &err), 0, "%s", err.msg);
+    cr_assert_eq(stream_w_write(w, text, len, &err), 0, "%s", err.msg);
+    cr_assert_eq(stream_w_finish(w, &err), 0, "%s", err.msg);
+    stream_w_free(w);
+    off_t size = lseek(fd, 0, SEEK_END);
+    cr_assert_eq(ftruncate(fd, size / 2), 0);
+    close(fd);
+}
+
+/* More than STREAM_RATIO_FLOOR bytes of one repeated access line, zstd'd:
+ * it expands more than STREAM_MAX_RATIO times. */
+static void gen_zst_bomb(const struct cli_ws *ws, const char *file)
+{
+    static const char line[] = "{\"op\":\"access\",\"cpu\":0,\"va\":\"0x7f0000001000\",\"kind\":\"r\"}\n";
+    char p[PATH_MAX], head[1000], *chunk = malloc(1 << 20);
+    struct sim_err err = { 0 };
+    struct stream_w *w;
+    size_t n = 0;
+
+    cr_assert(chunk);
+    snprintf(head, sizeof(head), "%s", PRE);
+    for (char *q = head; *q; q++)
+        if (*q == '\'')
+            *q = '"';
+    while (n + sizeof(line) < (1 << 20)) {
+        memcpy(chunk + n, line, sizeof(line) - 1);
+        n += sizeof(line) - 1;
+    }
+    int fd = open(cli_path(ws, file, p, sizeof(p)), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert(fd >= 0);
+    cr_assert_eq(stream_w_open(fd, STREAM_ZSTD, &w, &err), 0, "%s", err.msg);
+    cr_assert_eq(stream_w_write(w, head, strlen(head), &err), 0, "%s", err.msg);
+    for (u64 total = 0; total <= STREAM_RATIO_FLOOR + (4u << 20); total += n)
+        cr_assert_eq(stream_w_write(w, chunk, n, &err), 0, "%s", err.msg);
+    cr_assert_eq(stream_w_finish(w, &err), 0, "%s", err.msg);
+    stream_w_free(w);
+    close(fd);
+    free(chunk);
 }
 
 /* ===== the cases ============================================================ */
@@ -526,6 +646,33 @@ static struct bad_case cases[] = {
       gen_bin_truncated, "t.tlbt:5: end: truncated file (no end block after 4 records)" },
     { "binary trace", "bytes after the end block", "check t.tlbt", "t.tlbt", NULL,
       gen_bin_trailing, "t.tlbt:5: end: trailing data after the end block (byte offset 80)" },
+
+    /* ---- compressed input (sim/io/stream.c) ------------------------------- */
+    { "compressed input", "gzip trace cut short", "check t.jsonl.gz", "t.jsonl.gz", NULL,
+      gen_gz_cut, "t.jsonl.gz:962: truncated gzip stream: unexpected end of file" },
+    { "compressed input", "xz trace cut short", "check t.jsonl.xz", "t.jsonl.xz", NULL,
+      gen_xz_cut, "t.jsonl.xz:794: truncated xz stream: unexpected end of file" },
+    { "compressed input", "zstd trace cut short", "check t.jsonl.zst", "t.jsonl.zst", NULL,
+      gen_zst_cut,
+      "t.jsonl.zst: truncated zstd stream: unexpected end of file" },
+    { "compressed input", "zstd content under a plain name, cut short (detected by content)",
+      "run t.jsonl -q --out out", "t.jsonl", NULL, gen_zst_cut,
+      "t.jsonl: truncated zstd stream: unexpected end of file" },
+    { "compressed input", "gzip trace with a damaged CRC-32", "check t.jsonl.gz", "t.jsonl.gz",
+      NULL, gen_gz_bad, "t.jsonl.gz: corrupt gzip data: incorrect data check" },
+    { "compressed input", "xz trace with damaged data", "convert t.jsonl.xz o.tlbt",
+      "t.jsonl.xz", NULL, gen_xz_bad,
+      "t.jsonl.xz: corrupt xz data: compressed data is corrupt" },
+    { "compressed input", "zstd trace with damaged data", "check t.jsonl.zst", "t.jsonl.zst",
+      NULL, gen_zst_bad,
+      "t.jsonl.zst: corrupt zstd data: Restored data doesn't match checksum" },
+    { "compressed input", "gzip recording cut short", "import lackey r.txt.gz -o o.jsonl",
+      "r.txt.gz", NULL, gen_lackey_gz_cut,
+      "r.txt.gz:491: truncated gzip stream: unexpected end of file" },
+    { "compressed input", "zstd trace expanding more than 1024 times past 32 MiB (a bomb)",
+      "check t.jsonl.zst", "t.jsonl.zst", NULL, gen_zst_bomb,
+      "t.jsonl.zst:588673: zstd data expands more than 1024 times (decompression bomb?); "
+      "decompress it yourself if it is genuine" },
 
     /* ---- machine models and --set ---------------------------------------- */
     { "model file", "unknown key", "run ok.jsonl -q --out out --machine ./m.json", "m.json",

@@ -300,7 +300,7 @@ static long decode(struct stream *s, u8 *buf, size_t n, struct sim_err *err)
             rc = xz_step(s, buf, n, &used, &made, err);
         else
             rc = zst_step(s, buf, n, &used, &made, err);
-        if (rc)
+        if (rc)                         /* output of a failing step is not trusted */
             return rc;
         s->in_pos += used;
         s->in_used += used;
@@ -604,7 +604,8 @@ int stream_w_open(int fd, enum stream_codec c, struct stream_w **out, struct sim
         w->x_init = true;
     } else if (c == STREAM_ZSTD) {
         if (!(w->zc = ZSTD_createCStream()) ||
-            ZSTD_isError(ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, 3)))
+            ZSTD_isError(ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, 3)) ||
+            ZSTD_isError(ZSTD_CCtx_setParameter(w->zc, ZSTD_c_checksumFlag, 1)))
             goto nomem;
     }
     *out = w;
@@ -658,8 +659,10 @@ static int w_code(struct stream_w *w, const u8 *p, size_t n, bool finish, struct
         }
         if (made && (rc = w_raw(w, w->out, made, err)))
             return rc;
-        p += used;
-        n -= used;
+        if (used) {                     /* p is NULL when finishing */
+            p += used;
+            n -= used;
+        }
         if (!n && !more)
             return SIM_OK;
     }

@@ -83,7 +83,9 @@ bool stream_expansion_ok(u64 in, u64 out);
 struct stream_w;
 
 /* Compress with codec c into fd (not closed by the stream).  Levels: gzip 6,
- * xz preset 6, zstd 3; single-threaded, so the bytes are deterministic. */
+ * xz preset 6 (CRC-64), zstd 3 with the frame checksum (as the zstd tool
+ * writes it; without it damage can go unnoticed); single-threaded, so the
+ * bytes are deterministic. */
 int  stream_w_open(int fd, enum stream_codec c, struct stream_w **out, struct sim_err *err);
 /* SIM_EIO "write error: ..." (no name) on a failed write(2). */
 int  stream_w_write(struct stream_w *w, const void *p, size_t n, struct sim_err *err);

@@ -9,7 +9,7 @@ S=tests/fuzz/seed
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -rf "$S"
-mkdir -p "$S"/{trace_jsonl,trace_bin,import_ftrace,import_lackey,model,set,wlspec,sim}
+mkdir -p "$S"/{trace_jsonl,trace_bin,import_ftrace,import_lackey,model,set,wlspec,sim,stream}
 
 # JSON Lines: the head of the default trace, the FORMAT.md example, the head
 # of every shipped workload and of every imported sample.
@@ -81,4 +81,23 @@ printf 'tlb.l1d.4k.entries=0x20\ntlb.l1d.4k.ways=2\nvirt.enabled=true\nsim.quant
 for f in "$S"/trace_jsonl/{format-example,all-ops,default-head}.jsonl "$S"/trace_jsonl/wl-*.jsonl; do
     cp "$f" "$S/sim/"
 done
+# Compressed readers: small traces (JSONL and binary) and a recording as
+# gzip, xz and zstd (tlbsim's own writer), two members concatenated, cut
+# short, and with a damaged byte; and a plain file.
+for f in "$S"/trace_jsonl/format-example.jsonl "$S"/trace_bin/all-ops.tlbt; do
+    n=$(basename "$f")
+    for z in gz xz zst; do
+        $T convert "$f" "$S/stream/$n.$z" --to "$(case $n in *.tlbt) echo binary;; *) echo jsonl;; esac)"
+    done
+done
+head -n 40 traces/samples/lackey.txt >"$tmp/lackey.txt"
+for z in gz xz zst; do
+    case $z in gz) c="gzip -9 -n";; xz) c="xz -6";; zst) c="zstd -q -19";; esac
+    $c -c "$tmp/lackey.txt" >"$S/stream/lackey.txt.$z"
+    cat "$S/stream/lackey.txt.$z" "$S/stream/lackey.txt.$z" >"$S/stream/twice.$z"
+    head -c 60 "$S/stream/lackey.txt.$z" >"$S/stream/cut.$z"
+    cp "$S/stream/lackey.txt.$z" "$S/stream/damaged.$z"
+    printf '\125' | dd of="$S/stream/damaged.$z" bs=1 seek=40 conv=notrunc 2>/dev/null
+done
+cp "$S/trace_jsonl/format-example.jsonl" "$S/stream/plain.jsonl"
 echo "seeds: $(find "$S" -type f | wc -l) files in $S"
