@@ -146,6 +146,30 @@ static const char *after_first_line(const char *s)
     return nl ? nl + 1 : s;
 }
 
+
+/* A workspace (with the default trace's first `lines` lines as t.jsonl
+ * when lines > 0) and a result buffer; end() releases both. */
+static struct cli_res *begin(struct cli_ws *ws, unsigned lines);
+static void end(struct cli_ws *ws, struct cli_res *r)
+{
+    cli_ws_done(ws);
+    free(r);
+}
+
+/* Run argv in ws and require exit status 0. */
+static void run_ok(const struct cli_ws *ws, const char *const *argv, struct cli_res *r)
+{
+    cli_run(ws, argv, 300, r);
+    cr_assert_eq(r->status, 0, "%s %s: exit %d: %s", argv[0], argv[1], r->status, r->err);
+}
+
+static void run_stdin_ok(const struct cli_ws *ws, const char *const *argv, const char *in,
+                         struct cli_res *r)
+{
+    cli_run_stdin(ws, argv, in, 300, r);
+    cr_assert_eq(r->status, 0, "%s %s <%s: exit %d: %s", argv[0], argv[1], in, r->status, r->err);
+}
+
 /* ===== the stream module ================================================== */
 
 Test(unix, stream_roundtrip_every_codec)
@@ -268,6 +292,17 @@ static void default_head(const struct cli_ws *ws, unsigned lines)
         i += s[k] == '\n';
     cli_write(ws, "t.jsonl", s, k);
     free(s);
+}
+
+static struct cli_res *begin(struct cli_ws *ws, unsigned lines)
+{
+    struct cli_res *r = malloc(sizeof(*r));
+
+    cr_assert(r);
+    cli_ws_init(ws);
+    if (lines)
+        default_head(ws, lines);
+    return r;
 }
 
 /* Run argv (with stdin from in_pipe when not NULL) and expect one line
@@ -409,21 +444,16 @@ static void expect_same_outputs(const struct cli_ws *ws, const char *a, const ch
 
 Test(unix, run_pipe_and_compressed_identical, .timeout = 600)
 {
-    struct cli_res *r = malloc(sizeof(*r));
     struct cli_ws ws;
+    struct cli_res *r = begin(&ws, 12000);
 
-    cr_assert(r);
-    cli_ws_init(&ws);
-    default_head(&ws, 12000);
     const char *plain[] = { "run", "t.jsonl", "-q", "--policy", "linux,broadcast", "-j", "2",
                             "--out", "o-plain", NULL };
-    cli_run(&ws, plain, 300, r);
-    cr_assert_eq(r->status, 0, "%s", r->err);
+    run_ok(&ws, plain, r);
     /* stdin: a pipe, read once for two policy workers */
     const char *pipe[] = { "run", "-", "-q", "--policy", "linux,broadcast", "-j", "2",
                            "--out", "o-pipe", NULL };
-    cli_run_stdin(&ws, pipe, "t.jsonl", 300, r);
-    cr_assert_eq(r->status, 0, "%s", r->err);
+    run_stdin_ok(&ws, pipe, "t.jsonl", r);
     expect_same_outputs(&ws, "o-plain", "o-pipe", true);
     char *sum = slurp_ws(&ws, "o-pipe/summary.csv", NULL);
     cr_expect(strstr(sum, "\n-,"), "the trace column of a stdin run is '-': %s", sum);
@@ -440,8 +470,7 @@ Test(unix, run_pipe_and_compressed_identical, .timeout = 600)
         snprintf(out, sizeof(out), "o-%s", s);
         const char *argv[] = { "run", name, "-q", "--policy", "linux,broadcast", "-j", "2",
                                "--out", out, NULL };
-        cli_run(&ws, argv, 300, r);
-        cr_assert_eq(r->status, 0, "%s", r->err);
+        run_ok(&ws, argv, r);
         expect_same_outputs(&ws, "o-plain", out, false);
         /* compressed through the pipe */
         snprintf(in2, sizeof(in2), "t.jsonl%s", suffix[codecs[i]]);
@@ -449,28 +478,22 @@ Test(unix, run_pipe_and_compressed_identical, .timeout = 600)
         snprintf(out, sizeof(out), "o-pipe-%s", s);
         const char *argv2[] = { "run", "-", "-q", "--out", out, "--policy", "linux,broadcast",
                                 NULL };
-        cli_run_stdin(&ws, argv2, in2, 300, r);
-        cr_assert_eq(r->status, 0, "%s", r->err);
+        run_stdin_ok(&ws, argv2, in2, r);
         expect_same_outputs(&ws, "o-plain", out, true);
     }
-    cli_ws_done(&ws);
-    free(r);
+    end(&ws, r);
 }
 
 /* ===== round trips: check, convert, gen, import ============================= */
 
 Test(unix, check_pipe_and_compressed, .timeout = 300)
 {
-    struct cli_res *r = malloc(sizeof(*r));
     struct cli_ws ws;
     char want[512];
+    struct cli_res *r = begin(&ws, 3000);
 
-    cr_assert(r);
-    cli_ws_init(&ws);
-    default_head(&ws, 3000);
     const char *plain[] = { "check", "t.jsonl", NULL };
-    cli_run(&ws, plain, 120, r);
-    cr_assert_eq(r->status, 0, "%s", r->err);
+    run_ok(&ws, plain, r);
     snprintf(want, sizeof(want), "<stdin>%s", strchr(r->out, ':'));
     const char *pipe[] = { "check", "-", NULL };
     cli_run_stdin(&ws, pipe, "t.jsonl", 120, r);
@@ -484,29 +507,22 @@ Test(unix, check_pipe_and_compressed, .timeout = 300)
         cr_expect_eq(r->status, 0, "%s", r->err);
         cr_expect_str_eq(r->out, want);
     }
-    cli_ws_done(&ws);
-    free(r);
+    end(&ws, r);
 }
 
 Test(unix, convert_pipe_and_compressed, .timeout = 300)
 {
-    struct cli_res *r = malloc(sizeof(*r));
     struct cli_ws ws;
     char p[PATH_MAX];
+    struct cli_res *r = begin(&ws, 3000);
 
-    cr_assert(r);
-    cli_ws_init(&ws);
-    default_head(&ws, 3000);
     const char *plain[] = { "convert", "t.jsonl", "ref.tlbt", NULL };
-    cli_run(&ws, plain, 120, r);
-    cr_assert_eq(r->status, 0, "%s", r->err);
+    run_ok(&ws, plain, r);
     const char *back[] = { "convert", "ref.tlbt", "ref.jsonl", NULL };
-    cli_run(&ws, back, 120, r);
-    cr_assert_eq(r->status, 0, "%s", r->err);
+    run_ok(&ws, back, r);
     /* stdout */
     const char *to_stdout[] = { "convert", "t.jsonl", "-", NULL };
-    cli_run(&ws, to_stdout, 120, r);
-    cr_assert_eq(r->status, 0, "%s", r->err);
+    run_ok(&ws, to_stdout, r);
     char *a = slurp_ws(&ws, "ref.tlbt", NULL), *b;
     size_t na, nb;
     free(a);
@@ -518,8 +534,7 @@ Test(unix, convert_pipe_and_compressed, .timeout = 300)
     free(b);
     /* stdin, binary in */
     const char *from_stdin[] = { "convert", "-", "pipe.jsonl", NULL };
-    cli_run_stdin(&ws, from_stdin, "ref.tlbt", 120, r);
-    cr_assert_eq(r->status, 0, "%s", r->err);
+    run_stdin_ok(&ws, from_stdin, "ref.tlbt", r);
     expect_same_file(&ws, "ref.jsonl", "pipe.jsonl");
     /* every compressed output, by suffix, and back */
     for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
@@ -528,34 +543,27 @@ Test(unix, convert_pipe_and_compressed, .timeout = 300)
         snprintf(zb, sizeof(zb), "z.tlbt%s", suffix[codecs[i]]);
         const char *to_zj[] = { "convert", "ref.tlbt", zj, NULL };
         const char *to_zb[] = { "convert", zj, zb, NULL };
-        cli_run(&ws, to_zj, 120, r);
-        cr_assert_eq(r->status, 0, "%s", r->err);
-        cli_run(&ws, to_zb, 120, r);
-        cr_assert_eq(r->status, 0, "%s", r->err);
+        run_ok(&ws, to_zj, r);
+        run_ok(&ws, to_zb, r);
         expect_codec(&ws, zj, codecs[i]);
         expect_codec(&ws, zb, codecs[i]);
         expect_same_file(&ws, "ref.jsonl", zj);
         expect_same_file(&ws, "ref.tlbt", zb);
     }
-    cli_ws_done(&ws);
-    free(r);
+    end(&ws, r);
 }
 
 Test(unix, gen_to_stdout_and_compressed, .timeout = 300)
 {
-    struct cli_res *r = malloc(sizeof(*r));
     struct cli_ws ws;
     char spec[PATH_MAX], p[PATH_MAX];
+    struct cli_res *r = begin(&ws, 0);
 
-    cr_assert(r);
-    cli_ws_init(&ws);
     cli_repo("workloads/tlb_flush2_threads.json", spec, sizeof(spec));
     const char *plain[] = { "gen", spec, "-o", "g.jsonl", NULL };
-    cli_run(&ws, plain, 120, r);
-    cr_assert_eq(r->status, 0, "%s", r->err);
+    run_ok(&ws, plain, r);
     const char *to_stdout[] = { "gen", spec, "-o", "-", NULL };
-    cli_run(&ws, to_stdout, 120, r);
-    cr_assert_eq(r->status, 0, "%s", r->err);
+    run_ok(&ws, to_stdout, r);
     size_t na, nb;
     char *a = slurp_ws(&ws, "g.jsonl", &na);
     snprintf(p, sizeof(p), "%s/stdout", ws.root);
@@ -567,34 +575,28 @@ Test(unix, gen_to_stdout_and_compressed, .timeout = 300)
         char name[64];
         snprintf(name, sizeof(name), "g.jsonl%s", suffix[codecs[i]]);
         const char *argv[] = { "gen", spec, "--output", name, NULL };
-        cli_run(&ws, argv, 120, r);
-        cr_assert_eq(r->status, 0, "%s", r->err);
+        run_ok(&ws, argv, r);
         expect_codec(&ws, name, codecs[i]);
         expect_same_file(&ws, "g.jsonl", name);
     }
-    cli_ws_done(&ws);
-    free(r);
+    end(&ws, r);
 }
 
 /* import FORMAT: plain file, pipe with -o -, and each compressed form (the
  * same base name in a directory per codec, so the header's name matches). */
 static void import_roundtrip(const char *format, const char *sample)
 {
-    struct cli_res *r = malloc(sizeof(*r));
     struct cli_ws ws;
     char rel[PATH_MAX], p[PATH_MAX];
+    struct cli_res *r = begin(&ws, 0);
 
-    cr_assert(r);
-    cli_ws_init(&ws);
     snprintf(rel, sizeof(rel), "traces/samples/%s", sample);
     copy_repo(&ws, rel, sample);
     const char *plain[] = { "import", format, sample, "-o", "ref.jsonl", NULL };
-    cli_run(&ws, plain, 120, r);
-    cr_assert_eq(r->status, 0, "%s", r->err);
+    run_ok(&ws, plain, r);
     char *ref = slurp_ws(&ws, "ref.jsonl", NULL);
     const char *pipe[] = { "import", format, "-", "-o", "-", NULL };
-    cli_run_stdin(&ws, pipe, sample, 120, r);
-    cr_assert_eq(r->status, 0, "%s", r->err);
+    run_stdin_ok(&ws, pipe, sample, r);
     snprintf(p, sizeof(p), "%s/stdout", ws.root);
     char *got = cli_slurp(p, NULL);
     cr_expect(got && strstr(got, "\"name\":\"<stdin>\""), "header of a stdin import: %.200s", got);
@@ -608,14 +610,12 @@ static void import_roundtrip(const char *format, const char *sample)
         compress_ws(&ws, sample, name, codecs[i]);
         snprintf(out, sizeof(out), "o.jsonl%s", suffix[codecs[i]]);
         const char *argv[] = { "import", format, name, "-o", out, NULL };
-        cli_run(&ws, argv, 120, r);
-        cr_assert_eq(r->status, 0, "%s", r->err);
+        run_ok(&ws, argv, r);
         expect_codec(&ws, out, codecs[i]);
         expect_same_file(&ws, "ref.jsonl", out);
     }
     free(ref);
-    cli_ws_done(&ws);
-    free(r);
+    end(&ws, r);
 }
 
 Test(unix, import_ftrace_pipe_and_compressed, .timeout = 300)
@@ -634,11 +634,9 @@ Test(unix, version_and_help_everywhere)
 {
     static const char *const cmds[] = { "run", "check", "policies", "import", "gen", "convert",
                                         "sweep", "report" };
-    struct cli_res *r = malloc(sizeof(*r));
     struct cli_ws ws;
+    struct cli_res *r = begin(&ws, 0);
 
-    cr_assert(r);
-    cli_ws_init(&ws);
     const char *ver[] = { "--version", NULL };
     cli_run(&ws, ver, 30, r);
     cr_expect_eq(r->status, 0);
@@ -650,47 +648,36 @@ Test(unix, version_and_help_everywhere)
         cr_expect_eq(r->status, 0, "%s --help: exit %d: %s", cmds[i], r->status, r->err);
         cr_expect(strstr(r->out, "usage: tlbsim ") == r->out, "%s --help: %.200s", cmds[i], r->out);
     }
-    cli_ws_done(&ws);
-    free(r);
+    end(&ws, r);
 }
 
 Test(unix, progress_when_not_a_tty, .timeout = 300)
 {
-    struct cli_res *r = malloc(sizeof(*r));
     struct cli_ws ws;
+    struct cli_res *r = begin(&ws, 3000);
 
-    cr_assert(r);
-    cli_ws_init(&ws);
-    default_head(&ws, 3000);
     const char *quiet[] = { "run", "t.jsonl", "--out", "o", NULL };
-    cli_run(&ws, quiet, 120, r);                /* stderr is a file: no progress */
-    cr_assert_eq(r->status, 0, "%s", r->err);
+    run_ok(&ws, quiet, r);                      /* stderr is a file: no progress */
     cr_expect_str_empty(r->err);
     const char *prog[] = { "run", "t.jsonl", "--out", "o", "-q", "--progress", "--policy",
                            "linux,broadcast", NULL };
-    cli_run(&ws, prog, 120, r);
-    cr_assert_eq(r->status, 0, "%s", r->err);
+    run_ok(&ws, prog, r);
     cr_expect(strstr(r->err, "tlbsim: linux: 100.0% of trace, ") &&
               strstr(r->err, "tlbsim: broadcast: 100.0% of trace, ") && !strchr(r->err, '\r'),
               "stderr: %s", r->err);
-    cli_ws_done(&ws);
-    free(r);
+    end(&ws, r);
 }
 
 /* summary.json: one run per policy, every machine key, every summary.csv
  * column with the cell's value. */
 Test(unix, summary_json_matches_csv, .timeout = 300)
 {
-    struct cli_res *r = malloc(sizeof(*r));
     struct cli_ws ws;
+    struct cli_res *r = begin(&ws, 3000);
 
-    cr_assert(r);
-    cli_ws_init(&ws);
-    default_head(&ws, 3000);
     const char *argv[] = { "run", "t.jsonl", "--out", "o", "-q", "--policy", "linux,pv-kvm",
                            "--set", "tlb.stlb.entries=768", NULL };
-    cli_run(&ws, argv, 120, r);
-    cr_assert_eq(r->status, 0, "%s", r->err);
+    run_ok(&ws, argv, r);
     char *js = slurp_ws(&ws, "o/summary.json", NULL), *csv = slurp_ws(&ws, "o/summary.csv", NULL);
     cJSON *doc = cJSON_Parse(js);
     cr_assert(doc, "summary.json does not parse");
@@ -723,6 +710,5 @@ Test(unix, summary_json_matches_csv, .timeout = 300)
     cJSON_Delete(doc);
     free(js);
     free(csv);
-    cli_ws_done(&ws);
-    free(r);
+    end(&ws, r);
 }
