@@ -4,6 +4,7 @@
  * come from test_viz.c (test_viz.h).
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../sim/io/stream.h"
 #include "../sim/viz/viz.h"
+#include "clirun.h"
 #include "harness.h"
 #include "test_viz.h"
 
@@ -379,6 +382,44 @@ Test(vizpng, cli_screenshot_scale)
     snprintf(args, sizeof(args), "'%s' --screenshot x.png --scale 0", o.trace);
     cr_assert_eq(run(args), 2);
     cr_assert_eq(run("--version"), 0);
+}
+
+/* --version prints "tlbviz VERSION"; a trace on stdin, xz-compressed
+ * (`tlbviz - <t.jsonl.xz`), renders the plain file's screenshot byte for byte. */
+Test(vizpng, cli_version_and_stdin)
+{
+    char args[2048], p[512], pa[512], pb[512], line[128] = "";
+    struct sim_err err = { 0 };
+    struct stream_w *w;
+    size_t na, nb;
+
+    need_tlbviz();
+    cr_assert_eq(run("--version"), 0);
+    snprintf(p, sizeof(p), "%s/out.txt", h_tmp_dir());
+    FILE *f = fopen(p, "r");
+    cr_assert(f && fgets(line, sizeof(line), f));
+    fclose(f);
+    cr_expect(!strncmp(line, "tlbviz ", 7) && strlen(line) > 9, "--version: %s", line);
+    const char *t = write_file("t.jsonl", ipi_trace);
+    snprintf(p, sizeof(p), "%s/t.jsonl.xz", h_tmp_dir());
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert(fd >= 0);
+    cr_assert_eq(stream_w_open(fd, STREAM_XZ, &w, &err), 0, "%s", err.msg);
+    cr_assert_eq(stream_w_write(w, ipi_trace, strlen(ipi_trace), &err), 0, "%s", err.msg);
+    cr_assert_eq(stream_w_finish(w, &err), 0, "%s", err.msg);
+    stream_w_free(w);
+    close(fd);
+    snprintf(pa, sizeof(pa), "%s/a.png", h_tmp_dir());
+    snprintf(pb, sizeof(pb), "%s/b.png", h_tmp_dir());
+    snprintf(args, sizeof(args), "'%s' --screenshot '%s' --at end -q", t, pa);
+    cr_assert_eq(run(args), 0);
+    snprintf(args, sizeof(args), "- --screenshot '%s' --at end -q <'%s'", pb, p);
+    cr_assert_eq(run(args), 0);
+    char *a = cli_slurp(pa, &na), *b = cli_slurp(pb, &nb);
+    cr_assert(a && b);
+    cr_expect(na == nb && !memcmp(a, b, na), "the screenshot from stdin differs from the file's");
+    free(a);
+    free(b);
 }
 
 Test(vizpng, cli_errors_exit_2)
