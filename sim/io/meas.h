@@ -121,9 +121,10 @@ struct meas_model_note {
 };
 
 /* Write machine m as a model file that model_load reads back: every key of
- * machine_keys as a flat dotted member, "source" lines (notes, then one line
- * per note), and "_calibration" with the fit and held-out case names and
- * the undetermined keys.  Whole or not at all. */
+ * machine_keys as a flat dotted member, "source" lines (one per note), and
+ * "_calibration", an array of "KEY: value" strings: base, policy,
+ * measurements, date, fit_rms, held_out_rms, then one "undetermined: KEY",
+ * "fit: CASE" or "held_out: CASE" line each.  Whole or not at all. */
 struct meas_calib_info {
     const char *base;                   /* base model name or path */
     const char *policy;                 /* flush policy the fit ran under */
@@ -141,9 +142,9 @@ struct meas_calib_info {
 };
 int meas_write_model(const char *path, const struct machine *m,
                      const struct meas_calib_info *ci, struct sim_err *err);
-/* Case names of "_calibration.fit" in model file PATH, into *names (malloc'd
- * array of malloc'd strings; free with meas_names_free), and its
- * "_calibration.policy" into policy ("" when absent).  *nr = 0 when the file
+/* The "fit: CASE" names of model file PATH's "_calibration" into *names
+ * (malloc'd array of malloc'd strings; free with meas_names_free), and its
+ * "policy: P" into policy ("" when absent).  *nr = 0 when the file
  * has no "_calibration".  Errors as meas_load. */
 int  meas_model_calibration(const char *path, char ***names, u32 *nr, char *policy,
                             size_t policy_len, struct sim_err *err);

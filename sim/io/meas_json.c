@@ -106,7 +106,7 @@ static cJSON *case_json(const struct meas_case *c)
             cJSON_AddStringToObject(a, "skipped", c->events_reason);
         }
     }
-    a = cJSON_AddArrayToObject(o, "trace");
+    a = c->nr_trace ? cJSON_AddArrayToObject(o, "trace") : NULL;
     for (u32 i = 0; i < c->nr_trace; i++)
         cJSON_AddItemToArray(a, cJSON_CreateString(c->trace[i]));
     return o;
@@ -549,13 +549,20 @@ static void add_key(cJSON *o, const struct machine *m, const struct machine_key 
     }
 }
 
-static cJSON *names_json(const char *const *v, u32 n)
+/* "_calibration" is documentation to the model loader, so an array of
+ * strings: "KEY: value", one "fit: NAME" / "held_out: NAME" per case. */
+static void cal_line(cJSON *a, const char *key, const char *value)
 {
-    cJSON *a = cJSON_CreateArray();
+    char line[700];
 
+    snprintf(line, sizeof(line), "%s: %s", key, value);
+    cJSON_AddItemToArray(a, cJSON_CreateString(line));
+}
+
+static void cal_lines(cJSON *a, const char *key, const char *const *v, u32 n)
+{
     for (u32 i = 0; i < n; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
-    return a;
+        cal_line(a, key, v[i]);
 }
 
 int meas_write_model(const char *path, const struct machine *m,
@@ -575,16 +582,18 @@ int meas_write_model(const char *path, const struct machine *m,
         snprintf(line, sizeof(line), "%s: %s", ci->notes[i].key, ci->notes[i].text);
         cJSON_AddItemToArray(src, cJSON_CreateString(line));
     }
-    cal = cJSON_AddObjectToObject(root, "_calibration");
-    cJSON_AddStringToObject(cal, "base", ci->base);
-    cJSON_AddStringToObject(cal, "policy", ci->policy);
-    cJSON_AddStringToObject(cal, "measurements", ci->meas_path);
-    cJSON_AddStringToObject(cal, "date", ci->date);
-    cJSON_AddNumberToObject(cal, "fit_rms", ci->fit_rms);
-    cJSON_AddNumberToObject(cal, "held_out_rms", ci->held_rms);
-    cJSON_AddItemToObject(cal, "undetermined", names_json(ci->undetermined, ci->nr_undetermined));
-    cJSON_AddItemToObject(cal, "fit", names_json(ci->fit, ci->nr_fit));
-    cJSON_AddItemToObject(cal, "held_out", names_json(ci->held, ci->nr_held));
+    cal = cJSON_AddArrayToObject(root, "_calibration");
+    cal_line(cal, "base", ci->base);
+    cal_line(cal, "policy", ci->policy);
+    cal_line(cal, "measurements", ci->meas_path);
+    cal_line(cal, "date", ci->date);
+    snprintf(line, sizeof(line), "%.4f", ci->fit_rms);
+    cal_line(cal, "fit_rms", line);
+    snprintf(line, sizeof(line), "%.4f", ci->held_rms);
+    cal_line(cal, "held_out_rms", line);
+    cal_lines(cal, "undetermined", ci->undetermined, ci->nr_undetermined);
+    cal_lines(cal, "fit", ci->fit, ci->nr_fit);
+    cal_lines(cal, "held_out", ci->held, ci->nr_held);
     for (size_t i = 0; i < machine_nr_keys; i++)
         add_key(root, m, &machine_keys[i]);
     rc = write_json(path, root, err);
@@ -596,30 +605,31 @@ int meas_model_calibration(const char *path, char ***names, u32 *nr, char *polic
                            size_t policy_len, struct sim_err *err)
 {
     cJSON *root = NULL;
-    const cJSON *fit, *pol;
+    const cJSON *cal;
     u32 n = 0;
     int rc;
 
     *names = NULL;
     *nr = 0;
+    policy[0] = 0;
     if ((rc = parse_file(path, MEAS_MAX_BYTES, &root, err)))
         return rc;
-    fit = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(root, "_calibration"), "fit");
-    pol = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(root, "_calibration"), "policy");
-    snprintf(policy, policy_len, "%s", cJSON_IsString(pol) ? pol->valuestring : "");
-    if (fit && !cJSON_IsArray(fit))
-        rc = sim_err_set(err, SIM_EPARSE, "%s: _calibration.fit: must be an array", path);
-    for (const cJSON *it = fit ? fit->child : NULL; !rc && it; it = it->next)
+    cal = cJSON_GetObjectItemCaseSensitive(root, "_calibration");
+    if (cal && !cJSON_IsArray(cal))
+        rc = sim_err_set(err, SIM_EPARSE, "%s: _calibration: must be an array of strings", path);
+    for (const cJSON *it = cal ? cal->child : NULL; !rc && it; it = it->next) {
         if (!cJSON_IsString(it))
-            rc = sim_err_set(err, SIM_EPARSE, "%s: _calibration.fit: must hold strings", path);
-        else if (++n > MEAS_MAX_CASES)
-            rc = sim_err_set(err, SIM_ELIMIT, "%s: _calibration.fit: too many names", path);
+            rc = sim_err_set(err, SIM_EPARSE, "%s: _calibration: must hold strings", path);
+        else if (!strncmp(it->valuestring, "fit: ", 5) && ++n > MEAS_MAX_CASES)
+            rc = sim_err_set(err, SIM_ELIMIT, "%s: _calibration: too many fit cases", path);
+        else if (!strncmp(it->valuestring, "policy: ", 8))
+            snprintf(policy, policy_len, "%s", it->valuestring + 8);
+    }
     if (!rc && n && !(*names = calloc(n, sizeof(**names))))
         rc = sim_err_set(err, SIM_ENOMEM, "%s: out of memory", path);
-    for (const cJSON *it = fit ? fit->child : NULL; !rc && it; it = it->next)
-        if (!((*names)[(*nr)++] = strdup(it->valuestring)))
+    for (const cJSON *it = cal ? cal->child : NULL; !rc && n && it; it = it->next)
+        if (!strncmp(it->valuestring, "fit: ", 5) &&
+            !((*names)[(*nr)++] = strdup(it->valuestring + 5)))
             rc = sim_err_set(err, SIM_ENOMEM, "%s: out of memory", path);
     cJSON_Delete(root);
     if (rc) {
