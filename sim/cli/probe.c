@@ -12,7 +12,7 @@
  * either spinning in user space (its CPU keeps the mm loaded: flushes must
  * reach it) or sleeping in futex_wait (its CPU goes idle in lazy TLB mode).
  * Per case: ns per call (median, p10, p90 over the repeats; each repeat is
- * the mean of `iterations` calls), the TLB and CAL rows of /proc/interrupts
+ * the median of its `iterations` calls, so preempted calls do not count), the TLB and CAL rows of /proc/interrupts
  * over the case, and tlb:tlb_flush events by reason when tracefs can be
  * used (a private instance, removed at the end).  What the machine does not
  * allow (too few CPUs, affinity refused, no /proc/interrupts, no tracefs)
@@ -529,21 +529,29 @@ static int measure(struct ctx *x, struct meas_case *c)
         snprintf(c->reason, sizeof(c->reason), "no 2 MiB-aligned free range: %s", strerror(errno));
         return -1;
     }
+    double *calls = malloc(sizeof(double) * o->iterations);
+    if (!calls) {
+        snprintf(c->reason, sizeof(c->reason), "out of memory for %u call times", o->iterations);
+        munmap(at, len);
+        return -1;
+    }
     tracer_clear(&x->tr);
     for (u32 r = 0; r < o->repeats; r++) {
-        double sum = 0;
         for (u32 i = 0; i < o->iterations; i++) {
-            double ns = timed_call(c->op, at, c->pages);
-            if (ns < 0) {
+            if ((calls[i] = timed_call(c->op, at, c->pages)) < 0) {
                 snprintf(c->reason, sizeof(c->reason), "%s failed: %s", meas_op_names[c->op],
                          strerror(errno));
                 munmap(at, len);
+                free(calls);
                 return -1;
             }
-            sum += ns;
         }
-        rep[r] = sum / o->iterations;
+        /* The median call of the repeat: a call the scheduler preempted
+         * (other tasks on a shared machine) does not move it. */
+        qsort(calls, o->iterations, sizeof(calls[0]), cmp_double);
+        rep[r] = quantile(calls, o->iterations, 0.5);
     }
+    free(calls);
     if (c->op != MEAS_MUNMAP)
         munmap(at, len);
     qsort(rep, o->repeats, sizeof(rep[0]), cmp_double);
@@ -552,11 +560,11 @@ static int measure(struct ctx *x, struct meas_case *c)
     c->ns_median = quantile(rep, o->repeats, 0.5);
     c->ns_p10 = quantile(rep, o->repeats, 0.1);
     c->ns_p90 = quantile(rep, o->repeats, 0.9);
-    double calls = (double)o->repeats * o->iterations;
+    double nr_calls = (double)o->repeats * o->iterations;
     if (irqs && read_irqs(&tlb1, &cal1)) {
         c->have_irqs = true;
-        c->tlb_per_call = (double)(tlb1 - tlb0) / calls;
-        c->cal_per_call = (double)(cal1 - cal0) / calls;
+        c->tlb_per_call = (double)(tlb1 - tlb0) / nr_calls;
+        c->cal_per_call = (double)(cal1 - cal0) / nr_calls;
     }
     if (x->tr.dir[0]) {
         pid_t tids[PROBE_MAX_SIBS + 1];
@@ -567,7 +575,7 @@ static int measure(struct ctx *x, struct meas_case *c)
         c->have_events = true;
         c->events_complete = tracer_overrun(&x->tr, x->env->cpus_online) == 0;
         for (int r = 0; r < MEAS_NR_REASONS; r++)
-            c->events_per_call[r] = (double)ev[r] / calls;
+            c->events_per_call[r] = (double)ev[r] / nr_calls;
     } else {
         snprintf(c->events_reason, sizeof(c->events_reason), "%s", x->env->tracefs_reason);
     }
@@ -682,11 +690,12 @@ static int probe_usage(FILE *f, int status)
           "                    [--max-threads N]\n"
           "Measure madvise(MADV_DONTNEED), munmap and mprotect of 1..64 pages on this\n"
           "Linux machine, with 0..N-1 sibling threads pinned to other CPUs, spinning\n"
-          "(mm loaded) or sleeping (lazy TLB).  Records ns per call (median, p10, p90\n"
-          "over the repeats), the TLB and CAL rows of /proc/interrupts, tlb:tlb_flush\n"
-          "events when tracefs can be used, the environment (hypervisor, PCID,\n"
-          "INVLPGB, CPU, kernel) and, per case, the equivalent tlbsim trace.  Cases the\n"
-          "machine does not allow are skipped with a reason.  Runs unprivileged.\n"
+          "(mm loaded) or sleeping (lazy TLB).  Records ns per call (median, p10 and\n"
+          "p90 over the repeats of each repeat's median call), the TLB and CAL rows of\n"
+          "/proc/interrupts, tlb:tlb_flush events when tracefs can be used, the\n"
+          "environment (hypervisor, PCID, INVLPGB, CPU, kernel) and, per case, the\n"
+          "equivalent tlbsim trace.  Cases the machine does not allow are skipped with\n"
+          "a reason.  Runs unprivileged.\n"
           "  -o FILE          output (default meas.json), written whole or not at all\n"
           "  --quick          a few seconds: pages 1, 33, 34; 3 repeats of 20 calls\n"
           "  --repeats N      repeats per case (default 7; at most 1024)\n"
