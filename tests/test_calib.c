@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../sim/engine/calib.h"
+#include "../sim/cli/calib.h"
 #include "../sim/io/meas.h"
 #include "clirun.h"
 

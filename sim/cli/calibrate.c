@@ -1,6 +1,6 @@
 /* sim/cli/calibrate.c - `tlbsim calibrate` and `tlbsim validate`: a machine
  * model fitted to `tlbsim probe` measurements, and the measured cases
- * replayed on a model (sim/engine/calib.h does the work).
+ * replayed on a model (sim/cli/calib.h does the work).
  */
 #include "cli.h"
 
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../engine/calib.h"
+#include "calib.h"
 #include "../io/csv.h"
 #include "../io/meas.h"
 #include "../io/model_load.h"

@@ -1,4 +1,4 @@
-/* sim/engine/calib.h - replay measured cases and fit timing keys to them.
+/* sim/cli/calib.h - replay measured cases and fit timing keys to them.
  *
  * A case (sim/io/meas.h) is one timed system call; its trace repeats the
  * call a few times.  Its simulated cost is the mean, over the trace's flush
@@ -22,8 +22,9 @@
 #include "../../models/machine.h"
 #include "../../models/policy.h"
 #include "../io/meas.h"
+#include "../io/trace.h"
 
-/* The fittable keys, in priority order (ONE table: sim/engine/calib.c). */
+/* The fittable keys, in priority order (ONE table: sim/cli/calib.c). */
 struct calib_key {
     const char *key;                    /* machine key (machine_keys) */
     const char *what;                   /* what it stands for */

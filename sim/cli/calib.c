@@ -1,4 +1,4 @@
-/* sim/engine/calib.c - replay measured cases; fit timing keys (calib.h). */
+/* sim/cli/calib.c - replay measured cases; fit timing keys (calib.h). */
 #include "calib.h"
 
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sim.h"
+#include "../engine/sim.h"
 
 /* The fittable keys, in the order the rank test takes them: when two keys
  * move the cases alike (e.g. every cost on the IPI round trip adds to the
@@ -190,7 +190,7 @@ int calib_simulate(const struct calib *c, const struct machine *m, u32 i, double
         return rc;
     }
     struct sim_config cfg = {
-        .m = &mm, .pol = c->pol, .reader = r, .hdr = &hdr, .trace_path = cc->path,
+        .m = &mm, .pol = c->pol, .src = trace_src(r), .hdr = &hdr, .trace_path = cc->path,
         .hooks = { .arg = &acc, .flush = on_flush },
     };
     if ((rc = sim_create(&cfg, &s, err)))
