@@ -61,6 +61,15 @@ static const struct flush_policy *cal_policy(const char *opt, const char *cal,
     return p;
 }
 
+/* The exit status of a command that ended with rc (message in err). */
+static int cal_exit(int rc, const struct sim_err *err)
+{
+    if (!rc)
+        return EXIT_OK;
+    cli_error(err->msg);
+    return cli_exit_code(rc);
+}
+
 static int load_machine(const char *name, struct machine *mach, char *path, size_t len,
                         struct sim_err *err)
 {
@@ -194,12 +203,11 @@ int cmd_calibrate(int argc, char **argv)
     if (rc)
         return calibrate_usage(rc == -1 ? stdout : stderr, rc == -1 ? EXIT_OK : EXIT_BADINPUT);
     if ((rc = meas_load(o.meas, &m, &err)))
-        goto fail;
+        return cal_exit(rc, &err);
     if ((rc = load_machine(o.machine, &base, path, sizeof(path), &err)) ||
         !(pol = cal_policy(o.policy, NULL, &m, &err))) {
-        rc = rc ? rc : SIM_EINVAL;
         meas_free(&m);
-        goto fail;
+        return cal_exit(rc ? rc : SIM_EINVAL, &err);
     }
     if (!o.keep_freq && m.env.cpu_mhz >= 1 && m.env.cpu_mhz <= 100000)
         base.freq_mhz = (u32)lround(m.env.cpu_mhz);
@@ -214,11 +222,7 @@ int cmd_calibrate(int argc, char **argv)
         calib_close(&c);
     }
     meas_free(&m);
-    if (!rc)
-        return EXIT_OK;
-fail:
-    cli_error(err.msg);
-    return cli_exit_code(rc);
+    return cal_exit(rc, &err);
 }
 
 /* ==== validate =========================================================== */
@@ -285,7 +289,7 @@ int cmd_validate(int argc, char **argv)
     if (rc)
         return validate_usage(rc == -1 ? stdout : stderr, rc == -1 ? EXIT_OK : EXIT_BADINPUT);
     if ((rc = meas_load(o.meas, &m, &err)))
-        goto fail;
+        return cal_exit(rc, &err);
     if (!(rc = load_machine(o.machine, &mach, path, sizeof(path), &err)) &&
         !(rc = meas_model_calibration(path, &fit, &nr_fit, cal_policy_name,
                                       sizeof(cal_policy_name), &err)) &&
@@ -311,9 +315,5 @@ int cmd_validate(int argc, char **argv)
                vs.ok[0], vs.n[0], o.out);
     meas_names_free(fit, nr_fit);
     meas_free(&m);
-    if (!rc)
-        return EXIT_OK;
-fail:
-    cli_error(err.msg);
-    return cli_exit_code(rc);
+    return cal_exit(rc, &err);
 }
