@@ -253,8 +253,11 @@ static void tracer_open(struct tracer *t, struct meas_env *e)
     t->dir[0] = 0;
     for (size_t i = 0; i < ARRAY_SIZE(roots); i++) {
         snprintf(path, sizeof(path), "%s/events/tlb/tlb_flush", roots[i]);
-        if (access(path, F_OK))
+        if (access(path, F_OK)) {
+            if (errno == EACCES)
+                rc = -EACCES;           /* there, but not for this user */
             continue;
+        }
         snprintf(t->dir, sizeof(t->dir), "%s/instances/tlbsim-probe-%ld", roots[i], (long)getpid());
         if (mkdir(t->dir, 0700)) {
             rc = -errno;
@@ -276,7 +279,7 @@ static void tracer_open(struct tracer *t, struct meas_env *e)
         snprintf(e->tracefs_reason, sizeof(e->tracefs_reason), "%s",
                  rc == -ENOENT ? "no tracefs with tlb:tlb_flush (not mounted, or no such event)" :
                  rc == -EACCES || rc == -EPERM ?
-                 "tracefs is not writable by this user (instances need root or tracefs group rights)" :
+                 "tracefs is not accessible to this user (its events and instances need root or the tracefs group)" :
                  "tracefs instance could not be set up");
 }
 
