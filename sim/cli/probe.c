@@ -279,7 +279,8 @@ static void tracer_open(struct tracer *t, struct meas_env *e)
         snprintf(e->tracefs_reason, sizeof(e->tracefs_reason), "%s",
                  rc == -ENOENT ? "no tracefs with tlb:tlb_flush (not mounted, or no such event)" :
                  rc == -EACCES || rc == -EPERM ?
-                 "tracefs is not accessible to this user (its events and instances need root or the tracefs group)" :
+                 "tracefs is not accessible to this user "
+                 "(its events and instances need root or the tracefs group)" :
                  "tracefs instance could not be set up");
 }
 
