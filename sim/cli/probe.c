@@ -593,7 +593,11 @@ static int run_case(struct ctx *x, struct meas *m, enum meas_op op, u32 pages,
     int rc;
 
     meas_case_name(&c);
-    if (threads + 1 > x->nr_cpus) {
+    if (threads + 1 > x->o->max_threads) {
+        c.skipped = true;
+        snprintf(c.reason, sizeof(c.reason), "needs %u threads, --max-threads is %u",
+                 threads + 1, x->o->max_threads);
+    } else if (threads + 1 > x->nr_cpus) {
         c.skipped = true;
         snprintf(c.reason, sizeof(c.reason), "needs %u CPUs in the affinity mask, there are %u",
                  threads + 1, x->nr_cpus);
@@ -630,6 +634,8 @@ static int run_all(struct ctx *x, struct meas *m, struct sim_err *err)
 
     if (max_sibs < 1)
         max_sibs = 1;                   /* so that the skip shows on one CPU */
+    if (max_sibs > PROBE_MAX_SIBS)
+        max_sibs = PROBE_MAX_SIBS;
     for (int op = 0; op < MEAS_NR_OPS && !rc; op++)
         for (int sib = 0; sib < MEAS_NR_SIBS && !rc; sib++)
             for (u32 k = sib ? 1 : 0; k <= (sib ? max_sibs : 0) && !rc;
@@ -704,8 +710,9 @@ static int probe_usage(FILE *f, int status)
           "  --quick          a few seconds: pages 1, 33, 34; 3 repeats of 20 calls\n"
           "  --repeats N      repeats per case (default 7; at most 1024)\n"
           "  --iterations N   calls per repeat (default 200)\n"
-          "  --max-threads N  at most N threads in all, siblings included (default:\n"
-          "                   the CPUs of the affinity mask)\n"
+          "  --max-threads N  sibling counts 1, 2, 4, ... up to N-1 (default: the CPUs\n"
+          "                   of the affinity mask; counts that need more CPUs than\n"
+          "                   there are show as skipped)\n"
           "Then: tlbsim calibrate MEAS.json --machine BASE -o MINE.json and\n"
           "tlbsim validate MEAS.json --machine MINE.json (docs/validation.md).\n", f);
     return status;
@@ -775,7 +782,7 @@ int cmd_probe(int argc, char **argv)
     m.quick = o.quick;
     strftime(m.date, sizeof(m.date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     env_detect(&x, &m.env);
-    if (!o.max_threads || o.max_threads > x.nr_cpus)
+    if (!o.max_threads)                 /* more than the CPUs: those cases show as skipped */
         o.max_threads = x.nr_cpus ? x.nr_cpus : 1;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
