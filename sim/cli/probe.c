@@ -520,32 +520,20 @@ struct ctx {
     struct sib sibs[PROBE_MAX_SIBS];
 };
 
-static int measure(struct ctx *x, struct meas_case *c)
+/* rep[r] = the median call of repeat r; -1 with c->reason on failure. */
+static int time_repeats(const struct probe_opts *o, struct meas_case *c, char *at, double *rep)
 {
-    const struct probe_opts *o = x->o;
-    size_t len = (size_t)c->pages << PAGE_SHIFT_4K;
-    double rep[1024];
-    char *at = aligned_hole();
-    u64 tlb0 = 0, cal0 = 0, tlb1, cal1, ev[MEAS_NR_REASONS] = { 0 };
-    bool irqs = x->env->interrupts && read_irqs(&tlb0, &cal0);
-
-    if (!at || (c->op != MEAS_MUNMAP && !map_at(at, len))) {
-        snprintf(c->reason, sizeof(c->reason), "no 2 MiB-aligned free range: %s", strerror(errno));
-        return -1;
-    }
     double *calls = malloc(sizeof(double) * o->iterations);
+
     if (!calls) {
         snprintf(c->reason, sizeof(c->reason), "out of memory for %u call times", o->iterations);
-        munmap(at, len);
         return -1;
     }
-    tracer_clear(&x->tr);
     for (u32 r = 0; r < o->repeats; r++) {
         for (u32 i = 0; i < o->iterations; i++) {
             if ((calls[i] = timed_call(c->op, at, c->pages)) < 0) {
                 snprintf(c->reason, sizeof(c->reason), "%s failed: %s", meas_op_names[c->op],
                          strerror(errno));
-                munmap(at, len);
                 free(calls);
                 return -1;
             }
@@ -556,33 +544,62 @@ static int measure(struct ctx *x, struct meas_case *c)
         rep[r] = quantile(calls, o->iterations, 0.5);
     }
     free(calls);
-    if (c->op != MEAS_MUNMAP)
+    return 0;
+}
+
+/* Interrupt and tlb:tlb_flush counts of the case, per call. */
+static void case_counters(struct ctx *x, struct meas_case *c, bool irqs, u64 tlb0, u64 cal0)
+{
+    double nr_calls = (double)c->repeats * c->iterations;
+    u64 tlb1, cal1, ev[MEAS_NR_REASONS] = { 0 };
+
+    if (irqs && read_irqs(&tlb1, &cal1)) {
+        c->have_irqs = true;
+        c->tlb_per_call = (double)(tlb1 - tlb0) / nr_calls;
+        c->cal_per_call = (double)(cal1 - cal0) / nr_calls;
+    }
+    if (!x->tr.dir[0]) {
+        snprintf(c->events_reason, sizeof(c->events_reason), "%s", x->env->tracefs_reason);
+        return;
+    }
+    pid_t tids[PROBE_MAX_SIBS + 1];
+    tids[0] = (pid_t)syscall(SYS_gettid);
+    for (u32 i = 0; i < c->threads; i++)
+        tids[i + 1] = x->sibs[i].tid;
+    tracer_count(&x->tr, tids, c->threads + 1, x->cpus, c->threads + 1, ev);
+    c->have_events = true;
+    c->events_complete = tracer_overrun(&x->tr, x->env->cpus_online) == 0;
+    for (int r = 0; r < MEAS_NR_REASONS; r++)
+        c->events_per_call[r] = (double)ev[r] / nr_calls;
+}
+
+static int measure(struct ctx *x, struct meas_case *c)
+{
+    const struct probe_opts *o = x->o;
+    size_t len = (size_t)c->pages << PAGE_SHIFT_4K;
+    double rep[1024];
+    char *at = aligned_hole();
+    u64 tlb0 = 0, cal0 = 0;
+    bool irqs = x->env->interrupts && read_irqs(&tlb0, &cal0);
+    int rc;
+
+    if (!at || (c->op != MEAS_MUNMAP && !map_at(at, len))) {
+        snprintf(c->reason, sizeof(c->reason), "no 2 MiB-aligned free range: %s", strerror(errno));
+        return -1;
+    }
+    tracer_clear(&x->tr);
+    rc = time_repeats(o, c, at, rep);
+    if (c->op != MEAS_MUNMAP || rc)
         munmap(at, len);
+    if (rc)
+        return rc;
     qsort(rep, o->repeats, sizeof(rep[0]), cmp_double);
     c->repeats = o->repeats;
     c->iterations = o->iterations;
     c->ns_median = quantile(rep, o->repeats, 0.5);
     c->ns_p10 = quantile(rep, o->repeats, 0.1);
     c->ns_p90 = quantile(rep, o->repeats, 0.9);
-    double nr_calls = (double)o->repeats * o->iterations;
-    if (irqs && read_irqs(&tlb1, &cal1)) {
-        c->have_irqs = true;
-        c->tlb_per_call = (double)(tlb1 - tlb0) / nr_calls;
-        c->cal_per_call = (double)(cal1 - cal0) / nr_calls;
-    }
-    if (x->tr.dir[0]) {
-        pid_t tids[PROBE_MAX_SIBS + 1];
-        tids[0] = (pid_t)syscall(SYS_gettid);
-        for (u32 i = 0; i < c->threads; i++)
-            tids[i + 1] = x->sibs[i].tid;
-        tracer_count(&x->tr, tids, c->threads + 1, x->cpus, c->threads + 1, ev);
-        c->have_events = true;
-        c->events_complete = tracer_overrun(&x->tr, x->env->cpus_online) == 0;
-        for (int r = 0; r < MEAS_NR_REASONS; r++)
-            c->events_per_call[r] = (double)ev[r] / nr_calls;
-    } else {
-        snprintf(c->events_reason, sizeof(c->events_reason), "%s", x->env->tracefs_reason);
-    }
+    case_counters(x, c, irqs, tlb0, cal0);
     return 0;
 }
 
