@@ -610,14 +610,14 @@ static int run_case(struct ctx *x, struct meas *m, enum meas_op op, u32 pages,
     int rc;
 
     meas_case_name(&c);
-    if (threads + 1 > x->o->max_threads) {
-        c.skipped = true;
-        snprintf(c.reason, sizeof(c.reason), "needs %u threads, --max-threads is %u",
-                 threads + 1, x->o->max_threads);
-    } else if (threads + 1 > x->nr_cpus) {
+    if (threads + 1 > x->nr_cpus) {
         c.skipped = true;
         snprintf(c.reason, sizeof(c.reason), "needs %u CPUs in the affinity mask, there are %u",
                  threads + 1, x->nr_cpus);
+    } else if (threads + 1 > x->o->max_threads) {
+        c.skipped = true;
+        snprintf(c.reason, sizeof(c.reason), "needs %u threads, --max-threads is %u",
+                 threads + 1, x->o->max_threads);
     } else if (sibs_start(x->sibs, threads, x->cpus, sib == MEAS_SIB_SLEEP,
                           c.reason, sizeof(c.reason))) {
         c.skipped = true;
