@@ -89,8 +89,8 @@ $(BUILD)/tlbviz: $(VIZ_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SDL_LIBS) $(CJSON_LIBS) $(COMP_LIBS) -lm
 
 # The tests link the pure rendering part of the visualizer (no SDL calls)
-# and the statistics of the front end.
-CLI_TEST_OBJ = $(BUILD)/sim/cli/stats.o $(BUILD)/sim/cli/table.o
+# and the statistics and the calibration fitter of the front end.
+CLI_TEST_OBJ = $(BUILD)/sim/cli/stats.o $(BUILD)/sim/cli/table.o $(BUILD)/sim/cli/calib.o
 $(BUILD)/run-tests: $(TEST_OBJ) $(VIZ_LIB_OBJ) $(CLI_TEST_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(CJSON_LIBS) $(COMP_LIBS) -lm
 
@@ -156,7 +156,7 @@ report: all
 # runs them.
 FUZZ_BUILD  ?= build-fuzz
 CLANG       ?= clang
-FUZZ_TARGETS = trace_jsonl trace_bin import_ftrace import_lackey model set wlspec sim stream
+FUZZ_TARGETS = trace_jsonl trace_bin import_ftrace import_lackey model set wlspec sim stream meas
 FUZZ_SAN     = address,undefined
 FUZZ_BINS    = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 # A second JSONL reader with the canonical-line fast path off, its external

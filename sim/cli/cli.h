@@ -17,5 +17,8 @@ void cli_error(const char *msg);
 int cmd_run(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);   /* sweep.c */
 int cmd_report(int argc, char **argv);  /* report.c */
+int cmd_probe(int argc, char **argv);   /* probe.c */
+int cmd_calibrate(int argc, char **argv);   /* calibrate.c */
+int cmd_validate(int argc, char **argv);    /* calibrate.c */
 
 #endif

@@ -1,5 +1,6 @@
 /* sim/cli/tlbsim.c - the tlbsim command: run, check, policies, import, gen,
- * convert, sweep, report.  Exit status: 0 ok, 2 bad input or usage, 1 internal error. */
+ * convert, sweep, report, probe, calibrate, validate.  Exit status: 0 ok, 2 bad
+ * input or usage, 1 internal error. */
 #include "cli.h"
 
 #include <getopt.h>
@@ -57,6 +58,12 @@ static void usage(FILE *f)
           "                      --emit-jobs FILE for GNU parallel / Slurm, --merge DIR\n"
           "  report OUTDIR [--title T]\n"
           "                      Markdown report of a comparison run: OUTDIR/report.md\n"
+          "  probe [-o MEAS.json] [--quick] [--repeats N] [--max-threads N]\n"
+          "                      measure flush costs on this machine (docs/validation.md)\n"
+          "  calibrate MEAS.json --machine BASE -o MINE.json\n"
+          "                      fit the timing keys of BASE to the measurements\n"
+          "  validate MEAS.json --machine MINE.json [--out DIR]\n"
+          "                      replay every measured case: validation.csv\n"
           "\n"
           "Every command takes --help.  `tlbsim --version` prints the version.\n"
           "File arguments: `-` is stdin (inputs) or stdout (outputs); inputs compressed\n"
@@ -311,6 +318,12 @@ int main(int argc, char **argv)
         return cmd_sweep(argc - 1, argv + 1);
     if (!strcmp(cmd, "report"))
         return cmd_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "probe"))
+        return cmd_probe(argc - 1, argv + 1);
+    if (!strcmp(cmd, "calibrate"))
+        return cmd_calibrate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "validate"))
+        return cmd_validate(argc - 1, argv + 1);
     fprintf(stderr, "tlbsim: unknown command '%s' (see `tlbsim --help`)\n", cmd);
     return EXIT_BADINPUT;
 }

@@ -1,0 +1,88 @@
+/* sim/cli/calib.h - replay measured cases and fit timing keys to them.
+ *
+ * A case (sim/io/meas.h) is one timed system call; its trace repeats the
+ * call a few times.  Its simulated cost is the mean, over the trace's flush
+ * requests caused by that call (zap, unmap or protect), of request-to-done
+ * latency, in ns at the machine's freq_mhz.  That includes the local flush,
+ * every target's acknowledgement or the hypercall, but none of the kernel's
+ * other work in the call (page-table walk, freeing pages, syscall entry):
+ * cost.flush_request_cycles, the one constant per call, absorbs that.
+ *
+ * The simulator is piecewise linear in the cost keys, so the fit is
+ * Gauss-Newton on relative residuals (sim - meas) / meas with a forward-
+ * difference Jacobian, bounds from the key table (machine_keys), and
+ * rank detection: columns are taken in calib_keys[] order and a key whose
+ * column is zero, or a combination of earlier keys' columns, is
+ * undetermined and keeps the base value.  Deterministic: no randomness,
+ * cases in file order.
+ */
+#ifndef TLBSIM_CALIB_H
+#define TLBSIM_CALIB_H
+
+#include "../../models/machine.h"
+#include "../../models/policy.h"
+#include "../io/meas.h"
+#include "../io/trace.h"
+
+/* The fittable keys, in priority order (ONE table: sim/cli/calib.c). */
+struct calib_key {
+    const char *key;                    /* machine key (machine_keys) */
+    const char *what;                   /* what it stands for */
+};
+extern const struct calib_key calib_keys[];
+extern const size_t calib_nr_keys;
+
+enum calib_state {
+    CK_FITTED,                          /* moved by the fit */
+    CK_AT_BOUND,                        /* the fit pushed it to its range limit */
+    CK_INSENSITIVE,                     /* no case depends on it */
+    CK_COLLINEAR,                       /* moves the cases as earlier keys do */
+};
+
+struct calib_result {
+    enum calib_state state[64];         /* per calib_keys[] entry */
+    u32 collinear_with[64];             /* earlier calib_keys[] index, for CK_COLLINEAR */
+    double base[64], value[64];         /* key values before and after */
+    double fit_rms, held_rms;           /* relative RMS residual per set */
+    u32 nr_fit, nr_held;
+    u32 iterations;                     /* Gauss-Newton steps taken */
+};
+
+struct calib_case {
+    const struct meas_case *mc;
+    u32 index;                          /* in the measurement file's cases[] */
+    char path[512];                     /* the case's trace, written once */
+    bool fit;                           /* in the fit set (else held out) */
+};
+
+struct calib {
+    struct machine base;
+    const struct flush_policy *pol;
+    struct calib_case *cases;           /* the measured (not skipped) cases */
+    u32 nr;
+    char dir[256];                      /* temporary directory of the traces */
+    const char *meas_path;              /* for messages */
+};
+
+/* Write every measured case's trace into a fresh temporary directory and
+ * split the cases: the k-th measured case is held out when k % 3 == 0
+ * (at least a third).  Errors name the case and its trace line. */
+int  calib_open(struct calib *c, const struct meas *m, const char *meas_path,
+                const struct machine *base, const struct flush_policy *pol,
+                struct sim_err *err);
+void calib_close(struct calib *c);      /* removes the directory */
+
+/* Simulated ns per call of case i on machine m (cpus taken from the case). */
+int  calib_simulate(const struct calib *c, const struct machine *m, u32 i, double *ns,
+                    struct sim_err *err);
+
+/* Fit the keys on the fit set, starting from c->base; *out gets the fitted
+ * machine.  SIM_EINVAL when there is nothing to fit on. */
+int  calib_fit(const struct calib *c, struct machine *out, struct calib_result *res,
+               struct sim_err *err);
+
+/* The machine with value v for calib_keys[k] (rounded, clamped to range). */
+void calib_set(struct machine *m, size_t k, double v);
+double calib_get(const struct machine *m, size_t k);
+
+#endif

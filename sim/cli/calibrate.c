@@ -1,0 +1,319 @@
+/* sim/cli/calibrate.c - `tlbsim calibrate` and `tlbsim validate`: a machine
+ * model fitted to `tlbsim probe` measurements, and the measured cases
+ * replayed on a model (sim/cli/calib.h does the work).
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "calib.h"
+#include "../io/csv.h"
+#include "../io/meas.h"
+#include "../io/model_load.h"
+
+struct cal_opts {
+    const char *meas, *machine, *out, *policy;
+    bool keep_freq;
+};
+
+static int cal_parse(int argc, char **argv, struct cal_opts *o, bool validate)
+{
+    static const struct option lopts[] = {
+        { "machine", required_argument, 0, 'm' }, { "output", required_argument, 0, 'o' },
+        { "out", required_argument, 0, 'O' }, { "policy", required_argument, 0, 'p' },
+        { "keep-freq", no_argument, 0, 'k' }, { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:h", lopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->machine = optarg; break;
+        case 'o': if (validate) return -2; o->out = optarg; break;
+        case 'O': if (!validate) return -2; o->out = optarg; break;
+        case 'p': o->policy = optarg; break;
+        case 'k': if (validate) return -2; o->keep_freq = true; break;
+        case 'h': return -1;
+        default:  return -2;
+        }
+    }
+    if (argc - optind != 1 || !o->machine || (!validate && !o->out))
+        return -2;
+    o->meas = argv[optind];
+    return 0;
+}
+
+/* The policy: --policy, the calibration's, the probe's suggestion, linux. */
+static const struct flush_policy *cal_policy(const char *opt, const char *cal,
+                                             const struct meas *m, struct sim_err *err)
+{
+    const char *name = opt ? opt : cal && *cal ? cal : *m->env.policy ? m->env.policy : "linux";
+    const struct flush_policy *p = flush_policy_find(name);
+
+    if (!p)
+        sim_err_set(err, SIM_EINVAL, "--policy: unknown policy '%s' (see `tlbsim policies`)", name);
+    return p;
+}
+
+/* The exit status of a command that ended with rc (message in err). */
+static int cal_exit(int rc, const struct sim_err *err)
+{
+    if (!rc)
+        return EXIT_OK;
+    cli_error(err->msg);
+    return cli_exit_code(rc);
+}
+
+static int load_machine(const char *name, struct machine *mach, char *path, size_t len,
+                        struct sim_err *err)
+{
+    int rc = model_find(name, path, len, err);
+
+    return rc ? rc : model_load(path, mach, err);
+}
+
+/* ==== calibrate ========================================================== */
+
+static const char *state_name(enum calib_state s)
+{
+    static const char *const n[] = { "fitted", "at its range limit", "undetermined (no case depends on it)",
+                                     "undetermined (collinear)" };
+    return n[s];
+}
+
+static void key_note(struct meas_model_note *n, const struct calib *c, const struct calib_result *r,
+                     size_t k, const struct cal_opts *o, const struct meas *m, const char *date)
+{
+    n->key = calib_keys[k].key;
+    switch (r->state[k]) {
+    case CK_FITTED:
+    case CK_AT_BOUND:
+        snprintf(n->text, sizeof(n->text), "fitted by tlbsim calibrate on %s (%s) to the %u fit "
+                 "cases of %s (probe run %s, %s), policy %s; relative RMS residual %.1f%% fit, "
+                 "%.1f%% on %u held-out cases; base value %.0f%s", date, calib_keys[k].what,
+                 r->nr_fit, o->meas, m->date, m->env.kind, c->pol->name, 100 * r->fit_rms,
+                 100 * r->held_rms, r->nr_held, r->base[k],
+                 r->state[k] == CK_AT_BOUND ? "; stopped at its range limit" : "");
+        break;
+    case CK_INSENSITIVE:
+        snprintf(n->text, sizeof(n->text), "base value kept: no measured case's simulated cost "
+                 "depends on it (%s), so the data cannot determine it", calib_keys[k].what);
+        break;
+    case CK_COLLINEAR:
+        snprintf(n->text, sizeof(n->text), "base value kept: in these cases it moves the cost "
+                 "exactly as %s does, so only their sum is determined (fitted into %s)",
+                 calib_keys[r->collinear_with[k]].key, calib_keys[r->collinear_with[k]].key);
+        break;
+    }
+}
+
+static void print_fit(const struct calib_result *r, const struct machine *out)
+{
+    printf("%-28s %10s %10s  %s\n", "key", "base", "fitted", "state");
+    for (size_t k = 0; k < calib_nr_keys; k++)
+        printf("%-28s %10.0f %10.0f  %s\n", calib_keys[k].key, r->base[k], r->value[k],
+               state_name(r->state[k]));
+    printf("fit: %u cases, relative RMS residual %.1f%%; held out: %u cases, %.1f%%; "
+           "%u Gauss-Newton steps; freq_mhz %u\n", r->nr_fit, 100 * r->fit_rms, r->nr_held,
+           100 * r->held_rms, r->iterations, out->freq_mhz);
+}
+
+static int write_calibrated(const struct cal_opts *o, const struct calib *c,
+                            const struct calib_result *r, const struct machine *out,
+                            const struct meas *m, struct sim_err *err)
+{
+    const char **fit = calloc(c->nr + 1, sizeof(*fit)), **held = calloc(c->nr + 1, sizeof(*held));
+    const char *undet[64];
+    struct meas_model_note notes[65];
+    struct meas_calib_info ci = { .base = o->machine, .policy = c->pol->name,
+                                  .meas_path = o->meas, .fit_rms = r->fit_rms,
+                                  .held_rms = r->held_rms, .notes = notes };
+    char date[32];
+    time_t now = time(NULL);
+    int rc;
+
+    if (!fit || !held) {
+        free(fit);
+        free(held);
+        return sim_err_set(err, SIM_ENOMEM, "out of memory");
+    }
+    strftime(date, sizeof(date), "%Y-%m-%d", gmtime(&now));
+    ci.date = date;
+    for (u32 i = 0; i < c->nr; i++) {
+        if (c->cases[i].fit)
+            fit[ci.nr_fit++] = c->cases[i].mc->name;
+        else
+            held[ci.nr_held++] = c->cases[i].mc->name;
+    }
+    ci.fit = fit;
+    ci.held = held;
+    ci.undetermined = undet;
+    for (size_t k = 0; k < calib_nr_keys; k++) {
+        key_note(&notes[ci.nr_notes++], c, r, k, o, m, date);
+        if (r->state[k] == CK_INSENSITIVE || r->state[k] == CK_COLLINEAR)
+            undet[ci.nr_undetermined++] = calib_keys[k].key;
+    }
+    if (out->freq_mhz != c->base.freq_mhz || !o->keep_freq) {
+        notes[ci.nr_notes].key = "freq_mhz";
+        snprintf(notes[ci.nr_notes++].text, sizeof(notes[0].text), "%s",
+                 o->keep_freq || m->env.cpu_mhz <= 0 ? "the base model's" :
+                 "the probed machine's clock (/proc/cpuinfo cpu MHz, rounded)");
+    }
+    rc = meas_write_model(o->out, out, &ci, err);
+    free(fit);
+    free(held);
+    return rc;
+}
+
+static int calibrate_usage(FILE *f, int status)
+{
+    fputs("usage: tlbsim calibrate MEAS.json --machine BASE -o MINE.json [--policy P]\n"
+          "                        [--keep-freq]\n"
+          "Fit the timing keys of machine model BASE (a shipped name or a file) to the\n"
+          "measurements of `tlbsim probe` by least squares on relative error: every\n"
+          "measured case is replayed through the simulator; two thirds of them are fitted,\n"
+          "every third one (the 1st, 4th, ...) is held out.  Keys the data cannot\n"
+          "determine keep BASE's value and are listed.  MINE.json is a model file whose\n"
+          "source lines say what each key was fitted on.\n"
+          "  --policy P     flush policy to replay under (default: the one the probe\n"
+          "                 suggested for the environment it found)\n"
+          "  --keep-freq    keep BASE's freq_mhz (default: the probed clock)\n"
+          "Fittable keys and the method: docs/validation.md.\n", f);
+    return status;
+}
+
+int cmd_calibrate(int argc, char **argv)
+{
+    struct cal_opts o = { 0 };
+    struct meas m;
+    struct machine base, out;
+    struct calib c;
+    struct calib_result res;
+    struct sim_err err = { 0 };
+    char path[4096];
+    const struct flush_policy *pol;
+    int rc = cal_parse(argc, argv, &o, false);
+
+    if (rc)
+        return calibrate_usage(rc == -1 ? stdout : stderr, rc == -1 ? EXIT_OK : EXIT_BADINPUT);
+    if ((rc = meas_load(o.meas, &m, &err)))
+        return cal_exit(rc, &err);
+    if ((rc = load_machine(o.machine, &base, path, sizeof(path), &err)) ||
+        !(pol = cal_policy(o.policy, NULL, &m, &err))) {
+        meas_free(&m);
+        return cal_exit(rc ? rc : SIM_EINVAL, &err);
+    }
+    if (!o.keep_freq && m.env.cpu_mhz >= 1 && m.env.cpu_mhz <= 100000)
+        base.freq_mhz = (u32)lround(m.env.cpu_mhz);
+    char bname[MACHINE_NAME_MAX];
+    snprintf(bname, sizeof(bname), "%s", base.name);
+    snprintf(base.name, sizeof(base.name), "%.40s-calibrated", bname);
+    if (!(rc = calib_open(&c, &m, o.meas, &base, pol, &err))) {
+        if (!(rc = calib_fit(&c, &out, &res, &err))) {
+            print_fit(&res, &out);
+            rc = write_calibrated(&o, &c, &res, &out, &m, &err);
+        }
+        calib_close(&c);
+    }
+    meas_free(&m);
+    return cal_exit(rc, &err);
+}
+
+/* ==== validate =========================================================== */
+
+static bool named(char **names, u32 n, const char *name)
+{
+    for (u32 i = 0; i < n; i++)
+        if (!strcmp(names[i], name))
+            return true;
+    return false;
+}
+
+struct val_sum {
+    u32 n[2], ok[2];                    /* [held out, fitted] */
+};
+
+static int validate_rows(const struct calib *c, const struct machine *mach, char **fit, u32 nr_fit,
+                         FILE *csv, struct val_sum *vs, struct sim_err *err)
+{
+    printf("%-24s %14s %14s %7s  %s\n", "case", "measured_ns", "simulated_ns", "ratio", "fit");
+    for (u32 i = 0; i < c->nr; i++) {
+        const struct meas_case *mc = c->cases[i].mc;
+        bool used = named(fit, nr_fit, mc->name);
+        double ns, ratio;
+        int rc = calib_simulate(c, mach, i, &ns, err);
+
+        if (rc)
+            return rc;
+        ratio = ns / mc->ns_median;
+        vs->n[used]++;
+        vs->ok[used] += fabs(ratio - 1) <= (used ? 0.15 : 0.25);
+        fprintf(csv, "%s,%.1f,%.1f,%.4f,%d\n", mc->name, mc->ns_median, ns, ratio, used);
+        printf("%-24s %14.1f %14.1f %7.3f  %s\n", mc->name, mc->ns_median, ns, ratio,
+               used ? "fit" : "held-out");
+    }
+    return SIM_OK;
+}
+
+static int validate_usage(FILE *f, int status)
+{
+    fputs("usage: tlbsim validate MEAS.json --machine MINE.json [--out DIR] [--policy P]\n"
+          "Replay every measured case of MEAS.json (from `tlbsim probe`) on the machine\n"
+          "model and compare: prints a table and writes DIR/validation.csv (default\n"
+          "DIR out) with case,measured_ns,simulated_ns,ratio,used_in_fit (docs/output.md).\n"
+          "used_in_fit is 1 for the cases a `tlbsim calibrate` model was fitted on.\n"
+          "  --policy P   flush policy (default: the calibration's, else the probe's)\n", f);
+    return status;
+}
+
+int cmd_validate(int argc, char **argv)
+{
+    struct cal_opts o = { .out = "out" };
+    struct meas m;
+    struct machine mach;
+    struct calib c;
+    struct csv_file csv = { 0 };
+    struct val_sum vs = { { 0 }, { 0 } };
+    struct sim_err err = { 0 };
+    char path[4096], cal_policy_name[64], **fit = NULL;
+    const struct flush_policy *pol = NULL;
+    u32 nr_fit = 0;
+    int rc = cal_parse(argc, argv, &o, true);
+
+    if (rc)
+        return validate_usage(rc == -1 ? stdout : stderr, rc == -1 ? EXIT_OK : EXIT_BADINPUT);
+    if ((rc = meas_load(o.meas, &m, &err)))
+        return cal_exit(rc, &err);
+    if (!(rc = load_machine(o.machine, &mach, path, sizeof(path), &err)) &&
+        !(rc = meas_model_calibration(path, &fit, &nr_fit, cal_policy_name,
+                                      sizeof(cal_policy_name), &err)) &&
+        !(pol = cal_policy(o.policy, cal_policy_name, &m, &err)))
+        rc = SIM_EINVAL;
+    if (!rc && !(rc = calib_open(&c, &m, o.meas, &mach, pol, &err))) {
+        if (!(rc = csv_mkdir(o.out, &err)) && !(rc = csv_open(&csv, o.out, "validation.csv", &err))) {
+            fputs("case,measured_ns,simulated_ns,ratio,used_in_fit\n", csv.f);
+            rc = validate_rows(&c, &mach, fit, nr_fit, csv.f, &vs, &err);
+            if (rc)
+                csv_abort(&csv);
+            else
+                rc = csv_commit(&csv, &err);
+        }
+        calib_close(&c);
+    }
+    for (u32 i = 0; !rc && i < m.nr_cases; i++)
+        if (m.cases[i].skipped)
+            printf("%-24s skipped: %s\n", m.cases[i].name, m.cases[i].reason);
+    if (!rc)
+        printf("policy %s on %s: fitted cases within 15%%: %u of %u; other cases within 25%%: "
+               "%u of %u; wrote %s/validation.csv\n", pol->name, mach.name, vs.ok[1], vs.n[1],
+               vs.ok[0], vs.n[0], o.out);
+    meas_names_free(fit, nr_fit);
+    meas_free(&m);
+    return cal_exit(rc, &err);
+}

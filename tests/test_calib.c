@@ -1,0 +1,345 @@
+/* tests/test_calib.c - measurement files, the fitter, and the probe,
+ * calibrate and validate commands.
+ *
+ *   recovers_known_keys   measurements the simulator itself produced with
+ *                         known keys: the fit finds them within 2%, marks
+ *                         the keys it cannot see, holds out a third
+ *   roundtrip             meas_write -> meas_load keeps every field used
+ *   bad_files             every class of bad measurement file: one line
+ *                         "tlbsim: FILE: FIELD: message", exit 2
+ *   probe_quick_*         `tlbsim probe --quick` on this machine writes a
+ *                         file the parser accepts; on one CPU the sibling
+ *                         cases are skipped with a reason; calibrate and
+ *                         validate run on it end to end
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../sim/cli/calib.h"
+#include "../sim/io/meas.h"
+#include "clirun.h"
+
+/* ---- synthetic measurements --------------------------------------------- */
+
+static void add_case(struct meas *m, enum meas_op op, u32 pages, enum meas_sib sib, u32 k)
+{
+    struct meas_case c = { .op = op, .pages = pages, .sib = sib, .threads = k,
+                           .repeats = 1, .iterations = 1, .ns_median = 1 };
+    struct sim_err err = { 0 };
+
+    meas_case_name(&c);
+    cr_assert_eq(meas_case_trace(&c, 4, &err), SIM_OK, "%s", err.msg);
+    cr_assert_eq(meas_case_add(m, &c, &err), SIM_OK, "%s", err.msg);
+}
+
+static void synthetic_cases(struct meas *m)
+{
+    static const u32 pages[] = { 1, 2, 8, 32, 33, 34, 64 };
+
+    memset(m, 0, sizeof(*m));
+    snprintf(m->env.kind, sizeof(m->env.kind), "bare-metal");
+    for (int op = 0; op < MEAS_NR_OPS; op++)
+        for (size_t p = 0; p < sizeof(pages) / sizeof(pages[0]); p++) {
+            add_case(m, (enum meas_op)op, pages[p], MEAS_SIB_NONE, 0);
+            add_case(m, (enum meas_op)op, pages[p], MEAS_SIB_SPIN, 1);
+            add_case(m, (enum meas_op)op, pages[p], MEAS_SIB_SPIN, 3);
+            add_case(m, (enum meas_op)op, pages[p], MEAS_SIB_SLEEP, 1);
+        }
+}
+
+static size_t key_index(const char *key)
+{
+    for (size_t k = 0; k < calib_nr_keys; k++)
+        if (!strcmp(calib_keys[k].key, key))
+            return k;
+    cr_assert_fail("%s is not in calib_keys", key);
+    return 0;
+}
+
+/* "Measure" every case on the truth machine with the simulator itself. */
+static void measure_with(struct meas *m, const struct machine *truth,
+                         const struct flush_policy *pol)
+{
+    struct calib c;
+    struct sim_err err = { 0 };
+
+    cr_assert_eq(calib_open(&c, m, "synthetic", truth, pol, &err), SIM_OK, "%s", err.msg);
+    for (u32 i = 0; i < c.nr; i++) {
+        double ns;
+        cr_assert_eq(calib_simulate(&c, truth, i, &ns, &err), SIM_OK, "%s", err.msg);
+        ((struct meas_case *)c.cases[i].mc)->ns_median = ns;
+    }
+    calib_close(&c);
+}
+
+Test(calib, recovers_known_keys, .timeout = 300)
+{
+    static const struct { const char *key; double truth; } known[] = {
+        { "cost.flush_request_cycles", 3000 }, { "cost.invlpg_cycles", 700 },
+        { "cost.cr3_flush_cycles", 1900 }, { "ipi.delivery_cycles", 4200 },
+    };
+    const struct flush_policy *pol = flush_policy_find("linux");
+    struct machine base, truth, fitted;
+    struct meas m;
+    struct calib c;
+    struct calib_result res;
+    struct sim_err err = { 0 };
+
+    machine_init(&base);
+    truth = base;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        calib_set(&truth, key_index(known[i].key), known[i].truth);
+    synthetic_cases(&m);
+    measure_with(&m, &truth, pol);
+    cr_assert_eq(calib_open(&c, &m, "synthetic", &base, pol, &err), SIM_OK, "%s", err.msg);
+    cr_assert_eq(calib_fit(&c, &fitted, &res, &err), SIM_OK, "%s", err.msg);
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        size_t k = key_index(known[i].key);
+        cr_expect_eq(res.state[k], CK_FITTED, "%s not fitted (state %d)", known[i].key,
+                     res.state[k]);
+        cr_expect(fabs(res.value[k] - known[i].truth) <= 0.02 * known[i].truth,
+                  "%s: fitted %.0f, truth %.0f", known[i].key, res.value[k], known[i].truth);
+    }
+    /* Keys nothing depends on are reported, not invented. */
+    cr_expect_eq(res.state[key_index("virt.hypercall_cycles")], CK_INSENSITIVE);
+    cr_expect_eq(res.value[key_index("virt.hypercall_cycles")],
+                 res.base[key_index("virt.hypercall_cycles")]);
+    cr_expect(res.fit_rms < 0.01 && res.held_rms < 0.01, "rms %g / %g", res.fit_rms, res.held_rms);
+    cr_expect(res.nr_held * 3 >= c.nr, "%u of %u held out", res.nr_held, c.nr);
+    cr_expect_eq(res.nr_fit + res.nr_held, c.nr);
+    calib_close(&c);
+    meas_free(&m);
+}
+
+/* Without an IPI in any case the IPI keys are undetermined, and the base
+ * value stays. */
+Test(calib, no_ipis_no_ipi_keys, .timeout = 120)
+{
+    const struct flush_policy *pol = flush_policy_find("linux");
+    struct machine base, fitted;
+    struct meas m = { 0 };
+    struct calib c;
+    struct calib_result res;
+    struct sim_err err = { 0 };
+
+    machine_init(&base);
+    for (u32 p = 1; p <= 64; p *= 2)
+        add_case(&m, MEAS_MADVISE, p, MEAS_SIB_NONE, 0);
+    measure_with(&m, &base, pol);
+    for (u32 i = 0; i < m.nr_cases; i++)
+        m.cases[i].ns_median *= 1.5;
+    cr_assert_eq(calib_open(&c, &m, "synthetic", &base, pol, &err), SIM_OK, "%s", err.msg);
+    cr_assert_eq(calib_fit(&c, &fitted, &res, &err), SIM_OK, "%s", err.msg);
+    size_t d = key_index("ipi.delivery_cycles");
+    cr_expect_eq(res.state[d], CK_INSENSITIVE);
+    cr_expect_eq(fitted.ipi_delivery_cycles, base.ipi_delivery_cycles);
+    cr_expect_eq(res.state[key_index("cost.flush_request_cycles")], CK_FITTED);
+    calib_close(&c);
+    meas_free(&m);
+}
+
+/* ---- the file format ------------------------------------------------------ */
+
+Test(calib, roundtrip)
+{
+    struct meas m, back;
+    struct sim_err err = { 0 };
+    char path[] = "/tmp/tlbsim-meas-XXXXXX";
+    int fd = mkstemp(path);
+
+    cr_assert(fd >= 0);
+    close(fd);
+    synthetic_cases(&m);
+    m.cases[1].skipped = true;
+    snprintf(m.cases[1].reason, sizeof(m.cases[1].reason), "needs 2 CPUs");
+    m.cases[2].have_irqs = true;
+    m.cases[2].cal_per_call = 1.25;
+    m.cases[3].have_events = true;
+    m.cases[3].events_per_call[1] = 2;
+    snprintf(m.env.policy, sizeof(m.env.policy), "pv-kvm");
+    cr_assert_eq(meas_write(path, &m, &err), SIM_OK, "%s", err.msg);
+    cr_assert_eq(meas_load(path, &back, &err), SIM_OK, "%s", err.msg);
+    cr_assert_eq(back.nr_cases, m.nr_cases);
+    for (u32 i = 0; i < m.nr_cases; i++) {
+        cr_expect_str_eq(back.cases[i].name, m.cases[i].name);
+        cr_expect_eq(back.cases[i].op, m.cases[i].op);
+        cr_expect_eq(back.cases[i].pages, m.cases[i].pages);
+        cr_expect_eq(back.cases[i].threads, m.cases[i].threads);
+        cr_expect_eq(back.cases[i].skipped, m.cases[i].skipped);
+        cr_expect_eq(back.cases[i].nr_trace, m.cases[i].nr_trace);
+        for (u32 j = 0; j < m.cases[i].nr_trace; j++)
+            cr_expect_str_eq(back.cases[i].trace[j], m.cases[i].trace[j]);
+    }
+    cr_expect_str_eq(back.cases[1].reason, "needs 2 CPUs");
+    cr_expect(back.cases[2].have_irqs && back.cases[2].cal_per_call == 1.25);
+    cr_expect(back.cases[3].have_events && back.cases[3].events_per_call[1] == 2);
+    cr_expect_str_eq(back.env.policy, "pv-kvm");
+    meas_free(&m);
+    meas_free(&back);
+    remove(path);
+}
+
+#define OKCASE "{\"name\":\"a\",\"op\":\"madvise\",\"pages\":1,\"siblings\":\"none\",\"threads\":0," \
+               "\"status\":\"ok\",\"repeats\":1,\"iterations\":1,\"ns_per_call\":{\"median\":100}," \
+               "\"trace\":[\"{\\\"format\\\":\\\"tlbsim-trace\\\",\\\"version\\\":1,\\\"cpus\\\":1}\"," \
+               "\"{\\\"op\\\":\\\"mm_new\\\",\\\"mm\\\":1}\"%s]}"
+#define HEAD "{\"format\":\"tlbsim-measurements\",\"version\":1,\"environment\":{\"kind\":\"kvm\"},"
+
+static const struct { const char *name, *text, *want; } bad_files[] = {
+    { "not JSON", "{\"format\":", "m.json: not valid JSON" },
+    { "not an object", "[1]", "m.json: not a JSON object" },
+    { "wrong format", "{\"format\":\"x\",\"version\":1}", "m.json: format: must be \"tlbsim-measurements\"" },
+    { "bad version", "{\"format\":\"tlbsim-measurements\",\"version\":2}",
+      "m.json: version: 2 is out of range [1, 1]" },
+    { "unknown member", HEAD "\"cases\":[],\"x\":1}", "m.json: x: unknown member" },
+    { "no environment", "{\"format\":\"tlbsim-measurements\",\"version\":1,\"cases\":[]}",
+      "m.json: environment: missing" },
+    { "cases not array", HEAD "\"cases\":{}}", "m.json: cases: must be an array" },
+    { "case unknown member", HEAD "\"cases\":[{\"name\":\"a\",\"pagez\":1}]}",
+      "m.json: cases[0].pagez: unknown member" },
+    { "bad op", HEAD "\"cases\":[{\"name\":\"a\",\"op\":\"mmap\"}]}",
+      "m.json: cases[0].op: unknown value \"mmap\"" },
+    { "pages zero", HEAD "\"cases\":[{\"name\":\"a\",\"op\":\"munmap\",\"pages\":0}]}",
+      "m.json: cases[0].pages: 0 is out of range [1, 4096]" },
+    { "threads vs none", HEAD "\"cases\":[{\"name\":\"a\",\"op\":\"munmap\",\"pages\":1,"
+      "\"siblings\":\"none\",\"threads\":2,\"status\":\"ok\"}]}",
+      "m.json: cases[0].threads: must be 0 exactly when siblings is \"none\"" },
+    { "skipped without reason", HEAD "\"cases\":[{\"name\":\"a\",\"op\":\"munmap\",\"pages\":1,"
+      "\"siblings\":\"spin\",\"threads\":1,\"status\":\"skipped\"}]}",
+      "m.json: cases[0].reason: missing" },
+    { "negative median", HEAD "\"cases\":[{\"name\":\"a\",\"op\":\"munmap\",\"pages\":1,"
+      "\"siblings\":\"none\",\"threads\":0,\"status\":\"ok\",\"repeats\":1,\"iterations\":1,"
+      "\"ns_per_call\":{\"median\":-5}}]}",
+      "m.json: cases[0].ns_per_call.median: -5 is out of range [0.001, 1e+12]" },
+    { "trace not strings", HEAD "\"cases\":[{\"name\":\"a\",\"op\":\"munmap\",\"pages\":1,"
+      "\"siblings\":\"none\",\"threads\":0,\"status\":\"ok\",\"repeats\":1,\"iterations\":1,"
+      "\"ns_per_call\":{\"median\":5},\"trace\":[1,2]}]}",
+      "m.json: cases[0].trace: line 1 must be a string" },
+};
+
+static void expect_one_line(const struct cli_res *r, const char *want)
+{
+    cr_expect_eq(r->status, 2, "exit %d for %s", r->status, want);
+    cr_expect_eq(cli_lines(r->err), 1, "stderr: %s", r->err);
+    cr_expect(strstr(r->err, want) != NULL, "want '%s' in: %s", want, r->err);
+}
+
+Test(calib, bad_files, .timeout = 120)
+{
+    struct cli_ws ws;
+    struct cli_res r;
+    const char *const argv[] = { "validate", "m.json", "--machine", "skylake-sp", "--out", "o", NULL };
+
+    cli_ws_init(&ws);
+    for (size_t i = 0; i < sizeof(bad_files) / sizeof(bad_files[0]); i++) {
+        cli_write_str(&ws, "m.json", bad_files[i].text);
+        cli_run(&ws, argv, 60, &r);
+        expect_one_line(&r, bad_files[i].want);
+    }
+    /* A trace line the trace reader rejects names the case and the line. */
+    char text[2048], c[1024];
+    snprintf(c, sizeof(c), OKCASE, ",\"{\\\"op\\\":\\\"zap\\\",\\\"cpu\\\":0,\\\"mm\\\":1,"
+             "\\\"va\\\":\\\"0x1001\\\",\\\"len\\\":4096}\"");
+    snprintf(text, sizeof(text), HEAD "\"cases\":[%s]}", c);
+    cli_write_str(&ws, "m.json", text);
+    cli_run(&ws, argv, 60, &r);
+    expect_one_line(&r, "m.json: cases[0].trace[2]: ");
+    /* calibrate: the same parser, and usage errors exit 2 too */
+    const char *const cal[] = { "calibrate", "m.json", "--machine", "skylake-sp", "-o", "x.json", NULL };
+    cli_write_str(&ws, "m.json", "{}");
+    cli_run(&ws, cal, 60, &r);
+    expect_one_line(&r, "m.json: format: missing");
+    const char *const nomachine[] = { "calibrate", "m.json", "-o", "x.json", NULL };
+    cli_run(&ws, nomachine, 60, &r);
+    cr_expect_eq(r.status, 2);
+    cli_ws_done(&ws);
+}
+
+/* ---- the probe on this machine --------------------------------------------- */
+
+Test(calib, probe_quick_end_to_end, .timeout = 600)
+{
+    struct cli_ws ws;
+    struct cli_res r;
+    struct meas m;
+    struct sim_err err = { 0 };
+    char path[512];
+    const char *const probe[] = { "probe", "--quick", "-o", "meas.json", NULL };
+    const char *const cal[] = { "calibrate", "meas.json", "--machine", "kvm-guest-skylake",
+                                "-o", "mine.json", NULL };
+    const char *const val[] = { "validate", "meas.json", "--machine", "mine.json", "--out", "v",
+                                NULL };
+
+    cli_ws_init(&ws);
+    cli_run(&ws, probe, 300, &r);
+    cr_assert_eq(r.status, 0, "probe: %s", r.err);
+    cr_assert_eq(meas_load(cli_path(&ws, "meas.json", path, sizeof(path)), &m, &err), SIM_OK,
+                 "%s", err.msg);
+    cr_expect(m.quick);
+    cr_expect(m.env.kind[0] && m.env.cpus_online >= 1);
+    cr_expect_eq(m.nr_cases % 9, 0, "%u cases: 3 ops x 3 page counts x modes", m.nr_cases);
+    u32 ok = 0;
+    for (u32 i = 0; i < m.nr_cases; i++) {
+        const struct meas_case *c = &m.cases[i];
+        cr_expect(c->skipped ? c->reason[0] != 0 : c->ns_median > 0, "%s", c->name);
+        cr_expect(c->nr_trace > 2, "%s has no trace", c->name);
+        cr_expect(c->have_events || c->skipped || c->events_reason[0], "%s: events neither "
+                  "counted nor explained", c->name);
+        ok += !c->skipped;
+    }
+    cr_expect(ok >= 9, "the no-sibling cases always run");
+    meas_free(&m);
+    cli_run(&ws, cal, 300, &r);
+    cr_assert_eq(r.status, 0, "calibrate: %s", r.err);
+    cli_run(&ws, val, 300, &r);
+    cr_assert_eq(r.status, 0, "validate: %s", r.err);
+    char *csv = cli_slurp(cli_path(&ws, "v/validation.csv", path, sizeof(path)), NULL);
+    cr_assert(csv);
+    cr_expect(!strncmp(csv, "case,measured_ns,simulated_ns,ratio,used_in_fit\n", 48));
+    cr_expect_eq(cli_lines(csv), (int)ok + 1);
+    u32 fit = 0, rows = 0;
+    for (char *p = strchr(csv, '\n'); p && p[1]; p = strchr(p + 1, '\n')) {
+        rows++;
+        fit += p[strcspn(p + 1, "\n")] == '1';
+    }
+    cr_expect(rows - fit >= (rows + 2) / 3, "%u of %u held out", rows - fit, rows);
+    free(csv);
+    cli_ws_done(&ws);
+}
+
+/* On one CPU every case with a sibling is skipped, with the reason. */
+Test(calib, probe_one_cpu_skips, .timeout = 300)
+{
+    struct cli_ws ws;
+    struct cli_res r;
+    struct meas m;
+    struct sim_err err = { 0 };
+    char path[512];
+    cpu_set_t one;
+    const char *const probe[] = { "probe", "--quick", "--repeats", "1", "--iterations", "2",
+                                  "-o", "meas.json", NULL };
+
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);  /* inherited by tlbsim */
+    cli_ws_init(&ws);
+    cli_run(&ws, probe, 200, &r);
+    cr_assert_eq(r.status, 0, "probe: %s", r.err);
+    cr_assert_eq(meas_load(cli_path(&ws, "meas.json", path, sizeof(path)), &m, &err), SIM_OK,
+                 "%s", err.msg);
+    cr_expect_eq(m.env.cpus_allowed, 1);
+    for (u32 i = 0; i < m.nr_cases; i++) {
+        const struct meas_case *c = &m.cases[i];
+        if (c->threads)
+            cr_expect(c->skipped && strstr(c->reason, "needs 2 CPUs"), "%s: %s", c->name, c->reason);
+        else
+            cr_expect(!c->skipped, "%s: %s", c->name, c->reason);
+    }
+    meas_free(&m);
+    cli_ws_done(&ws);
+}
