@@ -32,7 +32,8 @@ if (paper) {
     set size 0.62, 1
     set origin 0, 0
     set tmargin 4                       # room for the multiplot title
-    set bmargin 7
+    set bmargin 9
+    set xtics nomirror rotate by -35 left
 }
 set ylabel 'cycles, all CPUs (millions)'
 set yrange [0:(ymax > 0 ? ymax * 1.45e-6 : 1)]
@@ -56,7 +57,7 @@ if (paper) {
 } else {
     set size 0.38, 1
     set origin 0.62, 0
-    set xtics nomirror rotate by -50 left
+    set xtics nomirror rotate by -50 left font ','.fss
 }
 set ylabel 'run time (Mcycles)'
 set yrange [0:(cmax > 0 ? cmax * 1.15e-6 : 1)]
