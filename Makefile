@@ -89,8 +89,9 @@ $(BUILD)/tlbviz: $(VIZ_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SDL_LIBS) $(CJSON_LIBS) $(COMP_LIBS) -lm
 
 # The tests link the pure rendering part of the visualizer (no SDL calls)
-# and the statistics and the calibration fitter of the front end.
-CLI_TEST_OBJ = $(BUILD)/sim/cli/stats.o $(BUILD)/sim/cli/table.o $(BUILD)/sim/cli/calib.o
+# and the statistics, the job pool and the calibration fitter of the front end.
+CLI_TEST_OBJ = $(BUILD)/sim/cli/stats.o $(BUILD)/sim/cli/table.o $(BUILD)/sim/cli/jobs.o \
+               $(BUILD)/sim/cli/calib.o
 $(BUILD)/run-tests: $(TEST_OBJ) $(VIZ_LIB_OBJ) $(CLI_TEST_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(CJSON_LIBS) $(COMP_LIBS) -lm
 

@@ -21,7 +21,6 @@ set style data histograms
 set style histogram rowstacked
 set style fill solid 0.85 border rgb '#333333'
 set boxwidth 0.6
-set errorbars 1.5
 # the key clear of the bars and their labels: under the plot, or (paper,
 # no title) above it
 if (paper) {
@@ -35,7 +34,7 @@ plot dat using ($11 / 1e6):xtic(2) title (paper ? 'handlers' : 'IPI handlers') l
      '' using ($12 / 1e6) title (paper ? 'waiting for acks' : 'initiator waiting for acks') lc rgb '#E69F00', \
      '' using ($13 / 1e6) title (anyblk ? (paper ? 'hypercall/TLBSYNC (est.)' : 'in hypercall / TLBSYNC (estimate)') : '') \
         lc rgb '#009E73' fs pattern 4 border rgb '#333333', \
-     '' using 0:(runs > 1 ? ($14 + $15) / 1e6 : NaN):($15 / 1e6) with yerrorbars lc rgb '#000000' \
-        pt 7 ps 0 lw 1.5 notitle, \
+     '' using 0:(runs > 1 ? ($14 + $15) / 1e6 - $15 / 1e6 : NaN):(0):(2 * $15 / 1e6) \
+        with vectors heads size screen 0.008,90 lc rgb '#000000' lw 1.5 notitle, \
      '' using 0:(($14 + $15) / 1e6):(lbl($14, $17)) with labels offset 0,(paper ? 0.3 : 1.6) \
         rotate by lrot @lalign font ','.fss notitle

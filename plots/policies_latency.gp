@@ -9,10 +9,10 @@ ymin = STATS_min
 stats dat using ($9 + $10) nooutput
 ymax = STATS_max
 set title ttl("Shootdown latency per policy (request until every target acknowledged)")
-set ylabel 'latency (core cycles, log scale)'
+set ylabel (paper ? 'latency (cycles)' : 'latency (core cycles, log scale)')
 set logscale y
 set format y '%.0s%c'
-set ytics add ('2k' 2e3, '5k' 5e3, '20k' 2e4, '50k' 5e4, '200k' 2e5, '500k' 5e5, '2M' 2e6, '5M' 5e6)
+if (!paper) { set ytics add ('2k' 2e3, '5k' 5e3, '20k' 2e4, '50k' 5e4, '200k' 2e5, '500k' 5e5, '2M' 2e6, '5M' 5e6) }
 lo = (ymin > 0 ? ymin / 3 : 100)
 set yrange [lo:(ymax > 0 ? ymax * (paper ? 6 : 8) : 1000)]
 set style data histograms

@@ -18,7 +18,6 @@ anyblk = STATS_max > 0
 set multiplot title ttl("Where the cycles go (all CPUs) and run time, per policy")
 set style data histograms
 set style fill solid 0.85 border rgb '#333333'
-set errorbars 1.5
 set format y '%.0f'
 # the stacked cost: left, or on top in the paper size (its policy names are
 # those of the run-time panel under it)
@@ -33,7 +32,8 @@ if (paper) {
     set size 0.62, 1
     set origin 0, 0
     set tmargin 4                       # room for the multiplot title
-    set bmargin 7
+    set bmargin 9
+    set xtics nomirror rotate by -35 left
 }
 set ylabel 'cycles, all CPUs (millions)'
 set yrange [0:(ymax > 0 ? ymax * 1.45e-6 : 1)]
@@ -45,8 +45,8 @@ plot dat using ($22 / 1e6):xtic(2) title 'IPI handlers' lc rgb '#0072B2', \
      '' using ($24 / 1e6) title (anyblk ? 'hypercall / TLBSYNC (est.)' : '') \
         lc rgb '#009E73' fs pattern 4 border rgb '#333333', \
      '' using ($25 / 1e6) title 'page walks' lc rgb '#BBBBBB', \
-     '' using 0:(runs > 1 ? $26 / 1e6 : NaN):($27 / 1e6) with yerrorbars lc rgb '#000000' \
-        pt 7 ps 0 lw 1.5 notitle
+     '' using 0:(runs > 1 ? $26 / 1e6 - $27 / 1e6 : NaN):(0):(2 * $27 / 1e6) \
+        with vectors heads size screen 0.008,90 lc rgb '#000000' lw 1.5 notitle
 # the run time
 if (paper) {
     set size 1, 0.5
@@ -57,7 +57,7 @@ if (paper) {
 } else {
     set size 0.38, 1
     set origin 0.62, 0
-    set xtics nomirror rotate by -50 left
+    set xtics nomirror rotate by -50 left font ','.fss
 }
 set ylabel 'run time (Mcycles)'
 set yrange [0:(cmax > 0 ? cmax * 1.15e-6 : 1)]
@@ -65,6 +65,6 @@ set style histogram clustered gap 1
 set boxwidth 0.8
 unset key
 plot dat using ($17 / 1e6):xtic(2) lc rgb '#666666', \
-     '' using 0:(runs > 1 ? $17 / 1e6 : NaN):($18 / 1e6) with yerrorbars lc rgb '#000000' \
-        pt 7 ps 0 lw 1.5 notitle
+     '' using 0:(runs > 1 ? $17 / 1e6 - $18 / 1e6 : NaN):(0):(2 * $18 / 1e6) \
+        with vectors heads size screen 0.008,90 lc rgb '#000000' lw 1.5 notitle
 unset multiplot

@@ -10,7 +10,7 @@ set logscale x 2
 set xtics 2
 set logscale y
 set format y '%.0s%c'
-set ytics add ('2k' 2e3, '5k' 5e3, '20k' 2e4, '50k' 5e4, '200k' 2e5, '500k' 5e5, '2M' 2e6, '5M' 5e6)
+if (!paper) { set ytics add ('2k' 2e3, '5k' 5e3, '20k' 2e4, '50k' 5e4, '200k' 2e5, '500k' 5e5, '2M' 2e6, '5M' 5e6) }
 set key inside top left Left reverse font ','.(paper ? fss : fs) samplen 2
 sty = runs > 1 ? 'yerrorlines' : 'linespoints'
 plot for [i = 1:words(ids)] sprintf('%s/sw_%s.dat', tmp, word(ids, i)) \
