@@ -151,17 +151,45 @@ bool should_flush_tlb(const struct flush_env *env, u32 cpu,
     return f->trim_cpumask;
 }
 
+static void targets_clear(struct flush_targets *t)
+{
+    cpumask_clear(&t->mask);
+    cpumask_clear(&t->lazy);
+    cpumask_clear(&t->preempted);
+    t->nr = t->skipped_lazy = t->skipped_other = t->skipped_preempted = t->examined = 0;
+    t->local = false;
+}
+
+enum flush_transport flush_transport_for(const struct flush_policy *pol,
+                                         enum flush_cause cause)
+{
+    switch (pol->transport) {
+    case XPORT_DEFERRED:
+        /* LATR defers frees and migrations, not permission changes,
+         * explicit or kernel flushes, or exits. */
+        return cause == FLUSH_CAUSE_FREE ? XPORT_DEFERRED : XPORT_IPI;
+    case XPORT_PV_KVM:
+    case XPORT_HYPERV:
+        /* flush_tlb_kernel_range() -> on_each_cpu(): the PV TLB hooks
+         * (pv_ops.mmu.flush_tlb_multi) are not on that path. */
+        return cause == FLUSH_CAUSE_KERNEL ? XPORT_IPI : pol->transport;
+    default:
+        return pol->transport;
+    }
+}
+
 void flush_choose_targets(const struct flush_env *env,
                           const struct flush_tlb_info *f,
                           const struct cpumask *cpumask,
                           struct flush_targets *t)
 {
     u32 self = f->initiating_cpu, cpu;
+    /* on_each_cpu_cond_mask(should_flush_tlb) evaluates the condition per
+     * CPU; on_each_cpu_mask (freed_tables) and 4.14's
+     * smp_call_function_many do not. */
+    bool cond = env->pol->lazy_skip && !f->freed_tables;
 
-    cpumask_clear(&t->mask);
-    cpumask_clear(&t->lazy);
-    t->nr = t->skipped_lazy = t->skipped_other = 0;
-    t->local = false;
+    targets_clear(t);
     if (f->kernel) {
         /* on_each_cpu(): every online CPU, idle and lazy ones included. */
         for (cpu = 0; cpu < env->nr_cpus; cpu++)
@@ -178,6 +206,7 @@ void flush_choose_targets(const struct flush_env *env,
             t->local = go;
             continue;
         }
+        t->examined += cond;
         if (go) {
             cpumask_set_cpu(cpu, &t->mask);
             t->nr++;
@@ -195,6 +224,102 @@ void flush_choose_targets(const struct flush_env *env,
         t->local = true;
 }
 
+void flush_choose_targets_pv_kvm(const struct flush_env *env,
+                                 const struct flush_tlb_info *f,
+                                 const struct cpumask *cpumask,
+                                 const struct cpumask *preempted,
+                                 struct flush_targets *t)
+{
+    struct cpumask flushmask = *cpumask, skip;
+    u32 cpu, n = 0, scanned = 0;
+
+    /* The steal_time test runs on every CPU of the mask, before (and
+     * whatever) should_flush_tlb would say. */
+    cpumask_clear(&skip);
+    for_each_cpu(cpu, cpumask, env->nr_cpus) {
+        if (cpu == f->initiating_cpu)
+            continue;                   /* the running vCPU is never preempted */
+        scanned++;
+        if (cpumask_test_cpu(cpu, preempted)) {
+            cpumask_clear_cpu(cpu, &flushmask);
+            cpumask_set_cpu(cpu, &skip);
+            n++;
+        }
+    }
+    flush_choose_targets(env, f, &flushmask, t);
+    t->preempted = skip;
+    t->skipped_preempted = n;
+    t->examined += scanned;
+}
+
+void flush_keep_holders(const struct flush_env *env, const struct flush_tlb_info *f,
+                        struct flush_targets *t)
+{
+    u32 cpu;
+
+    if (f->kernel || !f->mm)
+        return;
+    for_each_cpu(cpu, &t->mask, env->nr_cpus)
+        if (env->cpus[cpu]->loaded_mm != f->mm) {
+            cpumask_clear_cpu(cpu, &t->mask);
+            t->nr--;
+        }
+}
+
+void flush_target_all(const struct flush_env *env, u32 self, const struct cpumask *mask,
+                      const struct mm *holders_of, struct flush_targets *t)
+{
+    targets_clear(t);
+    for (u32 cpu = 0; cpu < env->nr_cpus; cpu++) {
+        bool in = holders_of ? env->cpus[cpu]->loaded_mm == holders_of
+                             : cpumask_test_cpu(cpu, mask);
+        if (cpu != self && in) {
+            cpumask_set_cpu(cpu, &t->mask);
+            t->nr++;
+        }
+    }
+}
+
+/* ---- invalidating ranges ------------------------------------------------- */
+
+u64 flush_invlpg_range(struct cpu *c, u64 start, u64 end, unsigned shift)
+{
+    u64 nr = 0;
+
+    for (u64 a = start; a < end; a += 1ull << shift, nr++)
+        cpu_invlpg(c, a);
+    c->st.flush_pages += nr;
+    return nr;
+}
+
+void flush_remote_invalidate(struct cpu *c, const struct flush_tlb_info *f)
+{
+    if (!f->kernel && f->mm && c->loaded_mm != f->mm)
+        return;                         /* PCID-less: no entries of it here */
+    if (f->end == TLB_FLUSH_ALL) {
+        if (f->kernel)
+            cpu_flush_tlb_global(c);
+        else
+            cpu_flush_tlb_local(c);
+        c->st.flush_full++;
+        return;
+    }
+    flush_invlpg_range(c, f->start, f->end, f->kernel ? PAGE_SHIFT_4K : f->stride_shift);
+}
+
+u64 flush_deferred_invalidate(const struct flush_env *env, struct cpu *c,
+                              const struct flush_tlb_info *f, const struct mm *mm)
+{
+    if (c->loaded_mm != mm)
+        return 0;
+    if (f->end == TLB_FLUSH_ALL) {
+        cpu_flush_tlb_local(c);
+        c->st.flush_full++;
+        return env->m->cr3_flush_cycles;
+    }
+    return flush_invlpg_range(c, f->start, f->end, f->stride_shift) * env->m->invlpg_cycles;
+}
+
 /* ---- the receiver (A7) ----------------------------------------------------- */
 
 static u32 kernel_range_flush(struct flush_env *env, struct cpu *c,
@@ -205,10 +330,8 @@ static u32 kernel_range_flush(struct flush_env *env, struct cpu *c,
         c->st.flush_full++;
         return env->m->global_flush_cycles;
     }
-    u64 nr = 0;
-    for (u64 a = f->start; a < f->end; a += 1ull << PAGE_SHIFT_4K, nr++)
-        cpu_invlpg(c, a);               /* flush_tlb_one_kernel: globals too */
-    c->st.flush_pages += nr;
+    /* flush_tlb_one_kernel: INVLPG drops global entries too. */
+    u64 nr = flush_invlpg_range(c, f->start, f->end, PAGE_SHIFT_4K);
     return (u32)(nr * env->m->invlpg_cycles);
 }
 
@@ -216,11 +339,8 @@ static u32 flush_partial(struct flush_env *env, struct cpu *c,
                          const struct flush_tlb_info *f, bool local,
                          enum tlb_flush_reason reason)
 {
-    u64 step = 1ull << f->stride_shift, nr = 0;
+    u64 nr = flush_invlpg_range(c, f->start, f->end, f->stride_shift);  /* flush_tlb_one_user */
 
-    for (u64 a = f->start; a < f->end; a += step, nr++)
-        cpu_invlpg(c, a);               /* flush_tlb_one_user */
-    c->st.flush_pages += nr;
     if (local)
         c->st.nr_tlb_local_flush_one += nr;
     trace(env, c->id, reason, (s64)nr);

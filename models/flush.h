@@ -83,7 +83,23 @@ struct flush_targets {
     struct cpumask lazy;                /* the CPUs skipped because lazy */
     u32 skipped_lazy;                   /* in the cpumask, skipped because lazy */
     u32 skipped_other;                  /* in the cpumask, skipped: running another mm */
+    struct cpumask preempted;           /* pv-kvm: skipped, KVM_VCPU_FLUSH_TLB set */
+    u32 skipped_preempted;              /* weight of preempted */
+    u32 examined;                       /* remote CPUs a condition was evaluated for */
 };
+
+/* Which transport a request takes, by what asked for it. */
+enum flush_cause {
+    FLUSH_CAUSE_FREE,                   /* munmap, MADV_DONTNEED, migration: memory changes hands */
+    FLUSH_CAUSE_OTHER,                  /* mprotect, explicit flush, mm exit */
+    FLUSH_CAUSE_KERNEL,                 /* flush_tlb_kernel_range() */
+    FLUSH_CAUSE_BATCH,                  /* arch_tlbbatch_flush() */
+};
+/* The policy's transport for a cause: LATR defers only what frees memory;
+ * flush_tlb_kernel_range() is on_each_cpu(), IPIs through the guest's IPI
+ * path, never the PV flush_tlb_multi() hooks (kvm, Hyper-V). */
+enum flush_transport flush_transport_for(const struct flush_policy *pol,
+                                         enum flush_cause cause);
 
 /* Target choice of flush_tlb_mm_range / native_flush_tlb_multi (or of
  * flush_tlb_kernel_range when f->kernel: every online CPU). */
@@ -91,6 +107,34 @@ void flush_choose_targets(const struct flush_env *env,
                           const struct flush_tlb_info *f,
                           const struct cpumask *cpumask,
                           struct flush_targets *t);
+/* kvm_flush_tlb_multi(): every remote CPU of the mask whose vCPU is
+ * preempted (KVM_VCPU_PREEMPTED, tested first, lazy or not) is skipped
+ * and flagged KVM_VCPU_FLUSH_TLB; native_flush_tlb_multi() chooses among
+ * the rest.  Not for kernel flushes (they are on_each_cpu()). */
+void flush_choose_targets_pv_kvm(const struct flush_env *env,
+                                 const struct flush_tlb_info *f,
+                                 const struct cpumask *cpumask,
+                                 const struct cpumask *preempted,
+                                 struct flush_targets *t);
+/* Hyper-V and broadcast flush TLBs without running the targets: drop the
+ * targets that hold no entry of f->mm (PCID-less: running another mm). */
+void flush_keep_holders(const struct flush_env *env, const struct flush_tlb_info *f,
+                        struct flush_targets *t);
+/* Every other CPU in mask, or (holders_of set) every other CPU that has
+ * holders_of loaded: the transports that skip no one (deferred, broadcast). */
+void flush_target_all(const struct flush_env *env, u32 self, const struct cpumask *mask,
+                      const struct mm *holders_of, struct flush_targets *t);
+
+/* INVLPG every (1 << shift) bytes of [start, end) on c (flush_pages
+ * counted); returns the number of INVLPGs. */
+u64  flush_invlpg_range(struct cpu *c, u64 start, u64 end, unsigned shift);
+/* What the hypervisor (Hyper-V) or the hardware (INVLPGB) does to a
+ * target's TLB for f: no handler runs and its tlb_gen does not move. */
+void flush_remote_invalidate(struct cpu *c, const struct flush_tlb_info *f);
+/* A lazy-deferred (LATR) request run on c at a tick or context switch:
+ * its pages when mm is loaded here.  Returns cycles. */
+u64  flush_deferred_invalidate(const struct flush_env *env, struct cpu *c,
+                               const struct flush_tlb_info *f, const struct mm *mm);
 
 /* flush_tlb_func(): the receiver's (or the initiator's local) work.
  * Returns the cycles of the flush work itself (no interrupt entry/exit). */

@@ -60,6 +60,14 @@ const struct machine_key machine_keys[] = {
     { "ipi.irq_exit_cycles", MK_U32, OFF(irq_exit_cycles), 0, 1000000, "interrupt exit and EOI" },
     { "ipi.ack_cycles", MK_U32, OFF(ack_cycles), 0, 1000000, "acknowledgement seen by the initiator" },
     { "ipi.handler_cycles", MK_U32, OFF(handler_cycles), 0, 1000000, "flush_tlb_func bookkeeping" },
+    { "ipi.irq_entry_spread_cycles", MK_U32, OFF(irq_entry_spread_cycles), 0, 1000000, "mean of the seeded extra interrupt-entry latency (uniform, 0 to 2x)" },
+    { "smp.cond_cycles", MK_U32, OFF(smp_cond_cycles), 0, 1000000, "should_flush_tlb (or the PV preempted test) per CPU examined" },
+    { "smp.csd_lock_cycles", MK_U32, OFF(smp_csd_lock_cycles), 0, 1000000, "csd_lock and filling one target's csd" },
+    { "smp.llist_add_cycles", MK_U32, OFF(smp_llist_add_cycles), 0, 1000000, "llist_add onto one target's call_single_queue" },
+    { "smp.csd_read_cycles", MK_U32, OFF(smp_csd_read_cycles), 0, 1000000, "target drains call_single_queue and reads the csd" },
+    { "smp.info_line_cycles", MK_U32, OFF(smp_info_line_cycles), 0, 1000000, "target reads the shared flush_tlb_info line" },
+    { "smp.info_share_cycles", MK_U32, OFF(smp_info_share_cycles), 0, 1000000, "flush_tlb_info line busy per reader (readers queue)" },
+    { "smp.cross_socket_line_cycles", MK_U32, OFF(smp_cross_socket_line_cycles), 0, 1000000, "extra per cache line moved between sockets" },
     { "idle.c1_exit_cycles", MK_U32, OFF(c1_exit_cycles), 0, 100000000, "wake-up from C1" },
     { "idle.c6_exit_cycles", MK_U32, OFF(c6_exit_cycles), 0, 100000000, "wake-up from C6" },
     { "idle.c6_leave_mm", MK_BOOL, OFF(c6_leave_mm), 0, 1, "deep idle calls leave_mm (switch to init_mm)" },
@@ -71,6 +79,8 @@ const struct machine_key machine_keys[] = {
     { "virt.pv_ipi_window", MK_U32, OFF(pv_ipi_window), 1, 4096, "APIC ids per KVM_HC_SEND_IPI" },
     { "virt.hv_flush_page_cycles", MK_U32, OFF(hv_flush_page_cycles), 0, 1000000, "host work per page, Hyper-V list flush" },
     { "virt.vcpu_resume_flush_cycles", MK_U32, OFF(vcpu_resume_flush_cycles), 0, 10000000, "full guest flush on vCPU entry" },
+    { "virt.posted_interrupts", MK_BOOL, OFF(posted_interrupts), 0, 1, "a running vCPU takes an IPI without a VM exit" },
+    { "virt.eoi_exit", MK_BOOL, OFF(eoi_exit), 0, 1, "the guest's EOI write is a VM exit" },
     { "broadcast.invlpgb_cycles", MK_U32, OFF(invlpgb_cycles), 0, 1000000, "issue cost of one INVLPGB" },
     { "broadcast.invlpgb_count_max", MK_U32, OFF(invlpgb_count_max), 1, 1u << 16, "pages per INVLPGB" },
     { "broadcast.tlbsync_cycles", MK_U32, OFF(tlbsync_cycles), 0, 10000000, "TLBSYNC wait" },
@@ -134,6 +144,14 @@ void machine_init(struct machine *m)
     m->irq_exit_cycles = 300;           /* estimate */
     m->ack_cycles = 200;                /* estimate: one cacheline transfer */
     m->handler_cycles = 150;            /* estimate */
+    m->irq_entry_spread_cycles = 100;   /* estimate */
+    m->smp_cond_cycles = 70;            /* estimate: one LLC hit on the SP mesh */
+    m->smp_csd_lock_cycles = 110;       /* estimate: one core-to-core line transfer */
+    m->smp_llist_add_cycles = 130;      /* estimate: a transfer plus the locked cmpxchg */
+    m->smp_csd_read_cycles = 150;       /* estimate */
+    m->smp_info_line_cycles = 110;      /* estimate */
+    m->smp_info_share_cycles = 40;      /* estimate */
+    m->smp_cross_socket_line_cycles = 200;  /* estimate: the UPI hop */
     m->c1_exit_cycles = 5000;           /* estimate: ~2 us */
     m->c6_exit_cycles = 125000;         /* estimate: ~50 us */
     m->c6_leave_mm = true;
@@ -145,6 +163,8 @@ void machine_init(struct machine *m)
     m->pv_ipi_window = 128;             /* KVM_IPI_CLUSTER_SIZE, linux-tlb.md B6 */
     m->hv_flush_page_cycles = 300;      /* estimate */
     m->vcpu_resume_flush_cycles = 500;  /* estimate */
+    m->posted_interrupts = true;        /* APICv on Skylake-SP hosts */
+    m->eoi_exit = false;                /* APICv virtualises EOI */
     m->invlpgb_cycles = 100;            /* estimate */
     m->invlpgb_count_max = 8;           /* estimate; CPUID-reported on real parts */
     m->tlbsync_cycles = 1500;           /* estimate */

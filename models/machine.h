@@ -66,6 +66,16 @@ struct machine {
     u32 irq_exit_cycles;                /* "ipi.irq_exit_cycles": incl. EOI */
     u32 ack_cycles;                     /* "ipi.ack_cycles": csd unlock seen by the initiator */
     u32 handler_cycles;                 /* "ipi.handler_cycles": flush_tlb_func bookkeeping */
+    u32 irq_entry_spread_cycles;        /* "ipi.irq_entry_spread_cycles": mean seeded extra entry latency */
+
+    /* smp_call_function_many_cond() (kernel/smp.c): cache-line transfers */
+    u32 smp_cond_cycles;                /* "smp.cond_cycles": should_flush_tlb() (or the PV preempted test) per CPU examined */
+    u32 smp_csd_lock_cycles;            /* "smp.csd_lock_cycles": csd_lock() and filling one target's csd */
+    u32 smp_llist_add_cycles;           /* "smp.llist_add_cycles": llist_add() onto the target's call_single_queue */
+    u32 smp_csd_read_cycles;            /* "smp.csd_read_cycles": target drains call_single_queue, reads the csd */
+    u32 smp_info_line_cycles;           /* "smp.info_line_cycles": target reads the shared flush_tlb_info line */
+    u32 smp_info_share_cycles;          /* "smp.info_share_cycles": the info line serves one reader at a time */
+    u32 smp_cross_socket_line_cycles;   /* "smp.cross_socket_line_cycles": extra per line moved between sockets */
 
     /* idle */
     u32 c1_exit_cycles;                 /* "idle.c1_exit_cycles" */
@@ -83,6 +93,8 @@ struct machine {
     u32 pv_ipi_window;                  /* "virt.pv_ipi_window": APIC ids per KVM_HC_SEND_IPI (128) */
     u32 hv_flush_page_cycles;           /* "virt.hv_flush_page_cycles": host work per page, Hyper-V list flush */
     u32 vcpu_resume_flush_cycles;       /* "virt.vcpu_resume_flush_cycles": KVM_VCPU_FLUSH_TLB on entry */
+    bool posted_interrupts;             /* "virt.posted_interrupts": a running vCPU takes an IPI without an exit */
+    bool eoi_exit;                      /* "virt.eoi_exit": the guest's EOI write traps to the host */
 
     /* hardware broadcast invalidation (INVLPGB/TLBSYNC, RAR) */
     u32 invlpgb_cycles;                 /* "broadcast.invlpgb_cycles": issue cost per INVLPGB */

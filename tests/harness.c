@@ -10,6 +10,8 @@
 
 #include <criterion/criterion.h>
 
+#include "../sim/io/model_load.h"
+
 const char *h_tmpfile(const char *text, const char *suffix)
 {
     static char path[256];
@@ -46,12 +48,20 @@ static void on_mark(void *arg, cycles_t t, const char *label)
 int h_run(struct h_run *h, const char *text, const struct flush_policy *pol,
           const char *const *sets)
 {
+    return h_run_machine(h, text, pol, NULL, sets);
+}
+
+int h_run_machine(struct h_run *h, const char *text, const struct flush_policy *pol,
+                  const char *machine, const char *const *sets)
+{
     struct trace_reader *r;
     struct trace_header hdr;
     const char *p;
 
     memset(h, 0, sizeof(*h));
     machine_init(&h->m);
+    if (machine && (h->rc = model_load(machine, &h->m, &h->err)))
+        return h->rc;
     h->m.quantum = 0;
     p = h_tmpfile(text, ".jsonl");
     if (!p)

@@ -341,6 +341,9 @@ Test(viz, spinning_initiator_and_skipped_lazy_cpu)
     /* Run on until the initiator spins, i.e. its own flush is done. */
     while (viz_lane_kind_at(v, 0, viz_time(v), &mm) != VK_SPIN && viz_ipis_in_flight(v))
         cr_assert_geq(viz_seek(v, viz_time(v) + 10, &err), 0);
+    /* A little into the spin, so the last pixel column is all spin (the
+     * acknowledgements take thousands of cycles: csd_lock_wait). */
+    cr_assert_geq(viz_seek(v, viz_time(v) + 300, &err), 0);
     cr_assert_eq(viz_lane_kind_at(v, 0, viz_time(v), &mm), VK_SPIN);
     viz_view_default(v, &view);
     render(v, &view, &fb);

@@ -139,10 +139,13 @@ void op_vcpu_run(struct sim *s, struct sim_cpu *sc)
     struct cpu *c = &sc->hw;
 
     sc->preempted = false;
+    cpumask_clear_cpu(c->id, &s->preempted);
     if (sc->pv_flush_pending) {
-        /* record_steal_time(): KVM_VCPU_FLUSH_TLB set while preempted. */
+        /* record_steal_time(): KVM_VCPU_FLUSH_TLB set while preempted;
+         * kvm_vcpu_flush_tlb_guest() drops the whole guest context,
+         * global (kernel) entries included. */
         sc->pv_flush_pending = false;
-        cpu_flush_tlb_local(c);
+        cpu_flush_tlb_global(c);
         c->st.flush_full++;
         c->now += s->m.vcpu_resume_flush_cycles;
         c->st.busy_cycles += s->m.vcpu_resume_flush_cycles;
@@ -185,6 +188,7 @@ int op_exec_global(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
         return op_kflush(s, sc, op);
     case OP_VCPU_PREEMPT:
         sc->preempted = true;
+        cpumask_set_cpu(sc->hw.id, &s->preempted);
         return SIM_OK;
     case OP_VCPU_RUN:
         op_vcpu_run(s, sc);

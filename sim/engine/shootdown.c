@@ -1,7 +1,12 @@
 /* sim/engine/shootdown.c - interrupts (call_single_queue, acknowledgements,
  * lazy-deferred ticks) and the initiator's side of a flush request through
  * every transport: APIC IPIs, KVM PV, Hyper-V, hardware broadcast, deferred,
- * and arch_tlbbatch batches.
+ * and arch_tlbbatch batches.  This file schedules; the rules (target choice,
+ * transports, invalidation) are models/flush.c's and the costs of a
+ * cross-CPU call models/smp.c's and models/apic.c's.
+ *
+ * Cost per flush request: O(targets log pending) - one csd per target into
+ * that CPU's heap of pending requests - plus cpumask scans.
  */
 #include "sim_priv.h"
 
@@ -15,8 +20,8 @@ cycles_t sd_irq_time(const struct sim_cpu *sc)
 
     if (sc->preempted)
         return CYCLES_NEVER;
-    if (sc->irq_head)
-        t = sc->irq_head->arrival;
+    if (sc->irqq.nr)
+        t = sd_first_csd(sc)->arrival;
     if (sc->deferred && sc->tick_at < t)
         t = sc->tick_at;                /* the tick that runs deferred work */
     if (t != CYCLES_NEVER && t < sc->irqs_off_until)
@@ -41,18 +46,22 @@ static void csd_put(struct sim *s, struct csd *c)
     s->csd_free = c;
 }
 
+/* Queue a request on tc's call_single_queue: a heap ordered by (arrival,
+ * posting order), O(log pending), whatever order arrivals come in. */
 static int post_csd(struct sim *s, struct sim_cpu *tc, struct shootdown *sd,
-                    cycles_t sent, cycles_t arrival)
+                    cycles_t sent, cycles_t arrival, cycles_t wait_before)
 {
-    struct csd *c = csd_get(s), **pp = &tc->irq_head;
+    struct csd *c = csd_get(s);
 
     if (!c)
         return SIM_ENOMEM;
-    *c = (struct csd){ .sd = sd, .sent = sent, .arrival = arrival };
-    while (*pp && (*pp)->arrival <= arrival)
-        pp = &(*pp)->next;
-    c->next = *pp;
-    *pp = c;
+    *c = (struct csd){ .sd = sd, .sent = sent, .arrival = arrival,
+                       .wait_before = wait_before };
+    ev_init(&c->ev, NULL, c);
+    if (ev_schedule(&tc->irqq, &c->ev, arrival)) {
+        csd_put(s, c);
+        return SIM_ENOMEM;
+    }
     if (sd_irq_time(tc) != CYCLES_NEVER)
         sim_wake_at(s, tc, sd_irq_time(tc));
     return SIM_OK;
@@ -60,13 +69,27 @@ static int post_csd(struct sim *s, struct sim_cpu *tc, struct shootdown *sd,
 
 static void sd_complete(struct sim *s, struct shootdown *sd);
 
-static void sd_ack(struct sim *s, struct shootdown *sd, cycles_t when)
+static void sd_ack_done(struct sim *s, struct shootdown *sd, cycles_t done)
 {
-    when += s->m.ack_cycles;
-    if (when > sd->last_ack)
-        sd->last_ack = when;
+    if (done > sd->last_ack)
+        sd->last_ack = done;
     if (--sd->pending == 0)
         sd_complete(s, sd);
+}
+
+/* A deferred invalidation done at `when`: seen one line transfer later
+ * (nobody spins on it). */
+static void sd_ack(struct sim *s, struct shootdown *sd, cycles_t when)
+{
+    sd_ack_done(s, sd, when + s->m.ack_cycles);
+}
+
+/* csd_unlock() at `unlock`: the initiator's csd_lock_wait() walk over the
+ * targets in cpumask order reaches its end no earlier than this. */
+static void sd_ack_csd(struct sim *s, struct shootdown *sd, cycles_t unlock,
+                       cycles_t wait_before)
+{
+    sd_ack_done(s, sd, smp_wait_done(unlock, sd->wait_total, wait_before));
 }
 
 cycles_t sd_cstate_exit(const struct sim *s, const struct sim_cpu *sc)
@@ -77,30 +100,6 @@ cycles_t sd_cstate_exit(const struct sim *s, const struct sim_cpu *sc)
 }
 
 /* ---- lazy-deferred invalidation (LATR) ----------------------------------- */
-
-/* Invalidate what a deferred request asked of this CPU: its pages when the
- * mm is loaded here (a lazy CPU too: its TLB still holds them). */
-static cycles_t deferred_invalidate(struct sim *s, struct sim_cpu *sc,
-                                    const struct shootdown *sd)
-{
-    struct cpu *c = &sc->hw;
-    const struct flush_tlb_info *f = &sd->info;
-    cycles_t cost = 0;
-
-    if (c->loaded_mm != sd->mm)
-        return cost;
-    if (f->end == TLB_FLUSH_ALL) {
-        cpu_flush_tlb_local(c);
-        c->st.flush_full++;
-        return cost + s->m.cr3_flush_cycles;
-    }
-    for (u64 a = f->start; a < f->end; a += 1ull << f->stride_shift) {
-        cpu_invlpg(c, a);
-        c->st.flush_pages++;
-        cost += s->m.invlpg_cycles;
-    }
-    return cost;
-}
 
 /* Run every deferred request queued on sc (at a tick or a context switch),
  * starting at sc's clock.  Returns the cycles spent. */
@@ -129,24 +128,29 @@ cycles_t sd_run_deferred(struct sim *s, struct sim_cpu *sc)
 
         sc->deferred = q->next;
         if (!full)
-            cost += deferred_invalidate(s, sc, q->sd);
+            cost += flush_deferred_invalidate(&s->env, c, &q->sd->info, q->sd->mm);
         s->eng.deferred_invalidations++;
         sd_ack(s, q->sd, t + cost);
         csd_put(s, q);
     }
+    sc->deferred_tail = NULL;
     sc->tick_at = CYCLES_NEVER;
     return cost;
 }
 
-static void post_deferred(struct sim *s, struct sim_cpu *tc, struct shootdown *sd)
+static int post_deferred(struct sim *s, struct sim_cpu *tc, struct shootdown *sd)
 {
-    struct csd *c = csd_get(s), **pp = &tc->deferred;
+    struct csd *c = csd_get(s);
     u64 tick = s->m.deferred_tick_cycles;
 
+    if (!c)
+        return SIM_ENOMEM;
     *c = (struct csd){ .sd = sd, .sent = tc->hw.now, .arrival = CYCLES_NEVER };
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = c;
+    if (tc->deferred_tail)
+        tc->deferred_tail->next = c;
+    else
+        tc->deferred = c;
+    tc->deferred_tail = c;
     if (tc->tick_at == CYCLES_NEVER) {
         /* The next scheduler tick of that CPU (ticks staggered per CPU). */
         cycles_t base = s->now > tc->hw.now ? s->now : tc->hw.now;
@@ -157,38 +161,47 @@ static void post_deferred(struct sim *s, struct sim_cpu *tc, struct shootdown *s
     }
     if (sd_irq_time(tc) != CYCLES_NEVER)
         sim_wake_at(s, tc, sd_irq_time(tc));
+    return SIM_OK;
 }
 
-/* The flush IPI handler: drain call_single_queue, acknowledging each
- * request after its flush_tlb_func (or before it, with early-ack).  A due
- * tick runs the deferred invalidations. */
+/* The flush IPI handler: interrupt entry (with its seeded spread, and a VM
+ * exit for a vCPU without posted interrupts), then drain call_single_queue:
+ * read each csd and the flush_tlb_info line, flush_tlb_func, csd_unlock
+ * (or unlock first, with early-ack).  A due tick runs the deferred
+ * invalidations. */
 void sd_handle_irqs(struct sim *s, struct sim_cpu *sc)
 {
     struct cpu *c = &sc->hw;
     cycles_t t = c->now, cost = s->m.irq_entry_cycles + sd_cstate_exit(s, sc);
+    struct csd *q = sd_first_csd(sc);
+    bool ipi = q && q->arrival <= t;
     u32 handled = 0;
 
-    while (sc->irq_head && sc->irq_head->arrival <= t + cost) {
-        struct csd *q = sc->irq_head;
+    if (ipi)
+        cost += smp_irq_entry_spread(&s->m, c->id, sc->irqs_taken++) +
+                smp_virt_entry_cycles(&s->m);
+    while ((q = sd_first_csd(sc)) && q->arrival <= t + cost) {
         struct shootdown *sd = q->sd;
+        cycles_t wait_before = q->wait_before;
 
-        sc->irq_head = q->next;
+        ev_pop(&sc->irqq);
         csd_put(s, q);
+        cost += smp_target_read(&s->m, sd->info.initiating_cpu, c->id, &sd->info_line, t + cost);
         s->env.now = t + cost;
         cycles_t early = t + cost;      /* early-ack: before the flush work */
         cost += flush_tlb_func(&s->env, c, &sd->info, false);
         c->st.ipis_received++;
         handled++;
-        /* Acknowledged after flush_tlb_func returns (the csd unlock), or,
-         * with early-ack, at its start; the handler runs no user code in
-         * between, so both are safe. */
-        sd_ack(s, sd, s->pol->early_ack ? early : t + cost);
+        /* csd_unlock() after flush_tlb_func returns, or, with early-ack,
+         * at its start; the handler runs no user code in between, so both
+         * are safe. */
+        sd_ack_csd(s, sd, s->pol->early_ack ? early : t + cost, wait_before);
     }
     if (sc->deferred && sc->tick_at <= t + cost) {
         c->now = t + cost;
         cost += sd_run_deferred(s, sc);
     }
-    cost += s->m.irq_exit_cycles;
+    cost += s->m.irq_exit_cycles + (ipi ? smp_virt_exit_cycles(&s->m) : 0);
     c->now = t + cost;
     if (s->hooks.irq)
         s->hooks.irq(s->hooks.arg, c->id, t, t + cost, handled);
@@ -227,6 +240,8 @@ struct shootdown *sd_get(struct sim *s)
     sd->nr_mms = 0;
     sd->pending = 0;
     sd->last_ack = 0;
+    sd->wait_total = 0;
+    sd->info_line = (struct smp_info_line){ 0 };
     sd->exit_mm = false;
     sd->mm = NULL;
     return sd;
@@ -263,7 +278,8 @@ static bool check_completion(struct sim *s, const struct shootdown *sd)
 static void sd_complete(struct sim *s, struct shootdown *sd)
 {
     struct sim_cpu *ic = &s->cpus[sd->info.initiating_cpu];
-    cycles_t t = sd->last_ack > sd->local_done ? sd->last_ack : sd->local_done;
+    cycles_t waited = sd->local_done + sd->wait_total;   /* csd_lock_wait reads every csd */
+    cycles_t t = sd->last_ack > waited ? sd->last_ack : waited;
 
     sd->rec.t_done = t;
     if (sd->rec.targets) {
@@ -298,63 +314,27 @@ static void sd_complete(struct sim *s, struct shootdown *sd)
     sd_put(s, sd);
 }
 
-/* Send the request to every target by IPI (native or KVM PV send-IPI). */
+/* smp_call_function_many_cond(): queue a csd on every target, send the
+ * IPIs (native, or KVM PV send-IPI under pv-kvm), costed by models/smp.c. */
 static int deliver_ipis(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
                         const struct flush_targets *tg, cycles_t at,
-                        struct apic_send *snd)
+                        struct smp_send *snd)
 {
-    u32 cpu;
-
+    u32 self = sc->hw.id, cpu;
+    cycles_t before = 0;
     bool pv = s->pol->transport == XPORT_PV_KVM;
 
-    apic_send_ipi_mask(&s->m, sc->hw.id, &tg->mask, pv, at, s->arrival, snd);
+    smp_call_function_many_cond(&s->m, self, &tg->mask, tg->examined, pv, at,
+                                s->arrival, snd);
     if (pv)
         s->eng.hypercalls += snd->writes;   /* KVM_HC_SEND_IPI */
-    for_each_cpu(cpu, &tg->mask, s->nr_cpus)
-        if (post_csd(s, &s->cpus[cpu], sd, at, s->arrival[cpu]))
-            return SIM_ENOMEM;
-    return SIM_OK;
-}
-
-/* kvm_flush_tlb_multi(): a preempted vCPU is not IPI'd; KVM_VCPU_FLUSH_TLB
- * makes it flush everything when the host runs it again. */
-static void pv_kvm_filter(struct sim *s, struct flush_targets *tg)
-{
-    u32 cpu;
-
+    sd->wait_total = snd->wait_total;
     for_each_cpu(cpu, &tg->mask, s->nr_cpus) {
-        struct sim_cpu *tc = &s->cpus[cpu];
-        if (!tc->preempted)
-            continue;
-        tc->pv_flush_pending = true;
-        cpumask_clear_cpu(cpu, &tg->mask);
-        tg->nr--;
-        s->eng.pv_skipped_preempted++;
+        if (post_csd(s, &s->cpus[cpu], sd, at + snd->queue_cycles, s->arrival[cpu], before))
+            return SIM_ENOMEM;
+        before += smp_wait_cycles(&s->m, self, cpu);
     }
-}
-
-/* Work done on a target by the hypervisor (Hyper-V) or by hardware
- * (broadcast): the target's TLB changes without its CPU running a handler,
- * and its tlb_gen does not move. */
-static void remote_invalidate(struct sim *s, struct sim_cpu *tc, const struct flush_tlb_info *f)
-{
-    struct cpu *c = &tc->hw;
-    unsigned shift = f->kernel ? PAGE_SHIFT_4K : f->stride_shift;
-
-    if (!f->kernel && f->mm && c->loaded_mm != f->mm)
-        return;                         /* PCID-less: no entries of it here */
-    if (f->end == TLB_FLUSH_ALL) {
-        if (f->kernel)
-            cpu_flush_tlb_global(c);
-        else
-            cpu_flush_tlb_local(c);
-        c->st.flush_full++;
-        return;
-    }
-    for (u64 a = f->start; a < f->end; a += 1ull << shift) {
-        cpu_invlpg(c, a);
-        c->st.flush_pages++;
-    }
+    return SIM_OK;
 }
 
 static u64 range_units(const struct flush_tlb_info *f)
@@ -375,7 +355,7 @@ static cycles_t deliver_hyperv(struct sim *s, struct shootdown *sd,
     if (!tg->nr)
         return 0;                       /* nobody else to flush: no hypercall */
     for_each_cpu(cpu, &tg->mask, s->nr_cpus)
-        remote_invalidate(s, &s->cpus[cpu], f);
+        flush_remote_invalidate(&s->cpus[cpu].hw, f);
     s->eng.hypercalls++;
     /* The host reaches running targets with its own (cheap, unvirtualised)
      * IPIs; the hypercall returns after the slowest. */
@@ -398,44 +378,10 @@ static cycles_t deliver_broadcast(struct sim *s, struct sim_cpu *sc, struct shoo
     else
         n = (units + s->m.invlpgb_count_max - 1) / s->m.invlpgb_count_max;
     for_each_cpu(cpu, &tg->mask, s->nr_cpus)
-        remote_invalidate(s, &s->cpus[cpu], f);
-    remote_invalidate(s, sc, f);        /* INVLPGB covers the issuing CPU too */
+        flush_remote_invalidate(&s->cpus[cpu].hw, f);
+    flush_remote_invalidate(&sc->hw, f);        /* INVLPGB covers the issuing CPU too */
     s->eng.broadcasts += n;
     return n * s->m.invlpgb_cycles + s->m.tlbsync_cycles;
-}
-
-/* Broadcast and Hyper-V flush every CPU that may hold entries: those the
- * policy would IPI (lazy skipped unless freed_tables); a target that runs
- * another mm holds none (PCID-less), so it is dropped. */
-static void keep_holders(struct sim *s, const struct flush_tlb_info *f, struct flush_targets *tg)
-{
-    u32 cpu;
-
-    if (f->kernel)
-        return;
-    for_each_cpu(cpu, &tg->mask, s->nr_cpus)
-        if (f->mm && s->cpus[cpu].hw.loaded_mm != f->mm) {
-            cpumask_clear_cpu(cpu, &tg->mask);
-            tg->nr--;
-        }
-}
-
-/* Targets of transports that skip no one: every other CPU in the mask
- * (deferred) or every other CPU holding the mm (broadcast). */
-static void target_all(struct sim *s, u32 self, const struct cpumask *mask,
-                       struct mm *holders_of, struct flush_targets *tg)
-{
-    cpumask_clear(&tg->mask);
-    cpumask_clear(&tg->lazy);
-    tg->nr = tg->skipped_lazy = tg->skipped_other = 0;
-    for (u32 cpu = 0; cpu < s->nr_cpus; cpu++) {
-        bool in = holders_of ? s->cpus[cpu].hw.loaded_mm == holders_of
-                             : cpumask_test_cpu(cpu, mask);
-        if (cpu != self && in) {
-            cpumask_set_cpu(cpu, &tg->mask);
-            tg->nr++;
-        }
-    }
 }
 
 /* What the transport costs the initiator: *cost is work (busy), *wait is
@@ -444,31 +390,28 @@ static void target_all(struct sim *s, u32 self, const struct cpumask *mask,
 static bool deliver(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
                     enum flush_transport xp, struct flush_targets *tg,
                     const struct cpumask *mask, cycles_t *cost, cycles_t *wait,
-                    struct apic_send *snd)
+                    struct smp_send *snd)
 {
     struct cpu *c = &sc->hw;
     struct mm *mm = sd->mm;
 
     switch (xp) {
     case XPORT_PV_KVM:
-        pv_kvm_filter(s, tg);
-        /* fall through */
     case XPORT_IPI:
-        if (tg->nr) {
-            if (deliver_ipis(s, sc, sd, tg, c->now + *cost, snd))
-                return sim_fail(s, SIM_ENOMEM, sd->rec.line, "op", "out of memory"), false;
-            *cost += snd->send_cycles;
-        }
+        /* With no target left the condition scan is still paid. */
+        if (deliver_ipis(s, sc, sd, tg, c->now + *cost, snd))
+            return sim_fail(s, SIM_ENOMEM, sd->rec.line, "op", "out of memory"), false;
+        *cost += snd->send_cycles;
         return true;
     case XPORT_HYPERV:
-        keep_holders(s, &sd->info, tg);
+        flush_keep_holders(&s->env, &sd->info, tg);
         *wait = deliver_hyperv(s, sd, tg);
         snd->writes = tg->nr ? 1 : 0;   /* one hypercall */
         return false;
     case XPORT_BROADCAST:
         /* INVLPGB reaches every CPU, lazy ones included. */
         if (mm && !sd->info.kernel)
-            target_all(s, c->id, NULL, mm, tg);
+            flush_target_all(&s->env, c->id, NULL, mm, tg);
         *wait = deliver_broadcast(s, sc, sd, tg);
         *cost += *wait - s->m.tlbsync_cycles;   /* issuing INVLPGBs is work */
         *wait = s->m.tlbsync_cycles;
@@ -477,7 +420,7 @@ static bool deliver(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
     case XPORT_DEFERRED:
         /* Every other CPU in the mask, lazy or not, invalidates at its next
          * tick or context switch: nobody is interrupted. */
-        target_all(s, c->id, mask, NULL, tg);
+        flush_target_all(&s->env, c->id, mask, NULL, tg);
         tg->local = mm && c->loaded_mm == mm;
         return false;
     }
@@ -486,7 +429,7 @@ static bool deliver(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
 
 static void account_request(struct sim *s, const struct shootdown *sd,
                              enum flush_transport xp, const struct flush_targets *tg,
-                             const struct apic_send *snd)
+                             const struct smp_send *snd)
 {
     if (s->hooks.flush_start)
         s->hooks.flush_start(s->hooks.arg, &sd->rec, &tg->mask, &tg->lazy);
@@ -495,6 +438,7 @@ static void account_request(struct sim *s, const struct shootdown *sd,
     s->eng.icr_writes += snd->writes;
     s->eng.ipis_skipped_lazy += tg->skipped_lazy;
     s->eng.ipis_skipped_other += tg->skipped_other;
+    s->eng.pv_skipped_preempted += tg->skipped_preempted;
 }
 
 static void info_init(struct sim *s, struct shootdown *sd, struct mm *mm, u64 start,
@@ -511,16 +455,30 @@ static void info_init(struct sim *s, struct shootdown *sd, struct mm *mm, u64 st
         flush_tlb_kernel_info_init(&s->env, &sd->info, start, end, cpu);
 }
 
-/* LATR defers only what frees memory (munmap, MADV_DONTNEED, migration);
- * permission changes, explicit and kernel flushes, and exits stay
- * synchronous. */
-static enum flush_transport transport_for(const struct flush_policy *pol,
-                                          const struct trace_op *op)
+static enum flush_cause cause_of(const struct trace_op *op, const struct mm *mm)
 {
-    if (pol->transport == XPORT_DEFERRED &&
-        !(op && trace_op_is(op, TOP_FREES)))
-        return XPORT_IPI;
-    return pol->transport;
+    if (!op)
+        return FLUSH_CAUSE_BATCH;
+    if (!mm)
+        return FLUSH_CAUSE_KERNEL;
+    if (trace_op_is(op, TOP_FREES))
+        return FLUSH_CAUSE_FREE;
+    return FLUSH_CAUSE_OTHER;
+}
+
+/* kvm_flush_tlb_multi() (pv-kvm, user flushes) or native target choice. */
+static void choose_targets(struct sim *s, struct shootdown *sd, enum flush_transport xp,
+                           const struct cpumask *mask, struct flush_targets *tg)
+{
+    u32 cpu;
+
+    if (xp != XPORT_PV_KVM || !mask) {
+        flush_choose_targets(&s->env, &sd->info, mask, tg);
+        return;
+    }
+    flush_choose_targets_pv_kvm(&s->env, &sd->info, mask, &s->preempted, tg);
+    for_each_cpu(cpu, &tg->preempted, s->nr_cpus)
+        s->cpus[cpu].pv_flush_pending = true;   /* KVM_VCPU_FLUSH_TLB */
 }
 
 /* flush_tlb_mm_range() (mm set), flush_tlb_kernel_range() (mm NULL) or
@@ -532,10 +490,10 @@ int sd_flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
                      const struct cpumask *batch_mask)
 {
     struct cpu *c = &sc->hw;
-    enum flush_transport xp = transport_for(s->pol, op);
+    enum flush_transport xp = flush_transport_for(s->pol, cause_of(op, mm));
     cycles_t t0 = c->now, cost = s->m.flush_request_cycles, wait = 0;
     struct flush_targets tg;
-    struct apic_send snd = { 0 };
+    struct smp_send snd = { 0 };
     bool local_first = !s->pol->concurrent_local, spin;
     const struct cpumask *mask = batch_mask ? batch_mask : mm ? &mm->cpumask : NULL;
     u32 cpu;
@@ -553,7 +511,7 @@ int sd_flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
     s->eng.flush_requests++;
     if (mm)
         mm->flush_inflight++;
-    flush_choose_targets(&s->env, &sd->info, mask, &tg);
+    choose_targets(s, sd, xp, mask, &tg);
     if (mask && cpumask_weight(mask) > cpumask_test_cpu(c->id, mask) &&
         xp != XPORT_DEFERRED && xp != XPORT_BROADCAST) {
         /* native_flush_tlb_multi() runs (and counts) whenever another CPU
@@ -584,7 +542,8 @@ int sd_flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
         if (s->pol->free_after == FREE_AT_ONCE)
             mmu_gather_finish(&s->ptc, &sd->gather);
         for_each_cpu(cpu, &tg.mask, s->nr_cpus)
-            post_deferred(s, &s->cpus[cpu], sd);
+            if (post_deferred(s, &s->cpus[cpu], sd))
+                return sim_fail(s, SIM_ENOMEM, sd->rec.line, "op", "out of memory");
         return SIM_OK;                  /* the initiator goes on */
     }
     if (!spin || !tg.nr) {

@@ -472,7 +472,7 @@ static bool barrier_ready(const struct sim *s)
 {
     for (u32 i = 0; i < s->nr_cpus; i++) {
         const struct sim_cpu *sc = &s->cpus[i];
-        if (sc->q_len || sc->has_cur || sc->spinning || sc->irq_head || sc->batch.sd)
+        if (sc->q_len || sc->has_cur || sc->spinning || sc->irqq.nr || sc->batch.sd)
             return false;
     }
     return true;
@@ -641,6 +641,8 @@ static int cpus_init(struct sim *s, struct sim_err *err)
         sc->tick_at = CYCLES_NEVER;
         s->cpu_ptrs[i] = &sc->hw;
         ev_init(&sc->run_ev, cpu_run, sc);
+        if (ev_queue_init(&sc->irqq))
+            return sim_err_set(err, SIM_ENOMEM, "out of memory");
     }
     return SIM_OK;
 }
@@ -711,11 +713,9 @@ void sim_destroy(struct sim *s)
         return;
     for (u32 i = 0; s->cpus && i < s->nr_cpus; i++) {
         struct sim_cpu *sc = &s->cpus[i];
-        while (sc->irq_head) {
-            struct csd *n = sc->irq_head->next;
-            free(sc->irq_head);
-            sc->irq_head = n;
-        }
+        for (u32 k = 0; k < sc->irqq.nr; k++)
+            free(sc->irqq.heap[k]->owner);
+        ev_queue_destroy(&sc->irqq);
         while (sc->deferred) {
             struct csd *n = sc->deferred->next;
             free(sc->deferred);
@@ -770,7 +770,7 @@ static bool resume_blocking_vcpus(struct sim *s)
 
     for (u32 i = 0; i < s->nr_cpus; i++) {
         struct sim_cpu *sc = &s->cpus[i];
-        if (sc->preempted && sc->irq_head) {
+        if (sc->preempted && sc->irqq.nr) {
             s->eng.vcpu_forced_runs++;
             op_vcpu_run(s, sc);
             any = true;
@@ -916,8 +916,10 @@ u32 sim_ipis_in_flight(const struct sim *s, struct sim_ipi *out, u32 max)
     u32 n = 0;
 
     for (u32 i = 0; i < s->nr_cpus; i++)
-        for (const struct csd *c = s->cpus[i].irq_head; c && n < max; c = c->next)
+        for (u32 k = 0; k < s->cpus[i].irqq.nr && n < max; k++) {
+            const struct csd *c = s->cpus[i].irqq.heap[k]->owner;
             out[n++] = (struct sim_ipi){ c->sd->info.initiating_cpu, i, c->sent, c->arrival };
+        }
     return n;
 }
 

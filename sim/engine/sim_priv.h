@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include "../../models/apic.h"
+#include "../../models/smp.h"
 #include "ev.h"
 #include "sim.h"
 
@@ -19,9 +20,11 @@
 
 /* One queued flush request on a target (the kernel's call_single_data). */
 struct csd {
-    struct csd *next;
+    struct ev ev;                       /* in the target's irqq, keyed by arrival */
+    struct csd *next;                   /* deferred FIFO and the free list */
     struct shootdown *sd;
     cycles_t sent, arrival;
+    cycles_t wait_before;               /* csd_lock_wait cycles of the targets before it */
 };
 
 /* The initiator's side of one flush request (pooled: a deferred request
@@ -35,7 +38,9 @@ struct shootdown {
     u32 nr_mms, cap_mms;
     u32 pending;                        /* acknowledgements outstanding */
     cycles_t local_done;                /* the initiator's own part finished */
-    cycles_t last_ack;                  /* latest acknowledgement seen */
+    cycles_t last_ack;                  /* latest acknowledgement seen (csd_lock_wait fold) */
+    cycles_t wait_total;                /* csd_lock_wait cycles over every target */
+    struct smp_info_line info_line;     /* the flush_tlb_info line the targets read */
     bool exit_mm;                       /* mm_exit: tear the mm down when done */
     struct shootdown *next_free;
     struct shootdown *all_next;         /* every one allocated, for teardown */
@@ -73,8 +78,10 @@ struct sim_cpu {
     bool pv_flush_pending;              /* KVM_VCPU_FLUSH_TLB set while preempted */
     cycles_t irqs_off_until;
 
-    struct csd *irq_head;               /* pending requests, by arrival */
+    struct ev_queue irqq;               /* pending requests (struct csd), by (arrival, seq) */
+    u64 irqs_taken;                     /* flush interrupts so far (entry-spread stream) */
     struct csd *deferred;               /* lazy-deferred invalidations, FIFO */
+    struct csd *deferred_tail;          /* its last entry */
     cycles_t tick_at;                   /* next tick that handles them */
     struct shootdown *sd_wait;          /* the flush it spins on */
     struct tlbbatch batch;
@@ -95,6 +102,7 @@ struct sim {
     struct sim_cpu *cpus;
     struct sim_cpu *running;            /* CPU whose run loop is active */
     cycles_t *arrival;                  /* scratch, nr_cpus */
+    struct cpumask preempted;           /* vCPUs the host has descheduled */
     struct cpu **cpu_ptrs;              /* env.cpus */
 
     struct frame_alloc frames;
@@ -147,6 +155,11 @@ void sim_mm_release(struct sim *s, struct mm *mm);      /* after mm_exit's flush
 void sim_wake_at(struct sim *s, struct sim_cpu *sc, cycles_t t);
 
 /* ---- shootdown.c ------------------------------------------------------------ */
+/* The earliest queued request on sc (NULL if none). */
+static inline struct csd *sd_first_csd(const struct sim_cpu *sc)
+{
+    return sc->irqq.nr ? (struct csd *)sc->irqq.heap[0]->owner : NULL;
+}
 cycles_t sd_irq_time(const struct sim_cpu *sc);         /* next deliverable interrupt */
 cycles_t sd_cstate_exit(const struct sim *s, const struct sim_cpu *sc);
 void sd_handle_irqs(struct sim *s, struct sim_cpu *sc); /* at sc's clock */

@@ -1,0 +1,51 @@
+/* models/smp.c - smp_call_function_many_cond() costs (see smp.h). */
+#include "smp.h"
+
+void smp_call_function_many_cond(const struct machine *m, u32 self,
+                                 const struct cpumask *targets, u32 nr_cond,
+                                 bool pv_ipi, cycles_t t0, cycles_t *arrival,
+                                 struct smp_send *out)
+{
+    struct apic_send snd;
+    cycles_t queue = (cycles_t)nr_cond * m->smp_cond_cycles, wait = 0;
+    u32 cpu;
+
+    for_each_cpu(cpu, targets, m->cpus) {
+        queue += smp_queue_cycles(m, self, cpu);
+        wait += smp_wait_cycles(m, self, cpu);
+    }
+    /* The IPIs go out after the whole queueing loop (one send for all). */
+    apic_send_ipi_mask(m, self, targets, pv_ipi, t0 + queue, arrival, &snd);
+    out->writes = snd.writes;
+    out->queue_cycles = queue;
+    out->send_cycles = queue + snd.send_cycles;
+    out->wait_total = wait;
+}
+
+cycles_t smp_target_read(const struct machine *m, u32 self, u32 cpu,
+                         struct smp_info_line *line, cycles_t t)
+{
+    cycles_t at = t + smp_line(m, self, cpu, m->smp_csd_read_cycles);
+    cycles_t start = at > line->busy_until ? at : line->busy_until;
+
+    line->busy_until = start + m->smp_info_share_cycles;
+    return start + smp_line(m, self, cpu, m->smp_info_line_cycles) - t;
+}
+
+cycles_t smp_irq_entry_spread(const struct machine *m, u32 cpu, u64 n)
+{
+    u64 st = m->seed ^ ((u64)cpu * 0xd1b54a32d192ed03ull) ^ (n * 0x8cb92ba72f3d8dd7ull);
+    u64 u = sim_rand_next(&st) >> 48;   /* uniform, 16 bits */
+
+    return (2 * (u64)m->irq_entry_spread_cycles * u) >> 16;
+}
+
+cycles_t smp_virt_entry_cycles(const struct machine *m)
+{
+    return m->virt && !m->posted_interrupts ? m->vmexit_cycles : 0;
+}
+
+cycles_t smp_virt_exit_cycles(const struct machine *m)
+{
+    return m->virt && m->eoi_exit ? m->vmexit_cycles : 0;
+}

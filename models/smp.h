@@ -1,0 +1,103 @@
+/* models/smp.h - what a synchronous cross-CPU function call costs, step by
+ * step as kernel/smp.c smp_call_function_many_cond() pays it.  Pure cost
+ * functions; the engine (sim/engine/shootdown.c) schedules the steps.
+ *
+ * The initiator, for every CPU of the mask (cpumask order):
+ *   should_flush_tlb()  smp.cond_cycles          (on_each_cpu_cond_mask only)
+ *   csd_lock()          smp.csd_lock_cycles      the csd line comes back from
+ *                                                the target that unlocked it
+ *   llist_add()         smp.llist_add_cycles     onto the target's
+ *                                                call_single_queue
+ * then sends (models/apic.h: one ICR write, or one per target or cluster,
+ * or PV hypercalls), runs its own flush_tlb_func(), and then
+ *   csd_lock_wait()     ipi.ack_cycles           each target's csd in turn,
+ *                                                in cpumask order
+ * Each target: interrupt entry (ipi.irq_entry_cycles plus a seeded spread,
+ * smp_irq_entry_spread()), llist_del_all() and the csd (smp.csd_read_cycles),
+ * the flush_tlb_info line every target reads (smp.info_line_cycles, readers
+ * queue for smp.info_share_cycles each), flush_tlb_func(), csd_unlock().
+ * A line moved between sockets costs smp.cross_socket_line_cycles more.
+ *
+ * Sources: kernel/smp.c (smp_call_function_many_cond, csd_lock,
+ * csd_lock_wait, flush_smp_call_function_queue), arch/x86/mm/tlb.c
+ * (native_flush_tlb_multi), ../shared/reference/linux-tlb.md A6.
+ */
+#ifndef TLBSIM_SMP_H
+#define TLBSIM_SMP_H
+
+#include "apic.h"
+#include "base.h"
+#include "cpumask.h"
+#include "machine.h"
+
+/* One cache-line transfer of `base` cycles between from's and to's cores. */
+static inline cycles_t smp_line(const struct machine *m, u32 from, u32 to, u32 base)
+{
+    return base + (machine_socket_of(m, from) == machine_socket_of(m, to)
+                       ? 0 : m->smp_cross_socket_line_cycles);
+}
+
+/* csd_lock() + llist_add() for one target. */
+static inline cycles_t smp_queue_cycles(const struct machine *m, u32 self, u32 cpu)
+{
+    return smp_line(m, self, cpu, m->smp_csd_lock_cycles) +
+           smp_line(m, self, cpu, m->smp_llist_add_cycles);
+}
+
+/* csd_lock_wait() on one target whose csd is already unlocked. */
+static inline cycles_t smp_wait_cycles(const struct machine *m, u32 self, u32 cpu)
+{
+    return smp_line(m, self, cpu, m->ack_cycles);
+}
+
+struct smp_send {
+    u32 writes;                         /* ICR writes (or PV send-IPI hypercalls) */
+    cycles_t queue_cycles;              /* cond + csd_lock + llist_add, every target */
+    cycles_t send_cycles;               /* queue_cycles + the IPI sends */
+    cycles_t wait_total;                /* sum of smp_wait_cycles over the targets */
+};
+
+/* The initiator's side up to the last IPI sent: nr_cond CPUs examined by a
+ * condition, every target queued, then the IPIs sent from t0 + queue time.
+ * Fills arrival[cpu] (APIC arrival) for each target. */
+void smp_call_function_many_cond(const struct machine *m, u32 self,
+                                 const struct cpumask *targets, u32 nr_cond,
+                                 bool pv_ipi, cycles_t t0, cycles_t *arrival,
+                                 struct smp_send *out);
+
+/* The flush_tlb_info line that every target of one request reads. */
+struct smp_info_line {
+    cycles_t busy_until;                /* the line serves the next reader from here */
+};
+
+/* A target of initiator `self` reaches the csd and the info line at t:
+ * returns the cycles until it has both (queueing behind earlier readers). */
+cycles_t smp_target_read(const struct machine *m, u32 self, u32 cpu,
+                         struct smp_info_line *line, cycles_t t);
+
+/* The extra interrupt-entry latency of cpu's n-th interrupt: uniform in
+ * [0, 2 x ipi.irq_entry_spread_cycles), mean the key, deterministic from
+ * sim.seed, cpu and n (one stream per CPU, consumed in the order it takes
+ * interrupts), so adding a target never changes another's draw.  The
+ * slowest of N targets gets N/(N+1) of the range on average: it grows with
+ * N.  Bounded on purpose: a range below one target's queueing and waiting
+ * cost keeps latency strictly rising with the target count. */
+cycles_t smp_irq_entry_spread(const struct machine *m, u32 cpu, u64 n);
+
+/* What a vCPU pays per interrupt beyond native entry and exit: a VM exit
+ * when interrupts are not posted (the host kicks it and injects on entry)
+ * and one when the EOI write traps.  0 on bare metal. */
+cycles_t smp_virt_entry_cycles(const struct machine *m);
+cycles_t smp_virt_exit_cycles(const struct machine *m);
+
+/* csd_lock_wait() over the targets in cpumask order: target k (unlocked at
+ * u_k, with wait_before_k the wait cycles of the targets before it) makes
+ * the initiator done no earlier than u_k + (wait_total - wait_before_k);
+ * the initiator starts waiting at local_done and reads every csd once. */
+static inline cycles_t smp_wait_done(cycles_t unlock, cycles_t wait_total,
+                                     cycles_t wait_before)
+{
+    return unlock + (wait_total - wait_before);
+}
+
+#endif

@@ -1,0 +1,306 @@
+/* tests/test_timing.c - shootdown costs as smp_call_function_many_cond()
+ * pays them (models/smp.h) and the paravirtual flush rules, in scenarios
+ * small enough to compute by hand.  These test model behaviour, not the
+ * speed of the simulator.
+ *
+ * machine_init defaults used below (cycles): flush_request 400, cond 70,
+ * csd_lock 110, llist_add 130, ICR write 100, delivery 1500 (3000 across
+ * sockets), irq entry 400, csd_read 150, info line 110 (busy 40 per
+ * reader), handler 150, INVLPG 260, ack (csd_lock_wait read) 200, one more
+ * 200 per line moved between sockets, VM exit 2500, hypercall 2500; the
+ * entry spread is set to 0 where a figure is computed exactly.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../models/smp.h"
+#include "../sim/io/model_load.h"
+#include "harness.h"
+
+#define HDR "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":%u}\n"
+#define MM1 "{\"op\":\"mm_new\",\"mm\":1}\n" \
+    "{\"op\":\"map\",\"mm\":1,\"va\":\"0x400000\",\"len\":\"0x40000\",\"page\":\"4k\",\"prot\":\"rw\"}\n"
+
+static const struct flush_policy *P(const char *name)
+{
+    const struct flush_policy *p = flush_policy_find(name);
+    cr_assert(p, "policy %s", name);
+    return p;
+}
+
+/* n CPUs all running mm 1; CPU 0 zaps one page at cycle 100000. */
+static char *zap_trace(u32 n)
+{
+    size_t cap = 256 + 48 * (size_t)n;
+    char *t = malloc(cap);
+    size_t len;
+
+    cr_assert(t);
+    len = (size_t)snprintf(t, cap, HDR MM1, n);
+    for (u32 i = 0; i < n; i++)
+        len += (size_t)snprintf(t + len, cap - len, "{\"op\":\"switch\",\"cpu\":%u,\"mm\":1}\n", i);
+    snprintf(t + len, cap - len, "{\"op\":\"zap\",\"cpu\":0,\"mm\":1,\"va\":\"0x401000\","
+             "\"len\":\"0x1000\",\"t\":100000}\n");
+    return t;
+}
+
+static u64 zap_latency(u32 n, const char *machine, const char *const *sets,
+                       const struct flush_policy *pol)
+{
+    char *text = zap_trace(n);
+    struct h_run h;
+    u64 lat;
+
+    cr_assert_eq(h_run_machine(&h, text, pol, machine, sets), 0, "%s", h.err.msg);
+    cr_assert_eq(h.nr_fl, 1);
+    cr_assert_eq(h.fl[0].targets, n - 1);
+    lat = h.fl[0].t_done - h.fl[0].t_request;
+    h_done(&h);
+    free(text);
+    return lat;
+}
+
+/* ---- one target, term by term ------------------------------------------ */
+
+Test(timing, one_target_same_socket_term_by_term)
+{
+    static const char *const s[] = { "ipi.irq_entry_spread_cycles=0", "sockets=1", NULL };
+
+    /* 400 request + 70 should_flush_tlb(CPU 1) + 110 csd_lock + 130
+     * llist_add + 100 ICR + 1500 delivery + 400 entry + 150 csd read + 110
+     * info line + (150 + 260) flush_tlb_func + 200 csd_lock_wait = 3580. */
+    cr_expect_eq(zap_latency(2, NULL, s, P("linux")), 3580);
+}
+
+Test(timing, one_target_across_sockets_pays_each_line_once_more)
+{
+    static const char *const s[] = { "ipi.irq_entry_spread_cycles=0", "sockets=2", NULL };
+
+    /* As above, with CPU 1 on the other socket: delivery 3000 instead of
+     * 1500, and csd_lock, llist_add, csd read, info line and the
+     * csd_lock_wait read each move a line across: 5 x 200.
+     * 3580 + 1500 + 1000 = 6080. */
+    cr_expect_eq(zap_latency(2, NULL, s, P("linux")), 6080);
+}
+
+Test(timing, three_targets_queue_then_send_then_wait_in_cpumask_order)
+{
+    static const char *const s[] = { "ipi.irq_entry_spread_cycles=0", "sockets=1",
+                                     "apic.mode=x2apic-phys", "apic.shorthand=false", NULL };
+
+    /* Initiator: 400 + 3 x 70 cond + 3 x (110 + 130) queue = 1330, then
+     * ICR writes at +100, +200, +300.  Targets arrive 1500 later and
+     * read the csd (150) and the info line, which serves one reader per
+     * 40 cycles: they reach it 100 apart, so nobody queues (110 each).
+     * CPU 3 (last written) unlocks at 1330 + 300 + 1500 + 400 + 150 + 110
+     * + 410 = 4200; CPU 1 at 4000, CPU 2 at 4100.  csd_lock_wait walks
+     * CPUs 1, 2, 3: max(4000 + 600, 4100 + 400, 4200 + 200) = 4600. */
+    cr_expect_eq(zap_latency(4, NULL, s, P("linux")), 4600);
+}
+
+Test(timing, readers_of_the_info_line_queue_behind_each_other)
+{
+    static const char *const s[] = { "ipi.irq_entry_spread_cycles=0", "sockets=1",
+                                     "smp.info_share_cycles=1000", NULL };
+
+    /* Three targets reached by one shorthand write at the same cycle: the
+     * info line serves them 1000 apart.  1330 queue + 100 ICR + 1500 + 400
+     * + 150 = 3480 to reach the line; unlocks at 3480 + 110 + 410 = 4000,
+     * 5000, 6000 (CPUs 1, 2, 3 in event order); CPU 3's is last:
+     * 6000 + 200 = 6200. */
+    cr_expect_eq(zap_latency(4, NULL, s, P("linux")), 6200);
+}
+
+/* ---- latency rises with the targets ------------------------------------ */
+
+static const char *const shipped[] = {
+    "../models/skylake-sp.json", "../models/sapphire-rapids.json", "../models/zen3.json",
+    "../models/zen4.json", "../models/kvm-guest-skylake.json",
+};
+
+/* The scenario of the issue: a one-page zap with every CPU running the mm,
+ * cpus = N on two sockets, for N = 2..64, every APIC mode with and without
+ * the all-but-self shorthand, on every shipped machine. */
+Test(timing, latency_rises_strictly_with_targets_everywhere, .timeout = 120)
+{
+    static const char *const modes[] = { "xapic-flat", "x2apic-phys", "x2apic-cluster" };
+
+    for (size_t mi = 0; mi < ARRAY_SIZE(shipped); mi++)
+        for (size_t a = 0; a < ARRAY_SIZE(modes); a++)
+            for (int sh = 0; sh < 2; sh++) {
+                char mode[64], shorthand[64], cpus[32];
+                const char *sets[] = { "sockets=2", mode, shorthand, cpus, NULL };
+                u64 prev = 0;
+
+                snprintf(mode, sizeof(mode), "apic.mode=%s", modes[a]);
+                snprintf(shorthand, sizeof(shorthand), "apic.shorthand=%s", sh ? "true" : "false");
+                for (u32 n = 2; n <= 64; n++) {
+                    snprintf(cpus, sizeof(cpus), "cpus=%u", n);
+                    u64 lat = zap_latency(n, shipped[mi], sets, P("linux"));
+                    cr_expect_gt(lat, prev, "%s %s %s: %u CPUs %llu cycles, %u CPUs %llu",
+                                 shipped[mi], mode, shorthand, n, (unsigned long long)lat,
+                                 n - 1, (unsigned long long)prev);
+                    prev = lat;
+                }
+            }
+}
+
+Test(timing, entry_spread_is_seeded_per_cpu_and_bounded)
+{
+    struct machine m;
+    u64 sum = 0;
+
+    machine_init(&m);
+    for (u32 cpu = 0; cpu < 1000; cpu++) {
+        cycles_t x = smp_irq_entry_spread(&m, cpu, 0);
+        cr_expect_lt(x, 2 * m.irq_entry_spread_cycles);
+        cr_expect_eq(x, smp_irq_entry_spread(&m, cpu, 0), "deterministic");
+        sum += x;
+    }
+    cr_expect(sum > 1000 * 80 && sum < 1000 * 120, "mean near the key: %llu", (unsigned long long)sum);
+    m.seed = 2;
+    u32 same = 0;
+    for (u32 cpu = 0; cpu < 100; cpu++) {
+        struct machine m1;
+        machine_init(&m1);
+        same += smp_irq_entry_spread(&m1, cpu, 0) == smp_irq_entry_spread(&m, cpu, 0);
+    }
+    cr_expect_lt(same, 10, "another seed gives other draws");
+}
+
+/* ---- published orderings (linux-tlb.md IPI-1..4) ----------------------- */
+
+/* 80 vCPUs of the KVM guest, shorthand off (the benchmark's kernels sent
+ * per destination): a flush to every other vCPU is broadcast. */
+Test(timing, guest_broadcast_physical_over_cluster_over_pv_hypercall)
+{
+    static const char *const phys[] = { "cpus=80", "apic.shorthand=false", "apic.mode=x2apic-phys", NULL };
+    static const char *const clus[] = { "cpus=80", "apic.shorthand=false", "apic.mode=x2apic-cluster", NULL };
+    const char *g = "../models/kvm-guest-skylake.json";
+    u64 p = zap_latency(80, g, phys, P("linux"));
+    u64 c = zap_latency(80, g, clus, P("linux"));
+    u64 pv = zap_latency(80, g, clus, P("pv-kvm"));
+
+    /* 79 trapped ICR writes > 5 (one per cluster of 16) > 1 hypercall. */
+    cr_expect_gt(p, c, "physical %llu, cluster %llu", (unsigned long long)p, (unsigned long long)c);
+    cr_expect_gt(c, pv, "cluster %llu, PV %llu", (unsigned long long)c, (unsigned long long)pv);
+}
+
+Test(timing, guest_unicast_physical_equals_cluster)
+{
+    static const char *const phys[] = { "cpus=2", "apic.mode=x2apic-phys", NULL };
+    static const char *const clus[] = { "cpus=2", "apic.mode=x2apic-cluster", NULL };
+    const char *g = "../models/kvm-guest-skylake.json";
+
+    cr_expect_eq(zap_latency(2, g, phys, P("linux")), zap_latency(2, g, clus, P("linux")));
+}
+
+/* ---- the paravirtual fixes ---------------------------------------------- */
+
+static const char *const virt0[] = { "virt.enabled=true", "ipi.irq_entry_spread_cycles=0",
+                                     "sockets=1", NULL };
+
+/* CPU 1 is a preempted vCPU from 5000 to 200000; CPU 0 flushes one kernel
+ * page at 10000. */
+static const char kflush_preempted[] =
+    "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":3}\n" MM1
+    "{\"op\":\"switch\",\"cpu\":0,\"mm\":1}\n{\"op\":\"switch\",\"cpu\":1,\"mm\":1}\n"
+    "{\"op\":\"switch\",\"cpu\":2,\"mm\":1}\n"
+    "{\"op\":\"vcpu_preempt\",\"cpu\":1,\"t\":5000}\n"
+    "{\"op\":\"vcpu_run\",\"cpu\":1,\"t\":200000}\n"
+    "{\"op\":\"kflush\",\"cpu\":0,\"va\":\"0xffffffff81000000\",\"len\":\"0x1000\",\"t\":10000}\n";
+
+/* flush_tlb_kernel_range() is on_each_cpu(): no condition, no PV skip.
+ * Both targets get a csd; CPU 1 runs its handler when the host resumes it
+ * at 200000: 400 entry + 150 csd read + 110 info line + 150 handler + 260
+ * INVLPG = unlock at 201070; csd_lock_wait reads CPU 1's csd then CPU 2's:
+ * 201070 + 200 + 200 = 201470, latency 191470 from the request at 10000. */
+static void expect_kflush_waits(const char *pol, u64 hypercalls)
+{
+    struct h_run h;
+
+    cr_assert_eq(h_run(&h, kflush_preempted, P(pol), virt0), 0, "%s", h.err.msg);
+    cr_assert_eq(h.nr_fl, 1);
+    cr_expect_eq(h.fl[0].targets, 2, "%s: every other CPU", pol);
+    cr_expect_eq(h.t.ipis_sent, 2, "%s: IPIs, not hypervisor flushes", pol);
+    cr_expect_eq(h.t.pv_skipped_preempted, 0, "%s: a kernel flush skips no one", pol);
+    cr_expect_eq(h.t.hypercalls, hypercalls, "%s", pol);
+    cr_expect_eq(h.fl[0].t_done - h.fl[0].t_request, 191470, "%s: waits for the vCPU", pol);
+    cr_expect_eq(sim_cpu(h.s, 1)->st.ipis_received, 1);
+    h_done(&h);
+}
+
+Test(timing, pv_kvm_kernel_flush_waits_for_the_preempted_vcpu)
+{
+    /* The send is the guest's IPI path: one KVM_HC_SEND_IPI. */
+    expect_kflush_waits("pv-kvm", 1);
+}
+
+Test(timing, pv_hyperv_kernel_flush_is_ipis)
+{
+    /* Native IPIs: one shorthand ICR write (a VM exit), no hypercall. */
+    expect_kflush_waits("pv-hyperv", 0);
+}
+
+/* CPU 1 ran mm 1, went lazy (kernel thread), then the host preempted it;
+ * CPU 2 runs mm 1.  CPU 0 zaps one page at 10000. */
+static const char lazy_preempted[] =
+    "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":3}\n" MM1
+    "{\"op\":\"switch\",\"cpu\":0,\"mm\":1}\n{\"op\":\"switch\",\"cpu\":1,\"mm\":1}\n"
+    "{\"op\":\"switch\",\"cpu\":2,\"mm\":1}\n"
+    "{\"op\":\"access\",\"cpu\":1,\"va\":\"0x401000\",\"kind\":\"r\"}\n"
+    "{\"op\":\"switch\",\"cpu\":1,\"mm\":null}\n"
+    "{\"op\":\"vcpu_preempt\",\"cpu\":1,\"t\":5000}\n"
+    "{\"op\":\"vcpu_run\",\"cpu\":1,\"t\":200000}\n"
+    "{\"op\":\"zap\",\"cpu\":0,\"mm\":1,\"va\":\"0x401000\",\"len\":\"0x1000\",\"t\":10000}\n";
+
+Test(timing, pv_kvm_counts_a_lazy_preempted_vcpu_as_preempted)
+{
+    struct h_run h;
+
+    cr_assert_eq(h_run(&h, lazy_preempted, P("pv-kvm"), virt0), 0, "%s", h.err.msg);
+    cr_assert_eq(h.nr_fl, 1);
+    cr_expect_eq(h.t.pv_skipped_preempted, 1, "KVM_VCPU_PREEMPTED is tested first");
+    cr_expect_eq(h.t.ipis_skipped_lazy, 0);
+    cr_expect_eq(h.fl[0].skipped_lazy, 0);
+    cr_expect_eq(h.fl[0].targets, 1);
+    /* 400 request + 2 x 70 steal_time tests (CPUs 1, 2) + 70
+     * should_flush_tlb(CPU 2) + 240 queue + 2500 KVM_HC_SEND_IPI + 1500
+     * delivery + 400 entry + 260 csd and info + 410 flush + 200 wait =
+     * 6120. */
+    cr_expect_eq(h.fl[0].t_done - h.fl[0].t_request, 6120);
+    cr_expect_eq(sim_cpu(h.s, 1)->st.flush_full, 1, "KVM_VCPU_FLUSH_TLB on entry");
+    h_done(&h);
+}
+
+/* A global kernel page is in CPU 1's TLB when the host preempts it; a
+ * skipped user flush sets KVM_VCPU_FLUSH_TLB; after vcpu_run CPU 1 reads
+ * the kernel page again. */
+static const char global_after_entry[] =
+    "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":2}\n" MM1
+    "{\"op\":\"map\",\"mm\":\"kernel\",\"va\":\"0xffffffff81000000\",\"len\":\"0x1000\","
+    "\"page\":\"4k\",\"prot\":\"rw\",\"global\":true}\n"
+    "{\"op\":\"switch\",\"cpu\":0,\"mm\":1}\n{\"op\":\"switch\",\"cpu\":1,\"mm\":1}\n"
+    "{\"op\":\"access\",\"cpu\":1,\"va\":\"0xffffffff81000000\",\"kind\":\"r\"}\n"
+    "{\"op\":\"vcpu_preempt\",\"cpu\":1,\"t\":5000}\n"
+    "{\"op\":\"vcpu_run\",\"cpu\":1,\"t\":200000}\n"
+    "{\"op\":\"access\",\"cpu\":1,\"va\":\"0xffffffff81000000\",\"kind\":\"r\"}\n"
+    "{\"op\":\"zap\",\"cpu\":0,\"mm\":1,\"va\":\"0x401000\",\"len\":\"0x1000\",\"t\":10000}\n";
+
+Test(timing, flush_on_vcpu_entry_drops_global_entries)
+{
+    struct h_run h;
+    const struct cpu *c;
+
+    cr_assert_eq(h_run(&h, global_after_entry, P("pv-kvm"), virt0), 0, "%s", h.err.msg);
+    cr_expect_eq(h.t.pv_skipped_preempted, 1);
+    c = sim_cpu(h.s, 1);
+    cr_expect_eq(c->st.flush_full, 1);
+    /* First read: an L1 miss and a walk.  Second read after
+     * kvm_vcpu_flush_tlb_guest(): the global entry is gone, so again. */
+    cr_expect_eq(c->st.l1d_misses, 2);
+    cr_expect_eq(c->st.walks, 2);
+    h_done(&h);
+}
