@@ -145,7 +145,7 @@ void machine_init(struct machine *m)
     m->ack_cycles = 200;                /* estimate: one cacheline transfer */
     m->handler_cycles = 150;            /* estimate */
     m->irq_entry_spread_cycles = 100;   /* estimate */
-    m->smp_cond_cycles = 70;            /* estimate: one LLC hit on the SP mesh */
+    m->smp_cond_cycles = 20;            /* estimate: LLC hits, overlapped */
     m->smp_csd_lock_cycles = 110;       /* estimate: one core-to-core line transfer */
     m->smp_llist_add_cycles = 130;      /* estimate: a transfer plus the locked cmpxchg */
     m->smp_csd_read_cycles = 150;       /* estimate */

@@ -42,10 +42,7 @@ cycles_t smp_irq_entry_spread(const struct machine *m, u32 cpu, u64 n)
 
 cycles_t smp_virt_entry_cycles(const struct machine *m)
 {
-    return m->virt && !m->posted_interrupts ? m->vmexit_cycles : 0;
-}
-
-cycles_t smp_virt_exit_cycles(const struct machine *m)
-{
-    return m->virt && m->eoi_exit ? m->vmexit_cycles : 0;
+    if (!m->virt)
+        return 0;
+    return (m->posted_interrupts ? 0 : m->vmexit_cycles) + (m->eoi_exit ? m->vmexit_cycles : 0);
 }

@@ -84,11 +84,11 @@ cycles_t smp_target_read(const struct machine *m, u32 self, u32 cpu,
  * cost keeps latency strictly rising with the target count. */
 cycles_t smp_irq_entry_spread(const struct machine *m, u32 cpu, u64 n);
 
-/* What a vCPU pays per interrupt beyond native entry and exit: a VM exit
- * when interrupts are not posted (the host kicks it and injects on entry)
- * and one when the EOI write traps.  0 on bare metal. */
+/* What a vCPU pays per interrupt beyond native entry, before the callbacks
+ * run: a VM exit when interrupts are not posted (the host kicks it and
+ * injects on entry) and one when the EOI write traps (sysvec_call_function
+ * writes the EOI first, arch/x86/kernel/smp.c).  0 on bare metal. */
 cycles_t smp_virt_entry_cycles(const struct machine *m);
-cycles_t smp_virt_exit_cycles(const struct machine *m);
 
 /* csd_lock_wait() over the targets in cpumask order: target k (unlocked at
  * u_k, with wait_before_k the wait cycles of the targets before it) makes

@@ -164,8 +164,8 @@ static int post_deferred(struct sim *s, struct sim_cpu *tc, struct shootdown *sd
     return SIM_OK;
 }
 
-/* The flush IPI handler: interrupt entry (with its seeded spread, and a VM
- * exit for a vCPU without posted interrupts), then drain call_single_queue:
+/* The flush IPI handler: interrupt entry (with its seeded spread, and the
+ * VM exits of a vCPU without APICv), then drain call_single_queue:
  * read each csd and the flush_tlb_info line, flush_tlb_func, csd_unlock
  * (or unlock first, with early-ack).  A due tick runs the deferred
  * invalidations. */
@@ -201,7 +201,7 @@ void sd_handle_irqs(struct sim *s, struct sim_cpu *sc)
         c->now = t + cost;
         cost += sd_run_deferred(s, sc);
     }
-    cost += s->m.irq_exit_cycles + (ipi ? smp_virt_exit_cycles(&s->m) : 0);
+    cost += s->m.irq_exit_cycles;
     c->now = t + cost;
     if (s->hooks.irq)
         s->hooks.irq(s->hooks.arg, c->id, t, t + cost, handled);
