@@ -89,7 +89,7 @@ const struct machine_key machine_keys[] = {
     { "policy.batched.window_cycles", MK_U32, OFF(batch_window_cycles), 1, UINT32_MAX, "batched: or after this many cycles" },
     { "policy.deferred.tick_cycles", MK_U32, OFF(deferred_tick_cycles), 1, UINT32_MAX, "lazy-deferred: remote invalidation tick" },
     { "sim.quantum", MK_U32, OFF(quantum), 0, 1000000, "run-ahead cycles between CPU synchronisations (0 = exact)" },
-    { "sim.seed", MK_U64, OFF(seed), 0, UINT64_MAX, "seed for random replacement" },
+    { "sim.seed", MK_U64, OFF(seed), 0, UINT64_MAX, "seed for random replacement and the interrupt-entry spread" },
     { "limits.max_frames", MK_U64, OFF(max_frames), 1, 1ull << 40, "4K frames live at once" },
     { "limits.max_table_pages", MK_U64, OFF(max_table_pages), 1, 1ull << 32, "page-table pages live at once" },
     { "limits.max_vmas", MK_U32, OFF(max_vmas), 1, 1u << 24, "mappings per address space" },

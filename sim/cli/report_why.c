@@ -390,7 +390,8 @@ void why_significance(struct report *r)
     }
     if (!spread)
         fputs("\nEvery run of a policy gave the same numbers: on a fixed trace the seed only "
-              "drives random TLB replacement (`tlb.replacement=random`).  For run-to-run "
+              "drives random TLB replacement (`tlb.replacement=random`) and the interrupt-entry "
+              "spread (`ipi.irq_entry_spread_cycles`).  For run-to-run "
               "spread of the workload itself, sweep a workload spec over seeds (`tlbsim sweep "
               "SPEC.json --repeat N`).\n", r->f);
     fputc('\n', r->f);
