@@ -53,10 +53,17 @@ const char *imp_skip_ws(const char *s);
  * Returns the end pointer, or NULL if there were no digits or it overflowed. */
 const char *imp_parse_hex(const char *s, u64 *v);
 const char *imp_parse_dec(const char *s, u64 *v);
+/* mmap/mprotect PROT_* bits -> trace PROT_*; PROT_NONE becomes r (still a
+ * reduction, so still a flush: the trace format has no "none"). */
+u8   imp_prot_of(u64 prot);
+/* madvise advice that clears PTEs: DONTNEED, FREE, REMOVE, PAGEOUT,
+ * DONTNEED_LOCKED (the others leave the page tables alone). */
+bool imp_madvise_zaps(u64 advice);
 /* The output name: the input's base name without directories. */
 const char *imp_basename(const char *path);
 
 int  import_ftrace(struct imp *im);
 int  import_lackey(struct imp *im);
+int  import_champsim(struct imp *im);   /* binary: reads im->f with fread, not imp_getline */
 
 #endif
