@@ -25,9 +25,8 @@ static void put64(u8 *p, u64 v)
 }
 
 /* The records, then `tail` extra bytes of garbage (a truncated record). */
-static const char *write_trace(const char *name, const struct rec *r, int n, size_t tail)
+static const char *write_trace(const char *path, const struct rec *r, int n, size_t tail)
 {
-    const char *path = h_tmp_path(name);
     FILE *f = fopen(path, "wb");
 
     cr_assert(f);
@@ -70,14 +69,13 @@ static const char three_expect[] =
     "{\"op\":\"access\",\"cpu\":0,\"va\":[\"0x7ffd0008\",\"0x604000\"],\"kind\":\"r\"}\n"
     "{\"op\":\"access\",\"cpu\":0,\"va\":[\"0x602018\",\"0x603000\"],\"kind\":\"w\"}\n";
 
-TestSuite(champsim, .init = h_tmpdir_setup, .fini = h_tmpdir_teardown);
-
-Test(champsim, records_become_fetches_reads_writes)
+Test(champsim, records_become_fetches_reads_writes,
+     .init = h_tmpdir_setup, .fini = h_tmpdir_teardown)
 {
     struct import_opts o = { .strict = true };
     struct import_stats st;
     struct sim_err err = { 0 };
-    const char *in = write_trace("t.champsim", three, 3, 0);
+    const char *in = write_trace(h_tmp_path("t.champsim"), three, 3, 0);
     const char *out = h_tmp_path("t.jsonl");
     char *text;
 
@@ -105,14 +103,10 @@ Test(champsim, truncated_record_is_an_error)
     struct cli_ws ws;
     struct cli_res r;
     const char *argv[] = { "import", "champsim", "t.champsim", "-o", "o.jsonl", NULL };
-    u8 buf[3 * 64 + 10];
-    const char *in = write_trace("t.champsim", three, 3, 10);
-    FILE *f = fopen(in, "rb");
+    char in[512];
 
-    cr_assert_eq(fread(buf, 1, sizeof(buf), f), sizeof(buf));
-    fclose(f);
     cli_ws_init(&ws);
-    cli_write(&ws, "t.champsim", buf, sizeof(buf));
+    write_trace(cli_path(&ws, "t.champsim", in, sizeof(in)), three, 3, 10);
     cli_run(&ws, argv, 30, &r);
     cr_expect_eq(r.status, 2);
     cr_expect_str_eq(r.err, "tlbsim: t.champsim: record 4: truncated (10 of 64 bytes)\n");
@@ -121,7 +115,8 @@ Test(champsim, truncated_record_is_an_error)
     cli_ws_done(&ws);
 }
 
-Test(champsim, bad_records_skipped_or_strict_error)
+Test(champsim, bad_records_skipped_or_strict_error,
+     .init = h_tmpdir_setup, .fini = h_tmpdir_teardown)
 {
     struct rec bad[] = {
         three[0],
@@ -131,7 +126,7 @@ Test(champsim, bad_records_skipped_or_strict_error)
     struct import_opts o = { 0 };
     struct import_stats st;
     struct sim_err err = { 0 };
-    const char *in = write_trace("b.champsim", bad, 3, 0);
+    const char *in = write_trace(h_tmp_path("b.champsim"), bad, 3, 0);
     const char *out = h_tmp_path("b.jsonl");
 
     cr_assert_eq(import_file("champsim", in, out, &o, &st, &err), SIM_OK, "%s", err.msg);
@@ -146,7 +141,8 @@ Test(champsim, bad_records_skipped_or_strict_error)
     cr_expect(strstr(err.msg, "b.champsim:2: not a ChampSim record"), "%s", err.msg);
 }
 
-Test(champsim, compressed_and_empty)
+Test(champsim, compressed_and_empty,
+     .init = h_tmpdir_setup, .fini = h_tmpdir_teardown)
 {
     struct import_opts o = { 0 };
     struct import_stats st;
@@ -158,7 +154,7 @@ Test(champsim, compressed_and_empty)
     fclose(f);
     cr_expect_eq(import_file("champsim", xz, out, &o, &st, &err), SIM_EPARSE);
     cr_expect(strstr(err.msg, "xz-compressed"), "%s", err.msg);
-    cr_expect_eq(import_file("champsim", write_trace("e.champsim", three, 0, 0), out, &o, &st, &err),
-                 SIM_EPARSE);
+    const char *empty = write_trace(h_tmp_path("e.champsim"), three, 0, 0);
+    cr_expect_eq(import_file("champsim", empty, out, &o, &st, &err), SIM_EPARSE);
     cr_expect(strstr(err.msg, "no usable ChampSim record"), "%s", err.msg);
 }

@@ -1117,9 +1117,9 @@ static int inf_clone(struct ft *ft, const struct fev *e, bool enter)
     u64 args[6], flags, child;
     int rc;
 
-    if (enter)
-        return sc_args(e->body, args, 1) == 1 && u64map_put(&in->clone_flags, (u64)e->pid, args[0] | 1ull << 63)
-               ? SIM_ENOMEM : SIM_OK;
+    if (enter)                                  /* bit 63: a clone is in progress */
+        return sc_args(e->body, args, 1) == 1 &&
+               u64map_put(&in->clone_flags, (u64)e->pid, args[0] | 1ull << 63) ? SIM_ENOMEM : SIM_OK;
     if (!u64map_lookup(&in->clone_flags, (u64)e->pid, &flags) || !(flags >> 63))
         return SIM_OK;
     if (u64map_put(&in->clone_flags, (u64)e->pid, 0))

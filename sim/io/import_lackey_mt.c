@@ -380,7 +380,8 @@ static bool lkm_sleeps(const struct lk_sys *y)
 
     if (!strcmp(y->name, "futex")) {
         u64 cmd = y->nargs > 1 ? y->args[1] & LK_FUTEX_CMD_MASK : 1;
-        return cmd == 0 || cmd == 6 || cmd == 9 || cmd == 11 || cmd == 13;  /* WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2 */
+        /* WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2 */
+        return cmd == 0 || cmd == 6 || cmd == 9 || cmd == 11 || cmd == 13;
     }
     for (size_t i = 0; i < ARRAY_SIZE(names); i++)
         if (!strcmp(y->name, names[i]))
