@@ -594,7 +594,7 @@ int lk_mt_import(struct imp *im, struct u64map *ps, struct lk_scan *sc)
     m.im = im;
     m.ps = ps;
     m.mm = 1;
-    m.nth = max_tid + 1;
+    m.nth = max_tid + 2;                        /* thread 1 exists even with no TID seen */
     m.cpus = im->o->cpus ? im->o->cpus : max_tid < 1 ? 1 : max_tid > 1024 ? 1024 : max_tid;
     m.th = calloc(m.nth, sizeof(*m.th));
     m.cpu = calloc(m.cpus, sizeof(*m.cpu));
