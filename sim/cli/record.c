@@ -32,20 +32,16 @@
 #include <unistd.h>
 
 #include "../io/import.h"
+#include "../io/u64map.h"
 
 #define REC_MAX_ARGS  4096
-#define REC_MAX_PLACE 4096              /* kernel threads remembered for placement */
+#define REC_MAX_PLACE 4096              /* kernel threads placed at most */
+#define REC_CPU_BITS  12                /* CPU ids (< 1024) in a times key */
 
 static const char *const rec_events[] = {
     "sched:sched_switch", "tlb:tlb_flush", "task:task_newtask", "exceptions:page_fault_user",
 };
 #define REC_NR_EVENTS ARRAY_SIZE(rec_events)
-
-struct rec_time {
-    u64 tid;                            /* kernel thread id */
-    u32 cpu;
-    u64 ns;                             /* time it ran there */
-};
 
 struct rec {
     char dir[4096];                     /* the temporary directory */
@@ -58,8 +54,7 @@ struct rec {
     char ev_why[REC_NR_EVENTS][128];    /* why not */
     u32 nev;                            /* events recorded */
     u64 pid;                            /* the root process (valgrind's pid) */
-    struct rec_time *times;             /* from sched_switch */
-    size_t ntimes, captimes;
+    struct u64map times;                /* tid << REC_CPU_BITS | cpu -> ns it ran there */
     u64 flush_reason[6];                /* tlb_flush of the process, by reason */
     u64 faults, newtasks;               /* page_fault_user, task_newtask of the process */
 };
@@ -174,22 +169,13 @@ static void rec_probe(struct rec *r)
 
 static int rec_time_add(struct rec *r, u64 tid, u32 cpu, u64 ns)
 {
-    for (size_t i = 0; i < r->ntimes; i++)
-        if (r->times[i].tid == tid && r->times[i].cpu == cpu) {
-            r->times[i].ns += ns;
-            return SIM_OK;
-        }
-    if (r->ntimes == REC_MAX_PLACE)
+    u64 *v;
+
+    if (tid >> 40)
         return SIM_OK;
-    if (r->ntimes == r->captimes) {
-        size_t ncap = r->captimes ? r->captimes * 2 : 64;
-        struct rec_time *n = realloc(r->times, ncap * sizeof(*n));
-        if (!n)
-            return SIM_ENOMEM;
-        r->times = n;
-        r->captimes = ncap;
-    }
-    r->times[r->ntimes++] = (struct rec_time){ tid, cpu, ns };
+    if (!(v = u64map_slot(&r->times, tid << REC_CPU_BITS | cpu)))
+        return SIM_ENOMEM;
+    *v += ns;
     return SIM_OK;
 }
 
@@ -326,25 +312,29 @@ static int rec_find_log(struct rec *r, char *path, size_t cap)
     return -1;
 }
 
-/* Per kernel thread, the CPU it ran on longest. */
+/* Per kernel thread, the CPU it ran on longest (ties: the lower CPU). */
 static u32 rec_placement(const struct rec *r, struct import_tid_cpu *tc, u32 cap)
 {
+    u64 best[REC_MAX_PLACE];
     u32 n = 0;
 
-    for (size_t i = 0; i < r->ntimes; i++) {
-        u32 j;
-        for (j = 0; j < n && tc[j].tid != r->times[i].tid; j++)
+    for (size_t i = 0; i < r->times.cap; i++) {
+        u64 key = r->times.k[i] - 1, ns = r->times.v[i];
+        u64 tid = key >> REC_CPU_BITS;
+        u32 cpu = (u32)(key & ((1u << REC_CPU_BITS) - 1)), j;
+        if (!r->times.k[i])
+            continue;
+        for (j = 0; j < n && tc[j].tid != tid; j++)
             ;
         if (j == n) {
             if (n == cap)
                 continue;
-            tc[n++] = (struct import_tid_cpu){ r->times[i].tid, r->times[i].cpu };
-            continue;
+            tc[n] = (struct import_tid_cpu){ tid, cpu };
+            best[n++] = ns;
+        } else if (ns > best[j] || (ns == best[j] && cpu < tc[j].cpu)) {
+            tc[j].cpu = cpu;
+            best[j] = ns;
         }
-        for (size_t k = 0; k < r->ntimes; k++)
-            if (r->times[k].tid == tc[j].tid && r->times[k].cpu == tc[j].cpu &&
-                r->times[i].ns > r->times[k].ns)
-                tc[j].cpu = r->times[i].cpu;
     }
     return n;
 }
@@ -568,6 +558,6 @@ int cmd_record(int argc, char **argv)
     if (r.keep)
         fprintf(stderr, "tlbsim: record: raw logs kept in %s\n", r.dir);
     rec_cleanup(&r);
-    free(r.times);
+    u64map_free(&r.times);
     return rc;
 }
