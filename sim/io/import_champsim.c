@@ -29,7 +29,8 @@
  * outside the user half, is skipped (an error with --strict), named by its
  * record number; a file whose length is not a multiple of 64 ends in a
  * truncated record, always an error ("FILE: record N: truncated").
- * Compressed traces (.xz, .gz, .zst) are recognised by their magic bytes.
+ * Compressed traces (.xz as the trace sets ship, .gz, .zst) and "-" are read
+ * through the stream layer (import_file opens them), like every input.
  */
 #include "import_lackey.h"
 
@@ -72,8 +73,10 @@ static int cs_next(struct imp *im, struct cs_instr *in)
     u8 b[CS_RECORD];
     size_t n = fread(b, 1, sizeof(b), im->f);
 
+    if (n < sizeof(b) && ferror(im->f))
+        return imp_read_error(im);
     if (n == 0)
-        return ferror(im->f) ? sim_err_set(im->err, SIM_EIO, "%s: read error", im->in) : 0;
+        return 0;
     im->line++;
     im->st->lines += !im->quiet;
     if (n < sizeof(b))
@@ -101,21 +104,6 @@ static const char *cs_check(const struct cs_instr *in)
     for (int i = 0; i < CS_NR_SRC; i++)
         if (!cs_user(in->src[i]))
             return "source_memory is not a user-space address";
-    return NULL;
-}
-
-static const char *cs_compressed(FILE *f)
-{
-    u8 m[6] = { 0 };
-    size_t n = fread(m, 1, sizeof(m), f);
-
-    rewind(f);
-    if (n >= 6 && !memcmp(m, "\xfd" "7zXZ\0", 6))
-        return "xz";
-    if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b)
-        return "gzip";
-    if (n >= 4 && !memcmp(m, "\x28\xb5\x2f\xfd", 4))
-        return "zstd";
     return NULL;
 }
 
@@ -178,14 +166,8 @@ static int cs_refs(struct imp *im)
 int import_champsim(struct imp *im)
 {
     struct u64map ps = { 0 };
-    const char *z = cs_compressed(im->f);
     int rc;
 
-    if (z) {
-        rc = sim_err_set(im->err, SIM_EPARSE, "%s: %s-compressed; decompress it first "
-                         "(e.g. xz -dk, gzip -dk, zstd -d)", im->in, z);
-        goto out;
-    }
     if ((rc = cs_scan(im, &ps)))
         goto out;
     if (!im->st->events) {

@@ -11,7 +11,7 @@
 /* ===== Lines ============================================================= */
 
 /* "IN:LINE: corrupt gzip data: ..." (the line being read). */
-static int read_error(struct imp *im)
+int imp_read_error(struct imp *im)
 {
     const char *why = im->in_st ? stream_last_error(im->in_st) : "";
     int code = SIM_EIO;
@@ -31,7 +31,7 @@ int imp_getline(struct imp *im)
         size_t n = 0;
 
         if (!fgets(im->buf, IMPORT_MAX_LINE + 2, im->f))
-            return ferror(im->f) ? read_error(im) : 0;
+            return ferror(im->f) ? imp_read_error(im) : 0;
         im->line++;
         im->st->lines += !im->quiet;
         n = strlen(im->buf);

@@ -32,6 +32,10 @@ struct imp {
 /* Next line into im->buf.  1 = a line, 0 = end of file, < 0 = read error.
  * Over-long lines are consumed and reported as skipped here. */
 int  imp_getline(struct imp *im);
+/* A read of im->f failed: SIM_EPARSE/SIM_ELIMIT/SIM_EIO with "IN:N: why"
+ * (N = the line or record being read; why from the stream: corrupt or
+ * truncated compressed data, a decompression bomb, an I/O error). */
+int  imp_read_error(struct imp *im);
 /* Read the input again from the start.  quiet: the pass does not count
  * lines and imp_skip() records nothing (the other pass does both). */
 int  imp_rewind(struct imp *im, bool quiet);
