@@ -6,7 +6,11 @@
  *           task_newtask, syscalls enter/exit of mmap, munmap, mprotect and
  *           madvise, tlb_flush, and page_fault_user when present.
  *   lackey  `valgrind --tool=lackey --trace-mem=yes` output: I, L, S and M
- *           lines become access ops of one CPU in one mm.
+ *           lines become access ops of one CPU in one mm; with
+ *           --trace-syscalls / --trace-sched lines, threads on CPUs and
+ *           syscalls as ops (import_lackey_mt.c).
+ *   champsim  ChampSim binary instruction traces (64-byte input_instr
+ *           records): fetches, reads and writes of one CPU in one mm.
  *
  * Lines that cannot be parsed, or that contradict what came before (a CPU
  * id beyond --cpus, time going backwards on a CPU, a non-canonical

@@ -43,26 +43,20 @@
 #include "import_ftrace_priv.h"
 #include "u64map.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define IMP_USER_TOP          (1ull << 47)
 #define IMP_FILL_POPULATE_MAX (64ull << 20)
 #define IMP_FLUSH_PAIR_NS     20000     /* SEND_IPI + LOCAL_MM of one request */
-#define IMP_IPI_PAIR_NS       50000     /* a remote shootdown answers a send this recent */
-#define IMP_INFER_DEPTH       64        /* union-find chains followed at most */
-#define IMP_OTHERS_TGID       (-3)      /* the placeholder process of filtered tasks */
 #define IMP_FLUSH_MAX_PAGES   (1ull << 20)
 #define IMP_MAX_T             (1ull << 53)      /* t stays an exact JSON integer */
 
-#define CLONE_VM_FLAG      0x100ull
 #define CLONE_THREAD_FLAG  0x10000ull
 #define MAP_FIXED_FLAG     0x10ull
 #define MAP_LOCKED_FLAG    0x2000ull
 #define MAP_POPULATE_FLAG  0x8000ull
 #define MAP_HUGETLB_FLAG   0x40000ull
-#define KTHREADD_PID       2
 
 /* ===== Interval sets: the known mappings of one mm ======================= */
 
@@ -199,22 +193,6 @@ struct fcpu {
 };
 
 
-/* Which tasks share an mm when the input has no TGID column (pass 1), and
- * which processes --pid / --comm keep (pass 2). */
-struct ft_infer {
-    struct u64map share;                /* pid -> pid it shares an mm with (union-find) */
-    struct u64map clone_flags;          /* pid -> flags of its clone() in progress */
-    struct u64map comm_pids;            /* pids seen with --comm's name */
-    struct u64map kept;                 /* tgid -> 1: the processes --pid/--comm keep */
-    bool filter;                        /* --pid or --comm given */
-    bool pid_seen;                      /* --pid's task appears in the input */
-    s64 send_pid;                       /* last "remote ipi send": its task, -1 none */
-    u32 send_cpu;                       /* its CPU */
-    u64 send_ns;                        /* its time */
-    u64 n_column, n_newtask, n_clone, n_pair, n_map;    /* links by source */
-    char first_pair[128];               /* the first pairing, for the note */
-};
-
 struct ft {
     struct imp *im;                     /* input, output, stats */
     u32 cpus;                           /* header cpus */
@@ -237,7 +215,7 @@ struct ft {
 
 /* ===== Kernel-thread heuristics ========================================== */
 
-static bool kthread_comm(const char *comm)
+bool kthread_comm(const char *comm)
 {
     static const char *const prefix[] = {
         "kworker/", "ksoftirqd/", "migration/", "cpuhp/", "idle_inject/", "watchdog/",
@@ -437,7 +415,7 @@ static int task_mm(struct ft *ft, struct task *t, s64 *out)
         *out = t->mm;
         return SIM_OK;
     }
-    if (ft->inf.filter && !u64map_lookup(&ft->inf.kept, (u64)tgid, &v)) {
+    if (!fi_kept(&ft->inf, tgid)) {
         tgid = IMP_OTHERS_TGID;                 /* dropped by --pid/--comm */
         fork_mm = -1;
     }
@@ -656,8 +634,7 @@ static int ev_exec(struct ft *ft, const struct fev *e)
         return sim_err_set(ft->im->err, SIM_ENOMEM, "out of memory");
     s64 old = t->mm;
     s64 tgid = t->tgid >= 0 ? t->tgid : pid;
-    u64 kept;
-    if (ft->inf.filter && !u64map_lookup(&ft->inf.kept, (u64)tgid, &kept))
+    if (!fi_kept(&ft->inf, tgid))
         return EV_IGNORED;                      /* stays in the placeholder mm */
     t->kind = TK_USER;
     t->leaving = false;
@@ -907,7 +884,7 @@ static int ev_fault(struct ft *ft, const struct fev *e)
     return put(ft, &op);
 }
 
-static int flush_reason(const char *body)
+int flush_reason(const char *body)
 {
     static const char *const names[] = {
         "flush on task switch", "remote shootdown", "local shootdown",
@@ -1044,195 +1021,6 @@ static int handle_line(struct ft *ft)
     return SIM_OK;
 }
 
-/* ===== Inference (pass 1) and filters ==================================== */
-
-/* Without a TGID column, threads that existed before the recording look
- * like processes of their own.  Pass 1 joins them by
- *   - clone(): a sys_exit_clone returning CHILD after a sys_enter_clone with
- *     CLONE_VM by PARENT: CHILD shares PARENT's mm;
- *   - IPI pairing: a "remote shootdown" (reason 1) on CPU B within
- *     IMP_IPI_PAIR_NS of a "remote ipi send" (reason 4) on CPU A: the user
- *     task running on B shares the sender's mm (only a CPU running that mm,
- *     or lazily holding it, gets the IPI; a user task there means it runs it).
- * task_newtask's CLONE_VM is applied in pass 2 (ev_newtask).  Groups are a
- * union-find over pids (share); the root is the lowest pid. */
-
-static s64 inf_find(const struct ft_infer *in, s64 pid)
-{
-    u64 p;
-
-    for (int i = 0; i < IMP_INFER_DEPTH && u64map_lookup(&in->share, (u64)pid, &p) && (s64)p != pid; i++)
-        pid = (s64)p;
-    return pid;
-}
-
-/* 1 when a and b were joined, 0 when already together, < 0 on error. */
-static int inf_link(struct ft_infer *in, s64 a, s64 b)
-{
-    s64 ra = inf_find(in, a), rb = inf_find(in, b);
-
-    if (ra == rb)
-        return 0;
-    if (u64map_put(&in->share, (u64)(ra > rb ? ra : rb), (u64)(ra > rb ? rb : ra)))
-        return SIM_ENOMEM;
-    return 1;
-}
-
-static bool inf_has_tgid(const struct ft *ft, s64 pid)
-{
-    u64 v;
-    return u64map_lookup(&ft->pid2tgid, (u64)pid, &v);
-}
-
-static int inf_flush(struct ft *ft, const struct fev *e)
-{
-    struct ft_infer *in = &ft->inf;
-    int reason = flush_reason(e->body), rc;
-
-    if (reason == 4) {
-        in->send_pid = e->pid;
-        in->send_cpu = e->cpu;
-        in->send_ns = e->ns;
-        return SIM_OK;
-    }
-    if (reason != 1 || in->send_pid <= 0 || in->send_cpu == e->cpu || e->pid <= 0 ||
-        e->pid == in->send_pid || e->ns < in->send_ns || e->ns - in->send_ns > IMP_IPI_PAIR_NS ||
-        e->pid == KTHREADD_PID || kthread_comm(e->comm) || e->tgid >= 0 ||
-        inf_has_tgid(ft, e->pid) || inf_has_tgid(ft, in->send_pid))
-        return SIM_OK;
-    if ((rc = inf_link(in, e->pid, in->send_pid)) <= 0)
-        return rc;
-    if (!in->n_pair++)
-        snprintf(in->first_pair, sizeof(in->first_pair),
-                 "pid %lld answered pid %lld's IPI on cpu %u at %llu.%06llu",
-                 (long long)e->pid, (long long)in->send_pid, e->cpu,
-                 (unsigned long long)(e->ns / 1000000000ull),
-                 (unsigned long long)(e->ns % 1000000000ull / 1000));
-    return SIM_OK;
-}
-
-static int inf_clone(struct ft *ft, const struct fev *e, bool enter)
-{
-    struct ft_infer *in = &ft->inf;
-    u64 args[6], flags, child;
-    int rc;
-
-    if (enter)                                  /* bit 63: a clone is in progress */
-        return sc_args(e->body, args, 1) == 1 &&
-               u64map_put(&in->clone_flags, (u64)e->pid, args[0] | 1ull << 63) ? SIM_ENOMEM : SIM_OK;
-    if (!u64map_lookup(&in->clone_flags, (u64)e->pid, &flags) || !(flags >> 63))
-        return SIM_OK;
-    if (u64map_put(&in->clone_flags, (u64)e->pid, 0))
-        return SIM_ENOMEM;
-    if (!imp_parse_hex(imp_skip_ws(e->body), &child) || !child || child >= 1ull << 31 ||
-        !(flags & CLONE_VM_FLAG) || inf_has_tgid(ft, (s64)child))
-        return SIM_OK;
-    if ((rc = inf_link(in, (s64)child, e->pid)) < 0)
-        return rc;
-    in->n_clone += (u64)rc;
-    return SIM_OK;
-}
-
-static int infer_event(struct ft *ft, const struct fev *e)
-{
-    const struct import_opts *o = ft->im->o;
-    const char *n = e->name;
-
-    if (o->comm && e->pid > 0 && !strcmp(e->comm, o->comm) && u64map_put(&ft->inf.comm_pids, (u64)e->pid, 1))
-        return SIM_ENOMEM;
-    ft->inf.pid_seen |= o->pid > 0 && (e->pid == o->pid || e->tgid == o->pid);
-    if (!strcmp(n, "tlb_flush"))
-        return inf_flush(ft, e);
-    if ((e->raw_sc && !strcmp(n, "sys_clone")) || !strcmp(n, "sys_enter_clone") ||
-        !strcmp(n, "sys_exit_clone"))
-        return inf_clone(ft, e, e->raw_sc ? e->raw_sc == 1 : !strcmp(n, "sys_enter_clone"));
-    return SIM_OK;
-}
-
-/* --tgid-map FILE: "PID TGID" per line, '#' comments. */
-static int inf_read_map(struct ft *ft, const char *path)
-{
-    struct sim_err *err = ft->im->err;
-    char line[256];
-    u64 ln = 0, pid, tgid;
-    FILE *f = fopen(path, "r");
-    int rc = SIM_OK;
-
-    if (!f)
-        return sim_err_set(err, SIM_EIO, "%s: cannot open: %s", path, strerror(errno));
-    while (rc == SIM_OK && fgets(line, sizeof(line), f)) {
-        const char *p = imp_skip_ws(line);
-        ln++;
-        if (!*p || *p == '#' || *p == '\n' || *p == '\r')
-            continue;
-        if (!(p = imp_parse_dec(p, &pid)) || (*p != ' ' && *p != '\t') ||
-            !(p = imp_parse_dec(imp_skip_ws(p), &tgid)) || strspn(p, " \t\r\n") != strlen(p) ||
-            pid >= 1ull << 31 || tgid >= 1ull << 31)
-            rc = sim_err_set(err, SIM_EPARSE, "%s:%llu: tgid-map: expected \"PID TGID\"", path,
-                             (unsigned long long)ln);
-        else if (u64map_put(&ft->pid2tgid, pid, tgid))
-            rc = sim_err_set(err, SIM_ENOMEM, "out of memory");
-        else
-            ft->inf.n_map++;
-    }
-    fclose(f);
-    return rc;
-}
-
-/* After pass 1: inferred groups and the map into pid2tgid, then the kept set. */
-static int inf_apply(struct ft *ft)
-{
-    struct ft_infer *in = &ft->inf;
-    const struct import_opts *o = ft->im->o;
-    u64 v;
-    int rc;
-
-    for (size_t i = 0; i < ft->pid2tgid.cap; i++)
-        in->n_column += ft->pid2tgid.k[i] && ft->pid2tgid.k[i] - 1 != ft->pid2tgid.v[i];
-    for (size_t i = 0; i < in->share.cap; i++) {
-        s64 pid = (s64)in->share.k[i] - 1;
-        if (in->share.k[i] && !inf_has_tgid(ft, pid) &&
-            u64map_put(&ft->pid2tgid, (u64)pid, (u64)inf_find(in, pid)))
-            return sim_err_set(ft->im->err, SIM_ENOMEM, "out of memory");
-    }
-    if (o->tgid_map && (rc = inf_read_map(ft, o->tgid_map)))
-        return rc;
-    in->filter = o->pid > 0 || o->comm;
-    if (o->pid > 0) {
-        if (!in->pid_seen)
-            return sim_err_set(ft->im->err, SIM_EINVAL, "--pid %lld: no event of that task in %s",
-                               (long long)o->pid, ft->im->in);
-        if (u64map_put(&in->kept, u64map_lookup(&ft->pid2tgid, (u64)o->pid, &v) ? v : (u64)o->pid, 1))
-            return sim_err_set(ft->im->err, SIM_ENOMEM, "out of memory");
-    }
-    if (o->comm && !in->comm_pids.n)
-        return sim_err_set(ft->im->err, SIM_EINVAL, "--comm %.64s: no task of that name in %s",
-                           o->comm, ft->im->in);
-    for (size_t i = 0; i < in->comm_pids.cap; i++) {
-        u64 pid = in->comm_pids.k[i] - 1;
-        if (in->comm_pids.k[i] && u64map_put(&in->kept, u64map_lookup(&ft->pid2tgid, pid, &v) ? v : pid, 1))
-            return sim_err_set(ft->im->err, SIM_ENOMEM, "out of memory");
-    }
-    return SIM_OK;
-}
-
-static void inf_note(struct ft *ft)
-{
-    const struct ft_infer *in = &ft->inf;
-    int n = snprintf(ft->im->st->note, sizeof(ft->im->st->note),
-                     "%zu address space%s; threads joined to a process by the TGID column %llu, "
-                     "task_newtask CLONE_VM %llu, clone() %llu, IPI pairing %llu%s%s%s, "
-                     "--tgid-map %llu", ft->nmms, ft->nmms == 1 ? "" : "s",
-                     (unsigned long long)in->n_column, (unsigned long long)in->n_newtask,
-                     (unsigned long long)in->n_clone, (unsigned long long)in->n_pair,
-                     in->n_pair ? " (first: " : "", in->first_pair, in->n_pair ? ")" : "",
-                     (unsigned long long)in->n_map);
-    if (in->filter && n > 0 && (size_t)n < sizeof(ft->im->st->note))
-        snprintf(ft->im->st->note + n, sizeof(ft->im->st->note) - (size_t)n,
-                 "; --pid/--comm keep %zu process%s, the other tasks share one placeholder mm",
-                 in->kept.n, in->kept.n == 1 ? "" : "es");
-}
-
 /* ===== Pass 1 ============================================================ */
 
 static int scan(struct ft *ft, u32 *max_cpu, u32 *hint, u64 *nevents)
@@ -1267,7 +1055,7 @@ static int scan(struct ft *ft, u32 *max_cpu, u32 *hint, u64 *nevents)
         ft->ns0 = e.ns < ft->ns0 ? e.ns : ft->ns0;
         if (e.tgid >= 0 && e.pid > 0 && u64map_put(&ft->pid2tgid, (u64)e.pid, (u64)e.tgid))
             return sim_err_set(im->err, SIM_ENOMEM, "out of memory");
-        if (infer_event(ft, &e))
+        if (fi_event(&ft->inf, &e))
             return sim_err_set(im->err, SIM_ENOMEM, "out of memory");
     }
     ft->style = styles[2] > styles[1] ? 2 : styles[1] ? 1 : 0;
@@ -1284,10 +1072,7 @@ static void ft_free(struct ft *ft)
     u64map_free(&ft->pid2task);
     u64map_free(&ft->pid2tgid);
     u64map_free(&ft->tgid2mm);
-    u64map_free(&ft->inf.share);
-    u64map_free(&ft->inf.clone_flags);
-    u64map_free(&ft->inf.comm_pids);
-    u64map_free(&ft->inf.kept);
+    fi_free(&ft->inf);
 }
 
 int import_ftrace(struct imp *im)
@@ -1300,7 +1085,7 @@ int import_ftrace(struct imp *im)
 
     memset(&ft, 0, sizeof(ft));
     ft.im = im;
-    ft.inf.send_pid = -1;
+    fi_init(&ft.inf, im, &ft.pid2tgid);
     im->quiet = true;
     if ((rc = scan(&ft, &max_cpu, &hint, &nev)))
         goto out;
@@ -1309,7 +1094,7 @@ int import_ftrace(struct imp *im)
                          "trace-cmd report, ftrace or perf script text)", im->in);
         goto out;
     }
-    if ((rc = inf_apply(&ft)))
+    if ((rc = fi_apply(&ft.inf)))
         goto out;
     ft.cpus = im->o->cpus ? im->o->cpus : (hint > max_cpu ? hint : max_cpu + 1);
     ft.cpu = calloc(ft.cpus, sizeof(*ft.cpu));
@@ -1329,7 +1114,7 @@ int import_ftrace(struct imp *im)
     while ((rc = imp_getline(im)) == 1)
         if ((rc = handle_line(&ft)))
             break;
-    inf_note(&ft);
+    fi_note(&ft.inf, ft.nmms);
 out:
     ft_free(&ft);
     return rc < 0 ? rc : SIM_OK;
