@@ -90,6 +90,8 @@ Test(record, munmap_threads, .timeout = 600)
     cli_run(&ws, rec, 600, r);
     cr_assert_eq(r->status, 0, "record: %s", r->err);
     cr_expect(strstr(r->err, "4 threads on 4 CPUs"), "%s", r->err);
+    if (strstr(r->err, "the kernel saw"))       /* perf could record: its events were read */
+        cr_expect(!strstr(r->err, "page faults 0,"), "%s", r->err);
 
     char *csv = run_summary(&ws, "linux", "o1");
     cr_assert_eq(csv_column(csv, "flush_requests", vals, 16), 1);

@@ -202,7 +202,9 @@ static int rec_perf_line(struct rec *r, const char *s, u64 *on, u64 *since, u32 
 
     if (!b)
         return SIM_OK;
-    for (slash = b; slash > s && slash[-1] != ' '; slash--)
+    for (slash = b; slash > s && slash[-1] == ' '; slash--)    /* columns are padded */
+        ;
+    for (; slash > s && slash[-1] != ' '; slash--)
         ;
     pid = strtoull(slash, &end, 10);
     cpu = strtoull(b + 2, &end, 10);
