@@ -157,7 +157,8 @@ report: all
 # runs them.
 FUZZ_BUILD  ?= build-fuzz
 CLANG       ?= clang
-FUZZ_TARGETS = trace_jsonl trace_bin import_ftrace import_lackey model set wlspec sim stream meas
+FUZZ_TARGETS = trace_jsonl trace_bin import_ftrace import_lackey import_lackey_sys import_champsim \
+               model set wlspec sim stream meas
 FUZZ_SAN     = address,undefined
 FUZZ_BINS    = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 # A second JSONL reader with the canonical-line fast path off, its external

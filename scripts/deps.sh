@@ -3,7 +3,7 @@
 # Used by `make run`, `make test` and .ci/run; safe to run repeatedly.
 set -eu
 PKGS="build-essential pkg-config libsdl2-dev libcjson-dev libcriterion-dev gnuplot-nox
-      zlib1g-dev liblzma-dev libzstd-dev"
+      zlib1g-dev liblzma-dev libzstd-dev valgrind"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -712,7 +712,12 @@ static struct bad_case cases[] = {
       "hello\n", NULL,
       "r.txt: no trace events found (expected trace-cmd report, ftrace or perf script text)" },
     { "importer", "unknown format", "import ktrace r.txt -o o.jsonl", "r.txt", "x\n", NULL,
-      "import: unknown format \"ktrace\" (ftrace, lackey)" },
+      "import: unknown format \"ktrace\" (ftrace, lackey, champsim)" },
+    { "importer", "ChampSim trace cut inside a record", "import champsim r.bin -o o.jsonl",
+      "r.bin", "x", NULL, "r.bin: record 1: truncated (1 of 64 bytes)" },
+    { "importer", "ftrace-only option on a lackey recording",
+      "import lackey r.txt -o o.jsonl --pid 5", "r.txt", "I  04000000,3\n", NULL,
+      "--pid, --comm and --tgid-map are for ftrace recordings" },
 
     /* ---- files that are not files ---------------------------------------- */
     { "not a file", "trace is a directory (check)", "check d", NULL, NULL, NULL,
@@ -756,6 +761,8 @@ static struct bad_case cases[] = {
     /* ---- usage ------------------------------------------------------------ */
     { "usage", "unknown command", "simulate t.jsonl", NULL, NULL, NULL,
       "unknown command 'simulate' (see `tlbsim --help`)" },
+    { "usage", "record without a program", "record -o o.jsonl", NULL, NULL, NULL,
+      "record: no program to run (tlbsim record [-o OUT] [--cpus N] -- PROG [ARGS...])" },
     { "usage", "run without a trace", "run", NULL, NULL, NULL,
       "run: missing TRACE (see `tlbsim run --help`)" },
     { "usage", "unknown policy", "run ok.jsonl -q --out out --policy linux,bsd", NULL, NULL,
@@ -949,9 +956,9 @@ static int corpus_argv(const char *target, const char *file, const char **argv,
         argv[n++] = sets;
         argv[n++] = "--out";
         argv[n++] = "out";
-    } else if (!strcmp(target, "import_ftrace") || !strcmp(target, "import_lackey")) {
+    } else if (!strncmp(target, "import_", 7)) {
         argv[n++] = "import";
-        argv[n++] = target + 7;
+        argv[n++] = !strcmp(target, "import_lackey_sys") ? "lackey" : target + 7;
         argv[n++] = file;
         argv[n++] = "-o";
         argv[n++] = "o.jsonl";
@@ -992,8 +999,8 @@ static int corpus_argv(const char *target, const char *file, const char **argv,
 Test(regress, fuzz_corpus, .timeout = 1200)
 {
     static const char *const targets[] = {
-        "trace_jsonl", "trace_bin", "import_ftrace", "import_lackey", "model", "set",
-        "wlspec", "sim",
+        "trace_jsonl", "trace_bin", "import_ftrace", "import_lackey", "import_lackey_sys",
+        "import_champsim", "model", "set", "wlspec", "sim",
     };
     struct cli_res *r = malloc(sizeof(*r));
     char *sets = malloc(65536), policies[32][32];

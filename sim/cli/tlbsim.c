@@ -47,7 +47,8 @@ static void usage(FILE *f)
           "  policies            list the flush policies\n"
           "  import FORMAT FILE -o OUT.jsonl [--strict] [--freq-mhz N] [--cpus N]\n"
           "                      FORMAT: ftrace (trace-cmd report, raw ftrace, perf\n"
-          "                      script) or lackey (valgrind --tool=lackey)\n"
+          "                      script), lackey (valgrind --tool=lackey) or champsim\n"
+          "                      (ChampSim binary instruction traces)\n"
           "  gen SPEC.json -o OUT.jsonl\n"
           "                      generate a synthetic workload (specs in workloads/)\n"
           "  convert IN OUT [--to jsonl|binary]\n"
@@ -58,6 +59,9 @@ static void usage(FILE *f)
           "                      --emit-jobs FILE for GNU parallel / Slurm, --merge DIR\n"
           "  report OUTDIR [--title T]\n"
           "                      Markdown report of a comparison run: OUTDIR/report.md\n"
+          "  record [-o OUT] [--cpus N] -- PROG [ARGS...]\n"
+          "                      run PROG under valgrind (+ perf's kernel events) and\n"
+          "                      write its trace: threads, syscalls, references\n"
           "  probe [-o MEAS.json] [--quick] [--repeats N] [--max-threads N]\n"
           "                      measure flush costs on this machine (docs/validation.md)\n"
           "  calibrate MEAS.json --machine BASE -o MINE.json\n"
@@ -130,6 +134,8 @@ static int cmd_import(int argc, char **argv)
     static const struct option lopts[] = {
         { "output", required_argument, 0, 'o' }, { "strict", no_argument, 0, 'S' },
         { "freq-mhz", required_argument, 0, 'F' }, { "cpus", required_argument, 0, 'c' },
+        { "pid", required_argument, 0, 'P' }, { "comm", required_argument, 0, 'C' },
+        { "tgid-map", required_argument, 0, 'M' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     struct import_opts io = { 0 };
@@ -144,6 +150,17 @@ static int cmd_import(int argc, char **argv)
         switch (c) {
         case 'o': out = optarg; break;
         case 'S': io.strict = true; break;
+        case 'C': io.comm = optarg; break;
+        case 'M': io.tgid_map = optarg; break;
+        case 'P': {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || !*optarg || v == 0 || v >= 1ul << 31) {
+                fprintf(stderr, "tlbsim: import: --pid: bad process id '%s'\n", optarg);
+                return EXIT_BADINPUT;
+            }
+            io.pid = (s64)v;
+            break;
+        }
         case 'F':
         case 'c': {
             unsigned long v = strtoul(optarg, &end, 10);
@@ -158,10 +175,17 @@ static int cmd_import(int argc, char **argv)
             break;
         }
         case 'h':
-            fputs("usage: tlbsim import ftrace|lackey FILE -o OUT.jsonl [--strict]\n"
+            fputs("usage: tlbsim import ftrace|lackey|champsim FILE -o OUT.jsonl [--strict]\n"
                   "                     [--freq-mhz N] [--cpus N]\n"
+                  "                     [--pid N] [--comm NAME] [--tgid-map FILE]   (ftrace)\n"
                   "Convert a recording to trace format v1.  Lines that cannot be used are\n"
                   "skipped and counted (--strict: the first one is an error).\n"
+                  "  --pid N, --comm NAME  keep only that process (threads included) or the\n"
+                  "                        processes with a task of that name; the other\n"
+                  "                        tasks run in one placeholder address space\n"
+                  "  --tgid-map FILE       \"PID TGID\" lines: which tasks are threads of\n"
+                  "                        which process (beats what the importer infers)\n"
+                  "What was inferred (threads, processes) is printed on stderr.\n"
                   "FILE may be compressed (gzip/xz/zstd, by content) or `-` for stdin;\n"
                   "OUT may be `-` for stdout, or end in .gz/.xz/.zst to compress.\n"
                   "How to record: docs/importers.md.\n", stdout);
@@ -324,6 +348,8 @@ int main(int argc, char **argv)
         return cmd_calibrate(argc - 1, argv + 1);
     if (!strcmp(cmd, "validate"))
         return cmd_validate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "record"))
+        return cmd_record(argc - 1, argv + 1);
     fprintf(stderr, "tlbsim: unknown command '%s' (see `tlbsim --help`)\n", cmd);
     return EXIT_BADINPUT;
 }

@@ -6,7 +6,11 @@
  *           task_newtask, syscalls enter/exit of mmap, munmap, mprotect and
  *           madvise, tlb_flush, and page_fault_user when present.
  *   lackey  `valgrind --tool=lackey --trace-mem=yes` output: I, L, S and M
- *           lines become access ops of one CPU in one mm.
+ *           lines become access ops of one CPU in one mm; with
+ *           --trace-syscalls / --trace-sched lines, threads on CPUs and
+ *           syscalls as ops (import_lackey_mt.c).
+ *   champsim  ChampSim binary instruction traces (64-byte input_instr
+ *           records): fetches, reads and writes of one CPU in one mm.
  *
  * Lines that cannot be parsed, or that contradict what came before (a CPU
  * id beyond --cpus, time going backwards on a CPU, a non-canonical
@@ -30,10 +34,20 @@
 #define IMPORT_REASON_MAX    96
 #define IMPORT_DEFAULT_FREQ  2500       /* MHz, the shipped model's clock */
 
+struct import_tid_cpu {
+    u64 tid;                            /* kernel thread id */
+    u32 cpu;                            /* the CPU it is placed on (mod the header cpus) */
+};
+
 struct import_opts {
     bool strict;                        /* first skipped line is an error */
     u32 freq_mhz;                       /* timestamps -> cycles; 0 = IMPORT_DEFAULT_FREQ */
     u32 cpus;                           /* header cpus; 0 = infer from the input */
+    const struct import_tid_cpu *tid_cpu;   /* lackey: kernel thread id -> CPU (tlbsim record) */
+    u32 nr_tid_cpu;                     /* entries; threads not listed: (i - 1) mod cpus */
+    s64 pid;                            /* ftrace: keep only this process (> 0), 0 = all */
+    const char *comm;                   /* ftrace: keep only processes with a task of this name */
+    const char *tgid_map;               /* ftrace: file of "PID TGID" lines, or NULL */
 };
 
 struct import_skip {
@@ -50,6 +64,7 @@ struct import_stats {
     u32 cpus;                           /* header cpus written */
     u32 nr_first;                       /* entries used in first[] */
     struct import_skip first[IMPORT_SKIP_REPORT];   /* the first skipped lines */
+    char note[512];                     /* what the importer inferred (threads, mms), or "" */
 };
 
 /* Import `in` (format "ftrace" or "lackey") into the trace `out`.

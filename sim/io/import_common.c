@@ -11,7 +11,7 @@
 /* ===== Lines ============================================================= */
 
 /* "IN:LINE: corrupt gzip data: ..." (the line being read). */
-static int read_error(struct imp *im)
+int imp_read_error(struct imp *im)
 {
     const char *why = im->in_st ? stream_last_error(im->in_st) : "";
     int code = SIM_EIO;
@@ -31,7 +31,7 @@ int imp_getline(struct imp *im)
         size_t n = 0;
 
         if (!fgets(im->buf, IMPORT_MAX_LINE + 2, im->f))
-            return ferror(im->f) ? read_error(im) : 0;
+            return ferror(im->f) ? imp_read_error(im) : 0;
         im->line++;
         im->st->lines += !im->quiet;
         n = strlen(im->buf);
@@ -185,6 +185,20 @@ const char *imp_parse_dec(const char *s, u64 *v)
     return s;
 }
 
+u8 imp_prot_of(u64 p)
+{
+    bool w = p & 2, x = p & 4;
+
+    if (x)
+        return (u8)(PROT_R | PROT_X | (w ? PROT_W : 0));
+    return (u8)(PROT_R | (w ? PROT_W : 0));
+}
+
+bool imp_madvise_zaps(u64 adv)
+{
+    return adv == 4 || adv == 8 || adv == 9 || adv == 21 || adv == 24;
+}
+
 const char *imp_basename(const char *path)
 {
     const char *b = strrchr(path, '/');
@@ -197,7 +211,7 @@ int import_file(const char *format, const char *in, const char *out,
                 const struct import_opts *o, struct import_stats *st,
                 struct sim_err *err)
 {
-    static const struct import_opts defaults = { false, 0, 0 };
+    static const struct import_opts defaults = { .strict = false };
     struct import_stats local;
     struct imp im;
     int (*fn)(struct imp *);
@@ -212,8 +226,13 @@ int import_file(const char *format, const char *in, const char *out,
         fn = import_ftrace;
     else if (!strcmp(format, "lackey"))
         fn = import_lackey;
+    else if (!strcmp(format, "champsim"))
+        fn = import_champsim;
     else
-        return sim_err_set(err, SIM_EINVAL, "import: unknown format \"%.32s\" (ftrace, lackey)", format);
+        return sim_err_set(err, SIM_EINVAL, "import: unknown format \"%.32s\" (ftrace, lackey, champsim)",
+                           format);
+    if (fn != import_ftrace && (o->pid || o->comm || o->tgid_map))
+        return sim_err_set(err, SIM_EINVAL, "--pid, --comm and --tgid-map are for ftrace recordings");
     if (o->freq_mhz > 100000)
         return sim_err_set(err, SIM_EINVAL, "--freq-mhz: %u is out of range [1, 100000]", o->freq_mhz);
     if (o->cpus > 1024)
@@ -252,13 +271,15 @@ void import_stats_print(const struct import_stats *st, const char *in, FILE *f)
     fprintf(f, "%s: %llu lines, %llu events, %llu ignored, %llu ops written",
             in, (unsigned long long)st->lines, (unsigned long long)st->events,
             (unsigned long long)st->ignored, (unsigned long long)st->ops);
-    if (!st->skipped) {
-        fputc('\n', f);
-        return;
+    if (st->skipped) {
+        fprintf(f, "; %llu lines skipped (first:", (unsigned long long)st->skipped);
+        for (u32 i = 0; i < st->nr_first; i++)
+            fprintf(f, "%s %s:%llu: %s", i ? ";" : "", in,
+                    (unsigned long long)st->first[i].line, st->first[i].reason);
+        fputc(')', f);
     }
-    fprintf(f, "; %llu lines skipped (first:", (unsigned long long)st->skipped);
-    for (u32 i = 0; i < st->nr_first; i++)
-        fprintf(f, "%s %s:%llu: %s", i ? ";" : "", in,
-                (unsigned long long)st->first[i].line, st->first[i].reason);
-    fprintf(f, ")\n");
+    fputc('\n', f);
+    if (st->note[0])
+        fprintf(f, "%s: %s\n", in, st->note);
 }
+

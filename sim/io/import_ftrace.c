@@ -52,13 +52,11 @@
 #define IMP_FLUSH_MAX_PAGES   (1ull << 20)
 #define IMP_MAX_T             (1ull << 53)      /* t stays an exact JSON integer */
 
-#define CLONE_VM_FLAG      0x100ull
 #define CLONE_THREAD_FLAG  0x10000ull
 #define MAP_FIXED_FLAG     0x10ull
 #define MAP_LOCKED_FLAG    0x2000ull
 #define MAP_POPULATE_FLAG  0x8000ull
 #define MAP_HUGETLB_FLAG   0x40000ull
-#define KTHREADD_PID       2
 
 /* ===== Interval sets: the known mappings of one mm ======================= */
 
@@ -209,6 +207,7 @@ struct ft {
     size_t nmms, mms_cap;               /* used (= last id), allocated */
     u64 t;                              /* t of the event being handled */
     int style;                          /* 0 trace-cmd, 1 raw ftrace, 2 perf */
+    struct ft_infer inf;                /* pass 1 inference, --pid/--comm/--tgid-map */
 };
 
 /* handler results besides SIM_OK (used) and < 0 (error) */
@@ -216,7 +215,7 @@ struct ft {
 
 /* ===== Kernel-thread heuristics ========================================== */
 
-static bool kthread_comm(const char *comm)
+bool kthread_comm(const char *comm)
 {
     static const char *const prefix[] = {
         "kworker/", "ksoftirqd/", "migration/", "cpuhp/", "idle_inject/", "watchdog/",
@@ -416,6 +415,10 @@ static int task_mm(struct ft *ft, struct task *t, s64 *out)
         *out = t->mm;
         return SIM_OK;
     }
+    if (!fi_kept(&ft->inf, tgid)) {
+        tgid = IMP_OTHERS_TGID;                 /* dropped by --pid/--comm */
+        fork_mm = -1;
+    }
     if (u64map_lookup(&ft->tgid2mm, (u64)tgid, &v) && mm_live(ft, (s64)v)) {
         id = (s64)v;
     } else {
@@ -533,6 +536,8 @@ static int user_current(struct ft *ft, const struct fev *e, struct task **out, s
     }
     if ((rc = task_mm(ft, t, mm)))
         return rc;
+    if (mm_of(ft, *mm)->tgid == IMP_OTHERS_TGID)
+        return EV_IGNORED;                      /* a task --pid/--comm leaves out */
     *out = task_get(ft, e->pid);
     return SIM_OK;
 }
@@ -577,6 +582,7 @@ static int ev_newtask(struct ft *ft, const struct fev *e)
     if (kthread)
         return SIM_OK;
     if (flags & CLONE_VM_FLAG) {
+        ft->inf.n_newtask++;
         c->tgid = (flags & CLONE_THREAD_FLAG) ? ptgid : child;
         c->mm = pmm;
         mm_of(ft, pmm)->users++;
@@ -628,6 +634,8 @@ static int ev_exec(struct ft *ft, const struct fev *e)
         return sim_err_set(ft->im->err, SIM_ENOMEM, "out of memory");
     s64 old = t->mm;
     s64 tgid = t->tgid >= 0 ? t->tgid : pid;
+    if (!fi_kept(&ft->inf, tgid))
+        return EV_IGNORED;                      /* stays in the placeholder mm */
     t->kind = TK_USER;
     t->leaving = false;
     t->sc = SC_NONE;
@@ -667,15 +675,6 @@ static int ev_exit(struct ft *ft, const struct fev *e)
 }
 
 /* ===== Syscalls ========================================================== */
-
-static u8 prot_of(u64 p)
-{
-    bool w = p & 2, x = p & 4;
-
-    if (x)
-        return (u8)(PROT_R | PROT_X | (w ? PROT_W : 0));
-    return (u8)(PROT_R | (w ? PROT_W : 0));    /* PROT_NONE -> r: still a reduction */
-}
 
 static enum sc_nr sc_lookup(const char *name)
 {
@@ -760,9 +759,9 @@ static int sc_mmap(struct ft *ft, const struct fev *e, const struct task *t, s64
                         (unsigned long long)ret, (unsigned long long)t->args[1]);
     if ((rc = unmap_known(ft, e->cpu, mm, ret, len)))
         return rc;
-    if (iv_add(&mm_of(ft, mm)->vmas, ret, ret + len, prot_of(t->args[2]), shift, false))
+    if (iv_add(&mm_of(ft, mm)->vmas, ret, ret + len, imp_prot_of(t->args[2]), shift, false))
         return sim_err_set(ft->im->err, SIM_ENOMEM, "out of memory");
-    return emit_map(ft, (int)e->cpu, mm, ret, len, shift, prot_of(t->args[2]),
+    return emit_map(ft, (int)e->cpu, mm, ret, len, shift, imp_prot_of(t->args[2]),
                     (flags & (MAP_POPULATE_FLAG | MAP_LOCKED_FLAG)) != 0);
 }
 
@@ -773,8 +772,7 @@ static int sc_range(struct ft *ft, const struct fev *e, const struct task *t, s6
     int rc;
 
     if (sc == SC_MADVISE) {
-        u64 adv = t->args[2];
-        if (adv != 4 && adv != 8 && adv != 9 && adv != 21 && adv != 24)
+        if (!imp_madvise_zaps(t->args[2]))
             return EV_IGNORED;                  /* no PTEs cleared */
         type = OP_ZAP;
     } else if (sc == SC_MPROTECT) {
@@ -787,11 +785,11 @@ static int sc_range(struct ft *ft, const struct fev *e, const struct task *t, s6
                         trace_op_name(type), (unsigned long long)va, (unsigned long long)len);
     if ((rc = fill_gaps(ft, e->cpu, mm, va, len)))
         return rc;
-    if ((rc = emit_range(ft, type, e->cpu, mm, va, len, prot_of(t->args[2]))))
+    if ((rc = emit_range(ft, type, e->cpu, mm, va, len, imp_prot_of(t->args[2]))))
         return rc;
     struct ivset *s = &mm_of(ft, mm)->vmas;
     if (type == OP_UNMAP ? iv_remove(s, va, va + len)
-                         : type == OP_PROTECT ? iv_set_prot(s, va, va + len, prot_of(t->args[2])) : 0)
+                         : type == OP_PROTECT ? iv_set_prot(s, va, va + len, imp_prot_of(t->args[2])) : 0)
         return sim_err_set(ft->im->err, SIM_ENOMEM, "out of memory");
     return SIM_OK;
 }
@@ -886,7 +884,7 @@ static int ev_fault(struct ft *ft, const struct fev *e)
     return put(ft, &op);
 }
 
-static int flush_reason(const char *body)
+int flush_reason(const char *body)
 {
     static const char *const names[] = {
         "flush on task switch", "remote shootdown", "local shootdown",
@@ -916,9 +914,9 @@ static s64 flush_mm(struct ft *ft, const struct fev *e, bool *explained)
             *explained = true;
             return -1;
         }
-        return mm_live(ft, t->mm) ? t->mm : -1;
+        return mm_live(ft, t->mm) && mm_of(ft, t->mm)->tgid != IMP_OTHERS_TGID ? t->mm : -1;
     }
-    return mm_live(ft, c->lazy) ? c->lazy : -1;
+    return mm_live(ft, c->lazy) && mm_of(ft, c->lazy)->tgid != IMP_OTHERS_TGID ? c->lazy : -1;
 }
 
 static int ev_tlb_flush(struct ft *ft, const struct fev *e)
@@ -1057,6 +1055,8 @@ static int scan(struct ft *ft, u32 *max_cpu, u32 *hint, u64 *nevents)
         ft->ns0 = e.ns < ft->ns0 ? e.ns : ft->ns0;
         if (e.tgid >= 0 && e.pid > 0 && u64map_put(&ft->pid2tgid, (u64)e.pid, (u64)e.tgid))
             return sim_err_set(im->err, SIM_ENOMEM, "out of memory");
+        if (fi_event(&ft->inf, &e))
+            return sim_err_set(im->err, SIM_ENOMEM, "out of memory");
     }
     ft->style = styles[2] > styles[1] ? 2 : styles[1] ? 1 : 0;
     return rc;
@@ -1072,6 +1072,7 @@ static void ft_free(struct ft *ft)
     u64map_free(&ft->pid2task);
     u64map_free(&ft->pid2tgid);
     u64map_free(&ft->tgid2mm);
+    fi_free(&ft->inf);
 }
 
 int import_ftrace(struct imp *im)
@@ -1084,6 +1085,7 @@ int import_ftrace(struct imp *im)
 
     memset(&ft, 0, sizeof(ft));
     ft.im = im;
+    fi_init(&ft.inf, im, &ft.pid2tgid);
     im->quiet = true;
     if ((rc = scan(&ft, &max_cpu, &hint, &nev)))
         goto out;
@@ -1092,6 +1094,8 @@ int import_ftrace(struct imp *im)
                          "trace-cmd report, ftrace or perf script text)", im->in);
         goto out;
     }
+    if ((rc = fi_apply(&ft.inf)))
+        goto out;
     ft.cpus = im->o->cpus ? im->o->cpus : (hint > max_cpu ? hint : max_cpu + 1);
     ft.cpu = calloc(ft.cpus, sizeof(*ft.cpu));
     if (!ft.cpu) {
@@ -1110,6 +1114,7 @@ int import_ftrace(struct imp *im)
     while ((rc = imp_getline(im)) == 1)
         if ((rc = handle_line(&ft)))
             break;
+    fi_note(&ft.inf, ft.nmms);
 out:
     ft_free(&ft);
     return rc < 0 ? rc : SIM_OK;

@@ -32,6 +32,10 @@ struct imp {
 /* Next line into im->buf.  1 = a line, 0 = end of file, < 0 = read error.
  * Over-long lines are consumed and reported as skipped here. */
 int  imp_getline(struct imp *im);
+/* A read of im->f failed: SIM_EPARSE/SIM_ELIMIT/SIM_EIO with "IN:N: why"
+ * (N = the line or record being read; why from the stream: corrupt or
+ * truncated compressed data, a decompression bomb, an I/O error). */
+int  imp_read_error(struct imp *im);
 /* Read the input again from the start.  quiet: the pass does not count
  * lines and imp_skip() records nothing (the other pass does both). */
 int  imp_rewind(struct imp *im, bool quiet);
@@ -53,10 +57,17 @@ const char *imp_skip_ws(const char *s);
  * Returns the end pointer, or NULL if there were no digits or it overflowed. */
 const char *imp_parse_hex(const char *s, u64 *v);
 const char *imp_parse_dec(const char *s, u64 *v);
+/* mmap/mprotect PROT_* bits -> trace PROT_*; PROT_NONE becomes r (still a
+ * reduction, so still a flush: the trace format has no "none"). */
+u8   imp_prot_of(u64 prot);
+/* madvise advice that clears PTEs: DONTNEED, FREE, REMOVE, PAGEOUT,
+ * DONTNEED_LOCKED (the others leave the page tables alone). */
+bool imp_madvise_zaps(u64 advice);
 /* The output name: the input's base name without directories. */
 const char *imp_basename(const char *path);
 
 int  import_ftrace(struct imp *im);
 int  import_lackey(struct imp *im);
+int  import_champsim(struct imp *im);   /* binary: reads im->f with fread, not imp_getline */
 
 #endif

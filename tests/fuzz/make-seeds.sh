@@ -9,7 +9,7 @@ S=tests/fuzz/seed
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -rf "$S"
-mkdir -p "$S"/{trace_jsonl,trace_bin,import_ftrace,import_lackey,model,set,wlspec,sim,stream,meas}
+mkdir -p "$S"/{trace_jsonl,trace_bin,import_ftrace,import_lackey,import_lackey_sys,import_champsim,model,set,wlspec,sim,stream,meas}
 
 # JSON Lines: the head of the default trace, the FORMAT.md example, the head
 # of every shipped workload and of every imported sample.
@@ -66,6 +66,67 @@ for f in traces/samples/{ftrace-raw,perf-script,trace-cmd-report}.txt; do
 done
 cp traces/samples/lackey.txt "$S/import_lackey/lackey.txt"
 split -l 100 -d traces/samples/lackey.txt "$S/import_lackey/lackey-part"
+
+# Lackey with --trace-syscalls=yes --trace-sched=yes: lines as valgrind 3.19
+# prints them (from a recording of tests/progs/munmap_threads.c, references
+# thinned), whole and in pieces.
+cat >"$S/import_lackey_sys/threads.txt" <<'L'
+==28268== Lackey, an example Valgrind tool
+--28268--   SCHED[1]:  acquired lock (thread_wrapper(starting new thread))
+--28268--   SCHED[1]: entering VG_(scheduler)
+SYSCALL[28268,1](12) sys_brk ( 0x0 ) --> [pre-success] Success(0x4035000) 
+I  04022a60,3
+ S 1ffefffe08,8
+SYSCALL[28268,1](9) sys_mmap ( 0x0, 8192, 3, 34, 4294967295, 0 ) --> [pre-success] Success(0x4835000) 
+ L 04835000,8
+SYSCALL[28268,1](334) unimplemented (by the kernel) syscall: 334! (ni_syscall)
+ --> [pre-fail] Failure(0x26) 
+SYSCALL[28268,1](10) sys_mprotect ( 0x4a17000, 16384, 1 )[sync] --> Success(0x0) 
+SYSCALL[28268,1](11) sys_munmap ( 0x483c000, 48227 )[sync] --> Success(0x0) 
+SYSCALL[28268,1](12) sys_brk ( 0x4056000 ) --> [pre-success] Success(0x4056000) 
+ M 04035010,8
+SYSCALL[28268,1](12) sys_brk ( 0x4045000 ) --> [pre-success] Success(0x4045000) 
+SYSCALL[28268,1](25) sys_mremap ( 0x4835000, 8192, 262144, 0x1 ) --> [pre-success] Success(0x4a2d000) 
+SYSCALL[28268,1](56) sys_clone ( 3d0f00, 0x522cf70, 0x522d990, 0x522d990, 0x522d6c0 ) --> [pre-success] Success(0x6f6e) --28268--   SCHED[1]: releasing lock (VG_(vg_yield)) -> VgTs_Yielding
+--28268--   SCHED[2]:  acquired lock (thread_wrapper(starting new thread))
+I  04870100,4
+ S 05230000,8
+SYSCALL[28268,2](202) sys_futex ( 0x10c084, 128, 0, 0x0, 0x10c080 ) --> [async] ... 
+--28268--   SCHED[2]: releasing lock (VG_(client_syscall)[async]) -> VgTs_WaitSys
+--28268--   SCHED[1]:  acquired lock (VG_(vg_yield))
+SYSCALL[28268,1](9) sys_mmap ( 0x6230000, 65536, 3, 50, 4294967295, 0 ) --> [pre-success] Success(0x6230000) 
+ S 06230000,8
+SYSCALL[28268,1](28) sys_madvise ( 0x6230000, 4096, 4 ) --> [async] ... 
+SYSCALL[28268,1](28) ... [async] --> Success(0x0) 
+SYSCALL[28268,1](11) sys_munmap ( 0x6230000, 65536 )[sync] --> Success(0x0) 
+SYSCALL[28268,2](202) ... [async] --> Success(0x0) 
+SYSCALL[28268,1](56) sys_clone ( 1200011, 0x0, 0x0, 0x4a2aa10, 0x0 )   clone(fork): process 28268 created child 28270
+ --> [pre-success] Success(0x6f76) --28268--   SCHED[1]: releasing lock (VG_(vg_yield)) -> VgTs_Yielding
+SYSCALL[28268,2](230) sys_clock_nanosleep( 0, 0, 0x622eea0, 0x0 ) --> [async] ... 
+SYSCALL[28268,2](60) exit( 0 ) --> [pre-success] Success(0x0) 
+--28268--   SCHED[2]: release lock in VG_(exit_thread)
+SYSCALL[28268,1](59) sys_execve ( 0x1ffefff000(/bin/true), 0x0, 0x0 ) --> [pre-success] Success(0x0) 
+I  04000000,2
+SYSCALL[28268,1](231) exit_group( 0 ) --> [pre-success] Success(0x0) 
+--28268--   SCHED[1]: exiting VG_(scheduler)
+==28268== Exit code:       0
+L
+split -l 12 -d "$S/import_lackey_sys/threads.txt" "$S/import_lackey_sys/threads-part"
+
+# ChampSim: 64-byte input_instr records (ip, is_branch, branch_taken, 2 + 4
+# register ids, 2 destination and 4 source addresses, little endian).
+le64() { local v=$1 i; for i in 0 1 2 3 4 5 6 7; do printf "\\$(printf %03o $(( (v >> (8 * i)) & 255 )))"; done; }
+cs_rec() {  # ip is_branch taken dst0 dst1 src0 src1 src2 src3
+    le64 "$1"; printf "\\$(printf %03o "$2")\\$(printf %03o "$3")\\007\\000\\031\\000\\000\\000"
+    le64 "$4"; le64 "$5"; le64 "$6"; le64 "$7"; le64 "$8"; le64 "$9"
+}
+{
+    cs_rec 0x401000 0 0 0 0 0x7ffd0000 0 0 0
+    cs_rec 0x401004 1 1 0x602010 0 0 0 0 0
+    cs_rec 0x402000 0 0 0x602018 0x603000 0x7ffd0008 0x604000 0 0
+    cs_rec 0x402008 1 0 0 0 0x7f0000001000 0x7f0000002000 0x7f0000003000 0x7f0000004000
+} >"$S/import_champsim/four.champsim"
+head -c 100 "$S/import_champsim/four.champsim" >"$S/import_champsim/truncated.champsim"
 
 # Model files and workload specs.
 cp models/*.json "$S/model/"

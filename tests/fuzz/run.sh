@@ -4,8 +4,9 @@
 #   tests/fuzz/run.sh [SECONDS] [TARGET...]      (default: 60 s, every target)
 #
 # Targets (tests/fuzz/fuzz_TARGET.c): trace_jsonl, trace_bin, import_ftrace,
-# import_lackey, model, set, wlspec, sim, stream (the gzip/xz/zstd readers),
-# meas (measurement files).  For each one this script
+# import_lackey, import_lackey_sys, import_champsim, model, set, wlspec, sim,
+# stream (the gzip/xz/zstd readers), meas (measurement files).  For each one
+# this script
 #   1. builds the library and the harnesses with clang
 #      -fsanitize=fuzzer,address,undefined into build-fuzz/ through the
 #      Makefile (`make fuzz-bins`: the project's one WARN list, -MMD
@@ -28,7 +29,7 @@ cd "$(dirname "$0")/../.."
 
 SECONDS_EACH=${1:-60}
 shift $(( $# > 0 ? 1 : 0 ))
-ALL_TARGETS="trace_jsonl trace_bin import_ftrace import_lackey model set wlspec sim stream meas"
+ALL_TARGETS="trace_jsonl trace_bin import_ftrace import_lackey import_lackey_sys import_champsim model set wlspec sim stream meas"
 TARGETS=${*:-$ALL_TARGETS}
 CLANG=${CLANG:-clang}
 B=${FUZZ_BUILD:-build-fuzz}
