@@ -5,7 +5,8 @@
  *   CPU 0            the measuring thread: per iteration, write every page,
  *                    then the timed call (zap, unmap, or protect to "r");
  *                    munmap maps the range again first, mprotect restores
- *                    "rw" after (an upgrade: no flush, as in Linux);
+ *                    "rw" after (untimed; the simulator flushes only
+ *                    permission reductions, Linux flushes after it too);
  *   CPU 1..threads   siblings: switch to the mm and stay (spin: mm loaded,
  *                    not lazy), or switch and go idle (sleep: lazy TLB).
  *
