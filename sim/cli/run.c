@@ -63,7 +63,7 @@ struct run_opts {
     u32 repeat;                         /* runs per policy (--repeat), >= 1 */
 };
 
-static struct sim *running_sim;
+static struct sim *volatile running_sim;   /* read by the signal handler */
 
 /* jobs_signals() hook, in the handler: stop this process's simulation. */
 static void stop_running_sim(void)
@@ -367,6 +367,8 @@ static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_
         goto out;
     r = NULL;                           /* the sim owns it now */
     running_sim = s;
+    if (jobs_interrupted)               /* a signal before running_sim was set */
+        sim_interrupt(s);
     clock_gettime(CLOCK_MONOTONIC, &last);
     bool shown = false;
     /* Progress every 50M simulated cycles (times stay below 2^61). */
