@@ -367,6 +367,8 @@ static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_
         goto out;
     r = NULL;                           /* the sim owns it now */
     running_sim = s;
+    if (jobs_interrupted)               /* the signal came before there was a sim to stop */
+        sim_interrupt(s);
     clock_gettime(CLOCK_MONOTONIC, &last);
     bool shown = false;
     /* Progress every 50M simulated cycles (times stay below 2^61). */
