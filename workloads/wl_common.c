@@ -201,6 +201,13 @@ void wl_work(struct wl_out *o, u32 cpu, u64 cycles)
     o->pend_gap[cpu] += cycles;
 }
 
+void wl_teardown(struct wl_out *o)
+{
+    wl_mark(o, "teardown");
+    for (u32 c = 0; c < o->cpus; c++)
+        wl_switch(o, c, MM_NULL);
+}
+
 void wl_think(struct wl_out *o, u32 cpu)
 {
     u64 g = o->gap_mean;

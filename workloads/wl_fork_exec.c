@@ -161,9 +161,7 @@ int wl_gen_fork_exec(struct wl_out *o, const struct wl_params *p)
         for (u32 c = 0; c < p->cpus; c++)
             fe_step(o, &f, c, it);
 
-    wl_mark(o, "teardown");             /* a barrier: every CPU is done first */
-    for (u32 c = 0; c < p->cpus; c++)
-        wl_switch(o, c, MM_NULL);
+    wl_teardown(o);
     for (u32 s = 0; s < nshells; s++)
         wl_mm_exit(o, s, (s64)s + 1);
     free(f.wp);

@@ -76,6 +76,11 @@ void wl_idle(struct wl_out *o, u32 cpu, u8 cstate);      /* cstate 0: not given 
 void wl_vcpu(struct wl_out *o, u32 cpu, bool run);
 void wl_mark(struct wl_out *o, const char *label);
 
+/* The end of every generator: a "teardown" mark (a barrier: every CPU is
+ * done first), then every CPU switches to a kernel thread, so the
+ * generator's mm_exit ops find no CPU running their mm. */
+void wl_teardown(struct wl_out *o);
+
 /* n random references into [va, va + len) (len > 0), batched by kind. */
 void wl_random_refs(struct wl_out *o, u32 cpu, u64 va, u64 len, u32 n,
                     u32 write_pct);

@@ -52,9 +52,7 @@ int wl_gen_munmap_storm(struct wl_out *o, const struct wl_params *p)
         }
     }
 
-    wl_mark(o, "teardown");             /* a barrier: every CPU is done first */
-    for (u32 c = 0; c < p->cpus; c++)
-        wl_switch(o, c, MM_NULL);
+    wl_teardown(o);
     for (u32 m = 0; m < nmm; m++)
         wl_mm_exit(o, threads ? 0 : m, (s64)m + 1);
 #undef MM_OF

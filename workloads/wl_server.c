@@ -102,9 +102,7 @@ int wl_gen_server(struct wl_out *o, const struct wl_params *p)
         for (u32 c = 0; c < p->cpus; c++)
             server_slice(o, &s, c);
 
-    wl_mark(o, "teardown");             /* a barrier: every CPU is done first */
-    for (u32 c = 0; c < p->cpus; c++)
-        wl_switch(o, c, MM_NULL);
+    wl_teardown(o);
     for (u32 k = 1; k <= p->tasks; k++)
         wl_mm_exit(o, 0, k);
     return wl_done(o);

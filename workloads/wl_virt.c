@@ -60,9 +60,7 @@ int wl_gen_virt(struct wl_out *o, const struct wl_params *p)
         }
     }
 
-    wl_mark(o, "teardown");             /* a barrier: every CPU is done first */
-    for (u32 c = 0; c < p->cpus; c++)
-        wl_switch(o, c, MM_NULL);
+    wl_teardown(o);
     wl_mm_exit(o, 0, 1);
     return wl_done(o);
 }
