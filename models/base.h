@@ -22,6 +22,8 @@ typedef u64 cycles_t;           /* simulated core cycles */
 
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
+/* For the few hot-path helpers that -O2 would otherwise leave out of line. */
+#define sim_always_inline inline __attribute__((always_inline))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define CYCLES_NEVER UINT64_MAX
 
