@@ -4,12 +4,19 @@
  *
  * SCENARIO  hot      one CPU, 32 hot 4K pages (128 KiB): every reference
  *                    hits the L1 DTLB (64 entries, 4 ways) once warm
+ *           hot1     as hot, but one address per access op (a plain "va",
+ *                    no array): the per-op cost of reading and dispatching
  *           random   one CPU, random 4K pages over 1 GiB: L1 and STLB
  *                    misses, page walks through the paging-structure caches
  *           shoot    CPUS CPUs running one mm; each CPU in turn does 1000
  *                    references in its own 32 hot pages, then asks for a
  *                    one-page flush (flush_tlb_mm_range): one flush request
  *                    per 1000 references, CPUS-1 IPIs each
+ *           mms      REFS address spaces with small footprints, one after
+ *                    another on one CPU: each maps and populates MMS_PAGES
+ *                    4K pages, the CPU switches to it and references each
+ *                    page once; the oldest exits when TRACE_MAX_MMS are live
+ *                    (REFS counts address spaces here, not references)
  * FORMAT    bin | jsonl
  * REFS      references in the trace (shoot: the last op may flush after fewer)
  *
@@ -31,6 +38,7 @@
 #define USER_BASE   0x100000000000ull   /* 16 TiB: user half, 1 GiB aligned */
 #define RANDOM_SPAN (1ull << 30)        /* 1 GiB */
 #define GEN_SEED    0x7eb5eedull
+#define MMS_PAGES   4u                  /* pages per address space (mms) */
 
 struct gen {
     struct trace_writer *w;
@@ -58,6 +66,12 @@ static int op_map(struct gen *g, s64 mm, u64 va, u64 len)
     return put(g, &op);
 }
 
+static int op_mm_exit(struct gen *g, s64 mm)
+{
+    struct trace_op op = { .type = OP_MM_EXIT, .flags = OPF_CPU, .cpu = 0, .mm = mm };
+    return put(g, &op);
+}
+
 static int op_switch(struct gen *g, u32 cpu, s64 mm)
 {
     struct trace_op op = { .type = OP_SWITCH, .flags = OPF_CPU, .cpu = cpu, .mm = mm };
@@ -71,7 +85,8 @@ static int op_flush(struct gen *g, u32 cpu, s64 mm, u64 va)
     return put(g, &op);
 }
 
-/* One access op of n addresses in [base, base + span), 8-byte aligned. */
+/* One access op of n addresses in [base, base + span), 8-byte aligned: an
+ * array, or a plain "va" when n is 1. */
 static int op_access(struct gen *g, u32 cpu, u64 base, u64 span, u32 n, u64 seq)
 {
     for (u32 i = 0; i < n; i++)
@@ -79,19 +94,25 @@ static int op_access(struct gen *g, u32 cpu, u64 base, u64 span, u32 n, u64 seq)
     struct trace_op op = { .type = OP_ACCESS, .flags = OPF_CPU | OPF_VA_ARRAY, .cpu = cpu,
                            .kind = seq % 4 == 3 ? 'w' : 'r', .vas = g->vas, .nr_va = n,
                            .va = g->vas[0] };
+    if (n == 1) {
+        op.flags = OPF_CPU;
+        op.vas = NULL;
+        op.nr_va = 1;
+    }
     return put(g, &op);
 }
 
-static int gen_single(struct gen *g, u64 span, u64 refs)
+/* One CPU, one mm mapping span bytes, refs references in ops of per_op. */
+static int gen_single(struct gen *g, u64 span, u64 refs, u32 per_op)
 {
     int rc;
 
     if ((rc = op_mm_new(g, 1)) || (rc = op_map(g, 1, USER_BASE, span)) ||
         (rc = op_switch(g, 0, 1)))
         return rc;
-    for (u64 done = 0, seq = 0; done < refs; done += ARRAY_REFS, seq++)
+    for (u64 done = 0, seq = 0; done < refs; done += per_op, seq++)
         if ((rc = op_access(g, 0, USER_BASE, span,
-                            refs - done < ARRAY_REFS ? (u32)(refs - done) : ARRAY_REFS, seq)))
+                            refs - done < per_op ? (u32)(refs - done) : per_op, seq)))
             return rc;
     return SIM_OK;
 }
@@ -117,9 +138,31 @@ static int gen_shoot(struct gen *g, u32 cpus, u64 refs)
     return SIM_OK;
 }
 
+/* nr address spaces of MMS_PAGES pages each, at most TRACE_MAX_MMS live. */
+static int gen_mms(struct gen *g, u64 nr)
+{
+    const u64 span = (u64)MMS_PAGES << 12;
+    int rc;
+
+    for (u64 i = 1; i <= nr; i++) {
+        if (i > TRACE_MAX_MMS && (rc = op_mm_exit(g, (s64)(i - TRACE_MAX_MMS))))
+            return rc;
+        if ((rc = op_mm_new(g, (s64)i)) || (rc = op_map(g, (s64)i, USER_BASE, span)) ||
+            (rc = op_switch(g, 0, (s64)i)))
+            return rc;
+        for (u32 p = 0; p < MMS_PAGES; p++)
+            g->vas[p] = USER_BASE + ((u64)p << 12) + (sim_rand_next(&g->rng) & 0xff8);
+        struct trace_op op = { .type = OP_ACCESS, .flags = OPF_CPU | OPF_VA_ARRAY, .cpu = 0,
+                               .kind = 'r', .vas = g->vas, .nr_va = MMS_PAGES, .va = g->vas[0] };
+        if ((rc = put(g, &op)))
+            return rc;
+    }
+    return SIM_OK;
+}
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: gen hot|random|shoot bin|jsonl OUT REFS [CPUS]\n");
+    fprintf(stderr, "usage: gen hot|hot1|random|mms|shoot bin|jsonl OUT REFS [CPUS]\n");
     return 1;
 }
 
@@ -153,9 +196,13 @@ int main(int argc, char **argv)
     rc = trace_writer_open(argv[3], &hdr, fmt, &g.w, &g.err);
     if (rc == SIM_OK) {
         if (!strcmp(argv[1], "hot"))
-            rc = gen_single(&g, (u64)HOT_PAGES << 12, refs);
+            rc = gen_single(&g, (u64)HOT_PAGES << 12, refs, ARRAY_REFS);
+        else if (!strcmp(argv[1], "hot1"))
+            rc = gen_single(&g, (u64)HOT_PAGES << 12, refs, 1);
         else if (!strcmp(argv[1], "random"))
-            rc = gen_single(&g, RANDOM_SPAN, refs);
+            rc = gen_single(&g, RANDOM_SPAN, refs, ARRAY_REFS);
+        else if (!strcmp(argv[1], "mms"))
+            rc = gen_mms(&g, refs);
         else if (!strcmp(argv[1], "shoot"))
             rc = gen_shoot(&g, hdr.cpus, refs);
         else
