@@ -139,11 +139,6 @@ struct walk {
     u32 cycles;
 };
 
-static inline struct pt_page *page_of(const u64 *ptep)
-{
-    return (struct pt_page *)((uintptr_t)ptep & ~(uintptr_t)4095);
-}
-
 static struct pt *walk_pt(struct cpu *c)
 {
     return &c->loaded_mm->pt;
@@ -164,7 +159,7 @@ static struct pt_page *walk_start(struct cpu *c, const struct pt *pt, u64 va,
         if (!cpu_entry_current(c, e)) {
             /* The mm changed: is this upper-level entry still the same
              * entry of a live (not recycled) table? */
-            if ((*e->ptep & ~PTE_AD_MASK) != e->pte || page_of(e->ptep)->gen != e->ptgen) {
+            if ((*e->ptep & ~PTE_AD_MASK) != e->pte || pt_page_of(e->ptep)->gen != e->ptgen) {
                 c->st.psc_stale++;
                 continue;
             }
@@ -172,7 +167,7 @@ static struct pt_page *walk_start(struct cpu *c, const struct pt *pt, u64 va,
         }
         c->st.psc_hits[l]++;
         *level = l - 1;
-        return page_of(e->ptep)->child[pt_index(va, l)];
+        return pt_child(pt_page_of(e->ptep), pt_index(va, l));
     }
     *level = pt->levels;
     return va_is_kernel(va) && pt->kernel ? pt->kernel->root : pt->root;
@@ -210,7 +205,7 @@ static void walk(struct cpu *c, u64 va, struct walk *w)
             };
             tlb_fill(&c->psc[level], va, 12 + 9 * (level - 1), &src, NULL);
         }
-        table = table->child[idx];
+        table = pt_child(table, idx);
     }
     c->st.walk_cycles += w->cycles;
 }
@@ -243,7 +238,7 @@ static const u64 *prefetch_leaf(const struct cpu *c, u64 va)
             return NULL;
         if (ent & PTE_PS)
             return &t->e[idx];
-        t = t->child[idx];
+        t = pt_child(t, idx);
     }
     return t ? &t->e[pt_index(va, 1)] : NULL;
 }

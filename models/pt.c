@@ -35,13 +35,16 @@
 #define PT_LEAF_FLAGS  (PTE_P | PTE_RW | PTE_US | PTE_NX | PTE_G)  /* pt_map accepts */
 #define PT_PROT_FLAGS  (PTE_RW | PTE_US | PTE_NX)          /* pt_protect replaces */
 #define PT_KNOWN_BITS  (PTE_PFN_MASK | PT_LEAF_FLAGS | PTE_AD_MASK | PTE_PS)
-#define PT_PAGE_ALIGN  4096u
-#define PT_PAGE_BYTES  ((sizeof(struct pt_page) + PT_PAGE_ALIGN - 1) & ~(size_t)(PT_PAGE_ALIGN - 1))
+#define PT_UNIT_BYTES  (1u << PT_UNIT_SHIFT)
+#define PT_SLAB_UNITS  (PT_SLAB_BYTES >> PT_UNIT_SHIFT)
+/* A slab's first units hold its struct pt_page array, one per unit. */
+#define PT_META_UNITS  ((PT_SLAB_UNITS * sizeof(struct pt_page) + PT_UNIT_BYTES - 1) / PT_UNIT_BYTES)
 #define VISIT_STOP     1                /* private: a visitor ends the walk early, no error */
 
-/* A TLB entry finds its table page with (uintptr_t)ptep & ~4095. */
-_Static_assert(offsetof(struct pt_page, e) == 0, "e[] must be first in struct pt_page");
-_Static_assert(sizeof(((struct pt_page *)0)->e) == PT_PAGE_ALIGN, "512 entries fill 4 KiB");
+/* A TLB entry finds its table page with pt_page_of(ptep). */
+_Static_assert(512 * sizeof(u64) == PT_UNIT_BYTES, "512 entries fill a unit");
+_Static_assert(512 * sizeof(struct pt_page *) == PT_UNIT_BYTES, "512 child pointers fill a unit");
+_Static_assert(PT_META_UNITS < PT_SLAB_UNITS / 8, "slab bookkeeping too large");
 
 /* Bytes mapped by one entry at `level` (4K, 2M, 1G, 512G, 256T). */
 static inline unsigned entry_shift(unsigned level)
@@ -84,8 +87,83 @@ static struct pt_page *walk_root(const struct pt *pt, u64 va)
 
 /* ===== table pages ========================================================= */
 
-/* A zeroed table page from the pool or malloc, with a frame of its own.
- * SIM_ELIMIT beyond max_table_pages (0: no limit). */
+/* Table pages are carved from 2 MiB slabs of 4 KiB units.  A unit is the
+ * 512 entries of a table or the 512 child pointers of an upper-level table;
+ * its struct pt_page (in the slab's first units) is the table's bookkeeping
+ * or, for a free unit, the pool link.  Units are zero whenever they are in
+ * the pool or freshly handed out, slabs are never freed before the context
+ * (a stale TLB pointer into a recycled table stays readable; its gen
+ * tells it apart), and nothing is memset that is already zero: an emptied
+ * table's entries are zero by the invariant absent == 0. */
+static void *unit_mem(const struct pt_page *m)
+{
+    uintptr_t slab = (uintptr_t)m & ~(uintptr_t)(PT_SLAB_BYTES - 1);
+    size_t idx = (size_t)(m - (const struct pt_page *)slab);
+
+    return (void *)(slab + (idx << PT_UNIT_SHIFT));
+}
+
+/* A zeroed never-used unit (its bookkeeping struct), or NULL when out of
+ * memory. */
+static struct pt_page *unit_fresh(struct pt_ctx *ctx)
+{
+    if (!ctx->nr_slabs || ctx->slab_next == PT_SLAB_UNITS) {
+        if (ctx->nr_slabs == ctx->cap_slabs) {
+            size_t cap = ctx->cap_slabs ? 2 * ctx->cap_slabs : 8;
+            void **n = realloc(ctx->slabs, cap * sizeof(*n));
+            if (!n)
+                return NULL;
+            ctx->slabs = n;
+            ctx->cap_slabs = cap;
+        }
+        void *slab = aligned_alloc(PT_SLAB_BYTES, PT_SLAB_BYTES);
+        if (!slab)
+            return NULL;
+        memset(slab, 0, PT_META_UNITS * PT_UNIT_BYTES);    /* every gen starts at 0 */
+        ctx->slabs[ctx->nr_slabs++] = slab;
+        ctx->slab_next = PT_META_UNITS;
+    }
+    struct pt_page *m = (struct pt_page *)ctx->slabs[ctx->nr_slabs - 1] + ctx->slab_next++;
+    memset(unit_mem(m), 0, PT_UNIT_BYTES);
+    return m;
+}
+
+/* A zeroed unit: a free one, else a fresh one.  NULL when out of memory. */
+static struct pt_page *unit_get(struct pt_ctx *ctx)
+{
+    struct pt_page *m = ctx->units;
+
+    if (!m)
+        return unit_fresh(ctx);
+    ctx->units = m->next_free;
+    ctx->nr_units--;
+    m->next_free = NULL;
+    return m;
+}
+
+/* Back to the free units; the caller has zeroed the unit. */
+static void unit_put(struct pt_ctx *ctx, struct pt_page *m)
+{
+    m->next_free = ctx->units;
+    ctx->units = m;
+    ctx->nr_units++;
+}
+
+/* At least n free units, so that table_attach() cannot fail. */
+static int units_reserve(struct pt_ctx *ctx, u64 n)
+{
+    while (ctx->nr_units < n) {
+        struct pt_page *m = unit_fresh(ctx);
+        if (!m)
+            return SIM_ENOMEM;
+        unit_put(ctx, m);
+    }
+    return SIM_OK;
+}
+
+/* A zeroed table page with a frame of its own: a recycled page first (so
+ * it comes back with its gen), else a fresh unit.  SIM_ELIMIT beyond
+ * max_table_pages (0: no limit). */
 static int table_alloc(struct pt_ctx *ctx, unsigned level, struct pt_page **out,
                        struct sim_err *err)
 {
@@ -98,9 +176,9 @@ static int table_alloc(struct pt_ctx *ctx, unsigned level, struct pt_page **out,
     if (t) {
         ctx->pool = t->next_free;
     } else {
-        if (!(t = aligned_alloc(PT_PAGE_ALIGN, PT_PAGE_BYTES)))
+        if (!(t = unit_get(ctx)))
             return sim_err_set(err, SIM_ENOMEM, "page tables: out of memory");
-        memset(t, 0, sizeof(*t));
+        t->e = unit_mem(t);
     }
     if ((rc = frame_get(ctx->frames, FRAME_4K, &t->pfn, err))) {
         t->next_free = ctx->pool;       /* still zeroed: back to the pool */
@@ -115,34 +193,67 @@ static int table_alloc(struct pt_ctx *ctx, unsigned level, struct pt_page **out,
 }
 
 /* Back to the pool: frame freed, gen bumped so a stale pointer into the page
- * (TLB ptep, paging-structure cache) is recognizable after reuse. */
+ * (TLB ptep, paging-structure cache) is recognizable after reuse.  Only a
+ * table torn down whole (pt_destroy) still has present entries to clear;
+ * an emptied table's entries and child pointers are zero already. */
 static void table_recycle(struct pt_ctx *ctx, struct pt_page *t)
 {
-    u32 gen = t->gen + 1;
-
     frame_put(ctx->frames, FRAME_4K, t->pfn);
-    memset(t, 0, sizeof(*t));
-    t->gen = gen;
+    if (t->nr_present) {
+        memset(t->e, 0, PT_UNIT_BYTES);
+        if (t->child)
+            memset(t->child, 0, PT_UNIT_BYTES);
+    }
+    if (t->child)
+        unit_put(ctx, pt_page_of((const u64 *)t->child));
+    t->child = NULL;
+    t->child1 = NULL;
+    t->child1_idx = 0;
+    t->gen++;
+    t->pfn = 0;
+    t->nr_present = 0;
+    t->level = 0;
     t->next_free = ctx->pool;
     ctx->pool = t;
     assert(ctx->nr_table_pages > 0);
     ctx->nr_table_pages--;
 }
 
-static void table_attach(struct pt_page *parent, unsigned i, struct pt_page *child)
+/* The second child of a table brings its pointer unit (reserved by the
+ * caller: units_reserve()), so this cannot fail. */
+static void table_attach(struct pt_ctx *ctx, struct pt_page *parent, unsigned i,
+                         struct pt_page *child)
 {
     assert(!(parent->e[i] & PTE_P) && child->level + 1 == parent->level);
     parent->e[i] = child->pfn << PAGE_SHIFT_4K | PT_TABLE_FLAGS;
-    parent->child[i] = child;
+    if (!parent->child && !parent->child1) {
+        parent->child1 = child;
+        parent->child1_idx = (u16)i;
+    } else {
+        if (!parent->child) {
+            struct pt_page *u = unit_get(ctx);
+            assert(u);                  /* reserved */
+            parent->child = unit_mem(u);
+            parent->child[parent->child1_idx] = parent->child1;
+            parent->child1 = NULL;
+            parent->child1_idx = 0;
+        }
+        parent->child[i] = child;
+    }
     parent->nr_present++;
 }
 
 static struct pt_page *table_detach(struct pt_page *parent, unsigned i)
 {
-    struct pt_page *child = parent->child[i];
+    struct pt_page *child = pt_child(parent, i);
 
     parent->e[i] = 0;
-    parent->child[i] = NULL;
+    if (parent->child) {
+        parent->child[i] = NULL;
+    } else {
+        parent->child1 = NULL;
+        parent->child1_idx = 0;
+    }
     parent->nr_present--;
     return child;
 }
@@ -161,12 +272,9 @@ void pt_ctx_destroy(struct pt_ctx *ctx)
 {
     if (!ctx)
         return;
-    while (ctx->pool) {
-        struct pt_page *t = ctx->pool;
-
-        ctx->pool = t->next_free;
-        free(t);
-    }
+    for (size_t k = 0; k < ctx->nr_slabs; k++)
+        free(ctx->slabs[k]);
+    free(ctx->slabs);
     memset(ctx, 0, sizeof(*ctx));
 }
 
@@ -317,17 +425,22 @@ static int visit_range(struct pt_op *op, struct pt_page *t, u64 lo, u64 hi)
     unsigned lvl = t->level, sh = entry_shift(lvl), i_end = pt_index(hi, lvl);
     u64 base = table_base(lo, lvl);
     int rc = SIM_OK;
+    /* Present entries not reached yet: once they are all visited the rest
+     * of the table is absent (callbacks only clear or change entries), so
+     * tearing down a small address space does not scan 512 slots a level. */
+    unsigned left = t->nr_present;
 
-    for (unsigned i = pt_index(lo, lvl); i <= i_end && !rc; i++) {
+    for (unsigned i = pt_index(lo, lvl); i <= i_end && left && !rc; i++) {
         u64 va = base | (u64)i << sh, e = t->e[i];
 
         if (!(e & PTE_P))
             continue;                   /* absent subtree: nothing to visit */
+        left--;
         if (entry_is_leaf(e, lvl)) {
             rc = op->leaf(op, t, i, va);
             continue;
         }
-        rc = visit_range(op, t->child[i], max_u64(lo, va),
+        rc = visit_range(op, pt_child(t, i), max_u64(lo, va),
                          min_u64(hi, va + entry_size(lvl) - 1));
         if (!rc && op->table_done)
             op->table_done(op, t, i);
@@ -432,7 +545,7 @@ static int map_check(struct map_req *m, const struct pt_page *t, u64 lo, u64 hi)
             m->conflict_table = !entry_is_leaf(e, lvl);
             return SIM_EEXIST;
         }
-        if ((rc = map_check(m, t->child[i], clo, chi)))
+        if ((rc = map_check(m, pt_child(t, i), clo, chi)))
             return rc;
     }
     return SIM_OK;
@@ -490,8 +603,14 @@ static int map_reserve(struct pt_ctx *ctx, struct map_req *m, struct sim_err *er
     if (rc) {
         m->nr_tables = k - 1;           /* the last one failed */
         map_release(ctx, m, 0);
+        return rc;
     }
-    return rc;
+    /* Each new table may give its parent a second child (table_attach). */
+    if (units_reserve(ctx, m->nr_tables)) {
+        map_release(ctx, m, 0);
+        return sim_err_set(err, SIM_ENOMEM, "page tables: out of memory");
+    }
+    return SIM_OK;
 }
 
 static int map_leaf(struct pt *pt, struct map_req *m, struct pt_page *t, unsigned i,
@@ -526,9 +645,9 @@ static int map_fill(struct pt *pt, struct map_req *m, struct pt_page *t, u64 lo,
         if (!(t->e[i] & PTE_P)) {
             assert(m->used < m->nr_tables);     /* counted by map_check */
             m->res[m->used]->level = (u8)(lvl - 1);
-            table_attach(t, i, m->res[m->used++]);
+            table_attach(pt->ctx, t, i, m->res[m->used++]);
         }
-        rc = map_fill(pt, m, t->child[i], max_u64(lo, va),
+        rc = map_fill(pt, m, pt_child(t, i), max_u64(lo, va),
                       min_u64(hi, va + entry_size(lvl) - 1), err);
     }
     return rc;
@@ -547,7 +666,7 @@ static int rollback_leaf(struct pt_op *op, struct pt_page *t, unsigned i, u64 va
 
 static void rollback_table(struct pt_op *op, struct pt_page *t, unsigned i)
 {
-    struct pt_page *child = t->child[i];
+    struct pt_page *child = pt_child(t, i);
 
     if (op->nr_fresh &&
         bsearch(&child, op->fresh, op->nr_fresh, sizeof(*op->fresh), ptr_cmp)) {
@@ -631,7 +750,7 @@ static int unmap_leaf(struct pt_op *op, struct pt_page *t, unsigned i, u64 va)
  * user pt shares them. */
 static void unmap_table_done(struct pt_op *op, struct pt_page *t, unsigned i)
 {
-    if (t->child[i]->nr_present)
+    if (pt_child(t, i)->nr_present)
         return;
     if (!op->pt->kernel && t == op->pt->root)
         return;
@@ -847,7 +966,7 @@ u64 *pt_walk(const struct pt *pt, u64 va, unsigned *level, struct pt_page **tabl
                 *table = t;
             return &t->e[i];
         }
-        t = t->child[i];
+        t = pt_child(t, i);
     }
 }
 
@@ -864,7 +983,7 @@ struct pt_page *pt_table_at(const struct pt *pt, u64 va, unsigned level)
 
         if (!(e & PTE_P) || entry_is_leaf(e, lvl))
             return NULL;
-        t = t->child[pt_index(va, lvl)];
+        t = pt_child(t, pt_index(va, lvl));
     }
     return t;
 }
@@ -895,9 +1014,12 @@ static bool check_table(const struct pt *pt, const struct pt_page *t, unsigned l
     unsigned n = 0;
 
     CHECK(t->level == lvl, "table level %u, expected %u\n", t->level, lvl);
+    CHECK(t->e == unit_mem(t) && pt_page_of(t->e) == t, "table not in its slab unit\n");
+    CHECK(!t->child || !t->child1, "child pointers twice at level %u\n", lvl);
+    CHECK(!t->child1 || t->child1_idx < 512, "child1 index at level %u\n", lvl);
     for (unsigned i = 0; i < 512; i++) {
         u64 e = t->e[i];
-        const struct pt_page *c = t->child[i];
+        const struct pt_page *c = pt_child(t, i);
 
         if (!(e & PTE_P)) {
             CHECK(!e && !c, "absent entry %u not clear at level %u\n", i, lvl);

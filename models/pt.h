@@ -3,7 +3,7 @@
  * Real radix tables: every table page holds 512 64-bit entries with the
  * architectural bits below.  A table page also keeps, beside the entries,
  * the pointers to its child tables (a real walker follows the physical
- * address; we keep the pointer next to it so a walk never searches) and a
+ * address; we keep the pointer, pt_child(), so a walk never searches) and a
  * count of present entries, so an emptied table can be freed.
  *
  * Kernel mappings ("mm":"kernel") live in one kernel pt (init_mm's).  Every
@@ -41,21 +41,55 @@
  * 3 = PDPT (PDPTE), 4 = PML4, 5 = PML5. */
 #define PT_MAX_LEVELS 5
 
+/* A table page's bookkeeping.  The 512 entries live in a 4 KiB unit of a
+ * table slab (PT_SLAB_BYTES, aligned to its size), and the slab's first
+ * units hold one struct pt_page per unit, so the table owning an entry is
+ * found from the entry's address alone (pt_page_of()).  Child pointers: a
+ * table with at most one child table keeps it in child1; the second child
+ * gets the table a unit of 512 pointers (child).  A small address space
+ * (one table per level) thus costs 4 KiB per table, as its entries do,
+ * instead of 12 KiB. */
 struct pt_page {
-    u64 e[512];                         /* the entries; MUST stay first */
-    struct pt_page *child[512];         /* child table of e[i] (non-leaf) */
+    u64 *e;                             /* the 512 entries (a slab unit) */
+    struct pt_page **child;             /* child table of e[i], once there were two; else NULL */
+    struct pt_page *child1;             /* without `child`: the only child table (or NULL) */
     u64 pfn;                            /* frame holding this table */
     u32 gen;                            /* bumped on recycle */
     u16 nr_present;                     /* present entries in e[] */
+    u16 child1_idx;                     /* index of child1 in e[] */
     u8  level;                          /* 1..5 */
     struct pt_page *next_free;          /* pool / gather link */
 };
 
+#define PT_SLAB_BYTES (2u << 20)        /* 512 units of 4 KiB, aligned to 2 MiB */
+#define PT_UNIT_SHIFT 12
+
+/* The table page holding the entry that ptep points at. */
+static inline struct pt_page *pt_page_of(const u64 *ptep)
+{
+    uintptr_t slab = (uintptr_t)ptep & ~(uintptr_t)(PT_SLAB_BYTES - 1);
+
+    return (struct pt_page *)slab + (((uintptr_t)ptep - slab) >> PT_UNIT_SHIFT);
+}
+
+/* The child table of entry i (NULL when e[i] is not a present non-leaf). */
+static inline struct pt_page *pt_child(const struct pt_page *t, unsigned i)
+{
+    if (t->child)
+        return t->child[i];
+    return t->child1_idx == i ? t->child1 : NULL;
+}
+
 /* Shared state of all page tables of one simulation: the frame allocator
- * and the pool of recycled table pages. */
+ * and the table slabs with their free units and recycled table pages. */
 struct pt_ctx {
     struct frame_alloc *frames;
-    struct pt_page *pool;               /* recycled table pages */
+    struct pt_page *pool;               /* recycled table pages (zeroed), linked by next_free */
+    struct pt_page *units;              /* free 4 KiB units (zeroed), linked by next_free */
+    u64 nr_units;                       /* length of that list */
+    void **slabs;                       /* every slab, freed by pt_ctx_destroy */
+    size_t nr_slabs, cap_slabs;
+    u32 slab_next;                      /* next never-used unit of the newest slab */
     u64 nr_table_pages;                 /* live (attached or gathered) */
     u64 max_table_pages;                /* limit; SIM_ELIMIT beyond */
 };
@@ -82,7 +116,7 @@ struct mmu_gather {
 };
 
 int  pt_ctx_init(struct pt_ctx *ctx, struct frame_alloc *fa, u64 max_table_pages);
-void pt_ctx_destroy(struct pt_ctx *ctx);   /* frees the pool */
+void pt_ctx_destroy(struct pt_ctx *ctx);   /* frees the slabs */
 
 /* levels: 4 or 5.  kernel: the kernel pt whose upper half is shared, or NULL
  * when creating the kernel pt itself. */

@@ -147,8 +147,7 @@ Test(pt, leaf_formats_for_each_page_size)
     e = pt_walk(&E.upt, UVA + K4 + 5, &lvl, &tab);
     cr_assert(e && lvl == 1 && tab->level == 1);
     cr_assert_eq(*e & ~PTE_PFN_MASK, PTE_P | UFL | PTE_NX, "no A/D/PS on a new PTE");
-    cr_assert_eq((struct pt_page *)((uintptr_t)e & ~(uintptr_t)4095), tab,
-                 "ptep & ~4095 finds the table page");
+    cr_assert_eq(pt_page_of(e), tab, "pt_page_of(ptep) finds the table page");
     e = pt_walk(&E.upt, UVA + M2 + 12345, &lvl, &tab);
     cr_assert(e && lvl == 2 && tab->level == 2);
     cr_assert_eq(*e & ~PTE_PFN_MASK, PTE_P | PTE_US | PTE_PS);
@@ -165,6 +164,32 @@ Test(pt, leaf_formats_for_each_page_size)
     pt_env_done();
 }
 
+/* The second child table of a table brings a unit of child pointers; the
+ * first one moves into it, and unmapping keeps both reachable until gone. */
+Test(pt, second_child_table_gets_a_pointer_unit)
+{
+    struct pt_page *pd, *pt_a, *pt_b;
+
+    map_ok(&E.upt, UVA, K4, 12, UFL);
+    pd = pt_table_at(&E.upt, UVA, 2);
+    pt_a = pt_table_at(&E.upt, UVA, 1);
+    cr_assert(pd && !pd->child && pd->child1 == pt_a);
+    map_ok(&E.upt, UVA + 5 * M2, K4, 12, UFL);
+    pt_b = pt_table_at(&E.upt, UVA + 5 * M2, 1);
+    cr_assert(pd->child && !pd->child1, "two children: pointer unit");
+    cr_assert_eq(pt_child(pd, pt_index(UVA, 2)), pt_a);
+    cr_assert_eq(pt_child(pd, pt_index(UVA + 5 * M2, 2)), pt_b);
+    cr_assert_null(pt_child(pd, pt_index(UVA + M2, 2)));
+    cr_assert_eq(pt_page_of(&pt_b->e[7]), pt_b);
+    cr_assert(pt_check(&E.upt));
+    unmap_ok(&E.upt, UVA, K4);
+    cr_assert_null(pt_child(pd, pt_index(UVA, 2)));
+    cr_assert_eq(pt_child(pd, pt_index(UVA + 5 * M2, 2)), pt_b);
+    cr_assert(pt_check(&E.upt));
+    mmu_gather_finish(&E.ctx, &E.g);
+    env_done();
+}
+
 Test(pt, non_leaf_entries_point_at_their_tables)
 {
     struct pt_page *pd, *ptt;
@@ -174,7 +199,8 @@ Test(pt, non_leaf_entries_point_at_their_tables)
     ptt = pt_table_at(&E.upt, UVA, 1);
     cr_assert(pd && ptt && pd->level == 2 && ptt->level == 1);
     cr_assert_eq(pd->e[pt_index(UVA, 2)], ptt->pfn << 12 | PTE_P | PTE_RW | PTE_US | PTE_A);
-    cr_assert_eq(pd->child[pt_index(UVA, 2)], ptt);
+    cr_assert_eq(pt_child(pd, pt_index(UVA, 2)), ptt);
+    cr_assert_null(pd->child, "one child: no pointer unit yet");
     cr_assert_eq(pd->nr_present, 1);
     cr_assert_eq(pt_table_at(&E.upt, UVA, 4), E.upt.root);
     cr_assert_null(pt_table_at(&E.upt, UVA + G1, 1), "absent path");
