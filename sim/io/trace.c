@@ -388,3 +388,18 @@ int trace_writer_close(struct trace_writer *w, bool commit, struct sim_err *err)
     writer_free(w);
     return rc;
 }
+
+int trace_copy(struct trace_reader *r, struct trace_writer *w, const volatile int *stop,
+               struct sim_err *err)
+{
+    struct trace_op op;
+    int rc;
+
+    while ((rc = trace_next(r, &op, err)) > 0) {
+        if (stop && *stop)
+            return sim_err_set(err, SIM_EINTR, "interrupted");
+        if ((rc = trace_write(w, &op, err)))
+            return rc;
+    }
+    return rc;
+}
