@@ -49,6 +49,7 @@
 struct run_opts {
     const char *trace;
     const char *input;                  /* what the runs read: NULL (trace) or its binary copy */
+    u64 input_line;                     /* the copy's first op is this line of the trace */
     const char *machine;                /* path or shipped name; NULL: default */
     const char *policies[MAX_POLICIES];
     u32 nr_policies;

@@ -61,7 +61,7 @@ int trace_reader_op_done(struct trace_reader *r, struct trace_op *op, int rc,
                          struct sim_err *err)
 {
     if (!rc) {
-        op->line = r->line;
+        op->line = r->line + r->line_base;
         rc = trace_check_op(&r->chk, op, err);
     }
     if (rc) {
@@ -389,17 +389,7 @@ int trace_writer_close(struct trace_writer *w, bool commit, struct sim_err *err)
     return rc;
 }
 
-int trace_copy(struct trace_reader *r, struct trace_writer *w, const volatile int *stop,
-               struct sim_err *err)
+void trace_set_first_line(struct trace_reader *r, u64 line)
 {
-    struct trace_op op;
-    int rc;
-
-    while ((rc = trace_next(r, &op, err)) > 0) {
-        if (stop && *stop)
-            return sim_err_set(err, SIM_EINTR, "interrupted");
-        if ((rc = trace_write(w, &op, err)))
-            return rc;
-    }
-    return rc;
+    r->line_base = line ? line - 1 : 0;
 }

@@ -57,12 +57,10 @@ int  trace_write(struct trace_writer *w, const struct trace_op *op,
                  struct sim_err *err);
 /* commit=false discards the temporary file. */
 int  trace_writer_close(struct trace_writer *w, bool commit, struct sim_err *err);
-/* Write the rest of r's ops to w (`tlbsim convert`; `run --policy` with
- * several policies parses a JSON Lines trace once this way).  Checks *stop
- * (if not NULL) between ops and returns SIM_EINTR once it is nonzero;
- * otherwise SIM_OK or the reader's or the writer's first error. */
-int  trace_copy(struct trace_reader *r, struct trace_writer *w, const volatile int *stop,
-                struct sim_err *err);
+/* Binary reader: number the ops from `line` instead of 1 (op->line only),
+ * so a binary copy of a JSON Lines trace whose op lines are consecutive
+ * reports the JSON line numbers (run --policy with several policies). */
+void trace_set_first_line(struct trace_reader *r, u64 line);
 
 /* The reader as an op source for the engine (struct trace_src, owned by
  * whoever holds it: its close is trace_close). */

@@ -124,6 +124,7 @@ struct trace_reader {
     struct trace_rdbuf in;              /* bounded input buffer */
     u64 size;                           /* file size, 0 if unknown */
     u64 line;                           /* JSON: current line; binary: records read */
+    u64 line_base;                      /* binary: added to op->line (trace_set_first_line) */
     int sticky;                         /* first error, returned again after */
     struct sim_err sticky_err;          /* its message */
     struct trace_header hdr;            /* as read */
