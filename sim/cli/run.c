@@ -550,13 +550,13 @@ static bool parse_once(const struct run_opts *o, const char *bin, u64 *first)
     rc = trace_format(r) == TRACE_FMT_JSONL ? trace_writer_open(bin, &hdr, TRACE_FMT_BINARY, &w, &e)
                                             : SIM_EINVAL;
     if (!rc) {
-        while (!interrupted && (rc = trace_next(r, &op, &e)) > 0) {
+        while (!jobs_interrupted && (rc = trace_next(r, &op, &e)) > 0) {
             if (n++ == 0)
                 *first = op.line;
             if (op.line != *first + n - 1 || (rc = trace_write(w, &op, &e)))
                 break;
         }
-        if (interrupted || rc > 0)
+        if (jobs_interrupted || rc > 0)
             rc = SIM_EINTR;
         rc = trace_writer_close(w, rc == SIM_OK, rc ? NULL : &e) ? SIM_EIO : rc;
     }
@@ -605,7 +605,7 @@ static int run_all(const struct run_opts *o, const char *dir, struct sim_err *er
         once.input_line = first;
         rc = run_all(&once, dir, err);
         unlink(bin);
-        if (rc == SIM_OK || rc == SIM_EINTR || interrupted)
+        if (rc == SIM_OK || rc == SIM_EINTR || jobs_interrupted)
             return rc;
         /* Run again on the trace itself: its messages name its own lines. */
         for (u32 i = 0; i < n; i++) {

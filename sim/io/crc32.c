@@ -65,10 +65,95 @@ __attribute__((constructor)) static void crc_slice_init(void)
             crc_slice[k][i] = (crc_slice[k - 1][i] >> 8) ^ crc_table[crc_slice[k - 1][i] & 0xff];
 }
 
+/* Carry-less multiplication folding (Gopal et al., "Fast CRC Computation
+ * for Generic Polynomials Using PCLMULQDQ Instruction", Intel 2009): four
+ * 128-bit lanes folded 64 bytes at a time, then to one lane, then Barrett
+ * reduction to 32 bits.  The constants are the paper's bit-reflected
+ * x^(k) mod P(x) values for this polynomial.  It computes the same CRC as
+ * the tables (the on-disk definition does not change) at several bytes per
+ * cycle.  Built with a target attribute and called only after a one-time
+ * check that the CPU has PCLMULQDQ and SSE4.1, so plain `make` (no -march)
+ * gets it on every CPU that can run it.  crc is the inverted running value;
+ * n >= 64 and a multiple of 16. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CRC_HAVE_PCLMUL 1
+
+__attribute__((target("pclmul,sse4.1")))
+static u32 crc32_pclmul(u32 crc, const u8 *p, size_t n)
+{
+    const __m128i k1k2 = _mm_set_epi64x(0x01c6e41596ll, 0x0154442bd4ll);
+    const __m128i k3k4 = _mm_set_epi64x(0x00ccaa009ell, 0x01751997d0ll);
+    const __m128i k5k0 = _mm_set_epi64x(0, 0x0163cd6124ll);
+    const __m128i poly = _mm_set_epi64x(0x01f7011641ll, 0x01db710641ll);
+    const __m128i mask32 = _mm_setr_epi32(~0, 0, ~0, 0);
+    __m128i x1 = _mm_loadu_si128((const __m128i *)(p + 0x00));
+    __m128i x2 = _mm_loadu_si128((const __m128i *)(p + 0x10));
+    __m128i x3 = _mm_loadu_si128((const __m128i *)(p + 0x20));
+    __m128i x4 = _mm_loadu_si128((const __m128i *)(p + 0x30));
+    __m128i t;
+
+    x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)crc));
+    for (p += 64, n -= 64; n >= 64; p += 64, n -= 64) {
+#define FOLD(x, off) \
+        t = _mm_clmulepi64_si128(x, k1k2, 0x00); \
+        x = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x, k1k2, 0x11), t), \
+                          _mm_loadu_si128((const __m128i *)(p + (off))))
+        FOLD(x1, 0x00);
+        FOLD(x2, 0x10);
+        FOLD(x3, 0x20);
+        FOLD(x4, 0x30);
+#undef FOLD
+    }
+#define FOLD1(x, y) \
+    t = _mm_clmulepi64_si128(x, k3k4, 0x00); \
+    x = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x, k3k4, 0x11), y), t)
+    FOLD1(x1, x2);
+    FOLD1(x1, x3);
+    FOLD1(x1, x4);
+    for (; n >= 16; p += 16, n -= 16) {
+        x2 = _mm_loadu_si128((const __m128i *)p);
+        FOLD1(x1, x2);
+    }
+#undef FOLD1
+    /* 128 -> 64 bits, then Barrett reduction to 32. */
+    x2 = _mm_clmulepi64_si128(x1, k3k4, 0x10);
+    x1 = _mm_xor_si128(_mm_srli_si128(x1, 8), x2);
+    x2 = _mm_srli_si128(x1, 4);
+    x1 = _mm_and_si128(x1, mask32);
+    x1 = _mm_xor_si128(_mm_clmulepi64_si128(x1, k5k0, 0x00), x2);
+    x2 = _mm_and_si128(x1, mask32);
+    x2 = _mm_clmulepi64_si128(x2, poly, 0x10);
+    x2 = _mm_and_si128(x2, mask32);
+    x2 = _mm_clmulepi64_si128(x2, poly, 0x00);
+    x1 = _mm_xor_si128(x1, x2);
+    return (u32)_mm_extract_epi32(x1, 1);
+}
+#else
+#define CRC_HAVE_PCLMUL 0
+static u32 crc32_pclmul(u32 crc, const u8 *p, size_t n) { (void)p; (void)n; return crc; }
+#endif
+
+static bool crc_pclmul;                 /* the CPU can run crc32_pclmul() */
+
+__attribute__((constructor)) static void crc_pclmul_init(void)
+{
+#if CRC_HAVE_PCLMUL
+    __builtin_cpu_init();
+    crc_pclmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+#endif
+}
+
 /* Running CRC: crc32(crc32(0, a), b) == crc32(0, a ++ b). */
 u32 crc32_update(u32 crc, const u8 *p, size_t n)
 {
     crc = ~crc;
+    if (crc_pclmul && n >= 64) {
+        size_t m = n & ~(size_t)15;
+        crc = crc32_pclmul(crc, p, m);
+        p += m;
+        n -= m;
+    }
     for (; n >= 8; n -= 8, p += 8) {
         u32 lo = crc ^ ((u32)p[0] | (u32)p[1] << 8 | (u32)p[2] << 16 | (u32)p[3] << 24);
         u32 hi = (u32)p[4] | (u32)p[5] << 8 | (u32)p[6] << 16 | (u32)p[7] << 24;

@@ -863,18 +863,19 @@ int trace_json_read_header(struct trace_reader *r, struct sim_err *err)
 /* ===== JSON fast path: canonical access lines ========================== */
 
 /* Access lines are the bulk of a trace, and the general path costs a cJSON
- * node (two allocations) per address.  The writer's canonical form of an
- * access line is simple enough to parse directly:
+ * node (two allocations) per address.  An access line is simple enough to
+ * parse directly:
  *
  *   {"op":"access","cpu":N,"va":"0x..."|["0x...",...],"kind":"r"[,"t":N|,"gap":N]}
  *
- * json_fast_access() accepts exactly that, with plain decimal integers of
- * at most 15 digits (all below 2^53) and 1 to 16 hex digits, and fills *op
- * as the general path would.  Anything else (other spacing or key order,
- * escapes, hex counts, out-of-range values, anything malformed) returns
- * false and takes the general path, which also produces every error
- * message, so the two paths cannot disagree on what a file means.
- * TRACE_JSON_FAST 0 turns it off (tests compare the two). */
+ * is the writer's canonical form, and json_fast_access() takes these keys
+ * in any order, each at most once, with spaces around the tokens, plain
+ * decimal integers of at most 15 digits (all below 2^53) and 1 to 16 hex
+ * digits, and fills *op as the general path would.  Anything else (another
+ * key, a repeated key, tabs or escapes, hex counts, out-of-range values,
+ * anything malformed) returns false and takes the general path, which also
+ * produces every error message, so the two paths cannot disagree on what a
+ * file means.  TRACE_JSON_FAST 0 turns it off (tests compare the two). */
 #ifndef TRACE_JSON_FAST
 #define TRACE_JSON_FAST 1
 #endif
@@ -886,6 +887,13 @@ static const char *fast_lit(const char *p, const char *lit)
     while (*lit)
         if (*p++ != *lit++)
             return NULL;
+    return p;
+}
+
+static const char *fast_ws(const char *p)
+{
+    while (*p == ' ')
+        p++;
     return p;
 }
 
@@ -928,47 +936,91 @@ static const char *fast_hex(const char *p, u64 *out)
     return p + n + 1;
 }
 
+/* "va": one hex string or an array of them, into r->vas. */
+static const char *fast_vas(struct trace_reader *r, const char *p, u32 *n, u32 *flags)
+{
+    *n = 0;
+    if (*p != '[') {
+        if (trace_reader_vas(r, 1) || !(p = fast_hex(p, &r->vas[0])))
+            return NULL;
+        *n = 1;
+        return p;
+    }
+    *flags |= OPF_VA_ARRAY;
+    do {
+        if (*n == TRACE_MAX_ARRAY || trace_reader_vas(r, *n + 1) ||
+            !(p = fast_hex(fast_ws(p + 1), &r->vas[*n])))
+            return NULL;
+        ++*n;
+        p = fast_ws(p);
+    } while (*p == ',');
+    return *p == ']' ? p + 1 : NULL;
+}
+
+enum { FK_OP, FK_CPU, FK_VA, FK_KIND, FK_T, FK_GAP };
+
+/* The key at p (a quoted name and a colon), or -1. */
+static int fast_key(const char **pp)
+{
+    static const char *const names[] = { "\"op\"", "\"cpu\"", "\"va\"", "\"kind\"",
+                                         "\"t\"", "\"gap\"" };
+    const char *q;
+
+    for (int k = 0; k < (int)ARRAY_SIZE(names); k++)
+        if ((q = fast_lit(*pp, names[k])) && *(q = fast_ws(q)) == ':') {
+            *pp = fast_ws(q + 1);
+            return k;
+        }
+    return -1;
+}
+
 static bool json_fast_access(struct trace_reader *r, const char *line, size_t len,
                              struct trace_op *op)
 {
-    const char *p = fast_lit(line, "{\"op\":\"access\",\"cpu\":"), *q;
-    u64 cpu, t = 0, gap = 0;
-    u32 n = 0, flags = OPF_CPU;
-    u8 kind;
+    const char *p = fast_ws(line);
+    u64 cpu = 0, t = 0, gap = 0;
+    u32 n = 0, flags = OPF_CPU, seen = 0;
+    u8 kind = 0;
 
-    if (!p || !(p = fast_dec(p, &cpu)) || cpu >= r->hdr.cpus ||
-        !(p = fast_lit(p, ",\"va\":")))
+    if (*p != '{')
         return false;
-    if (*p == '[') {
-        flags |= OPF_VA_ARRAY;
-        do {
-            if (n == TRACE_MAX_ARRAY || trace_reader_vas(r, n + 1) ||
-                !(p = fast_hex(p + 1, &r->vas[n])))
+    do {
+        p = fast_ws(p + 1);
+        int k = fast_key(&p);
+        if (k < 0 || (seen & 1u << k))
+            return false;
+        seen |= 1u << k;
+        switch (k) {
+        case FK_OP:
+            p = fast_lit(p, "\"access\"");
+            break;
+        case FK_CPU:
+            p = fast_dec(p, &cpu);
+            break;
+        case FK_VA:
+            p = fast_vas(r, p, &n, &flags);
+            break;
+        case FK_KIND:
+            if (p[0] != '"' || (p[1] != 'r' && p[1] != 'w' && p[1] != 'x') || p[2] != '"')
                 return false;
-            n++;
-        } while (*p == ',');
-        if (*p++ != ']')
-            return false;
-    } else {
-        if (trace_reader_vas(r, 1) || !(p = fast_hex(p, &r->vas[0])))
-            return false;
-        n = 1;
-    }
-    if (!(p = fast_lit(p, ",\"kind\":\"")) || (*p != 'r' && *p != 'w' && *p != 'x') ||
-        p[1] != '"')
-        return false;
-    kind = (u8)*p;
-    p += 2;
-    if (*p == ',') {
-        if ((q = fast_lit(p, ",\"t\":")) && (q = fast_dec(q, &t)))
+            kind = (u8)p[1];
+            p += 3;
+            break;
+        case FK_T:
+            p = fast_dec(p, &t);
             flags |= OPF_T;
-        else if ((q = fast_lit(p, ",\"gap\":")) && (q = fast_dec(q, &gap)))
+            break;
+        case FK_GAP:
+            p = fast_dec(p, &gap);
             flags |= OPF_GAP;
-        else
+            break;
+        }
+        if (!p)
             return false;
-        p = q;
-    }
-    if (p[0] != '}' || p + 1 != line + len)
+        p = fast_ws(p);
+    } while (*p == ',');
+    if (*p != '}' || fast_ws(p + 1) != line + len ||
+        (seen & 15u) != 15u || (flags & OPF_T && flags & OPF_GAP) || cpu >= r->hdr.cpus)
         return false;
     memset(op, 0, sizeof(*op));
     op->type = OP_ACCESS;
