@@ -5,6 +5,7 @@
 #   make test       install missing packages, build, run the Criterion suite
 #   make asan|ubsan the test suite under a sanitizer
 #   make bench      benchmarks (release build), never part of `make test`
+#   make bench-peers  the same address stream through Dinero IV and ChampSim, if installed
 #   make plots      gnuplot figures from out/ (skipped without gnuplot)
 
 # == settings (override on the command line) ===================================
@@ -55,7 +56,7 @@ VIZ_OBJ  = $(VIZ_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 LIB      = $(BUILD)/libtlbsim.a
 
-.PHONY: all run test deps asan ubsan bench bench-smoke bench-tools plots report fuzz fuzz-bins fuzz-bins-here clean FORCE
+.PHONY: all run test deps asan ubsan bench bench-smoke bench-peers bench-tools plots report fuzz fuzz-bins fuzz-bins-here clean FORCE
 all: $(BUILD)/tlbsim $(BUILD)/tlbviz
 
 $(BUILD)/%.o: %.c
@@ -112,7 +113,8 @@ asan:
 ubsan:
 	$(MAKE) BUILD=build-ubsan SANITIZER=undefined OPT=-O1 test
 
-# Benchmarks: release build into build-rel/, inputs generated deterministically.
+# Benchmarks: release build into build-rel/, inputs generated deterministically;
+# the plain build ($(BUILD)/, what `make` builds) is compared with it.
 # The helpers (input generator, rusage wrapper, host ceiling) are built here
 # with the same flags as everything else; bench/run.sh only runs them.
 BENCH_TOOLS = $(BUILD)/bench/gen $(BUILD)/bench/runstat $(BUILD)/bench/ceiling
@@ -131,9 +133,14 @@ $(BUILD)/bench/ceiling: bench/ceiling.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -O3 -march=x86-64-v2 $(LDFLAGS) -o $@ $<
 
-bench:
+bench: all
 	$(MAKE) --no-print-directory BUILD=build-rel OPT="-O3 -march=x86-64-v2" all bench-tools
-	./bench/run.sh build-rel
+	./bench/run.sh build-rel --plain $(BUILD)
+
+# The peers table of docs/performance.md (Dinero IV, ChampSim; skips a peer
+# that is not installed, with a message).
+bench-peers: all bench-tools
+	./bench/peers.sh $(BUILD)
 
 # Seconds-long version for CI: checks the benchmark runs, not its speed.
 bench-smoke: all bench-tools

@@ -17,7 +17,14 @@
  *                    4K pages, the CPU switches to it and references each
  *                    page once; the oldest exits when TRACE_MAX_MMS are live
  *                    (REFS counts address spaces here, not references)
- * FORMAT    bin | jsonl
+ * FORMAT    bin | jsonl, or for the peers table (bench/peers.sh; hot and
+ *           random only, the same addresses and kinds as the trace):
+ *           din       Dinero IV's text input: "LABEL ADDRESS" lines, label
+ *                     0 for a read and 1 for a write, address in hex
+ *           champsim  ChampSim's uncompressed trace: one 64-byte
+ *                     input_instr per reference (ip, branch flags, 2
+ *                     destination and 4 source registers, 2 destination
+ *                     and 4 source memory addresses), no registers used
  * REFS      references in the trace (shoot: the last op may flush after fewer)
  *
  * Addresses are 8-byte aligned, drawn from splitmix64 with a fixed seed, so
@@ -160,9 +167,33 @@ static int gen_mms(struct gen *g, u64 nr)
     return SIM_OK;
 }
 
+/* The address stream of gen_single() for the peers, in their own formats:
+ * the same draws from the same seed, so the same addresses and kinds. */
+static int gen_peer(struct gen *g, u64 span, u64 refs, bool champsim, FILE *f)
+{
+    for (u64 done = 0, seq = 0; done < refs; done += ARRAY_REFS, seq++) {
+        u32 n = refs - done < ARRAY_REFS ? (u32)(refs - done) : ARRAY_REFS;
+        bool w = seq % 4 == 3;
+        for (u32 i = 0; i < n; i++) {
+            u64 va = USER_BASE + (sim_rand_next(&g->rng) % span & ~7ull);
+            if (!champsim) {
+                fprintf(f, "%d %llx\n", w ? 1 : 0, (unsigned long long)va);
+                continue;
+            }
+            u8 rec[64] = { 0 };         /* struct input_instr, little-endian */
+            u64 ip = 0x400000 + 4 * ((done + i) & 1023);
+            memcpy(rec, &ip, 8);
+            memcpy(rec + (w ? 16 : 32), &va, 8);    /* destination_memory[0] or source_memory[0] */
+            fwrite(rec, 1, sizeof(rec), f);
+        }
+    }
+    return ferror(f) ? sim_err_set(&g->err, SIM_EIO, "write failed") : SIM_OK;
+}
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: gen hot|hot1|random|mms|shoot bin|jsonl OUT REFS [CPUS]\n");
+    fprintf(stderr, "usage: gen hot|hot1|random|mms|shoot bin|jsonl OUT REFS [CPUS]\n"
+                    "       gen hot|random din|champsim OUT REFS\n");
     return 1;
 }
 
@@ -176,6 +207,19 @@ int main(int argc, char **argv)
 
     if (argc < 5 || argc > 6)
         return usage();
+    if (!strcmp(argv[2], "din") || !strcmp(argv[2], "champsim")) {
+        FILE *f = fopen(argv[3], "wb");
+        refs = strtoull(argv[4], NULL, 10);
+        u64 span = !strcmp(argv[1], "hot") ? (u64)HOT_PAGES << 12 : RANDOM_SPAN;
+        if (!f || !refs || (strcmp(argv[1], "hot") && strcmp(argv[1], "random")))
+            return f ? (fclose(f), usage()) : (perror(argv[3]), 1);
+        rc = gen_peer(&g, span, refs, argv[2][0] == 'c', f);
+        if (fclose(f) || rc) {
+            fprintf(stderr, "gen: %s: write failed\n", argv[3]);
+            return 1;
+        }
+        return 0;
+    }
     if (!strcmp(argv[2], "bin"))
         fmt = TRACE_FMT_BINARY;
     else if (!strcmp(argv[2], "jsonl"))

@@ -1,24 +1,27 @@
 #!/bin/sh
-# bench/run.sh - tlbsim's benchmark suite (issue 7; docs/performance.md).
+# bench/run.sh - tlbsim's benchmark suite (issues 7 and 16; docs/performance.md).
 #
-#   bench/run.sh BUILD [--smoke]
+#   bench/run.sh BUILD [--smoke] [--plain PLAIN_BUILD]
 #
 # BUILD is a build directory holding tlbsim and libtlbsim.a: `make bench`
-# passes build-rel (-O3 -march=x86-64-v2), `make bench-smoke` the normal
-# build.  The script
+# passes build-rel (-O3 -march=x86-64-v2) and --plain build (what a plain
+# `make` builds), `make bench-smoke` the normal build.  The script
 #   1. uses its helpers (bench/gen.c, runstat.c, ceiling.c), which the
 #      Makefile builds into BUILD/bench/ (`make bench` and `make bench-smoke`
 #      do; by hand: make BUILD=BUILD bench-tools);
 #   2. generates the input traces into BUILD/bench-inputs/ (deterministic;
 #      reused while BUILD/bench-inputs/STAMP matches the generator and sizes);
-#   3. runs every scenario single-threaded (`tlbsim run -j 1`, one policy,
-#      full timing model) under runstat, which reports wall and CPU time and
-#      peak RSS (getrusage of the child);
+#   3. runs every scenario single-threaded (`tlbsim run -j 1`, one policy
+#      unless the scenario says otherwise, full timing model) under runstat,
+#      which reports wall and CPU time and peak RSS (getrusage of the child),
+#      and with --plain runs PLAIN_BUILD's tlbsim on the PLAIN scenarios too;
 #   4. prints a table, writes it to BUILD/bench.csv, checks the targets of
-#      issue 7 and writes the verdicts to BUILD/bench-targets.csv.
+#      issues 7 and 16 and writes the verdicts to BUILD/bench-targets.csv.
 # Rates are references (or flushes) per second of the simulator's CPU time
 # (user + sys): on a shared machine wall time measures the neighbours too.
-# Wall-time rates are in the CSV as well.
+# Wall-time rates are in the CSV as well.  Ratios between runs (plain build
+# against release, one policy against nine, key orders) are taken in the
+# same run of this script.
 #
 # --smoke: tiny inputs (BUILD/bench-inputs-smoke/), one run each, seconds in
 # all.  It checks that the benchmark runs and that every run simulated what
@@ -26,9 +29,18 @@
 # something failed.  Never part of `make test`.
 set -eu
 
-BUILD=${1:?usage: bench/run.sh BUILD [--smoke]}
+BUILD=${1:?usage: bench/run.sh BUILD [--smoke] [--plain PLAIN_BUILD]}
+shift
 MODE=full
-[ "${2:-}" = --smoke ] && MODE=smoke
+PLAIN=
+while [ $# -gt 0 ]; do
+    case $1 in
+    --smoke) MODE=smoke ;;
+    --plain) PLAIN=${2:?--plain needs a build directory}; shift ;;
+    *) echo "usage: bench/run.sh BUILD [--smoke] [--plain PLAIN_BUILD]" >&2; exit 2 ;;
+    esac
+    shift
+done
 cd "$(dirname "$0")/.."
 
 TLBSIM=$BUILD/tlbsim
@@ -47,6 +59,10 @@ if [ ! -x "$TLBSIM" ] || [ ! -f "$BUILD/libtlbsim.a" ]; then
     echo "bench: $TLBSIM or $BUILD/libtlbsim.a missing (build first)" >&2
     exit 1
 fi
+if [ -n "$PLAIN" ] && [ ! -x "$PLAIN/tlbsim" ]; then
+    echo "bench: $PLAIN/tlbsim missing (build first)" >&2
+    exit 1
+fi
 
 # ---- helpers: built by the Makefile (`make bench-tools BUILD=...`) ------------
 for t in gen runstat ceiling; do
@@ -58,44 +74,76 @@ done
 mkdir -p "$OUT"
 
 # ---- inputs --------------------------------------------------------------------
-# name scenario format refs cpus.  shoot: one flush per 1000 references.
+# name scenario format refs cpus [policy [file]].  shoot: one flush per 1000
+# references; mms: refs counts address spaces (4 references each); format
+# jsonr: JSON Lines with the access keys in another order and spaced
+# (`{"kind": "r", "va": [...], "cpu": 0, "op": "access"}`); file: read the
+# trace of that other input instead of generating one.
 if [ $MODE = smoke ]; then
     INPUTS="hot-s hot bin 200000 1
 hot-l hot bin 2000000 1
+hot1-s hot1 bin 100000 1
 rnd-s random bin 100000 1
 rnd-l random bin 300000 1
 json-s hot jsonl 100000 1
 json-l hot jsonl 300000 1
+jsonr-l hot jsonr 300000 1
+all-json-l hot jsonl 300000 1 all json-l
+mms-s mms bin 2000 1
 shoot64-s shoot bin 200000 64
 shoot64-l shoot bin 600000 64
-shoot16 shoot bin 600000 16"
+shoot16 shoot bin 600000 16
+shoot256-s shoot bin 30000 256"
+    PLAIN_RUNS="hot-l rnd-l"
     REPS=1
 else
     INPUTS="hot-16M hot bin 16000000 1
 hot-50M hot bin 50000000 1
 hot-160M hot bin 160000000 1
+hot1-8M hot1 bin 8000000 1
 rnd-3M random bin 3000000 1
 rnd-10M random bin 10000000 1
 rnd-30M random bin 30000000 1
 json-2M hot jsonl 2000000 1
 json-6M hot jsonl 6000000 1
 json-20M hot jsonl 20000000 1
+jsonr-6M hot jsonr 6000000 1
+all-json-6M hot jsonl 6000000 1 all json-6M
+mms-100k mms bin 100000 1
 shoot64-5k shoot bin 5000000 64
 shoot64-15k shoot bin 15000000 64
 shoot64-50k shoot bin 50000000 64
 shoot16-15k shoot bin 15000000 16
-shoot32-15k shoot bin 15000000 32"
+shoot32-15k shoot bin 15000000 32
+shoot4-1k shoot bin 1000000 4
+shoot16-1k shoot bin 1000000 16
+shoot64-1k shoot bin 1000000 64
+shoot256-1k shoot bin 1000000 256
+shoot1024-1k shoot bin 1000000 1024"
+    # Run with the plain build too (--plain): one size of every kind.
+    PLAIN_RUNS="hot-50M hot1-8M rnd-10M json-6M jsonr-6M shoot64-15k"
     REPS=3
 fi
 
-stamp="bench-inputs v1 gen=$(cksum < bench/gen.c | cut -d' ' -f1) $(echo "$INPUTS" | tr '\n' ';')"
+# ext FORMAT: the file extension of a format.
+ext() { case $1 in bin) echo tlbt ;; *) echo jsonl ;; esac; }
+
+stamp="bench-inputs v2 gen=$(cksum < bench/gen.c | cut -d' ' -f1) $(echo "$INPUTS" | tr '\n' ';')"
 if [ "$(cat "$IN/STAMP" 2>/dev/null)" != "$stamp" ]; then
     echo "bench: generating inputs in $IN (once; reused while the generator is unchanged)"
     rm -rf "$IN"
     mkdir -p "$IN"
-    echo "$INPUTS" | while read -r name scen fmt refs cpus; do
-        ext=tlbt; [ "$fmt" = jsonl ] && ext=jsonl
-        "$TOOLS/gen" "$scen" "$fmt" "$IN/$name.$ext" "$refs" "$cpus"
+    echo "$INPUTS" | while read -r name scen fmt refs cpus _ file; do
+        [ -z "$file" ] || continue
+        out=$IN/$name.$(ext "$fmt")
+        if [ "$fmt" = jsonr ]; then
+            "$TOOLS/gen" "$scen" jsonl "$out.tmp" "$refs" "$cpus"
+            sed -E 's/^\{"op":"access","cpu":([0-9]+),"va":(.*),"kind":"(.)"\}$/{"kind": "\3", "va": \2, "cpu": \1, "op": "access"}/' \
+                "$out.tmp" > "$out"
+            rm -f "$out.tmp"
+        else
+            "$TOOLS/gen" "$scen" "$fmt" "$out" "$refs" "$cpus"
+        fi
     done
     echo "$stamp" > "$IN/STAMP"
 fi
@@ -113,24 +161,23 @@ RESULTS=$OUT/results.txt
 : > "$RESULTS"
 FAILED=0
 measure() {
-    name=$1
-    spec=$(echo "$INPUTS" | awk -v n="$name" '$1 == n { print $2, $3, $4, $5 }')
-    read -r _ fmt refs cpus <<SPEC
+    name=$1 bin=$2 tag=$3
+    spec=$(echo "$INPUTS" | awk -v n="$name" '$1 == n { print $2, $3, $4, $5, ($6 == "" ? "linux" : $6), ($7 == "" ? $1 : $7) }')
+    read -r scen fmt refs cpus policy file <<SPEC
 $spec
 SPEC
-    ext=tlbt; [ "$fmt" = jsonl ] && ext=jsonl
-    trace=$IN/$name.$ext best="" rss=0 wall=0
+    trace=$IN/$file.$(ext "$fmt") best="" rss=0 wall=0
     i=0
     while [ $i -lt $REPS ]; do
         i=$((i + 1))
-        if ! "$TOOLS/runstat" "$TLBSIM" run "$trace" -q -j 1 --policy linux \
-                --out "$OUT/$name" < /dev/null 2> "$OUT/$name.err"; then
-            echo "bench: $name: tlbsim failed:" >&2
-            cat "$OUT/$name.err" >&2
+        if ! "$TOOLS/runstat" "$bin" run "$trace" -q -j 1 --policy "$policy" \
+                --out "$OUT/$tag" < /dev/null 2> "$OUT/$tag.err"; then
+            echo "bench: $tag: tlbsim failed:" >&2
+            cat "$OUT/$tag.err" >&2
             FAILED=1
             return 0
         fi
-        line=$(grep '^runstat:' "$OUT/$name.err")
+        line=$(grep '^runstat:' "$OUT/$tag.err")
         w=$(echo "$line" | sed 's/.*wall=\([^ ]*\).*/\1/')
         c=$(echo "$line" | awk '{ split($3, u, "="); split($4, s, "="); print u[2] + s[2] }')
         r=$(echo "$line" | sed 's/.*maxrss_kb=\([^ ]*\).*/\1/')
@@ -141,23 +188,30 @@ SPEC
             rss=$r
         fi
     done
-    sum=$OUT/$name/summary.csv
+    sum=$OUT/$tag/summary.csv
     acc=$(col "$sum" accesses)
-    if [ "$acc" != "$refs" ]; then
-        echo "bench: $name: simulated $acc references, expected $refs" >&2
+    want=$refs
+    [ "$scen" = mms ] && want=$((refs * 4))
+    if [ "$acc" != "$want" ]; then
+        echo "bench: $tag: simulated $acc references, expected $want" >&2
         FAILED=1
     fi
     fl=$(col "$sum" flush_requests)
     ev=$(col "$sum" events)
     [ -n "$ev" ] || ev=$(( $(col "$sum" ops) + $(col "$sum" ipis_received) ))
-    echo "$name $cpus $refs $fl $ev $wall $best $rss" >> "$RESULTS"
+    echo "$tag $cpus $want $fl $ev $wall $best $rss" >> "$RESULTS"
 }
 
 echo "bench: $MODE run of $TLBSIM on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$INPUTS" > "$OUT/inputs.txt"
 while read -r name _; do
-    measure "$name"
+    measure "$name" "$TLBSIM" "$name"
 done < "$OUT/inputs.txt"
+if [ -n "$PLAIN" ]; then
+    for name in $PLAIN_RUNS; do
+        measure "$name" "$PLAIN/tlbsim" "plain:$name"
+    done
+fi
 
 # ---- the table ---------------------------------------------------------------------
 echo "scenario,cpus,refs,flushes,events,wall_s,cpu_s,refs_per_s,refs_per_s_wall,events_per_s,flushes_per_s,flushes_per_min,peak_rss_mb" > "$CSV"
@@ -240,5 +294,32 @@ awk -v h="$ceil_hot" -v r="$ceil_rnd" -v th="$(v hot-160M refs_per_s)" -v tr="$(
     printf "ceiling on this machine (bench/ceiling.c: bare 4-way LRU lookup loop, wall time):\n"
     printf "  hot %.1f Mrefs/s (tlbsim: %.0f%% of it), random with STLB %.1f Mrefs/s (tlbsim: %.0f%%)\n",
            h / 1e6, 100 * th / h, r / 1e6, 100 * tr / r }'
+
+# ---- issue 16: scale and speed -----------------------------------------------------------------
+# ratio A B FIELD: A's FIELD over B's.
+ratio() {
+    awk -v a="$(v "$1" "$3")" -v b="$(v "$2" "$3")" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'
+}
+e_cpus16=$(slope 4 "$(v shoot4-1k cpu_s)" 16 "$(v shoot16-1k cpu_s)" 64 "$(v shoot64-1k cpu_s)" \
+                 256 "$(v shoot256-1k cpu_s)" 1024 "$(v shoot1024-1k cpu_s)")
+echo
+echo "targets (issue 16; CPU seconds, ratios from this run):"
+if [ -n "$PLAIN" ]; then
+    for name in $PLAIN_RUNS; do
+        target "plain make / release, CPU time, $name" "$(ratio "plain:$name" "$name" cpu_s)" "<=" 1.05 x
+    done
+else
+    echo "  (plain build not compared: run with --plain BUILD, as make bench does)"
+fi
+target "one address per op, binary (Mrefs/s)" "$(mrefs hot1-8M)" ">=" 35 M/s
+target "hot binary / ceiling.c, same flags" \
+       "$(awk -v t="$(v hot-160M refs_per_s)" -v c="$ceil_hot" 'BEGIN { printf "%.2f", t / c }')" ">=" 0.8 x
+target "JSON, other key order / canonical, CPU time" "$(ratio jsonr-6M json-6M cpu_s)" "<=" 1.15 x
+target "--policy all (9) / one policy, JSON, CPU time" "$(ratio all-json-6M json-6M cpu_s)" "<=" 5 x
+target "100,000 small address spaces: peak RSS (MB)" "$(v mms-100k peak_rss_mb)" "<=" 2048 MB
+target "100,000 small address spaces: CPU s" "$(v mms-100k cpu_s)" "<=" 10 s
+target "shootdowns, 256 CPUs (flushes/min)" "$(v shoot256-1k flushes_per_min)" ">=" 1000000 /min
+target "shootdowns, 1024 CPUs (flushes/min)" "$(v shoot1024-1k flushes_per_min)" ">=" 250000 /min
+target "cost exponent in CPUs x flushes, 4..1024 CPUs" "$e_cpus16" "<=" 1.05 ""
 echo "targets: $TARGETS"
 exit $FAILED
