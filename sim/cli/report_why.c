@@ -232,9 +232,13 @@ static void early_ack(struct report *r, u32 i)
             "targets spent %s cycles %s in handlers", a[0] + 1, ds <= 0 ? "less" : "more",
             a[1] + 1, dh >= 0 ? "more" : "less");
     if (S(i, "cycles") > S(b, "cycles") && !r->pinned)
-        fputs(", so the run ends later: the time added on the targets outweighs the "
-              "waiting saved.  To see the wake-ups' share, run both with `--set "
-              "idle.c1_exit_cycles=0 --set idle.c6_exit_cycles=0`", r->f);
+        fputs(ds <= 0 ? ", so the run ends later: the time added on the targets outweighs the "
+                        "waiting saved"
+                      : ", so the run ends later: acknowledging early saved no waiting in all "
+                        "(an ack still comes after the target's wake-up)", r->f);
+    if (hpi > bhpi * 1.03)
+        fputs(".  To see the wake-ups' share, run both with `--set idle.c1_exit_cycles=0 "
+              "--set idle.c6_exit_cycles=0`", r->f);
     fputs(". ", r->f);
 }
 

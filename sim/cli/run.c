@@ -693,11 +693,13 @@ static void usage(FILE *f)
           "TRACE may be compressed (gzip, xz, zstd: detected by content) or `-` for\n"
           "stdin (copied once into DIR, so every run reads the same input).\n"
           "Outputs (documented in docs/output.md): summary.csv (one row per policy\n"
-          "and repeat), summary.json (configuration and counters of each), cpus.csv, flushes.csv, timeline.csv (the first repeat's), and\n"
-          "summary_stats.csv with --repeat.  On a fixed trace the seed only drives\n"
-          "random TLB replacement (tlb.replacement=random); vary the workload itself\n"
-          "with `tlbsim sweep SPEC.json --repeat N`.  Exit status: 0 ok, 2 bad input or\n"
-          "usage, 1 internal error, 130 interrupted (previous outputs left intact).\n", f);
+          "and repeat), summary.json (configuration and counters of each), cpus.csv,\n"
+          "flushes.csv, timeline.csv (the first repeat's), and summary_stats.csv with\n"
+          "--repeat.  On a fixed trace the seed drives the interrupt-entry spread\n"
+          "(ipi.irq_entry_spread_cycles) and random TLB replacement; vary the workload\n"
+          "itself with `tlbsim sweep SPEC.json --repeat N`.  Exit status: 0 ok, 2 bad\n"
+          "input or usage, 1 internal error, 130 interrupted (previous outputs left\n"
+          "intact).\n", f);
 }
 
 static int add_policies(struct run_opts *o, char *list)
