@@ -187,7 +187,7 @@ Test(pt, second_child_table_gets_a_pointer_unit)
     cr_assert_eq(pt_child(pd, pt_index(UVA + 5 * M2, 2)), pt_b);
     cr_assert(pt_check(&E.upt));
     mmu_gather_finish(&E.ctx, &E.g);
-    env_done();
+    pt_env_done();
 }
 
 Test(pt, non_leaf_entries_point_at_their_tables)
