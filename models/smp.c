@@ -3,19 +3,28 @@
 
 void smp_call_function_many_cond(const struct machine *m, u32 self,
                                  const struct cpumask *targets, u32 nr_cond,
-                                 bool pv_ipi, cycles_t t0, cycles_t *arrival,
-                                 struct smp_send *out)
+                                 bool pv_ipi, cycles_t t0, const cycles_t *queued_since,
+                                 cycles_t *arrival, struct smp_send *out)
 {
-    struct apic_send snd;
+    struct apic_send snd = { 0 };
+    struct cpumask *ipi = &out->ipi;
     cycles_t queue = (cycles_t)nr_cond * m->smp_cond_cycles, wait = 0;
     u32 cpu;
 
+    *ipi = *targets;
     for_each_cpu(cpu, targets, m->cpus) {
         queue += smp_queue_cycles(m, self, cpu);
         wait += smp_wait_cycles(m, self, cpu);
+        /* llist_add() onto a non-empty queue returns false: no IPI. */
+        if (queued_since && queued_since[cpu] <= t0 + queue) {
+            cpumask_clear_cpu(cpu, ipi);
+            arrival[cpu] = t0 + queue;
+        }
     }
     /* The IPIs go out after the whole queueing loop (one send for all). */
-    apic_send_ipi_mask(m, self, targets, pv_ipi, t0 + queue, arrival, &snd);
+    out->nr_ipi = cpumask_weight(ipi);
+    if (out->nr_ipi)
+        apic_send_ipi_mask(m, self, ipi, pv_ipi, t0 + queue, arrival, &snd);
     out->writes = snd.writes;
     out->queue_cycles = queue;
     out->send_cycles = queue + snd.send_cycles;

@@ -8,8 +8,12 @@
  *                                                the target that unlocked it
  *   llist_add()         smp.llist_add_cycles     onto the target's
  *                                                call_single_queue
+ * llist_add() returns true only when the queue was empty; only those targets
+ * get an IPI (cfd->cpumask_ipi).  A target whose queue already holds another
+ * initiator's csd gets none: its pending interrupt drains both.
  * then sends (models/apic.h: one ICR write, or one per target or cluster,
- * or PV hypercalls), runs its own flush_tlb_func(), and then
+ * or PV hypercalls) to the targets that need one, runs its own
+ * flush_tlb_func(), and then
  *   csd_lock_wait()     ipi.ack_cycles           each target's csd in turn,
  *                                                in cpumask order
  * Each target: interrupt entry (ipi.irq_entry_cycles plus a seeded spread,
@@ -52,6 +56,8 @@ static inline cycles_t smp_wait_cycles(const struct machine *m, u32 self, u32 cp
 
 struct smp_send {
     u32 writes;                         /* ICR writes (or PV send-IPI hypercalls) */
+    u32 nr_ipi;                         /* targets whose llist_add() found the queue empty */
+    struct cpumask ipi;                 /* those targets (cfd->cpumask_ipi) */
     cycles_t queue_cycles;              /* cond + csd_lock + llist_add, every target */
     cycles_t send_cycles;               /* queue_cycles + the IPI sends */
     cycles_t wait_total;                /* sum of smp_wait_cycles over the targets */
@@ -59,11 +65,16 @@ struct smp_send {
 
 /* The initiator's side up to the last IPI sent: nr_cond CPUs examined by a
  * condition, every target queued, then the IPIs sent from t0 + queue time.
- * Fills arrival[cpu] (APIC arrival) for each target. */
+ * queued_since[cpu] (NULL: every queue empty) is when cpu's call_single_queue
+ * last became non-empty and still is, CYCLES_NEVER when empty.  A target
+ * whose llist_add() (at t0 + the queue cycles up to and including it) comes
+ * no earlier gets no IPI and arrival[cpu] = that llist_add() time (the
+ * engine then waits for the pending interrupt); every other target gets
+ * arrival[cpu] = its IPI's APIC arrival. */
 void smp_call_function_many_cond(const struct machine *m, u32 self,
                                  const struct cpumask *targets, u32 nr_cond,
-                                 bool pv_ipi, cycles_t t0, cycles_t *arrival,
-                                 struct smp_send *out);
+                                 bool pv_ipi, cycles_t t0, const cycles_t *queued_since,
+                                 cycles_t *arrival, struct smp_send *out);
 
 /* The flush_tlb_info line that every target of one request reads. */
 struct smp_info_line {

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "../models/smp.h"
+#include "../sim/engine/sim_priv.h"     /* irqs_taken per CPU */
 #include "../sim/io/model_load.h"
 #include "harness.h"
 
@@ -337,4 +338,51 @@ Test(timing, kvm_guest_round_lands_near_the_measurement)
     cr_expect(per > 16875 && per < 20625, "%llu cycles per round", (unsigned long long)per);
     h_done(&h);
     free(t);
+}
+
+/* ---- two initiators, one target: llist_add() onto a non-empty queue ---- */
+
+Test(timing, second_initiator_queues_behind_the_pending_ipi)
+{
+    static const char *const s[] = { "ipi.irq_entry_spread_cycles=0", "sockets=1",
+                                     "apic.mode=x2apic-phys", "apic.shorthand=false", NULL };
+    const char *text = "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":3}\n" MM1
+        "{\"op\":\"switch\",\"cpu\":0,\"mm\":1}\n{\"op\":\"switch\",\"cpu\":1,\"mm\":1}\n"
+        "{\"op\":\"switch\",\"cpu\":2,\"mm\":1}\n"
+        "{\"op\":\"zap\",\"cpu\":0,\"mm\":1,\"va\":\"0x401000\",\"len\":\"0x1000\",\"t\":100000}\n"
+        "{\"op\":\"zap\",\"cpu\":1,\"mm\":1,\"va\":\"0x402000\",\"len\":\"0x1000\",\"t\":101500}\n";
+    struct h_run h;
+
+    cr_assert_eq(h_run(&h, text, P("linux"), s), 0, "%s", h.err.msg);
+    cr_assert_eq(h.nr_fl, 2);
+    /* A (CPU 0, t 100000): 400 request + 2 x 20 cond; llist_add to CPU 1
+     * at 100680 and to CPU 2 at 100920 (240 each); both queues empty: ICR
+     * writes at 101020 and 101120, arrivals 102520 (CPU 1), 102620 (CPU 2).
+     * B (CPU 1, t 101500): llist_add to CPU 0 at 102180 (empty: IPI) and to
+     * CPU 2 at 102420, where A's csd has waited since 100920: llist_add()
+     * returns false, no IPI.  B writes the ICR once (CPU 0, at 102520,
+     * arrival 104020) where it used to write it twice. */
+    cr_expect_eq(h.fl[0].icr_writes, 2);
+    cr_expect_eq(h.fl[1].icr_writes, 1);
+    /* B's local flush_tlb_func at 102520: CPU 1 is at gen 0, the mm at 2
+     * (A's and B's): a full flush, 150 + 96 -> B's request ends at 102766,
+     * and CPU 1 takes A's IPI (due 102520) at once: 400 entry + 150 csd +
+     * 110 A's info line (first reader) + 150 (already at gen 2) -> unlock
+     * A at 103576.
+     * CPU 2's one interrupt at 102620: 400 entry + 150 csd; A's info line
+     * serves CPU 1 until 103356 (40 per reader), then 110 -> 103466; A's
+     * flush asks gen 1 of an mm at gen 2 from gen 0: full, 150 + 96 ->
+     * unlock A at 103712.  B's csd (no IPI of its own) in the same drain:
+     * 150 + 110 + 150 (caught up) -> unlock B at 104122.
+     * A's csd_lock_wait (CPUs 1, 2, 200 each): max(103576 + 400,
+     * 103712 + 200) = 103976: latency 3976.
+     * CPU 0 (spinning) takes B's IPI at 104020: 400 + 150 + 110 + 410
+     * (gen 1 -> 2: one INVLPG) -> 105090.  B's wait (CPUs 0, 2):
+     * max(105090 + 400, 104122 + 200) = 105490: latency 3990. */
+    cr_expect_eq(h.fl[0].t_done - h.fl[0].t_request, 3976);
+    cr_expect_eq(h.fl[1].t_done - h.fl[1].t_request, 3990);
+    /* One interrupt on CPU 2 for both requests; three in all. */
+    cr_expect_eq(h.s->cpus[2].irqs_taken, 1);
+    cr_expect_eq(h.s->cpus[0].irqs_taken + h.s->cpus[1].irqs_taken + h.s->cpus[2].irqs_taken, 3);
+    h_done(&h);
 }

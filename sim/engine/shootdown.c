@@ -47,15 +47,25 @@ static void csd_put(struct sim *s, struct csd *c)
 }
 
 /* Queue a request on tc's call_single_queue: a heap ordered by (arrival,
- * posting order), O(log pending), whatever order arrivals come in. */
+ * posting order), O(log pending), whatever order arrivals come in.  ipi:
+ * the llist_add() found the queue empty and an IPI arrives at `arrival`;
+ * otherwise `arrival` is the llist_add() and the csd rides on the
+ * interrupt already pending (kernel/smp.c: only the first queuer sends). */
 static int post_csd(struct sim *s, struct sim_cpu *tc, struct shootdown *sd,
-                    cycles_t sent, cycles_t arrival, cycles_t wait_before)
+                    cycles_t sent, cycles_t arrival, bool ipi, cycles_t wait_before)
 {
     struct csd *c = csd_get(s);
+    const struct csd *first = sd_first_csd(tc);
+    cycles_t added = ipi ? sent : arrival;  /* llist_add() (IPI'd: end of the loop) */
 
     if (!c)
         return SIM_ENOMEM;
-    *c = (struct csd){ .sd = sd, .sent = sent, .arrival = arrival,
+    /* Without an IPI of its own it is drained by the pending interrupt
+     * (flush_smp_call_function_queue() takes the whole llist). */
+    if (!ipi && first && first->arrival > arrival)
+        arrival = first->arrival;
+    *c = (struct csd){ .sd = sd, .sent = added, .arrival = arrival,
+                       .queued = added, .ipi = ipi,
                        .wait_before = wait_before };
     ev_init(&c->ev, NULL, c);
     if (ev_schedule(&tc->irqq, &c->ev, arrival)) {
@@ -324,13 +334,26 @@ static int deliver_ipis(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
     cycles_t before = 0;
     bool pv = s->pol->transport == XPORT_PV_KVM;
 
+    /* When each target's call_single_queue became non-empty: the earliest
+     * llist_add() of the csds it still holds (its handler empties it). */
+    for_each_cpu(cpu, &tg->mask, s->nr_cpus) {
+        const struct ev_queue *q = &s->cpus[cpu].irqq;
+
+        s->queued_since[cpu] = CYCLES_NEVER;
+        for (u32 k = 0; k < q->nr; k++) {
+            const struct csd *c = q->heap[k]->owner;
+            if (c->queued < s->queued_since[cpu])
+                s->queued_since[cpu] = c->queued;
+        }
+    }
     smp_call_function_many_cond(&s->m, self, &tg->mask, tg->examined, pv, at,
-                                s->arrival, snd);
+                                s->queued_since, s->arrival, snd);
     if (pv)
         s->eng.hypercalls += snd->writes;   /* KVM_HC_SEND_IPI */
     sd->wait_total = snd->wait_total;
     for_each_cpu(cpu, &tg->mask, s->nr_cpus) {
-        if (post_csd(s, &s->cpus[cpu], sd, at + snd->queue_cycles, s->arrival[cpu], before))
+        if (post_csd(s, &s->cpus[cpu], sd, at + snd->queue_cycles, s->arrival[cpu],
+                     cpumask_test_cpu(cpu, &snd->ipi), before))
             return SIM_ENOMEM;
         before += smp_wait_cycles(&s->m, self, cpu);
     }

@@ -628,8 +628,9 @@ static int cpus_init(struct sim *s, struct sim_err *err)
 {
     s->cpus = calloc(s->nr_cpus, sizeof(*s->cpus));
     s->arrival = calloc(s->nr_cpus, sizeof(*s->arrival));
+    s->queued_since = calloc(s->nr_cpus, sizeof(*s->queued_since));
     s->cpu_ptrs = calloc(s->nr_cpus, sizeof(*s->cpu_ptrs));
-    if (!s->cpus || !s->arrival || !s->cpu_ptrs)
+    if (!s->cpus || !s->arrival || !s->queued_since || !s->cpu_ptrs)
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
     for (u32 i = 0; i < s->nr_cpus; i++) {
         struct sim_cpu *sc = &s->cpus[i];
@@ -752,6 +753,7 @@ void sim_destroy(struct sim *s)
     free(s->free_idx);
     free(s->cpus);
     free(s->arrival);
+    free(s->queued_since);
     free(s->cpu_ptrs);
     hist_destroy(&s->lat);
     ev_queue_destroy(&s->q);
@@ -918,6 +920,8 @@ u32 sim_ipis_in_flight(const struct sim *s, struct sim_ipi *out, u32 max)
     for (u32 i = 0; i < s->nr_cpus; i++)
         for (u32 k = 0; k < s->cpus[i].irqq.nr && n < max; k++) {
             const struct csd *c = s->cpus[i].irqq.heap[k]->owner;
+            if (!c->ipi)
+                continue;               /* queued behind another's IPI */
             out[n++] = (struct sim_ipi){ c->sd->info.initiating_cpu, i, c->sent, c->arrival };
         }
     return n;

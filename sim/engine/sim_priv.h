@@ -24,6 +24,8 @@ struct csd {
     struct csd *next;                   /* deferred FIFO and the free list */
     struct shootdown *sd;
     cycles_t sent, arrival;
+    cycles_t queued;                    /* its llist_add() onto call_single_queue */
+    bool ipi;                           /* that llist_add() sent an IPI (queue was empty) */
     cycles_t wait_before;               /* csd_lock_wait cycles of the targets before it */
 };
 
@@ -102,6 +104,7 @@ struct sim {
     struct sim_cpu *cpus;
     struct sim_cpu *running;            /* CPU whose run loop is active */
     cycles_t *arrival;                  /* scratch, nr_cpus */
+    cycles_t *queued_since;             /* scratch, nr_cpus: call_single_queue non-empty since */
     struct cpumask preempted;           /* vCPUs the host has descheduled */
     struct cpu **cpu_ptrs;              /* env.cpus */
 
