@@ -16,7 +16,6 @@
  */
 #include "cli.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -33,6 +32,7 @@
 #include "../io/columns.h"
 #include "../io/csv.h"
 #include "../io/model_load.h"
+#include "../io/outdir.h"
 #include "../io/stream.h"
 #include "../io/summary_json.h"
 #include "../io/trace.h"
@@ -464,7 +464,7 @@ static int write_summary_json(const struct run_opts *o, const struct machine *m,
 }
 
 static int assemble(const struct run_opts *o, const struct machine *m, const char *dir,
-                    struct sim_err *err)
+                    const char *dest, struct sim_err *err)
 {
     static const struct {
         const char *name, *part, *header;
@@ -483,10 +483,10 @@ static int assemble(const struct run_opts *o, const struct machine *m, const cha
     int rc = SIM_OK;
 
     memset(cf, 0, sizeof(cf));
-    if (!(rc = csv_open(&cf[nf], o->out, "summary.json", err)))
+    if (!(rc = csv_open(&cf[nf], dest, "summary.json", err)))
         rc = write_summary_json(o, m, dir, cf[nf].f, err);
     for (i = 0; i < nf && !rc; i++) {
-        if ((rc = csv_open(&cf[i], o->out, files[i].name, err)))
+        if ((rc = csv_open(&cf[i], dest, files[i].name, err)))
             break;
         if (files[i].header)
             fputs(files[i].header, cf[i].f);
@@ -508,24 +508,6 @@ static int assemble(const struct run_opts *o, const struct machine *m, const cha
                 csv_abort(&cf[k]);
     }
     return rc;
-}
-
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char p[4200];
-
-    if (!d)
-        return;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
 }
 
 /* Several runs (policies, repeats) of a JSON Lines trace: parse it once,
@@ -645,19 +627,23 @@ static int run_all(const struct run_opts *o, const char *dir, struct sim_err *er
     return rc;
 }
 
-/* summary_stats.csv after --repeat; without it, a stale one from an earlier
- * repeated run would describe other rows, so it goes. */
-static int write_stats(const struct run_opts *o, struct sim_err *err)
+/* summary_stats.csv after --repeat, into the new generation DEST; without
+ * it, a stale one from an earlier repeated run would describe other rows, so
+ * it is not carried over (run_drop). */
+static int write_stats(const struct run_opts *o, const char *dest, struct sim_err *err)
 {
-    char p[4200];
-
     if (o->repeat > 1)
-        return stats_write_csv(o->out, "summary.csv", "summary_stats.csv", err);
-    snprintf(p, sizeof(p), "%s/summary_stats.csv", o->out);
-    if (unlink(p) && errno != ENOENT)
-        return sim_err_set(err, SIM_EIO, "%s: cannot remove: %s", p, strerror(errno));
+        return stats_write_csv(dest, "summary.csv", "summary_stats.csv", err);
     return SIM_OK;
 }
+
+/* Files of an earlier run in DIR that the new set replaces or drops; the
+ * rest (tlb_flush.txt without --tlb-log, figures, reports, subdirectories)
+ * are carried over into the new generation. */
+static const char *const run_drop[] = {
+    "summary.csv", "summary.json", "cpus.csv", "flushes.csv", "timeline.csv",
+    "summary_stats.csv",
+};
 
 /* ---- command line -------------------------------------------------------- */
 
@@ -756,7 +742,7 @@ int cmd_run(int argc, char **argv)
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     struct run_opts o = { .out = "out", .interval = 100000, .repeat = 1 };
-    char dir[2048], *plist = NULL;
+    char dir[OUTDIR_PATH + 32], *plist = NULL;
     struct sim_err err = { 0 };
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     u64 v;
@@ -820,10 +806,17 @@ int cmd_run(int argc, char **argv)
     if (!o.nr_policies)
         o.policies[o.nr_policies++] = "linux";
 
-    /* stdin is read by every run: copy it once, into the output directory
+    /* One writer per output directory (outdir.h): refuse before reading
+     * stdin or running anything. */
+    struct outdir od;
+    if ((rc = outdir_lock(&od, o.out, &err))) {
+        cli_error(err.msg);
+        return EXIT_BADINPUT;
+    }
+    /* stdin is read by every run: copy it once, beside the output directory
      * (that is where the space for big files is). */
-    if (!strcmp(o.trace, "-") &&
-        ((rc = csv_mkdir(o.out, &err)) || (rc = stream_spool_stdin(o.out, &err)))) {
+    if (!strcmp(o.trace, "-") && (rc = stream_spool_stdin(od.parent, &err))) {
+        outdir_unlock(&od);
         cli_error(err.msg);
         return cli_exit_code(rc);
     }
@@ -834,33 +827,44 @@ int cmd_run(int argc, char **argv)
         struct trace_header hdr;
 
         if ((rc = trace_open(o.trace, &r, &hdr, &err))) {
+            outdir_unlock(&od);
             cli_error(err.msg);
             return cli_exit_code(rc);
         }
         trace_close(r);
         machine_init(&m);
         if ((rc = load_machine(&o, hdr.cpus, &m, &err))) {
+            outdir_unlock(&od);
             cli_error(err.msg);
             return cli_exit_code(rc);
         }
     }
-    if ((rc = csv_mkdir(o.out, &err))) {
+    /* Handlers first: a signal between mkdir and the run must still clean
+     * up.  Parts and the new set go into a generation directory that DIR
+     * is switched to in one rename at the end (outdir.h). */
+    jobs_signals(stop_running_sim);
+    if ((rc = outdir_begin(&od, &err))) {
+        outdir_unlock(&od);
         cli_error(err.msg);
         return EXIT_BADINPUT;
     }
-    /* Handlers first: a signal between mkdir and the run must still clean up. */
-    jobs_signals(stop_running_sim);
-    snprintf(dir, sizeof(dir), "%s/.tlbsim-parts.%ld", o.out, (long)getpid());
+    snprintf(dir, sizeof(dir), "%s/.tlbsim-parts", od.gen);
     if (mkdir(dir, 0700)) {
         fprintf(stderr, "tlbsim: %s: cannot create: %s\n", dir, strerror(errno));
+        outdir_abort(&od);
+        outdir_unlock(&od);
         return EXIT_BADINPUT;
     }
     rc = run_all(&o, dir, &err);
     if (!rc && !jobs_interrupted)
-        rc = assemble(&o, &m, dir, &err);
-    remove_dir(dir);
+        rc = assemble(&o, &m, dir, od.gen, &err);
+    outdir_remove_tree(dir);
     if (!rc && !jobs_interrupted)
-        rc = write_stats(&o, &err);
+        rc = write_stats(&o, od.gen, &err);
+    if (!rc && !jobs_interrupted)
+        rc = outdir_commit(&od, run_drop, ARRAY_SIZE(run_drop), &err);
+    outdir_abort(&od);                  /* nothing left to remove after a commit */
+    outdir_unlock(&od);
     if (jobs_interrupted || rc == SIM_EINTR) {
         cli_error("interrupted; previous outputs left intact");
         return EXIT_INTERRUPTED;
