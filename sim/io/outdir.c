@@ -90,11 +90,19 @@ int outdir_lock(struct outdir *od, const char *dir, struct sim_err *err)
     int rc, fd;
 
     memset(od, 0, sizeof(*od));
-    if ((rc = split_dir(od, dir, err)) || (rc = csv_mkdir(od->parent, err)))
+    if ((rc = split_dir(od, dir, err)))
         return rc;
+    if (csv_mkdir(od->parent, err)) {
+        /* name DIR, as a mkdir -p DIR would */
+        const char *why = strstr(err->msg, "directory: ");
+        return sim_err_set(err, SIM_EIO, "%s: --out: cannot create directory: %s", od->dir,
+                           why ? why + 11 : strerror(ENOTDIR));
+    }
     struct stat st;
-    if (lstat(od->dir, &st) == 0 && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
+    if (stat(od->dir, &st) == 0 && !S_ISDIR(st.st_mode))
         return sim_err_set(err, SIM_EIO, "%s: --out: not a directory", od->dir);
+    if (stat(od->dir, &st) == 0 && access(od->dir, W_OK | X_OK))
+        return sim_err_set(err, SIM_EIO, "%s: --out: directory is not writable", od->dir);
     snprintf(od->lock, sizeof(od->lock), "%s/.%s.lock", od->parent, od->base);
     for (int tries = 0; tries < 100; tries++) {
         struct stat a, b;

@@ -1,0 +1,255 @@
+/* tests/test_crash.c - crash consistency of `tlbsim run --out DIR` and its lock.
+ *
+ *   kills         a three-policy run killed (SIGKILL, SIGINT, SIGTERM; to the
+ *                 process or its process group) at spread-out moments of
+ *                 its life, alternately writing two different output sets:
+ *                 after every kill DIR holds exactly one complete set, the
+ *                 previous or the new one, file for file, and nothing else.
+ *                 TLBSIM_CRASH_KILLS=N sets the number of kills (default 30;
+ *                 tests/crash-consistency.sh runs 300).
+ *   lock_*        a second writer is refused while the first runs; a lock
+ *                 file naming a dead pid is taken over.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include "clirun.h"
+
+static const char *const set_files[] = {
+    "cpus.csv", "flushes.csv", "summary.csv", "summary.json", "timeline.csv",
+};
+#define NR_SET (sizeof(set_files) / sizeof(set_files[0]))
+
+static double now_s(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* True when every file of the set in dir a equals the one in dir b. */
+static bool same_set(const char *a, const char *b)
+{
+    for (size_t i = 0; i < NR_SET; i++) {
+        char pa[PATH_MAX], pb[PATH_MAX];
+        size_t na = 0, nb = 0;
+        snprintf(pa, sizeof(pa), "%s/%s", a, set_files[i]);
+        snprintf(pb, sizeof(pb), "%s/%s", b, set_files[i]);
+        char *x = cli_slurp(pa, &na), *y = cli_slurp(pb, &nb);
+        bool eq = x && y && na == nb && !memcmp(x, y, na);
+        free(x);
+        free(y);
+        if (!eq)
+            return false;
+    }
+    return true;
+}
+
+/* The two configurations: B has no STLB, so every file differs from A. */
+static const char *const cfg_a[] = { "run", "t.jsonl", "--policy", "linux,linux-4.14,broadcast",
+                                     "-q", NULL };
+static const char *const cfg_b[] = { "run", "t.jsonl", "--policy", "linux,linux-4.14,broadcast",
+                                     "-q", "--set", "tlb.stlb.entries=0", NULL };
+
+/* argv = cfg + --out OUT --jobs JOBS */
+static void fill(const char **argv, const char *const *cfg, const char *out, const char *jobs)
+{
+    size_t i = 0;
+
+    for (; cfg[i]; i++)
+        argv[i] = cfg[i];
+    argv[i++] = "--out";
+    argv[i++] = out;
+    argv[i++] = "--jobs";
+    argv[i++] = jobs;
+    argv[i] = NULL;
+}
+
+static void run_ok(const struct cli_ws *ws, const char *const *cfg, const char *out)
+{
+    const char *argv[16];
+    struct cli_res *r = malloc(sizeof(*r));
+
+    cr_assert(r);
+    fill(argv, cfg, out, "2");
+    cli_run(ws, argv, 300, r);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    free(r);
+}
+
+/* Wait for the whole process group of pid to be gone (stray workers). */
+static void reap_group(pid_t pid)
+{
+    int st;
+
+    kill(-pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    for (double t0 = now_s(); kill(-pid, 0) == 0 && now_s() - t0 < 10;)
+        usleep(2000);
+}
+
+/* t.jsonl: the first `lines` lines of the default trace (a valid trace:
+ * every line is a whole op), so a run lasts a fraction of a second. */
+static void write_trace(const struct cli_ws *ws, int lines)
+{
+    char trace[PATH_MAX];
+    size_t n, k = 0;
+    char *t = cli_slurp(cli_repo("traces/default.jsonl", trace, sizeof(trace)), &n);
+
+    cr_assert(t);
+    for (int l = 0; k < n && l < lines; k++)
+        l += t[k] == '\n';
+    cli_write(ws, "t.jsonl", t, k);
+    free(t);
+}
+
+Test(crash, kills, .timeout = 600)
+{
+    static const int sigs[] = { SIGKILL, SIGINT, SIGTERM };
+    const char *env = getenv("TLBSIM_CRASH_KILLS");
+    int kills = env && atoi(env) > 0 ? atoi(env) : 30;
+    char a[PATH_MAX], b[PATH_MAX], out[PATH_MAX], names[4096];
+    struct cli_ws ws;
+    double dur;
+    int n_old = 0, n_new = 0, n_done = 0;
+
+    cli_ws_init(&ws);
+    write_trace(&ws, 2000);
+    run_ok(&ws, cfg_a, "a");
+    run_ok(&ws, cfg_b, "b");
+    cli_path(&ws, "a", a, sizeof(a));
+    cli_path(&ws, "b", b, sizeof(b));
+    cli_path(&ws, "out", out, sizeof(out));
+    cr_assert(!same_set(a, b));
+    double t0 = now_s();
+    run_ok(&ws, cfg_a, "out");
+    dur = now_s() - t0;
+
+    srand(19);
+    for (int i = 0; i < kills; i++) {
+        const char *argv[16];
+        int sig = sigs[i % 3], st;
+        bool group = (i / 3) % 2;
+        /* moments spread over the whole run and a little past its end */
+        useconds_t delay = (useconds_t)(dur * 1.2e6 * (double)rand() / RAND_MAX);
+        const char *prev = same_set(a, out) ? a : same_set(b, out) ? b : NULL;
+
+        cr_assert(prev, "kill %d: out is neither set before the run", i);
+        bool to_b = prev == a;          /* each run writes the other set */
+        fill(argv, to_b ? cfg_b : cfg_a, "out", i % 4 < 2 ? "1" : "2");
+        pid_t pid = cli_spawn(&ws, argv);
+        usleep(delay);
+        kill(group ? -pid : pid, sig);
+        st = 0;
+        waitpid(pid, &st, 0);
+        reap_group(pid);
+        bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+        const char *now = same_set(a, out) ? a : same_set(b, out) ? b : NULL;
+        cr_assert(now, "kill %d (signal %d to the %s after %u us): out is a mix of sets", i,
+                  sig, group ? "group" : "process", (unsigned)delay);
+        if (ok)
+            cr_assert_eq(now, to_b ? b : a, "kill %d: exit 0 but the old set", i);
+        else
+            cr_assert(WIFSIGNALED(st) || WEXITSTATUS(st) == 130,
+                      "kill %d: status %d", i, st);
+        n_done += ok;
+        n_old += now == prev && !ok;
+        n_new += now != prev;
+        cli_list_dir(out, names, sizeof(names));
+        cr_assert_str_eq(names, "cpus.csv\nflushes.csv\nsummary.csv\nsummary.json\n"
+                         "timeline.csv\n", "kill %d: out holds\n%s", i, names);
+    }
+    /* A clean run afterwards leaves one generation and no scratch entries. */
+    run_ok(&ws, cfg_a, "out");
+    cli_list_dir(ws.dir, names, sizeof(names));
+    cr_expect(strstr(names, ".out.lock") == NULL && strstr(names, ".out.lnk") == NULL,
+              "scratch left beside out:\n%s", names);
+    int gens = 0;
+    for (char *p = names; (p = strstr(p, ".out.")); p++)
+        gens++;
+    cr_expect_eq(gens, 1, "generation directories beside out:\n%s", names);
+    cr_log_info("crash: %d kills: %d left the old set, %d the new set (%d runs finished "
+                "first); run time %.3f s\n", kills, n_old, n_new, n_done, dur);
+    printf("crash: %d kills: %d left the old set, %d the new set (%d runs finished first); "
+           "run time %.3f s\n", kills, n_old, n_new, n_done, dur);
+    cli_ws_done(&ws);
+}
+
+/* ===== the lock ========================================================== */
+
+Test(crash, lock_refuses_second_writer, .timeout = 120)
+{
+    const char *argv[] = { "run", "t.jsonl", "-q", "--out", "out", NULL };
+    struct cli_res *r = malloc(sizeof(*r));
+    char lock[PATH_MAX];
+    struct cli_ws ws;
+
+    cr_assert(r);
+    cli_ws_init(&ws);
+    write_trace(&ws, 200);
+    cli_run(&ws, argv, 300, r);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    /* Hold the lock as a live writer would (this process, flock + pid). */
+    cli_path(&ws, ".out.lock", lock, sizeof(lock));
+    int fd = open(lock, O_RDWR | O_CREAT, 0644);
+    cr_assert(fd >= 0);
+    cr_assert_eq(flock(fd, LOCK_EX), 0);
+    dprintf(fd, "%ld\n", (long)getpid());
+    cli_run(&ws, argv, 300, r);
+    char want[512];
+    snprintf(want, sizeof(want), "tlbsim: out: --out: in use by another tlbsim (pid %ld, "
+             "lock ./.out.lock); try again when it has finished\n", (long)getpid());
+    cr_expect_eq(r->status, 2, "exit %d: %s", r->status, r->err);
+    cr_expect_str_eq(r->err, want);
+    close(fd);
+    /* Now the pid in the file is stale (nobody holds the lock): taken over. */
+    cli_run(&ws, argv, 300, r);
+    cr_expect_eq(r->status, 0, "stale lock not taken over: %s", r->err);
+    cr_expect(access(lock, F_OK) != 0, "lock file left after the run");
+    cli_ws_done(&ws);
+    free(r);
+}
+
+/* A run and a sweep --merge ... and two real runs: the second of two
+ * concurrent runs into one DIR is refused while the first still runs. */
+Test(crash, lock_two_runs, .timeout = 300)
+{
+    static const char long_trace[] =
+        "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":1}\n"
+        "{\"op\":\"mm_new\",\"mm\":1}\n"
+        "{\"op\":\"map\",\"mm\":1,\"va\":\"0x7f0000000000\",\"len\":\"0x200000\",\"page\":\"4k\",\"prot\":\"rw\"}\n"
+        "{\"op\":\"switch\",\"cpu\":0,\"mm\":1}\n"
+        "{\"op\":\"stream\",\"cpu\":0,\"va\":\"0x7f0000000000\",\"stride\":8,\"count\":4294967296,\"kind\":\"r\"}\n";
+    const char *a1[] = { "run", "long.jsonl", "-q", "--out", "out", NULL };
+    const char *a2[] = { "run", "long.jsonl", "-q", "--out", "out/", NULL };
+    struct cli_res *r = malloc(sizeof(*r));
+    char lock[PATH_MAX];
+    struct cli_ws ws;
+
+    cr_assert(r);
+    cli_ws_init(&ws);
+    cli_write_str(&ws, "long.jsonl", long_trace);
+    cli_path(&ws, ".out.lock", lock, sizeof(lock));
+    pid_t pid = cli_spawn(&ws, a1);
+    for (double t0 = now_s(); access(lock, F_OK) && now_s() - t0 < 60;)
+        usleep(10000);
+    usleep(100000);
+    cli_run(&ws, a2, 300, r);
+    kill(-pid, SIGINT);
+    reap_group(pid);
+    cr_expect_eq(r->status, 2, "second writer: exit %d: %s", r->status, r->err);
+    cr_expect(strstr(r->err, "in use by another tlbsim (pid ") != NULL, "%s", r->err);
+    cli_ws_done(&ws);
+    free(r);
+}
