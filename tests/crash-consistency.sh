@@ -14,5 +14,10 @@ set -eu
 cd "$(dirname "$0")"
 KILLS=${1:-300}
 make -C .. --no-print-directory build/run-tests build/tlbsim >/dev/null
-TLBSIM=../build/tlbsim TLBSIM_CRASH_KILLS=$KILLS ../build/run-tests --filter 'crash/kills' \
-    --verbose=0 2>&1 | grep -v '^\[----\] *$'
+log=$(mktemp)
+rc=0
+TLBSIM=${TLBSIM:-../build/tlbsim} TLBSIM_CRASH_KILLS=$KILLS ../build/run-tests \
+    --filter 'crash/kills' >"$log" 2>&1 || rc=$?
+grep -v '^\[SKIP\]\|^\[====\] Running\|^\[----\] *$' "$log"
+rm -f "$log"
+exit $rc

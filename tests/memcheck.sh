@@ -67,7 +67,7 @@ mc calibrate 0 "$T" calibrate tests/fuzz/seed/meas/probe-quick.json --machine sk
 mc validate 0 "$T" validate tests/fuzz/seed/meas/probe-quick.json --machine "$W/mine.json" --out "$W/val"
 echo "memcheck: skip record (it runs PROG under valgrind itself; valgrind does not nest)"
 if [ -x "$V" ]; then
-    mc tlbviz 0 "$V" traces/default.jsonl --screenshot "$W/shot.png" --size 320x200
+    mc tlbviz 0 "$V" traces/default.jsonl --screenshot "$W/shot.png" --size 640x400
 else
     echo "memcheck: skip tlbviz ($V not built)"
 fi

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -250,6 +251,114 @@ Test(crash, lock_two_runs, .timeout = 300)
     reap_group(pid);
     cr_expect_eq(r->status, 2, "second writer: exit %d: %s", r->status, r->err);
     cr_expect(strstr(r->err, "in use by another tlbsim (pid ") != NULL, "%s", r->err);
+    cli_ws_done(&ws);
+    free(r);
+}
+
+/* ===== a full file system ================================================ */
+
+/* Mount a tmpfs of size_kb at ws/fs; false (with the reason in why) where
+ * that is not permitted (not root, no CAP_SYS_ADMIN, no mount binary). */
+static bool mount_tmpfs(const struct cli_ws *ws, unsigned size_kb, char *why, size_t len)
+{
+    char fs[PATH_MAX], cmd[PATH_MAX + 128];
+
+    cli_path(ws, "fs", fs, sizeof(fs));
+    mkdir(fs, 0777);
+    snprintf(cmd, sizeof(cmd), "mount -t tmpfs -o size=%uk tmpfs '%s' 2>/dev/null", size_kb, fs);
+    if (geteuid() != 0 || system(cmd) != 0) {
+        snprintf(why, len, "cannot mount a small tmpfs here (needs root with CAP_SYS_ADMIN)");
+        return false;
+    }
+    return true;
+}
+
+static void umount_tmpfs(const struct cli_ws *ws)
+{
+    char fs[PATH_MAX], cmd[PATH_MAX + 32];
+
+    snprintf(cmd, sizeof(cmd), "umount '%s'", cli_path(ws, "fs", fs, sizeof(fs)));
+    cr_expect_eq(system(cmd), 0, "%s failed", cmd);
+}
+
+/* Out of space while writing the new set: exit 1 or 2 with the path and
+ * "No space left on device", the previous set intact and no new
+ * generation left behind.  Then the same for a tlbviz screenshot. */
+Test(crash, disk_full, .timeout = 300)
+{
+    const char *small[] = { "run", "s.jsonl", "-q", "--out", "fs/out", "--policy",
+                            "linux,broadcast", NULL };
+    const char *big[] = { "run", "t.jsonl", "-q", "--out", "fs/out", "--policy",
+                          "linux,linux-4.14,broadcast", "--tlb-log", NULL };
+    const char *prev_argv[] = { "run", "s.jsonl", "-q", "--out", "prev", "--policy",
+                                "linux,broadcast", NULL };
+    struct cli_res *r = malloc(sizeof(*r));
+    char why[256], out[PATH_MAX], prev[PATH_MAX], names[4096], fs[PATH_MAX];
+    struct cli_ws ws;
+
+    cr_assert(r);
+    cli_ws_init(&ws);
+    if (!mount_tmpfs(&ws, 256, why, sizeof(why))) {
+        cli_ws_done(&ws);
+        free(r);
+        cr_skip_test("%s", why);
+    }
+    write_trace(&ws, 24000);            /* the whole default trace: > 1 MB of output */
+    {
+        char p[PATH_MAX];
+        size_t n, k = 0;
+        char *t = cli_slurp(cli_path(&ws, "t.jsonl", p, sizeof(p)), &n);
+        cr_assert(t);
+        for (int l = 0; k < n && l < 200; k++)
+            l += t[k] == '\n';
+        cli_write(&ws, "s.jsonl", t, k);
+        free(t);
+    }
+    cli_run(&ws, small, 300, r);
+    cr_assert_eq(r->status, 0, "the small run does not fit a 256 KiB tmpfs: %s", r->err);
+    cli_run(&ws, prev_argv, 300, r);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    cli_run(&ws, big, 300, r);
+    cr_expect(r->status == 1 || r->status == 2, "exit %d on a full disk: %s", r->status, r->err);
+    cr_expect(strstr(r->err, "No space left on device") && strstr(r->err, "fs/"),
+              "message without the path or errno text: %s", r->err);
+    cr_expect_eq(cli_lines(r->err), 1, "%s", r->err);
+    cr_expect(same_set(cli_path(&ws, "prev", prev, sizeof(prev)),
+                       cli_path(&ws, "fs/out", out, sizeof(out))), "previous outputs changed");
+    cli_list_dir(cli_path(&ws, "fs", fs, sizeof(fs)), names, sizeof(names));
+    cr_expect_str_eq(names, ".out.1\nout\n", "left on the full file system:\n%s", names);
+
+    /* tlbviz: a screenshot that fits, then a full disk (a filler file). */
+    const char *tlbviz = getenv("TLBVIZ");
+    if (tlbviz && access(tlbviz, X_OK) == 0) {
+        char shot[PATH_MAX], cmd[3 * PATH_MAX], filler[PATH_MAX], *a, *b;
+        size_t na, nb;
+        cli_path(&ws, "fs/shot.png", shot, sizeof(shot));
+        snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' s.jsonl --screenshot fs/shot.png "
+                 "--size 640x400 >/dev/null 2>&1", ws.dir, tlbviz[0] == '/' ? tlbviz :
+                 realpath(tlbviz, filler));
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
+        a = cli_slurp(shot, &na);
+        snprintf(cmd, sizeof(cmd), "dd if=/dev/zero of='%s' bs=4k 2>/dev/null; true",
+                 cli_path(&ws, "fs/filler", filler, sizeof(filler)));
+        cr_assert_eq(system(cmd), 0);
+        snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' s.jsonl --screenshot fs/shot.png "
+                 "--size 1280x800 --at 50%% >/dev/null 2>'%s/vizerr'", ws.dir,
+                 tlbviz[0] == '/' ? tlbviz : realpath(tlbviz, filler), ws.root);
+        int st = system(cmd);
+        snprintf(cmd, sizeof(cmd), "%s/vizerr", ws.root);
+        char *e = cli_slurp(cmd, NULL);
+        cr_expect(WIFEXITED(st) && (WEXITSTATUS(st) == 1 || WEXITSTATUS(st) == 2),
+                  "tlbviz on a full disk: status %d", st);
+        cr_expect(e && strstr(e, "fs/shot.png") && strstr(e, "No space left on device"),
+                  "tlbviz message: %s", e ? e : "(none)");
+        b = cli_slurp(shot, &nb);
+        cr_expect(a && b && na == nb && !memcmp(a, b, na), "previous screenshot changed");
+        free(a);
+        free(b);
+        free(e);
+    }
+    umount_tmpfs(&ws);
     cli_ws_done(&ws);
     free(r);
 }

@@ -327,6 +327,24 @@ static int open_part(FILE **f, const char *dir, u32 n, const char *suffix, struc
     return SIM_OK;
 }
 
+/* Close part file f (may be NULL); a write error (disk full, I/O error)
+ * becomes rc when rc is still SIM_OK. */
+static int close_part(FILE *f, const char *dir, int rc, struct sim_err *err)
+{
+    int bad;
+
+    if (!f)
+        return rc;
+    errno = 0;
+    bad = ferror(f);
+    if (fclose(f))
+        bad = 1;
+    if (bad && !rc)
+        rc = sim_err_set(err, SIM_EIO, "%s: write failed: %s", dir,
+                         strerror(errno ? errno : EIO));
+    return rc;
+}
+
 /* Run job n: policy n / repeat with seed offset n % repeat; rows go to part
  * files DIR/N.* (only .summary after the first repeat).  Returns a SIM_E* code. */
 static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_err *err)
@@ -395,20 +413,15 @@ static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_
     rc = SIM_OK;
 out:
     running_sim = NULL;
-    if (out.flushes && fclose(out.flushes) && !rc)
-        rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
-    if (out.timeline && fclose(out.timeline) && !rc)
-        rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
-    if (out.tlblog && fclose(out.tlblog) && !rc)
-        rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
+    rc = close_part(out.flushes, dir, rc, err);
+    rc = close_part(out.timeline, dir, rc, err);
+    rc = close_part(out.tlblog, dir, rc, err);
     if (out.tlblog && !rc) {
         snprintf(p, sizeof(p), "%s/%u.tlblog", dir, n);
         rc = sort_tlblog(p, err);
     }
-    if (fs && fclose(fs) && !rc)
-        rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
-    if (fc && fclose(fc) && !rc)
-        rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
+    rc = close_part(fs, dir, rc, err);
+    rc = close_part(fc, dir, rc, err);
     sim_destroy(s);
     trace_close(r);
     return rc;
@@ -561,8 +574,9 @@ static int run_child(void *arg, u32 n)
     int c = run_one(j->o, n, j->dir, &e);
 
     if (c) {
+        /* overwrite the space run_all reserved: no new blocks on a full disk */
         snprintf(p, sizeof(p), "%s/%u.error", j->dir, n);
-        if ((f = fopen(p, "w"))) {
+        if ((f = fopen(p, "r+"))) {
             fprintf(f, "%d\n%s\n", c, e.msg);
             fclose(f);
         }
@@ -604,6 +618,24 @@ static int run_all(const struct run_opts *o, const char *dir, struct sim_err *er
     }
     if (!(st = calloc(n, sizeof(*st))))
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
+    /* Reserve each job's error file now, so a worker can still report
+     * "No space left on device" when the disk fills up under it. */
+    for (u32 i = 0; i < n && !rc; i++) {
+        char p[4200], pad[SIM_ERR_MSG + 32];
+        FILE *f;
+
+        memset(pad, '\n', sizeof(pad));
+        snprintf(p, sizeof(p), "%s/%u.error", dir, i);
+        if (!(f = fopen(p, "w")) || fwrite(pad, 1, sizeof(pad), f) != sizeof(pad) ||
+            fflush(f))
+            rc = sim_err_set(err, SIM_EIO, "%s: cannot create: %s", p, strerror(errno));
+        if (f && fclose(f) && !rc)
+            rc = sim_err_set(err, SIM_EIO, "%s: cannot create: %s", p, strerror(errno));
+    }
+    if (rc) {
+        free(st);
+        return rc;
+    }
     rc = jobs_run(n, o->jobs, run_child, &job, st, NULL, err);
     for (u32 i = 0; i < n && !rc; i++) {
         char p[4200], msg[SIM_ERR_MSG + 32] = "";
@@ -658,7 +690,10 @@ static void usage(FILE *f)
           "                           NAME looks in models/ (e.g. zen3, sapphire-rapids)\n"
           "  -p, --policy LIST        comma-separated policies (default: linux);\n"
           "                           `tlbsim policies` lists them; `all` runs every one\n"
-          "  -o, --out DIR            output directory (default: out/)\n"
+          "  -o, --out DIR            output directory (default: out/); DIR becomes a\n"
+          "                           symbolic link to .DIR.N beside it, switched to the\n"
+          "                           new set of files in one rename; one writer at a\n"
+          "                           time (lock .DIR.lock; docs/output.md)\n"
           "  -s, --set KEY=VALUE      override one model key (repeatable);\n"
           "                           --help-keys lists every key and its value\n"
           "      --interval CYCLES    timeline.csv interval (default 100000)\n"
