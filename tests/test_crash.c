@@ -362,3 +362,41 @@ Test(crash, disk_full, .timeout = 300)
     cli_ws_done(&ws);
     free(r);
 }
+
+/* ===== limits at the edge ================================================ */
+
+/* The CPU limit itself (1024) runs: every CPU touches a shared page, then
+ * one unmap shoots down all of them; 1025 is refused (test_regress.c). */
+Test(limits, cpus_1024_run, .timeout = 300)
+{
+    const char *argv[] = { "run", "c.jsonl", "-q", "--out", "out", NULL };
+    struct cli_res *r = malloc(sizeof(*r));
+    size_t cap = 1u << 20, n = 0;
+    char *t = malloc(cap), p[PATH_MAX];
+    struct cli_ws ws;
+
+    cr_assert(r && t);
+    cli_ws_init(&ws);
+    n += (size_t)snprintf(t + n, cap - n,
+                          "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":1024}\n"
+                          "{\"op\":\"mm_new\",\"mm\":1}\n"
+                          "{\"op\":\"map\",\"mm\":1,\"va\":\"0x7f0000000000\",\"len\":\"0x10000\","
+                          "\"page\":\"4k\",\"prot\":\"rw\"}\n");
+    for (int c = 0; c < 1024; c++)
+        n += (size_t)snprintf(t + n, cap - n,
+                              "{\"op\":\"switch\",\"cpu\":%d,\"mm\":1}\n"
+                              "{\"op\":\"access\",\"cpu\":%d,\"va\":\"0x7f0000001000\","
+                              "\"kind\":\"w\"}\n", c, c);
+    n += (size_t)snprintf(t + n, cap - n, "{\"op\":\"unmap\",\"cpu\":0,\"mm\":1,"
+                          "\"va\":\"0x7f0000000000\",\"len\":\"0x10000\"}\n");
+    cli_write(&ws, "c.jsonl", t, n);
+    free(t);
+    cli_run(&ws, argv, 300, r);
+    cr_assert_eq(r->status, 0, "1024 CPUs: %s", r->err);
+    char *s = cli_slurp(cli_path(&ws, "out/cpus.csv", p, sizeof(p)), NULL);
+    cr_assert(s);
+    cr_expect_eq(cli_lines(s), 1025, "cpus.csv: a header and one row per CPU");
+    free(s);
+    cli_ws_done(&ws);
+    free(r);
+}
