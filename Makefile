@@ -56,7 +56,7 @@ VIZ_OBJ  = $(VIZ_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 LIB      = $(BUILD)/libtlbsim.a
 
-.PHONY: all run test deps asan ubsan bench bench-smoke bench-peers bench-tools plots report fuzz fuzz-bins fuzz-bins-here clean FORCE
+.PHONY: all run test deps asan ubsan bench bench-smoke bench-peers bench-tools plots report fuzz fuzz-ci memcheck fuzz-bins fuzz-bins-here clean FORCE
 all: $(BUILD)/tlbsim $(BUILD)/tlbviz
 
 $(BUILD)/%.o: %.c
@@ -175,6 +175,15 @@ FUZZ_SLOW_OBJ = $(FUZZ_SLOW_SRC:sim/io/%.c=$(BUILD)/fuzz/slow_%.o)
 
 fuzz:
 	./tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
+
+# CI: every harness replays its regression corpus and seeds, then runs a
+# fixed number of executions (seconds in total; .ci/run).
+fuzz-ci:
+	FUZZ_RUNS=$(or $(FUZZ_RUNS),3000) ./tests/fuzz/run.sh
+
+# valgrind memcheck over one run of every subcommand (a couple of minutes).
+memcheck: all
+	./tests/memcheck.sh $(BUILD)
 
 fuzz-bins:
 	@command -v $(CLANG) >/dev/null || { echo "fuzz: clang not found; install it with: apt-get install -y clang libclang-rt-14-dev" >&2; exit 1; }

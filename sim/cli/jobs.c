@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,9 +39,14 @@ static int exit_status(int st)
 /* Fork job i into slot.  Returns the pid, or -1 (errno set). */
 static pid_t start(u32 i, u32 slot, jobs_child_fn *child, void *arg)
 {
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
 
     if (pid == 0) {
+        /* A worker whose parent is killed outright (SIGKILL) goes too, so it
+         * neither keeps computing nor holds the --out lock (outdir.h). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
         memset(running_pid, 0, sizeof(running_pid));    /* the child's own children: none */
         int rc = child(arg, i);
         fflush(stdout);

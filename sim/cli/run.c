@@ -16,7 +16,6 @@
  */
 #include "cli.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -33,6 +32,7 @@
 #include "../io/columns.h"
 #include "../io/csv.h"
 #include "../io/model_load.h"
+#include "../io/outdir.h"
 #include "../io/stream.h"
 #include "../io/summary_json.h"
 #include "../io/trace.h"
@@ -327,6 +327,24 @@ static int open_part(FILE **f, const char *dir, u32 n, const char *suffix, struc
     return SIM_OK;
 }
 
+/* Close part file f (may be NULL); a write error (disk full, I/O error)
+ * becomes rc when rc is still SIM_OK. */
+static int close_part(FILE *f, const char *dir, int rc, struct sim_err *err)
+{
+    int bad;
+
+    if (!f)
+        return rc;
+    errno = 0;
+    bad = ferror(f);
+    if (fclose(f))
+        bad = 1;
+    if (bad && !rc)
+        rc = sim_err_set(err, SIM_EIO, "%s: write failed: %s", dir,
+                         strerror(errno ? errno : EIO));
+    return rc;
+}
+
 /* Run job n: policy n / repeat with seed offset n % repeat; rows go to part
  * files DIR/N.* (only .summary after the first repeat).  Returns a SIM_E* code. */
 static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_err *err)
@@ -395,20 +413,15 @@ static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_
     rc = SIM_OK;
 out:
     running_sim = NULL;
-    if (out.flushes && fclose(out.flushes) && !rc)
-        rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
-    if (out.timeline && fclose(out.timeline) && !rc)
-        rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
-    if (out.tlblog && fclose(out.tlblog) && !rc)
-        rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
+    rc = close_part(out.flushes, dir, rc, err);
+    rc = close_part(out.timeline, dir, rc, err);
+    rc = close_part(out.tlblog, dir, rc, err);
     if (out.tlblog && !rc) {
         snprintf(p, sizeof(p), "%s/%u.tlblog", dir, n);
         rc = sort_tlblog(p, err);
     }
-    if (fs && fclose(fs) && !rc)
-        rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
-    if (fc && fclose(fc) && !rc)
-        rc = sim_err_set(err, SIM_EIO, "%s: write failed", dir);
+    rc = close_part(fs, dir, rc, err);
+    rc = close_part(fc, dir, rc, err);
     sim_destroy(s);
     trace_close(r);
     return rc;
@@ -464,7 +477,7 @@ static int write_summary_json(const struct run_opts *o, const struct machine *m,
 }
 
 static int assemble(const struct run_opts *o, const struct machine *m, const char *dir,
-                    struct sim_err *err)
+                    const char *dest, struct sim_err *err)
 {
     static const struct {
         const char *name, *part, *header;
@@ -483,10 +496,10 @@ static int assemble(const struct run_opts *o, const struct machine *m, const cha
     int rc = SIM_OK;
 
     memset(cf, 0, sizeof(cf));
-    if (!(rc = csv_open(&cf[nf], o->out, "summary.json", err)))
+    if (!(rc = csv_open(&cf[nf], dest, "summary.json", err)))
         rc = write_summary_json(o, m, dir, cf[nf].f, err);
     for (i = 0; i < nf && !rc; i++) {
-        if ((rc = csv_open(&cf[i], o->out, files[i].name, err)))
+        if ((rc = csv_open(&cf[i], dest, files[i].name, err)))
             break;
         if (files[i].header)
             fputs(files[i].header, cf[i].f);
@@ -508,24 +521,6 @@ static int assemble(const struct run_opts *o, const struct machine *m, const cha
                 csv_abort(&cf[k]);
     }
     return rc;
-}
-
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char p[4200];
-
-    if (!d)
-        return;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
 }
 
 /* Several runs (policies, repeats) of a JSON Lines trace: parse it once,
@@ -579,8 +574,9 @@ static int run_child(void *arg, u32 n)
     int c = run_one(j->o, n, j->dir, &e);
 
     if (c) {
+        /* overwrite the space run_all reserved: no new blocks on a full disk */
         snprintf(p, sizeof(p), "%s/%u.error", j->dir, n);
-        if ((f = fopen(p, "w"))) {
+        if ((f = fopen(p, "r+"))) {
             fprintf(f, "%d\n%s\n", c, e.msg);
             fclose(f);
         }
@@ -622,6 +618,24 @@ static int run_all(const struct run_opts *o, const char *dir, struct sim_err *er
     }
     if (!(st = calloc(n, sizeof(*st))))
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
+    /* Reserve each job's error file now, so a worker can still report
+     * "No space left on device" when the disk fills up under it. */
+    for (u32 i = 0; i < n && !rc; i++) {
+        char p[4200], pad[SIM_ERR_MSG + 32];
+        FILE *f;
+
+        memset(pad, '\n', sizeof(pad));
+        snprintf(p, sizeof(p), "%s/%u.error", dir, i);
+        if (!(f = fopen(p, "w")) || fwrite(pad, 1, sizeof(pad), f) != sizeof(pad) ||
+            fflush(f))
+            rc = sim_err_set(err, SIM_EIO, "%s: cannot create: %s", p, strerror(errno));
+        if (f && fclose(f) && !rc)
+            rc = sim_err_set(err, SIM_EIO, "%s: cannot create: %s", p, strerror(errno));
+    }
+    if (rc) {
+        free(st);
+        return rc;
+    }
     rc = jobs_run(n, o->jobs, run_child, &job, st, NULL, err);
     for (u32 i = 0; i < n && !rc; i++) {
         char p[4200], msg[SIM_ERR_MSG + 32] = "";
@@ -645,19 +659,23 @@ static int run_all(const struct run_opts *o, const char *dir, struct sim_err *er
     return rc;
 }
 
-/* summary_stats.csv after --repeat; without it, a stale one from an earlier
- * repeated run would describe other rows, so it goes. */
-static int write_stats(const struct run_opts *o, struct sim_err *err)
+/* summary_stats.csv after --repeat, into the new generation DEST; without
+ * it, a stale one from an earlier repeated run would describe other rows, so
+ * it is not carried over (run_drop). */
+static int write_stats(const struct run_opts *o, const char *dest, struct sim_err *err)
 {
-    char p[4200];
-
     if (o->repeat > 1)
-        return stats_write_csv(o->out, "summary.csv", "summary_stats.csv", err);
-    snprintf(p, sizeof(p), "%s/summary_stats.csv", o->out);
-    if (unlink(p) && errno != ENOENT)
-        return sim_err_set(err, SIM_EIO, "%s: cannot remove: %s", p, strerror(errno));
+        return stats_write_csv(dest, "summary.csv", "summary_stats.csv", err);
     return SIM_OK;
 }
+
+/* Files of an earlier run in DIR that the new set replaces or drops; the
+ * rest (tlb_flush.txt without --tlb-log, figures, reports, subdirectories)
+ * are carried over into the new generation. */
+static const char *const run_drop[] = {
+    "summary.csv", "summary.json", "cpus.csv", "flushes.csv", "timeline.csv",
+    "summary_stats.csv",
+};
 
 /* ---- command line -------------------------------------------------------- */
 
@@ -672,7 +690,10 @@ static void usage(FILE *f)
           "                           NAME looks in models/ (e.g. zen3, sapphire-rapids)\n"
           "  -p, --policy LIST        comma-separated policies (default: linux);\n"
           "                           `tlbsim policies` lists them; `all` runs every one\n"
-          "  -o, --out DIR            output directory (default: out/)\n"
+          "  -o, --out DIR            output directory (default: out/); DIR becomes a\n"
+          "                           symbolic link to .DIR.N beside it, switched to the\n"
+          "                           new set of files in one rename; one writer at a\n"
+          "                           time (lock .DIR.lock; docs/output.md)\n"
           "  -s, --set KEY=VALUE      override one model key (repeatable);\n"
           "                           --help-keys lists every key and its value\n"
           "      --interval CYCLES    timeline.csv interval (default 100000)\n"
@@ -756,7 +777,7 @@ int cmd_run(int argc, char **argv)
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     struct run_opts o = { .out = "out", .interval = 100000, .repeat = 1 };
-    char dir[2048], *plist = NULL;
+    char dir[OUTDIR_PATH + 32], *plist = NULL;
     struct sim_err err = { 0 };
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     u64 v;
@@ -820,10 +841,17 @@ int cmd_run(int argc, char **argv)
     if (!o.nr_policies)
         o.policies[o.nr_policies++] = "linux";
 
-    /* stdin is read by every run: copy it once, into the output directory
+    /* One writer per output directory (outdir.h): refuse before reading
+     * stdin or running anything. */
+    struct outdir od;
+    if ((rc = outdir_lock(&od, o.out, &err))) {
+        cli_error(err.msg);
+        return EXIT_BADINPUT;
+    }
+    /* stdin is read by every run: copy it once, beside the output directory
      * (that is where the space for big files is). */
-    if (!strcmp(o.trace, "-") &&
-        ((rc = csv_mkdir(o.out, &err)) || (rc = stream_spool_stdin(o.out, &err)))) {
+    if (!strcmp(o.trace, "-") && (rc = stream_spool_stdin(od.parent, &err))) {
+        outdir_unlock(&od);
         cli_error(err.msg);
         return cli_exit_code(rc);
     }
@@ -834,33 +862,44 @@ int cmd_run(int argc, char **argv)
         struct trace_header hdr;
 
         if ((rc = trace_open(o.trace, &r, &hdr, &err))) {
+            outdir_unlock(&od);
             cli_error(err.msg);
             return cli_exit_code(rc);
         }
         trace_close(r);
         machine_init(&m);
         if ((rc = load_machine(&o, hdr.cpus, &m, &err))) {
+            outdir_unlock(&od);
             cli_error(err.msg);
             return cli_exit_code(rc);
         }
     }
-    if ((rc = csv_mkdir(o.out, &err))) {
+    /* Handlers first: a signal between mkdir and the run must still clean
+     * up.  Parts and the new set go into a generation directory that DIR
+     * is switched to in one rename at the end (outdir.h). */
+    jobs_signals(stop_running_sim);
+    if ((rc = outdir_begin(&od, &err))) {
+        outdir_unlock(&od);
         cli_error(err.msg);
         return EXIT_BADINPUT;
     }
-    /* Handlers first: a signal between mkdir and the run must still clean up. */
-    jobs_signals(stop_running_sim);
-    snprintf(dir, sizeof(dir), "%s/.tlbsim-parts.%ld", o.out, (long)getpid());
+    snprintf(dir, sizeof(dir), "%s/.tlbsim-parts", od.gen);
     if (mkdir(dir, 0700)) {
         fprintf(stderr, "tlbsim: %s: cannot create: %s\n", dir, strerror(errno));
+        outdir_abort(&od);
+        outdir_unlock(&od);
         return EXIT_BADINPUT;
     }
     rc = run_all(&o, dir, &err);
     if (!rc && !jobs_interrupted)
-        rc = assemble(&o, &m, dir, &err);
-    remove_dir(dir);
+        rc = assemble(&o, &m, dir, od.gen, &err);
+    outdir_remove_tree(dir);
     if (!rc && !jobs_interrupted)
-        rc = write_stats(&o, &err);
+        rc = write_stats(&o, od.gen, &err);
+    if (!rc && !jobs_interrupted)
+        rc = outdir_commit(&od, run_drop, ARRAY_SIZE(run_drop), &err);
+    outdir_abort(&od);                  /* nothing left to remove after a commit */
+    outdir_unlock(&od);
     if (jobs_interrupted || rc == SIM_EINTR) {
         cli_error("interrupted; previous outputs left intact");
         return EXIT_INTERRUPTED;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../io/csv.h"
+#include "../io/outdir.h"
 #include "cli.h"
 #include "stats.h"
 
@@ -171,8 +172,13 @@ static int merge_stats(const char *dir, const struct plan *pl)
 int sweep_merge(const char *dir, bool quiet)
 {
     struct plan pl;
+    struct outdir od;
+    struct sim_err err = { 0 };
     int rc;
 
+    /* the same lock as `tlbsim run --out DIR` (outdir.h): one writer */
+    if (outdir_lock(&od, dir, &err))
+        return bad("%s", err.msg);
     if ((rc = read_plan(dir, &pl)))
         goto out;
     if ((rc = merge_file(dir, &pl, "summary.csv", "sweep_summary.csv")))
@@ -186,5 +192,6 @@ int sweep_merge(const char *dir, bool quiet)
                has_seed_axis(&pl) ? ", sweep_stats.csv" : "");
 out:
     plan_free(&pl);
+    outdir_unlock(&od);
     return rc;
 }

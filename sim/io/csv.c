@@ -57,19 +57,23 @@ int csv_open(struct csv_file *c, const char *dir, const char *name, struct sim_e
 
 int csv_commit(struct csv_file *c, struct sim_err *err)
 {
-    int bad = ferror(c->f);
+    int bad = ferror(c->f), e = bad ? EIO : 0;
 
-    if (fflush(c->f) || fsync(fileno(c->f)))
+    if (fflush(c->f) || fsync(fileno(c->f))) {
         bad = 1;
-    if (fclose(c->f))
+        e = errno;
+    }
+    if (fclose(c->f) && !e) {
         bad = 1;
+        e = errno;
+    }
     c->f = NULL;
     if (bad) {
         unlink(c->tmp);
-        return sim_err_set(err, SIM_EIO, "%s: write failed", c->final);
+        return sim_err_set(err, SIM_EIO, "%s: write failed: %s", c->final, strerror(e));
     }
     if (rename(c->tmp, c->final)) {
-        int e = errno;
+        e = errno;
         unlink(c->tmp);
         return sim_err_set(err, SIM_EIO, "%s: cannot rename into place: %s", c->final, strerror(e));
     }

@@ -393,11 +393,15 @@ int viz_png_write(const char *path, const struct viz_fb *fb, struct sim_err *err
         return rc;
     }
     bool ok = fwrite(data, 1, len, f) == len;
-    ok = (fclose(f) == 0) && ok;
+    int e = ok ? 0 : errno;
+    if (fclose(f) && ok) {
+        ok = false;
+        e = errno;
+    }
     free(data);
     if (!ok) {
         remove(tmp);
-        return sim_err_set(err, SIM_EIO, "%s: write failed", tmp);
+        return sim_err_set(err, SIM_EIO, "%s: write failed: %s", path, strerror(e ? e : EIO));
     }
     if (rename(tmp, path)) {
         rc = sim_err_set(err, SIM_EIO, "%s: cannot rename into place: %s", path,

@@ -21,7 +21,8 @@
 # last line per target gives executions and exec/s; logs are in
 # build-fuzz/logs/.  Exit status: 0 when no target found anything.
 #
-# Environment: FUZZ_JOBS (targets fuzzed at once, default 1), CLANG (the
+# Environment: FUZZ_RUNS (a fixed number of executions per target instead
+# of SECONDS: CI's bounded run, `make fuzz-ci`), FUZZ_JOBS (targets fuzzed at once, default 1), CLANG (the
 # compiler, default clang), FUZZ_BUILD (default build-fuzz), FUZZ_FLAGS
 # (extra libFuzzer flags, e.g. -jobs=2 or -seed=1).
 set -u
@@ -81,7 +82,9 @@ run_target() {                  # run_target TARGET -> writes $B/logs/TARGET.{lo
         fi
     fi
     # 2. fuzz
-    "$bin" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
+    local limit="-max_total_time=$SECONDS_EACH"
+    [ -n "${FUZZ_RUNS:-}" ] && limit="-runs=$FUZZ_RUNS"
+    "$bin" $limit -timeout=10 -rss_limit_mb=2048 \
         -malloc_limit_mb=512 -max_len="$(max_len "$t")" -print_final_stats=1 \
         -artifact_prefix="$art" $dictflag ${FUZZ_FLAGS:-} "$corpus" "$seed" >"$log" 2>&1 &
     local fpid=$! rc=0 execs secs cov
@@ -97,7 +100,11 @@ run_target() {                  # run_target TARGET -> writes $B/logs/TARGET.{lo
     fi
 }
 
-echo "fuzz: $SECONDS_EACH s per target, $JOBS at a time: $TARGETS"
+if [ -n "${FUZZ_RUNS:-}" ]; then
+    echo "fuzz: $FUZZ_RUNS executions per target, $JOBS at a time: $TARGETS"
+else
+    echo "fuzz: $SECONDS_EACH s per target, $JOBS at a time: $TARGETS"
+fi
 running=0
 for t in $TARGETS; do
     run_target "$t" &
