@@ -6,6 +6,10 @@
 
 enum { L1_4K = 0, L1_2M = 1, L1_1G = 2 };
 
+static struct tlb *cpu_struct(struct cpu *c, unsigned i);
+#define CPU_NR_STRUCTS (3 + 2 + 2 + PT_MAX_LEVELS - 1)  /* TLBs, then PSCs [2..5] */
+#define CPU_FIRST_PSC 7
+
 static int init_one(struct tlb *t, struct tlb_geom g, u8 nr, const u8 *shifts,
                     enum tlb_repl repl, u64 seed, const char *what,
                     struct sim_err *err)
@@ -63,6 +67,15 @@ int cpu_init(struct cpu *c, u32 id, const struct machine *m,
     c->loaded_mm = init_mm;
     c->ctx_id = init_mm->ctx_id;
     c->tlb_gen = init_mm->tlb_gen;
+    if (m->pcid) {
+        /* Boot runs init_mm in ASID 0 (ctxs[0] = init_mm), next_asid 1. */
+        c->pcid = true;
+        c->next_asid = 1;
+        c->ctxs[0] = (struct tlb_context){ init_mm->ctx_id, init_mm->tlb_gen };
+        for (unsigned i = 0; i < CPU_NR_STRUCTS; i++)
+            tlb_set_pcid_mode(cpu_struct(c, i), true);
+        cpu_load_cr3(c, init_mm, 1, false);   /* kern_pcid(0) */
+    }
     return SIM_OK;
 }
 
@@ -80,6 +93,27 @@ void cpu_destroy(struct cpu *c)
 
 /* ---- flush primitives ------------------------------------------------- */
 
+/* Every translation structure: l1d[3], l1i[2], stlb, stlb1g, psc[2..5]. */
+static struct tlb *cpu_struct(struct cpu *c, unsigned i)
+{
+    if (i < 3)
+        return &c->l1d[i];
+    if (i < 5)
+        return &c->l1i[i - 3];
+    if (i == 5)
+        return &c->stlb;
+    if (i == 6)
+        return &c->stlb1g;
+    return &c->psc[i - CPU_FIRST_PSC + 2];
+}
+
+/* Non-global entries of pcid everywhere (PSC entries are never global). */
+static void flush_pcid_structures(struct cpu *c, u16 pcid)
+{
+    for (unsigned i = 0; i < CPU_NR_STRUCTS; i++)
+        tlb_flush_pcid(cpu_struct(c, i), pcid);
+}
+
 static void flush_all_structures(struct cpu *c, bool include_global)
 {
     for (unsigned i = 0; i < 3; i++)
@@ -94,13 +128,61 @@ static void flush_all_structures(struct cpu *c, bool include_global)
 
 void cpu_write_cr3(struct cpu *c, struct mm *mm)
 {
+    if (c->pcid) {
+        cpu_load_cr3(c, mm, c->cr3_pcid, false);
+        return;
+    }
     c->loaded_mm = mm;
     flush_all_structures(c, false);
 }
 
+void cpu_load_cr3(struct cpu *c, struct mm *mm, u16 pcid, bool noflush)
+{
+    if (!c->pcid) {
+        cpu_write_cr3(c, mm);
+        return;
+    }
+    pcid &= TLB_PCID_MASK;
+    c->loaded_mm = mm;
+    c->cr3_pcid = pcid;
+    for (unsigned i = 0; i < CPU_NR_STRUCTS; i++)
+        tlb_set_pcid(cpu_struct(c, i), pcid);
+    if (!noflush)
+        flush_pcid_structures(c, pcid);
+}
+
+/* Reloading CR3 (native_flush_tlb_local): with PCIDs, the current PCID only. */
 void cpu_flush_tlb_local(struct cpu *c)
 {
-    flush_all_structures(c, false);
+    if (c->pcid)
+        flush_pcid_structures(c, c->cr3_pcid);
+    else
+        flush_all_structures(c, false);
+}
+
+void cpu_invpcid(struct cpu *c, enum invpcid_type type, u16 pcid, u64 va)
+{
+    switch (type) {
+    case INVPCID_TYPE_INDIV_ADDR:
+        /* The address's non-global TLB entries of pcid, and (as for
+         * INVLPG) every PSC entry of pcid. */
+        for (unsigned i = 0; i < CPU_NR_STRUCTS; i++) {
+            if (i < CPU_FIRST_PSC)
+                tlb_flush_va_pcid(cpu_struct(c, i), va, pcid);
+            else
+                tlb_flush_pcid(cpu_struct(c, i), pcid);
+        }
+        break;
+    case INVPCID_TYPE_SINGLE_CTXT:
+        flush_pcid_structures(c, pcid);
+        break;
+    case INVPCID_TYPE_ALL_INCL_GLOBAL:
+        flush_all_structures(c, true);
+        break;
+    case INVPCID_TYPE_ALL_NON_GLOBAL:
+        flush_all_structures(c, false);
+        break;
+    }
 }
 
 void cpu_flush_tlb_global(struct cpu *c)
@@ -126,8 +208,12 @@ void cpu_invlpg(struct cpu *c, u64 va)
     drop_va(c, va);
     /* SDM 4.10.4.1: INVLPG also invalidates all paging-structure-cache
      * entries of the current PCID, whatever their linear address. */
-    for (unsigned l = 2; l <= PT_MAX_LEVELS; l++)
-        tlb_flush_all(&c->psc[l], true);
+    for (unsigned l = 2; l <= PT_MAX_LEVELS; l++) {
+        if (c->pcid)
+            tlb_flush_pcid(&c->psc[l], c->cr3_pcid);
+        else
+            tlb_flush_all(&c->psc[l], true);
+    }
 }
 
 /* ---- page walk -------------------------------------------------------- */

@@ -43,6 +43,24 @@
 #include "tlb.h"
 
 #define CPU_STALE_LOG 4                 /* first stale references remembered per CPU */
+/* arch/x86/include/asm/tlbflush.h (4.14+): ASIDs 0..5 per CPU; the CR3
+ * PCID of ASID n is kern_pcid(n) = n + 1 (PCID 0 is left to code that
+ * does not know about PCIDs). */
+#define TLB_NR_DYN_ASIDS 6
+
+/* cpu_tlbstate.ctxs[]: which mm an ASID last held, and how current. */
+struct tlb_context {
+    u64 ctx_id;                         /* 0: never used */
+    u64 tlb_gen;
+};
+
+/* INVPCID types (SDM vol. 2, INVPCID). */
+enum invpcid_type {
+    INVPCID_TYPE_INDIV_ADDR = 0,        /* one address, one PCID, not globals */
+    INVPCID_TYPE_SINGLE_CTXT = 1,       /* one PCID, not globals */
+    INVPCID_TYPE_ALL_INCL_GLOBAL = 2,   /* everything */
+    INVPCID_TYPE_ALL_NON_GLOBAL = 3,    /* every PCID, not globals */
+};
 
 struct cpu_stats {
     u64 accesses;                       /* references */
@@ -61,6 +79,8 @@ struct cpu_stats {
     u64 flush_full;                     /* full flushes done by flush handling */
     u64 flush_pages;                    /* INVLPGs done by flush handling */
     u64 task_switch_flushes;            /* CR3 writes on context switch */
+    u64 task_switch_noflush;            /* PCID: switches to another mm that kept its ASID (NOFLUSH) */
+    u64 asid_recycle_flushes;           /* PCID: switches that took an ASID from another mm */
     u64 ipis_received;                  /* TLB-flush IPIs handled */
     u64 nr_tlb_remote_flush;            /* vmstat counters, this CPU's share */
     u64 nr_tlb_remote_flush_received;
@@ -90,8 +110,16 @@ struct cpu {
     /* cpu_tlbstate */
     struct mm *loaded_mm;               /* whose page tables CR3 points at */
     bool is_lazy;                       /* cpu_tlbstate_shared.is_lazy */
-    u64 ctx_id;                         /* ctxs[0].ctx_id */
-    u64 tlb_gen;                        /* ctxs[0].tlb_gen */
+    u64 ctx_id;                         /* ctxs[loaded_mm_asid].ctx_id, live copy */
+    u64 tlb_gen;                        /* ctxs[loaded_mm_asid].tlb_gen, live copy */
+    /* PCID (machine cpu.pcid): the other ASIDs; ctxs[loaded_mm_asid] is
+     * only written when the CPU switches ASID (ctx_id/tlb_gen above are
+     * the loaded one's values).  PCID-less: loaded_mm_asid stays 0. */
+    bool pcid;                          /* CR4.PCIDE */
+    u16 loaded_mm_asid;
+    u16 next_asid;                      /* round robin for choose_new_asid */
+    u16 cr3_pcid;                       /* PCID in CR3 now */
+    struct tlb_context ctxs[TLB_NR_DYN_ASIDS];
 
     cycles_t now;                       /* the CPU's clock, for stale records */
     struct cpu_stats st;
@@ -111,8 +139,14 @@ void cpu_write_cr3(struct cpu *c, struct mm *mm);
 void cpu_flush_tlb_local(struct cpu *c);
 /* CR4.PGE toggle: everything, global entries included. */
 void cpu_flush_tlb_global(struct cpu *c);
-/* INVLPG va. */
+/* INVLPG va (with PCIDs: the current PCID's entries and global ones). */
 void cpu_invlpg(struct cpu *c, u64 va);
+/* MOV CR3 with PCIDs: load mm's tables with PCID pcid; without the
+ * NOFLUSH bit (CR3 bit 63) the non-global TLB and PSC entries of pcid are
+ * dropped (SDM vol. 3, 4.10.4.1).  PCID-less: cpu_write_cr3(). */
+void cpu_load_cr3(struct cpu *c, struct mm *mm, u16 pcid, bool noflush);
+/* INVPCID (CR4.PCIDE=1): va is used by type 0 only. */
+void cpu_invpcid(struct cpu *c, enum invpcid_type type, u16 pcid, u64 va);
 
 /* ---- memory references ---------------------------------------------------- */
 u32 cpu_access_slow(struct cpu *c, u64 va, u8 kind, struct tlb_entry *hit);

@@ -24,6 +24,73 @@ const char *tlb_flush_reason_str(enum tlb_flush_reason r)
 
 /* ---- context switches (A3) ---------------------------------------------- */
 
+/* choose_new_asid() (4.14+; 6.15+ first looks for a global ASID, which this
+ * model does not have): the ASID whose ctxs[] slot still names next, with
+ * a flush iff that slot's tlb_gen is behind; else the next slot round
+ * robin (next_asid wraps to 0 after TLB_NR_DYN_ASIDS - 1), flushed. */
+static u16 choose_new_asid(struct cpu *c, const struct mm *next, u64 next_tlb_gen,
+                           bool *need_flush)
+{
+    u16 asid;
+
+    for (asid = 0; asid < TLB_NR_DYN_ASIDS; asid++) {
+        if (c->ctxs[asid].ctx_id != next->ctx_id)
+            continue;
+        *need_flush = c->ctxs[asid].tlb_gen < next_tlb_gen;
+        return asid;
+    }
+    asid = c->next_asid++;
+    if (asid >= TLB_NR_DYN_ASIDS) {
+        asid = 0;
+        c->next_asid = 1;
+    }
+    *need_flush = true;
+    return asid;
+}
+
+/* The PCID half of switch_mm_irqs_off() (4.14+ with X86_FEATURE_PCID; the
+ * same-mm lazy check is 4.20+, handled by the caller): pick the ASID,
+ * record (ctx_id, tlb_gen) in its slot, load_new_mm_cr3() with the
+ * NOFLUSH bit when the slot was current.  Entries of other ASIDs stay;
+ * they are caught up by the tlb_gen test when their mm comes back. */
+static u32 switch_mm_pcid(struct flush_env *env, struct cpu *c, struct mm *prev,
+                          struct mm *next, bool was_lazy)
+{
+    u64 next_tlb_gen = next->tlb_gen;
+    bool need_flush, found;
+    u16 asid;
+
+    /* The live copy of the loaded slot goes back to ctxs[]. */
+    c->ctxs[c->loaded_mm_asid] = (struct tlb_context){ c->ctx_id, c->tlb_gen };
+    if (prev == next) {
+        /* Lazy and back to the same mm whose tlb_gen moved (caller). */
+        (void)was_lazy;
+        asid = c->loaded_mm_asid;
+        need_flush = true;
+        found = true;
+    } else {
+        u16 before = c->next_asid;
+
+        asid = choose_new_asid(c, next, next_tlb_gen, &need_flush);
+        found = c->next_asid == before;
+    }
+    c->loaded_mm_asid = asid;
+    c->ctx_id = next->ctx_id;
+    c->tlb_gen = next_tlb_gen;
+    c->ctxs[asid] = (struct tlb_context){ next->ctx_id, next_tlb_gen };
+    cpu_load_cr3(c, next, (u16)(asid + 1), !need_flush);   /* kern_pcid(asid) */
+    if (!need_flush) {
+        c->st.task_switch_noflush++;
+        trace(env, c->id, TLB_FLUSH_ON_TASK_SWITCH, 0);
+        return 0;
+    }
+    if (!found)
+        c->st.asid_recycle_flushes++;
+    c->st.task_switch_flushes++;
+    trace(env, c->id, TLB_FLUSH_ON_TASK_SWITCH, -1);
+    return env->m->cr3_flush_cycles;
+}
+
 u32 switch_mm_irqs_off(struct flush_env *env, struct cpu *c, struct mm *next)
 {
     const struct flush_policy *pol = env->pol;
@@ -47,6 +114,8 @@ u32 switch_mm_irqs_off(struct flush_env *env, struct cpu *c, struct mm *next)
         if (next != env->init_mm)
             cpumask_set_cpu(c->id, &next->cpumask);
     }
+    if (c->pcid)
+        return cost + switch_mm_pcid(env, c, prev, next, was_lazy);
     /* No PCID: choose_new_asid() always answers (0, need_flush). */
     c->ctx_id = next->ctx_id;
     c->tlb_gen = next->tlb_gen;

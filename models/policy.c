@@ -71,6 +71,15 @@ const struct flush_policy flush_policies[] = {
         .transport = XPORT_BROADCAST, .free_after = FREE_AFTER_FLUSH,
     },
     {
+        .name = "linux-pcid",
+        .desc = "linux with cpu.pcid on: 6 dynamic ASIDs per CPU, choose_new_asid, NOFLUSH switches back",
+        .source = "arch/x86/mm/tlb.c choose_new_asid, switch_mm_irqs_off (4.14+; 6.15+ at "
+                  "CachyOS/linux@0ebd1b80 without global ASIDs); asm/tlbflush.h TLB_NR_DYN_ASIDS",
+        .lazy_skip = true, .lazy_gen_check = true, .concurrent_local = true,
+        .lazy_cpumask = true, .gen_early_exit = true, .stride = true,
+        .transport = XPORT_IPI, .free_after = FREE_AFTER_FLUSH, .pcid = true,
+    },
+    {
         .name = "early-ack",
         .desc = "linux, but targets acknowledge before flushing (Amit et al., EuroSys'20)",
         .source = "Amit, Tai, Wei: Don't shoot down TLB shootdowns!, EuroSys'20 (linux-tlb.md B4 S-19)",

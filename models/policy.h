@@ -48,6 +48,7 @@ struct flush_policy {
     bool early_ack;                     /* ack before flushing (EuroSys'20) */
     bool batch;                         /* unmaps batched: arch_tlbbatch, one full flush per CPU */
     enum free_after free_after;
+    bool pcid;                          /* forces cpu.pcid on: dynamic ASIDs (4.14+) */
 };
 
 extern const struct flush_policy flush_policies[];

@@ -314,7 +314,7 @@ struct tlb_entry *tlb_fill(struct tlb *t, u64 va, unsigned shift,
         return NULL;
 
     u64 vpn = va >> shift;
-    u64 tag = vpn << 3 | (u64)s;
+    u64 tag = (vpn << 3 | (u64)s) ^ (src && src->global ? t->global_tag : t->asid_tag);
     u32 si = tlb_set_of(t, vpn);
     u32 w = choose_way(t, si, tag);
     size_t i = (size_t)si * t->ways + w;
@@ -369,25 +369,84 @@ void tlb_flush_all(struct tlb *t, bool include_global)
             drop(t, i);
 }
 
+/* Drop the entries mapping va whose tag is in space (one probe per size: a
+ * 2M entry covering va is in the set of va >> 21, not of va >> 12).  There
+ * is at most one match per size (no duplicate tags), but scanning the
+ * whole set keeps this right even if not.  keep_global: leave a match
+ * alone when it is global (PCID-less, globals share the PCID's space). */
+static void flush_va_space(struct tlb *t, u64 va, u64 space, bool keep_global)
+{
+    for (unsigned s = 0; s < t->nr_sizes; s++) {
+        if (!t->nr_valid_size[s])
+            continue;                   /* nothing of this size to drop */
+        u64 vpn = va >> t->shifts[s];
+        u64 tag = (vpn << 3 | s) ^ space;
+        size_t base = (size_t)tlb_set_of(t, vpn) * t->ways;
+
+        for (u32 w = 0; w < t->ways; w++)
+            if (t->tags[base + w] == tag && !(keep_global && t->e[base + w].global))
+                drop(t, base + w);
+    }
+}
+
 void tlb_flush_va(struct tlb *t, u64 va)
 {
     if (!t->sets)
         return;
     t->st.flush_va++;
-    /* One probe per size: a 2M entry covering va is in the set of va >> 21,
-     * not of va >> 12.  There is at most one match per size (no duplicate
-     * tags), but scanning the whole set keeps this right even if not. */
-    for (unsigned s = 0; s < t->nr_sizes; s++) {
-        if (!t->nr_valid_size[s])
-            continue;                   /* nothing of this size to drop */
-        u64 vpn = va >> t->shifts[s];
-        u64 tag = vpn << 3 | s;
-        size_t base = (size_t)tlb_set_of(t, vpn) * t->ways;
+    flush_va_space(t, va, t->asid_tag, false);
+    if (t->global_tag)                  /* PCIDs: global entries live apart */
+        flush_va_space(t, va, t->global_tag, false);
+}
 
-        for (u32 w = 0; w < t->ways; w++)
-            if (t->tags[base + w] == tag)
-                drop(t, base + w);
-    }
+/* ===== PCIDs ============================================================= */
+
+void tlb_set_pcid_mode(struct tlb *t, bool on)
+{
+    assert(t->nr_valid == 0 || (t->global_tag != 0) == on);
+    t->global_tag = on ? TLB_TAG_GLOBAL : 0;
+    if (!on)
+        t->asid_tag = 0;
+}
+
+/* The PCID/global bits of a valid tag: what is left above bit 47 once the
+ * page part (copies of tag bit 47 for a 4K page, see tlb.h) is removed. */
+static u64 tag_space(const struct tlb *t, u64 tag)
+{
+    u64 page_hi = t->shifts[tag & 7] == 12 && (tag >> 47 & 1) ? 0x7full << 48 : 0;
+
+    return (tag ^ page_hi) & ~((1ull << 48) - 1);
+}
+
+int tlb_entry_pcid(const struct tlb *t, const struct tlb_entry *e)
+{
+    u64 sp = tag_space(t, e->tag);
+
+    if (t->global_tag && sp == t->global_tag)
+        return -1;
+    return (int)(sp >> TLB_TAG_PCID_SHIFT & TLB_PCID_MASK);
+}
+
+void tlb_flush_pcid(struct tlb *t, u16 pcid)
+{
+    size_t n = (size_t)t->sets * t->ways;
+    u64 space = (u64)(pcid & TLB_PCID_MASK) << TLB_TAG_PCID_SHIFT;
+
+    if (!t->sets)
+        return;
+    t->st.flush_all++;
+    for (size_t i = 0; i < n && t->nr_valid; i++)
+        if (t->tags[i] != TLB_TAG_INVALID && !t->e[i].global &&
+            tag_space(t, t->tags[i]) == space)
+            drop(t, i);
+}
+
+void tlb_flush_va_pcid(struct tlb *t, u64 va, u16 pcid)
+{
+    if (!t->sets)
+        return;
+    t->st.flush_va++;
+    flush_va_space(t, va, (u64)(pcid & TLB_PCID_MASK) << TLB_TAG_PCID_SHIFT, true);
 }
 
 void tlb_flush_mm(struct tlb *t, u16 mm)
@@ -435,8 +494,17 @@ static bool check_entry(const struct tlb *t, u32 si, u32 w)
     CHECK(s < t->nr_sizes, "set %u way %u: size index %u", si, w, s);
     CHECK(e->shift == t->shifts[s], "set %u way %u: shift %u, tag says %u",
           si, w, e->shift, t->shifts[s]);
-    CHECK(tlb_set_of(t, e->tag >> 3) == si, "set %u way %u: tag belongs in set %u",
-          si, w, tlb_set_of(t, e->tag >> 3));
+    u64 sp = tag_space(t, e->tag), page = e->tag ^ sp;
+
+    CHECK(!(sp & ~((u64)TLB_PCID_MASK << TLB_TAG_PCID_SHIFT | TLB_TAG_GLOBAL)),
+          "set %u way %u: tag %#llx has bits outside the page, PCID and global fields",
+          si, w, (unsigned long long)e->tag);
+    CHECK(!sp || t->global_tag, "set %u way %u: PCID bits in a PCID-less structure", si, w);
+    CHECK((sp == TLB_TAG_GLOBAL) == (t->global_tag && e->global),
+          "set %u way %u: global bit %u, tag space %#llx", si, w, e->global,
+          (unsigned long long)sp);
+    CHECK(tlb_set_of(t, page >> 3) == si, "set %u way %u: tag belongs in set %u",
+          si, w, tlb_set_of(t, page >> 3));
     if (t->repl == TLB_REPL_LRU)
         CHECK(e->stamp && e->stamp <= t->clock, "set %u way %u: stamp %llu, clock %llu",
               si, w, (unsigned long long)e->stamp, (unsigned long long)t->clock);

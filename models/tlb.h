@@ -36,6 +36,16 @@ enum tlb_repl { TLB_REPL_LRU = 0, TLB_REPL_PLRU = 1, TLB_REPL_RANDOM = 2 };
 
 #define TLB_MAX_SIZES 3                 /* page sizes one structure can hold */
 #define TLB_TAG_INVALID UINT64_MAX
+/* With PCIDs (cpu.pcid) a tag also says whose entry it is: the 12-bit PCID
+ * is XORed into tag bits 50..61, and a global entry (which matches under
+ * every PCID) carries TLB_TAG_GLOBAL instead.  The page part of a tag only
+ * reaches bit 54 for a 4K page of an upper-half address, and for a
+ * canonical address its bits 48..54 are copies of bit 47 (va bit 56), so
+ * the XOR stays one-to-one.  Bit 63 is never set: no tag equals
+ * TLB_TAG_INVALID.  PCID-less, both spaces are 0 and tags are the page part. */
+#define TLB_TAG_PCID_SHIFT 50
+#define TLB_TAG_GLOBAL (1ull << 62)
+#define TLB_PCID_MASK 0xfffu
 
 /* One cached translation (or, in a PSC, one cached upper-level entry). */
 struct tlb_entry {
@@ -69,6 +79,8 @@ struct tlb_stats {
 struct tlb {
     struct tlb_entry *e;                /* sets * ways entries, set-major */
     u64 *tags;                          /* sets * ways: tags[i] == e[i].tag, for probes */
+    u64 asid_tag;                       /* current PCID << TLB_TAG_PCID_SHIFT (0 PCID-less) */
+    u64 global_tag;                     /* TLB_TAG_GLOBAL with PCIDs, else 0 */
     u8  *plru;                          /* PLRU state per set (bytes per set = plru_bytes) */
     u32 sets, ways, set_mask;           /* set_mask = sets-1 when a power of two, else 0 */
     bool set_mod;                       /* sets is not a power of two: index by modulo */
@@ -190,18 +202,15 @@ static sim_always_inline int tlb_find_way(const u64 *set_tags, u32 ways, u64 tag
     return -1;
 }
 
-/* Look va up in every page size the structure holds (smallest first).
- * Returns the entry (replacement state updated) or NULL.  Does not count:
- * callers count hits and misses where they know the access kind.  An
- * absent structure has nr_sizes 0, and a size with no valid entry is not
- * probed (it could only miss, and a miss changes no state). */
-static sim_always_inline struct tlb_entry *tlb_lookup(struct tlb *t, u64 va)
+/* Probe every page size the structure holds (smallest first) for va in one
+ * tag space (tlb->asid_tag or tlb->global_tag). */
+static sim_always_inline struct tlb_entry *tlb_probe(struct tlb *t, u64 va, u64 space)
 {
     for (unsigned s = 0; s < t->nr_sizes; s++) {
         if (!t->nr_valid_size[s])
             continue;
         u64 vpn = va >> t->shifts[s];
-        u64 tag = vpn << 3 | s;
+        u64 tag = (vpn << 3 | s) ^ space;
         u32 si = tlb_set_of(t, vpn);
         size_t base = (size_t)si * t->ways;
         int w = tlb_find_way(t->tags + base, t->ways, tag);
@@ -218,6 +227,22 @@ static sim_always_inline struct tlb_entry *tlb_lookup(struct tlb *t, u64 va)
     return NULL;
 }
 
+/* Look va up in every page size the structure holds (smallest first).
+ * Returns the entry (replacement state updated) or NULL.  Does not count:
+ * callers count hits and misses where they know the access kind.  An
+ * absent structure has nr_sizes 0, and a size with no valid entry is not
+ * probed (it could only miss, and a miss changes no state).  With PCIDs an
+ * entry of the current PCID is looked for first, then a global one;
+ * PCID-less (global_tag 0) the second probe never runs. */
+static sim_always_inline struct tlb_entry *tlb_lookup(struct tlb *t, u64 va)
+{
+    struct tlb_entry *e = tlb_probe(t, va, t->asid_tag);
+
+    if (unlikely(!e && t->global_tag))
+        e = tlb_probe(t, va, t->global_tag);
+    return e;
+}
+
 /* Insert a translation for the page of size 1 << shift containing va (shift
  * must be one the structure holds, else nothing happens and NULL is
  * returned).  An existing entry for the same page is overwritten in place.
@@ -230,10 +255,27 @@ struct tlb_entry *tlb_fill(struct tlb *t, u64 va, unsigned shift,
                            const struct tlb_entry *src,
                            struct tlb_entry *evicted);
 
-/* CR3 write (include_global=false: non-global entries only) or global flush. */
+/* CR3 write (include_global=false: non-global entries only) or global
+ * flush; with PCIDs, of every PCID (INVPCID types 3 and 2). */
 void tlb_flush_all(struct tlb *t, bool include_global);
-/* INVLPG: drop every entry, of any size, global or not, mapping va. */
+/* INVLPG: drop every entry, of any size, global or not, mapping va (with
+ * PCIDs: of the current PCID, and global ones). */
 void tlb_flush_va(struct tlb *t, u64 va);
+
+/* ---- PCIDs (cpu.pcid) ---- */
+/* Turn PCID tagging on (before any fill) or off. */
+void tlb_set_pcid_mode(struct tlb *t, bool on);
+/* The PCID later lookups and fills use (CR3 bits 11:0). */
+static inline void tlb_set_pcid(struct tlb *t, u16 pcid)
+{
+    t->asid_tag = (u64)(pcid & TLB_PCID_MASK) << TLB_TAG_PCID_SHIFT;
+}
+/* Non-global entries of pcid: a CR3 write without NOFLUSH, INVPCID type 1. */
+void tlb_flush_pcid(struct tlb *t, u16 pcid);
+/* Non-global entries of pcid mapping va: INVPCID type 0. */
+void tlb_flush_va_pcid(struct tlb *t, u64 va, u16 pcid);
+/* The PCID a valid entry belongs to; -1 for a global entry in PCID mode. */
+int  tlb_entry_pcid(const struct tlb *t, const struct tlb_entry *e);
 /* Drop entries filled for address space mm (non-global). */
 void tlb_flush_mm(struct tlb *t, u16 mm);
 

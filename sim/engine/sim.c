@@ -658,6 +658,8 @@ int sim_create(const struct sim_config *cfg, struct sim **out, struct sim_err *e
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
     s->m = *cfg->m;
     s->pol = cfg->pol;
+    if (s->pol->pcid)
+        s->m.pcid = true;               /* linux-pcid: the variant with PCID on */
     s->src = cfg->src;
     s->hdr = *cfg->hdr;
     s->path = cfg->trace_path ? cfg->trace_path : "trace";

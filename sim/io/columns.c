@@ -60,6 +60,8 @@ const struct col summary_cols[] = {
     S("broadcasts", COL_U64, t.broadcasts),
     S("deferred_invalidations", COL_U64, t.deferred_invalidations),
     S("batched_pages", COL_U64, t.batched_pages),
+    S("task_switch_noflush", COL_U64, t.cpu.task_switch_noflush),
+    S("asid_recycle_flushes", COL_U64, t.cpu.asid_recycle_flushes),
     S("ops", COL_U64, t.ops),
     S("barriers", COL_U64, t.barriers),
     S("marks", COL_U64, t.marks),
