@@ -57,7 +57,7 @@ static u32 switch_mm_pcid(struct flush_env *env, struct cpu *c, struct mm *prev,
                           struct mm *next, bool was_lazy)
 {
     u64 next_tlb_gen = next->tlb_gen;
-    bool need_flush, found;
+    bool need_flush, recycled = false;
     u16 asid;
 
     /* The live copy of the loaded slot goes back to ctxs[]. */
@@ -67,12 +67,10 @@ static u32 switch_mm_pcid(struct flush_env *env, struct cpu *c, struct mm *prev,
         (void)was_lazy;
         asid = c->loaded_mm_asid;
         need_flush = true;
-        found = true;
     } else {
-        u16 before = c->next_asid;
-
         asid = choose_new_asid(c, next, next_tlb_gen, &need_flush);
-        found = c->next_asid == before;
+        /* The slot named another mm (a never-used slot has ctx_id 0). */
+        recycled = c->ctxs[asid].ctx_id != next->ctx_id && c->ctxs[asid].ctx_id != 0;
     }
     c->loaded_mm_asid = asid;
     c->ctx_id = next->ctx_id;
@@ -84,7 +82,7 @@ static u32 switch_mm_pcid(struct flush_env *env, struct cpu *c, struct mm *prev,
         trace(env, c->id, TLB_FLUSH_ON_TASK_SWITCH, 0);
         return 0;
     }
-    if (!found)
+    if (recycled)
         c->st.asid_recycle_flushes++;
     c->st.task_switch_flushes++;
     trace(env, c->id, TLB_FLUSH_ON_TASK_SWITCH, -1);
