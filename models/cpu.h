@@ -12,7 +12,8 @@
  *   entry; INVLPG drops the page's entries at every level (global ones too)
  *   and, as the SDM says (vol. 3, 4.10.4.1), all PSC entries.
  *
- * Linux state (cpu_tlbstate, no PCID so only ctxs[0] matters):
+ * Linux state (cpu_tlbstate; PCID-less only ctxs[0] matters, with cpu.pcid
+ * see struct tlb_context and docs/model.md):
  *   loaded_mm, is_lazy, ctx_id and tlb_gen of ctxs[0].
  *
  *       ACTIVE (loaded_mm = M, in mm_cpumask(M), !is_lazy)
