@@ -122,7 +122,7 @@ bench-tools: $(BENCH_TOOLS)
 
 $(BUILD)/bench/gen: bench/gen.c $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(CJSON_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(CJSON_LIBS) -lm
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CJSON_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(CJSON_LIBS) $(COMP_LIBS) -lm
 
 $(BUILD)/bench/runstat: bench/runstat.c
 	@mkdir -p $(@D)
