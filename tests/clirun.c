@@ -252,3 +252,16 @@ void cli_list_dir(const char *dir, char *buf, size_t len)
     }
     free(de);
 }
+
+void cli_write_default_head(const struct cli_ws *ws, const char *name, unsigned lines)
+{
+    char p[PATH_MAX];
+    size_t n, k = 0;
+    char *s = cli_slurp(cli_repo("traces/default.jsonl", p, sizeof(p)), &n);
+
+    cr_assert(s, "cannot read traces/default.jsonl");
+    for (unsigned i = 0; i < lines && k < n; k++)
+        i += s[k] == '\n';
+    cli_write(ws, name, s, k);
+    free(s);
+}

@@ -38,6 +38,9 @@ void cli_write(const struct cli_ws *ws, const char *name, const void *data, size
 void cli_write_str(const struct cli_ws *ws, const char *name, const char *text);
 /* Whole file into a malloc'd, NUL-terminated buffer (NULL if unreadable). */
 char *cli_slurp(const char *path, size_t *n);
+/* The first `lines` lines of traces/default.jsonl (each a whole op, so a
+ * valid trace) into ws/NAME. */
+void cli_write_default_head(const struct cli_ws *ws, const char *name, unsigned lines);
 
 /* Run tlbsim with argv (argv[0] is the subcommand, NULL-terminated) in
  * ws->dir and wait for it (killed after timeout_s seconds: status 128+14,

@@ -100,21 +100,6 @@ static void reap_group(pid_t pid)
         usleep(2000);
 }
 
-/* t.jsonl: the first `lines` lines of the default trace (a valid trace:
- * every line is a whole op), so a run lasts a fraction of a second. */
-static void write_trace(const struct cli_ws *ws, int lines)
-{
-    char trace[PATH_MAX];
-    size_t n, k = 0;
-    char *t = cli_slurp(cli_repo("traces/default.jsonl", trace, sizeof(trace)), &n);
-
-    cr_assert(t);
-    for (int l = 0; k < n && l < lines; k++)
-        l += t[k] == '\n';
-    cli_write(ws, "t.jsonl", t, k);
-    free(t);
-}
-
 Test(crash, kills, .timeout = 600)
 {
     static const int sigs[] = { SIGKILL, SIGINT, SIGTERM };
@@ -126,7 +111,7 @@ Test(crash, kills, .timeout = 600)
     int n_old = 0, n_new = 0, n_done = 0;
 
     cli_ws_init(&ws);
-    write_trace(&ws, 2000);
+    cli_write_default_head(&ws, "t.jsonl", 2000);
     run_ok(&ws, cfg_a, "a");
     run_ok(&ws, cfg_b, "b");
     cli_path(&ws, "a", a, sizeof(a));
@@ -198,7 +183,7 @@ Test(crash, lock_refuses_second_writer, .timeout = 120)
 
     cr_assert(r);
     cli_ws_init(&ws);
-    write_trace(&ws, 200);
+    cli_write_default_head(&ws, "t.jsonl", 200);
     cli_run(&ws, argv, 300, r);
     cr_assert_eq(r->status, 0, "%s", r->err);
     /* Hold the lock as a live writer would (this process, flock + pid). */
@@ -303,7 +288,7 @@ Test(crash, disk_full, .timeout = 300)
         free(r);
         cr_skip_test("%s", why);
     }
-    write_trace(&ws, 24000);            /* the whole default trace: > 1 MB of output */
+    cli_write_default_head(&ws, "t.jsonl", 24000);            /* the whole default trace: > 1 MB of output */
     {
         char p[PATH_MAX];
         size_t n, k = 0;

@@ -280,20 +280,6 @@ Test(unix, bomb_refused, .timeout = 300)
     free(r);
 }
 
-/* The first `lines` lines of the default trace into ws/t.jsonl. */
-static void default_head(const struct cli_ws *ws, unsigned lines)
-{
-    char p[PATH_MAX];
-    size_t n, k = 0;
-    char *s = cli_slurp(cli_repo("traces/default.jsonl", p, sizeof(p)), &n);
-
-    cr_assert(s);
-    for (unsigned i = 0; i < lines && k < n; k++)
-        i += s[k] == '\n';
-    cli_write(ws, "t.jsonl", s, k);
-    free(s);
-}
-
 static struct cli_res *begin(struct cli_ws *ws, unsigned lines)
 {
     struct cli_res *r = malloc(sizeof(*r));
@@ -301,7 +287,7 @@ static struct cli_res *begin(struct cli_ws *ws, unsigned lines)
     cr_assert(r);
     cli_ws_init(ws);
     if (lines)
-        default_head(ws, lines);
+        cli_write_default_head(ws, "t.jsonl", lines);
     return r;
 }
 
@@ -329,7 +315,7 @@ Test(unix, truncated_streams, .timeout = 300)
     struct cli_ws ws;
 
     cli_ws_init(&ws);
-    default_head(&ws, 4000);
+    cli_write_default_head(&ws, "t.jsonl", 4000);
     for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
         char name[64], want[128], has[128], p[PATH_MAX];
         size_t n;
@@ -359,7 +345,7 @@ Test(unix, corrupt_streams, .timeout = 300)
     struct cli_ws ws;
 
     cli_ws_init(&ws);
-    default_head(&ws, 4000);
+    cli_write_default_head(&ws, "t.jsonl", 4000);
     for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
         char name[64], want[128], has[128];
         size_t n;
