@@ -24,6 +24,7 @@ const struct machine_key machine_keys[] = {
     { "freq_mhz", MK_U32, OFF(freq_mhz), 1, 100000, "core clock in MHz (converts trace timestamps)" },
     { "paging.levels", MK_U32, OFF(paging_levels), 4, 5, "page-table levels: 4 or 5" },
     { "paging.maxphyaddr", MK_U32, OFF(maxphyaddr), 36, 52, "physical address bits" },
+    { "paging.keyid_bits", MK_U32, OFF(keyid_bits), 0, 16, "KeyID bits (TME-MK, TDX) taken from the top of maxphyaddr; at least 36 address bits must remain" },
     { "tlb.replacement", MK_REPL, OFF(replacement), 0, 0, "lru | plru | random" },
     GEOM("tlb.l1d.4k", l1d_4k, 65536, "L1 DTLB 4K"),
     GEOM("tlb.l1d.2m", l1d_2m, 65536, "L1 DTLB 2M"),
@@ -82,6 +83,18 @@ const struct machine_key machine_keys[] = {
     { "virt.vcpu_resume_flush_cycles", MK_U32, OFF(vcpu_resume_flush_cycles), 0, 10000000, "full guest flush on vCPU entry" },
     { "virt.posted_interrupts", MK_BOOL, OFF(posted_interrupts), 0, 1, "a running vCPU takes an IPI without a VM exit" },
     { "virt.eoi_exit", MK_BOOL, OFF(eoi_exit), 0, 1, "the guest's EOI write is a VM exit" },
+    { "virt.ept", MK_BOOL, OFF(ept), 0, 1, "two-dimensional walks: guest tables and frames are guest-physical, translated by the VM's EPT" },
+    { "ept.levels", MK_U32, OFF(ept_levels), 4, 5, "EPT levels: 4 or 5" },
+    GEOM("ept.psc.pml5", ept_psc_pml5, 4096, "EPT PML5E cache"),
+    GEOM("ept.psc.pml4", ept_psc_pml4, 4096, "EPT PML4E cache"),
+    GEOM("ept.psc.pdpt", ept_psc_pdpt, 4096, "EPT PDPTE cache"),
+    GEOM("ept.psc.pd", ept_psc_pd, 4096, "EPT PDE cache"),
+    { "ept.pml5_cycles", MK_U32, OFF(ept_walk_cycles[5]), 0, 100000, "cycles to read an EPT PML5 entry" },
+    { "ept.pml4_cycles", MK_U32, OFF(ept_walk_cycles[4]), 0, 100000, "cycles to read an EPT PML4 entry" },
+    { "ept.pdpt_cycles", MK_U32, OFF(ept_walk_cycles[3]), 0, 100000, "cycles to read an EPT PDPT entry" },
+    { "ept.pd_cycles", MK_U32, OFF(ept_walk_cycles[2]), 0, 100000, "cycles to read an EPT PD entry" },
+    { "ept.pt_cycles", MK_U32, OFF(ept_walk_cycles[1]), 0, 100000, "cycles to read an EPT PT entry" },
+    { "ept.violation_cycles", MK_U32, OFF(ept_violation_cycles), 0, 100000000, "EPT violation: exit, KVM maps the 4K page, re-entry" },
     { "broadcast.invlpgb_cycles", MK_U32, OFF(invlpgb_cycles), 0, 1000000, "issue cost of one INVLPGB" },
     { "broadcast.invlpgb_count_max", MK_U32, OFF(invlpgb_count_max), 1, 1u << 16, "pages per INVLPGB" },
     { "broadcast.tlbsync_cycles", MK_U32, OFF(tlbsync_cycles), 0, 10000000, "TLBSYNC wait" },
@@ -167,6 +180,38 @@ void machine_init(struct machine *m)
     m->vcpu_resume_flush_cycles = 500;  /* estimate */
     m->posted_interrupts = true;        /* APICv on Skylake-SP hosts */
     m->eoi_exit = false;                /* APICv virtualises EOI */
+    m->ept = false;                     /* one-dimensional walks (golden CSVs) */
+    m->ept_levels = 4;                  /* Skylake-SP: 4-level EPT */
+    /* Estimate: Intel publishes no EPT PSC sizes; the guest PSCs' ChampSim
+     * convention is reused (docs/models.md). */
+    m->ept_psc_pml5 = (struct tlb_geom){ 2, 2 };
+    m->ept_psc_pml4 = (struct tlb_geom){ 4, 4 };
+    m->ept_psc_pdpt = (struct tlb_geom){ 8, 4 };
+    m->ept_psc_pd = (struct tlb_geom){ 32, 8 };
+    /* Estimate: EPT entries sit in host memory cached like guest entries:
+     * the native per-level figures above. */
+    m->ept_walk_cycles[5] = 4;
+    m->ept_walk_cycles[4] = 4;
+    m->ept_walk_cycles[3] = 4;
+    m->ept_walk_cycles[2] = 12;
+    m->ept_walk_cycles[1] = 20;
+    m->ept_violation_cycles = 10000;    /* estimate: ~4 us, exit + kvm_tdp_mmu_map + host page */
+    m->ept = false;                     /* one-dimensional walks (golden CSVs) */
+    m->ept_levels = 4;                  /* Skylake-SP: 4-level EPT */
+    /* Estimate: Intel publishes no EPT PSC sizes; the guest PSCs' ChampSim
+     * convention is reused (docs/models.md). */
+    m->ept_psc_pml5 = (struct tlb_geom){ 2, 2 };
+    m->ept_psc_pml4 = (struct tlb_geom){ 4, 4 };
+    m->ept_psc_pdpt = (struct tlb_geom){ 8, 4 };
+    m->ept_psc_pd = (struct tlb_geom){ 32, 8 };
+    /* Estimate: EPT entries sit in host memory cached like guest entries:
+     * the native per-level figures above. */
+    m->ept_walk_cycles[5] = 4;
+    m->ept_walk_cycles[4] = 4;
+    m->ept_walk_cycles[3] = 4;
+    m->ept_walk_cycles[2] = 12;
+    m->ept_walk_cycles[1] = 20;
+    m->ept_violation_cycles = 10000;    /* estimate: ~4 us, exit + kvm_tdp_mmu_map + host page */
     m->invlpgb_cycles = 100;            /* estimate */
     m->invlpgb_count_max = 8;           /* estimate; CPUID-reported on real parts */
     m->tlbsync_cycles = 1500;           /* estimate */
@@ -305,7 +350,9 @@ int machine_validate(const struct machine *m, struct sim_err *err)
         { &m->l1i_2m, "tlb.l1i.2m" }, { &m->stlb, "tlb.stlb" },
         { &m->stlb_1g, "tlb.stlb1g" }, { &m->psc_pml5, "psc.pml5" },
         { &m->psc_pml4, "psc.pml4" }, { &m->psc_pdpt, "psc.pdpt" },
-        { &m->psc_pd, "psc.pd" },
+        { &m->psc_pd, "psc.pd" }, { &m->ept_psc_pml5, "ept.psc.pml5" },
+        { &m->ept_psc_pml4, "ept.psc.pml4" }, { &m->ept_psc_pdpt, "ept.psc.pdpt" },
+        { &m->ept_psc_pd, "ept.psc.pd" },
     };
     int rc;
 
@@ -317,9 +364,17 @@ int machine_validate(const struct machine *m, struct sim_err *err)
                            m->sockets, m->cpus);
     if (m->paging_levels != 4 && m->paging_levels != 5)
         return sim_err_set(err, SIM_EINVAL, "paging.levels: must be 4 or 5");
+    /* The kernel keeps x86_phys_bits = MAXPHYADDR - KeyID bits
+     * (arch/x86/kernel/cpu/intel.c, detect_tme()); the model needs 36. */
+    if (m->keyid_bits > m->maxphyaddr || m->maxphyaddr - m->keyid_bits < 36)
+        return sim_err_set(err, SIM_EINVAL, "paging.keyid_bits: %u KeyID bits of %u-bit "
+                           "MAXPHYADDR leave %d physical address bits, fewer than 36",
+                           m->keyid_bits, m->maxphyaddr, (int)m->maxphyaddr - (int)m->keyid_bits);
+    if (m->ept && !m->virt)
+        return sim_err_set(err, SIM_EINVAL, "virt.ept: needs virt.enabled true (EPT translates a guest's memory)");
     /* Every CPU gets every structure: bound the total, not each key. */
     u64 per_cpu = 0;
-    for (size_t i = 0; i < ARRAY_SIZE(geoms); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(geoms) - (m->ept ? 0 : 4); i++)   /* EPT PSCs last */
         per_cpu += geoms[i].g->entries;
     if (per_cpu * m->cpus > MACHINE_MAX_TLB_ENTRIES)
         return sim_err_set(err, SIM_ELIMIT,

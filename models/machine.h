@@ -32,6 +32,7 @@ struct machine {
     /* paging */
     u32 paging_levels;                  /* "paging.levels": 4 or 5 */
     u32 maxphyaddr;                     /* "paging.maxphyaddr": 36..52 */
+    u32 keyid_bits;                     /* "paging.keyid_bits": TME-MK/TDX KeyID bits taken from the top of maxphyaddr */
 
     /* TLBs */
     enum tlb_repl replacement;          /* "tlb.replacement" */
@@ -96,6 +97,13 @@ struct machine {
     u32 vcpu_resume_flush_cycles;       /* "virt.vcpu_resume_flush_cycles": KVM_VCPU_FLUSH_TLB on entry */
     bool posted_interrupts;             /* "virt.posted_interrupts": a running vCPU takes an IPI without an exit */
     bool eoi_exit;                      /* "virt.eoi_exit": the guest's EOI write traps to the host */
+    bool ept;                           /* "virt.ept": guest walks are two-dimensional (models/ept.h) */
+
+    /* EPT (with virt.ept) */
+    u32 ept_levels;                     /* "ept.levels": 4 or 5 */
+    struct tlb_geom ept_psc_pml5, ept_psc_pml4, ept_psc_pdpt, ept_psc_pd;  /* "ept.psc.{pml5,pml4,pdpt,pd}.{entries,ways}" */
+    u32 ept_walk_cycles[6];             /* "ept.pml5_cycles" .. "ept.pt_cycles" ([5]..[1]): one EPT entry read */
+    u32 ept_violation_cycles;           /* "ept.violation_cycles": exit + KVM maps a 4K page on demand */
 
     /* hardware broadcast invalidation (INVLPGB/TLBSYNC, RAR) */
     u32 invlpgb_cycles;                 /* "broadcast.invlpgb_cycles": issue cost per INVLPGB */
@@ -140,6 +148,13 @@ int  machine_validate(const struct machine *m, struct sim_err *err);
 /* Render a key's current value as text (for the summary and docs). */
 void machine_get(const struct machine *m, const struct machine_key *k,
                  char *buf, size_t len);
+
+/* Physical address bits left for addresses once the KeyID bits are taken
+ * from the top (the kernel's x86_phys_bits after detect_tme()). */
+static inline unsigned machine_phys_bits(const struct machine *m)
+{
+    return m->maxphyaddr - m->keyid_bits;
+}
 
 static inline u32 machine_socket_of(const struct machine *m, u32 cpu)
 {

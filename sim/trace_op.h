@@ -33,7 +33,7 @@
 
 /* The JSON keys of an op, in the order the encoder writes them (op cpu mm
  * va len stride count kind page prot populate global all freed_tables
- * cstate cycles label t gap).  The binary form writes cpu, t and gap in
+ * cstate cycles label t gap gpa).  The binary form writes cpu, t and gap in
  * the record head, the booleans in the flags, and the rest in its own
  * order (sim/io/trace_bin.c: bin_order).
  *
@@ -64,7 +64,8 @@
     X(F_CYCLES, "cycles", 0, 0, FK_VALUE) \
     X(F_LABEL, "label", 0, 0, FK_VALUE) \
     X(F_T, "t", OPF_T, 0, FK_VALUE) \
-    X(F_GAP, "gap", OPF_GAP, 0, FK_VALUE)
+    X(F_GAP, "gap", OPF_GAP, 0, FK_VALUE) \
+    X(F_GPA, "gpa", 0, 0, FK_VALUE)
 
 enum trace_field {
 #define TRACE_X_ENUM(e, name, flag, absent, kind) e,
@@ -138,7 +139,8 @@ enum trace_field {
     X(OP_IRQS_OFF, "irqs_off", B(F_CPU) | B(F_CYCLES), 0, OPF_CPU, TOP_LOCAL, check_irqs_off) \
     X(OP_VCPU_PREEMPT, "vcpu_preempt", B(F_CPU), 0, OPF_CPU, 0, check_none) \
     X(OP_VCPU_RUN, "vcpu_run", B(F_CPU), 0, OPF_CPU, 0, check_none) \
-    X(OP_MARK, "mark", B(F_LABEL), 0, 0, TOP_BARRIER, check_mark)
+    X(OP_MARK, "mark", B(F_LABEL), 0, 0, TOP_BARRIER, check_mark) \
+    X(OP_EPT_MAP, "ept_map", B(F_GPA) | B(F_LEN) | B(F_PAGE), 0, 0, TOP_BARRIER, check_ept_map)
 
 enum trace_op_type {
 #define TRACE_X_ENUM(e, name, req, opt, flags, cls, check) e,
@@ -202,7 +204,8 @@ struct trace_op {
     u32 cpu;                            /* < header cpus when OPF_CPU */
     s64 mm;                             /* id >= 0, MM_KERNEL or MM_NULL */
     u64 va;                             /* first (or only) address */
-    u64 len;                            /* bytes (map/unmap/protect/zap/migrate/flush/kflush) */
+    u64 len;                            /* bytes (map/unmap/protect/zap/migrate/flush/kflush/ept_map) */
+    u64 gpa;                            /* ept_map: first guest-physical address */
     u64 stride;                         /* stream: bytes between references */
     u64 count;                          /* stream: references */
     u64 cycles;                         /* irqs_off */
@@ -212,7 +215,7 @@ struct trace_op {
     const u64 *vas;                     /* access: nr_va addresses (reader-owned, valid until the next trace_next) */
     u32 nr_va;                          /* access: number of addresses (>= 1) */
     u8  kind;                           /* access/stream: 'r', 'w' or 'x' */
-    u8  page_shift;                     /* map: 12, 21 or 30 */
+    u8  page_shift;                     /* map, ept_map: 12, 21 or 30 */
     u8  prot;                           /* map/protect: PROT_* */
     u8  stride_shift;                   /* flush: 12, 21 or 30 (default 12) */
     u8  cstate;                         /* idle: 0 (none given), 1 (C1) or 6 (C6) */

@@ -4,6 +4,8 @@
  */
 #include "sim_priv.h"
 
+#include <string.h>
+
 /* ==== ops ================================================================= */
 
 static int op_change(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
@@ -164,6 +166,34 @@ static int op_map(struct sim *s, const struct trace_op *op)
     if (mm_map(mm, op->va, op->len, op->page_shift, op->prot,
                op->flags & OPF_POPULATE, op->flags & OPF_GLOBAL, &e))
         return sim_fail_err(s, op->line, "va", &e);
+    return SIM_OK;
+}
+
+/* A model error "FIELD: what" reported under its own field. */
+static int fail_field(struct sim *s, u64 line, const struct sim_err *e)
+{
+    const char *colon = strstr(e->msg, ": ");
+    char field[24];
+    size_t n = colon ? (size_t)(colon - e->msg) : 0;
+
+    if (!n || n >= sizeof(field) || strcspn(e->msg, " ") < n)
+        return sim_fail_err(s, line, "op", e);
+    memcpy(field, e->msg, n);
+    field[n] = '\0';
+    return sim_fail(s, e->code ? e->code : SIM_EINVAL, line, field, colon + 2);
+}
+
+/* ept_map: the host backs [gpa, gpa + len) (KVM's memslot, THP or 4K
+ * backing), before the guest touches it. */
+int op_ept_map(struct sim *s, const struct trace_op *op)
+{
+    struct sim_err e = { 0 };
+
+    if (!s->m.ept)
+        return sim_fail(s, SIM_EINVAL, op->line, "op", "ept_map needs a machine with "
+                        "virt.ept true (try --set virt.ept=true)");
+    if (ept_map(&s->ept, op->gpa, op->len, op->page_shift, &e))
+        return fail_field(s, op->line, &e);
     return SIM_OK;
 }
 

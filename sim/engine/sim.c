@@ -513,6 +513,9 @@ static int run_barrier(struct sim *s)
                    op->flags & OPF_POPULATE, op->flags & OPF_GLOBAL, &e))
             rc = sim_fail_err(s, op->line, "va", &e);
         break;
+    case OP_EPT_MAP:
+        rc = op_ept_map(s, op);
+        break;
     case OP_MARK:
         s->eng.marks++;
         if (s->hooks.mark)
@@ -678,7 +681,9 @@ int sim_create(const struct sim_config *cfg, struct sim **out, struct sim_err *e
         sim_err_set(err, rc, "out of memory");
         goto out;
     }
-    if ((rc = frame_alloc_init(&s->frames, s->m.maxphyaddr, s->m.max_frames, err)))
+    if ((rc = frame_alloc_init(&s->frames, machine_phys_bits(&s->m), s->m.max_frames, err)))
+        goto out;
+    if (s->m.ept && (rc = ept_init(&s->ept, &s->m, err)))
         goto out;
     if ((rc = pt_ctx_init(&s->ptc, &s->frames, s->m.max_table_pages))) {
         sim_err_set(err, rc, "page tables: cannot initialise");
@@ -750,6 +755,7 @@ void sim_destroy(struct sim *s)
         mm_destroy(&s->init_mm);
     pt_ctx_destroy(&s->ptc);
     frame_alloc_destroy(&s->frames);
+    ept_destroy(&s->ept);
     free(s->mm_hash);
     free(s->mm_by_idx);
     free(s->free_idx);

@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include "../../models/apic.h"
+#include "../../models/ept.h"
 #include "../../models/smp.h"
 #include "ev.h"
 #include "sim.h"
@@ -108,8 +109,9 @@ struct sim {
     struct cpumask preempted;           /* vCPUs the host has descheduled */
     struct cpu **cpu_ptrs;              /* env.cpus */
 
-    struct frame_alloc frames;
+    struct frame_alloc frames;          /* with virt.ept: guest-physical frames */
     struct pt_ctx ptc;
+    struct ept ept;                     /* the VM's EPT (virt.ept); zeroed otherwise */
     struct mm init_mm;
     struct mm_hslot *mm_hash;           /* trace id -> mm */
     struct mm **mm_by_idx;              /* idx -> mm (1..TRACE_MAX_MMS) */
@@ -189,5 +191,6 @@ bool op_batch_flush_first(const struct sim *s, const struct sim_cpu *sc,
                           const struct trace_op *op);
 void op_switch_point(struct sim *s, struct sim_cpu *sc);  /* deferred work at a switch */
 void op_vcpu_run(struct sim *s, struct sim_cpu *sc);
+int  op_ept_map(struct sim *s, const struct trace_op *op);  /* barrier op */
 
 #endif

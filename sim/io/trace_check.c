@@ -446,6 +446,31 @@ static int check_mark(struct trace_check *c, const struct trace_op *op, struct s
     return SIM_OK;
 }
 
+/* ept_map: a page size, gpa and len aligned to it, no wrap, below 2^52
+ * (the widest MAXPHYADDR).  Whether the machine has EPT and the range is
+ * inside the VM's memory is the engine's check (it knows the machine). */
+static int check_ept_map(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
+{
+    u64 mask;
+
+    (void)c;
+    if (!trace_page_name(op->page_shift))
+        return sim_err_set(err, SIM_EPARSE, "page: invalid page shift %u", op->page_shift);
+    mask = (1ull << op->page_shift) - 1;
+    if (op->len == 0)
+        return sim_err_set(err, SIM_EPARSE, "len: must not be zero");
+    if (op->gpa & mask)
+        return sim_err_set(err, SIM_EPARSE, "gpa: 0x%" PRIx64 " is not aligned to the %s page",
+                           op->gpa, trace_page_name(op->page_shift));
+    if (op->len & mask)
+        return sim_err_set(err, SIM_EPARSE, "len: 0x%" PRIx64 " is not a multiple of the %s page",
+                           op->len, trace_page_name(op->page_shift));
+    if (op->gpa >= (1ull << 52) || op->len > (1ull << 52) - op->gpa)
+        return sim_err_set(err, SIM_EPARSE, "gpa: [0x%" PRIx64 ", +0x%" PRIx64 ") goes beyond "
+                           "2^52, the widest physical address space", op->gpa, op->len);
+    return SIM_OK;
+}
+
 /* Ops whose fields say everything (vcpu_preempt, vcpu_run). */
 static int check_none(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
 {

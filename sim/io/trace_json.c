@@ -545,6 +545,7 @@ static int json_field(struct jctx *j, int f, const cJSON *it, struct trace_op *o
     case F_LEN:    return json_u64(j, it, "len", -1, &op->len, err);
     case F_COUNT:  return json_u64(j, it, "count", -1, &op->count, err);
     case F_CYCLES: return json_u64(j, it, "cycles", -1, &op->cycles, err);
+    case F_GPA:    return json_u64(j, it, "gpa", -1, &op->gpa, err);
     case F_T:
         op->flags |= OPF_T;
         return json_u64(j, it, "t", -1, &op->t, err);
