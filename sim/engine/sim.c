@@ -642,7 +642,7 @@ static int cpus_init(struct sim *s, struct sim_err *err)
         sc->tick_at = CYCLES_NEVER;
         s->cpu_ptrs[i] = &sc->hw;
         ev_init(&sc->run_ev, cpu_run, sc);
-        if (ev_queue_init(&sc->irqq))
+        if (ev_queue_init(&sc->irqq) || ev_queue_init(&sc->queuedq))
             return sim_err_set(err, SIM_ENOMEM, "out of memory");
     }
     return SIM_OK;
@@ -719,6 +719,7 @@ void sim_destroy(struct sim *s)
         for (u32 k = 0; k < sc->irqq.nr; k++)
             free(sc->irqq.heap[k]->owner);
         ev_queue_destroy(&sc->irqq);
+        ev_queue_destroy(&sc->queuedq);
         while (sc->deferred) {
             struct csd *n = sc->deferred->next;
             free(sc->deferred);

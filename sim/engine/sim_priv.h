@@ -21,6 +21,7 @@
 /* One queued flush request on a target (the kernel's call_single_data). */
 struct csd {
     struct ev ev;                       /* in the target's irqq, keyed by arrival */
+    struct ev qev;                      /* in the target's queuedq, keyed by queued */
     struct csd *next;                   /* deferred FIFO and the free list */
     struct shootdown *sd;
     cycles_t sent, arrival;
@@ -81,6 +82,7 @@ struct sim_cpu {
     cycles_t irqs_off_until;
 
     struct ev_queue irqq;               /* pending requests (struct csd), by (arrival, seq) */
+    struct ev_queue queuedq;            /* the same csds by their llist_add() time */
     u64 irqs_taken;                     /* flush interrupts so far (entry-spread stream) */
     struct csd *deferred;               /* lazy-deferred invalidations, FIFO */
     struct csd *deferred_tail;          /* its last entry */
