@@ -33,12 +33,25 @@ cycles_t sd_irq_time(const struct sim_cpu *sc)
 static struct csd *csd_get(struct sim *s)
 {
     struct csd *c = s->csd_free;
+    struct csd_slab *sl = s->csd_slabs;
 
     if (c) {
         s->csd_free = c->next;
         return c;
     }
-    return malloc(sizeof(*c));
+    if (!sl || sl->used == sl->cap) {
+        /* Slabs double up to 64K csds: as many mallocs as doublings. */
+        u32 cap = sl ? (sl->cap < 65536 ? 2 * sl->cap : sl->cap) : 64;
+        struct csd_slab *n = malloc(sizeof(*n) + (size_t)cap * sizeof(n->c[0]));
+
+        if (!n)
+            return NULL;
+        n->next = sl;
+        n->used = 0;
+        n->cap = cap;
+        s->csd_slabs = sl = n;
+    }
+    return &sl->c[sl->used++];
 }
 
 static void csd_put(struct sim *s, struct csd *c)

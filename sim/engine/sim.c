@@ -716,23 +716,16 @@ void sim_destroy(struct sim *s)
         return;
     for (u32 i = 0; s->cpus && i < s->nr_cpus; i++) {
         struct sim_cpu *sc = &s->cpus[i];
-        for (u32 k = 0; k < sc->irqq.nr; k++)
-            free(sc->irqq.heap[k]->owner);
-        ev_queue_destroy(&sc->irqq);
+        ev_queue_destroy(&sc->irqq);    /* its csds live in s->csd_slabs */
         ev_queue_destroy(&sc->queuedq);
-        while (sc->deferred) {
-            struct csd *n = sc->deferred->next;
-            free(sc->deferred);
-            sc->deferred = n;
-        }
         cpu_destroy(&sc->hw);
         free(sc->q);
         free(sc->ring);
     }
-    while (s->csd_free) {
-        struct csd *n = s->csd_free->next;
-        free(s->csd_free);
-        s->csd_free = n;
+    while (s->csd_slabs) {
+        struct csd_slab *n = s->csd_slabs->next;
+        free(s->csd_slabs);
+        s->csd_slabs = n;
     }
     while (s->sd_all) {
         struct shootdown *n = s->sd_all->all_next;

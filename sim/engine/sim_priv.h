@@ -30,6 +30,13 @@ struct csd {
     cycles_t wait_before;               /* csd_lock_wait cycles of the targets before it */
 };
 
+/* csds come from slabs (no malloc per IPI; freed together at the end). */
+struct csd_slab {
+    struct csd_slab *next;
+    u32 used, cap;
+    struct csd c[];
+};
+
 /* The initiator's side of one flush request (pooled: a deferred request
  * outlives the op that made it). */
 struct shootdown {
@@ -123,6 +130,7 @@ struct sim {
     struct sim_totals eng;              /* engine counters (cpu part unused) */
     struct hist lat;
     struct csd *csd_free;
+    struct csd_slab *csd_slabs;         /* newest first; csds are carved from the head */
     struct shootdown *sd_free;
     struct shootdown *sd_all;
 
