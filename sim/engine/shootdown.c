@@ -6,7 +6,8 @@
  * cross-CPU call models/smp.c's and models/apic.c's.
  *
  * Cost per flush request: O(targets log pending) - one csd per target into
- * that CPU's heap of pending requests - plus cpumask scans.
+ * that CPU's two heaps of pending requests (by arrival, and by llist_add()
+ * time for the earliest one) - plus cpumask scans.
  */
 #include "sim_priv.h"
 
@@ -32,12 +33,25 @@ cycles_t sd_irq_time(const struct sim_cpu *sc)
 static struct csd *csd_get(struct sim *s)
 {
     struct csd *c = s->csd_free;
+    struct csd_slab *sl = s->csd_slabs;
 
     if (c) {
         s->csd_free = c->next;
         return c;
     }
-    return malloc(sizeof(*c));
+    if (!sl || sl->used == sl->cap) {
+        /* Slabs double up to 64K csds: as many mallocs as doublings. */
+        u32 cap = sl ? (sl->cap < 65536 ? 2 * sl->cap : sl->cap) : 64;
+        struct csd_slab *n = malloc(sizeof(*n) + (size_t)cap * sizeof(n->c[0]));
+
+        if (!n)
+            return NULL;
+        n->next = sl;
+        n->used = 0;
+        n->cap = cap;
+        s->csd_slabs = sl = n;
+    }
+    return &sl->c[sl->used++];
 }
 
 static void csd_put(struct sim *s, struct csd *c)
@@ -68,7 +82,13 @@ static int post_csd(struct sim *s, struct sim_cpu *tc, struct shootdown *sd,
                        .queued = added, .ipi = ipi,
                        .wait_before = wait_before };
     ev_init(&c->ev, NULL, c);
+    ev_init(&c->qev, NULL, c);
     if (ev_schedule(&tc->irqq, &c->ev, arrival)) {
+        csd_put(s, c);
+        return SIM_ENOMEM;
+    }
+    if (ev_schedule(&tc->queuedq, &c->qev, added)) {
+        ev_cancel(&tc->irqq, &c->ev);
         csd_put(s, c);
         return SIM_ENOMEM;
     }
@@ -195,6 +215,7 @@ void sd_handle_irqs(struct sim *s, struct sim_cpu *sc)
         cycles_t wait_before = q->wait_before;
 
         ev_pop(&sc->irqq);
+        ev_cancel(&sc->queuedq, &q->qev);
         csd_put(s, q);
         cost += smp_target_read(&s->m, sd->info.initiating_cpu, c->id, &sd->info_line, t + cost);
         s->env.now = t + cost;
@@ -336,16 +357,8 @@ static int deliver_ipis(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
 
     /* When each target's call_single_queue became non-empty: the earliest
      * llist_add() of the csds it still holds (its handler empties it). */
-    for_each_cpu(cpu, &tg->mask, s->nr_cpus) {
-        const struct ev_queue *q = &s->cpus[cpu].irqq;
-
-        s->queued_since[cpu] = CYCLES_NEVER;
-        for (u32 k = 0; k < q->nr; k++) {
-            const struct csd *c = q->heap[k]->owner;
-            if (c->queued < s->queued_since[cpu])
-                s->queued_since[cpu] = c->queued;
-        }
-    }
+    for_each_cpu(cpu, &tg->mask, s->nr_cpus)
+        s->queued_since[cpu] = ev_next_time(&s->cpus[cpu].queuedq);
     smp_call_function_many_cond(&s->m, self, &tg->mask, tg->examined, pv, at,
                                 s->queued_since, s->arrival, snd);
     if (pv)

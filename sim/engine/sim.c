@@ -645,7 +645,7 @@ static int cpus_init(struct sim *s, struct sim_err *err)
         sc->tick_at = CYCLES_NEVER;
         s->cpu_ptrs[i] = &sc->hw;
         ev_init(&sc->run_ev, cpu_run, sc);
-        if (ev_queue_init(&sc->irqq))
+        if (ev_queue_init(&sc->irqq) || ev_queue_init(&sc->queuedq))
             return sim_err_set(err, SIM_ENOMEM, "out of memory");
     }
     return SIM_OK;
@@ -721,22 +721,16 @@ void sim_destroy(struct sim *s)
         return;
     for (u32 i = 0; s->cpus && i < s->nr_cpus; i++) {
         struct sim_cpu *sc = &s->cpus[i];
-        for (u32 k = 0; k < sc->irqq.nr; k++)
-            free(sc->irqq.heap[k]->owner);
-        ev_queue_destroy(&sc->irqq);
-        while (sc->deferred) {
-            struct csd *n = sc->deferred->next;
-            free(sc->deferred);
-            sc->deferred = n;
-        }
+        ev_queue_destroy(&sc->irqq);    /* its csds live in s->csd_slabs */
+        ev_queue_destroy(&sc->queuedq);
         cpu_destroy(&sc->hw);
         free(sc->q);
         free(sc->ring);
     }
-    while (s->csd_free) {
-        struct csd *n = s->csd_free->next;
-        free(s->csd_free);
-        s->csd_free = n;
+    while (s->csd_slabs) {
+        struct csd_slab *n = s->csd_slabs->next;
+        free(s->csd_slabs);
+        s->csd_slabs = n;
     }
     while (s->sd_all) {
         struct shootdown *n = s->sd_all->all_next;

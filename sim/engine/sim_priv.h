@@ -22,12 +22,20 @@
 /* One queued flush request on a target (the kernel's call_single_data). */
 struct csd {
     struct ev ev;                       /* in the target's irqq, keyed by arrival */
+    struct ev qev;                      /* in the target's queuedq, keyed by queued */
     struct csd *next;                   /* deferred FIFO and the free list */
     struct shootdown *sd;
     cycles_t sent, arrival;
     cycles_t queued;                    /* its llist_add() onto call_single_queue */
     bool ipi;                           /* that llist_add() sent an IPI (queue was empty) */
     cycles_t wait_before;               /* csd_lock_wait cycles of the targets before it */
+};
+
+/* csds come from slabs (no malloc per IPI; freed together at the end). */
+struct csd_slab {
+    struct csd_slab *next;
+    u32 used, cap;
+    struct csd c[];
 };
 
 /* The initiator's side of one flush request (pooled: a deferred request
@@ -82,6 +90,7 @@ struct sim_cpu {
     cycles_t irqs_off_until;
 
     struct ev_queue irqq;               /* pending requests (struct csd), by (arrival, seq) */
+    struct ev_queue queuedq;            /* the same csds by their llist_add() time */
     u64 irqs_taken;                     /* flush interrupts so far (entry-spread stream) */
     struct csd *deferred;               /* lazy-deferred invalidations, FIFO */
     struct csd *deferred_tail;          /* its last entry */
@@ -123,6 +132,7 @@ struct sim {
     struct sim_totals eng;              /* engine counters (cpu part unused) */
     struct hist lat;
     struct csd *csd_free;
+    struct csd_slab *csd_slabs;         /* newest first; csds are carved from the head */
     struct shootdown *sd_free;
     struct shootdown *sd_all;
 
