@@ -87,8 +87,31 @@ void cpu_destroy(struct cpu *c)
         tlb_destroy(&c->l1i[i]);
     tlb_destroy(&c->stlb);
     tlb_destroy(&c->stlb1g);
-    for (unsigned l = 0; l <= PT_MAX_LEVELS; l++)
+    for (unsigned l = 0; l <= PT_MAX_LEVELS; l++) {
         tlb_destroy(&c->psc[l]);
+        tlb_destroy(&c->ept_psc[l]);
+    }
+}
+
+int cpu_set_ept(struct cpu *c, struct ept *ept, struct sim_err *err)
+{
+    static const u8 s_psc[PT_MAX_LEVELS + 1][1] = { {0}, {0}, {21}, {30}, {39}, {48} };
+    const struct machine *m = c->m;
+    const struct tlb_geom *geom[PT_MAX_LEVELS + 1] = {
+        NULL, NULL, &m->ept_psc_pd, &m->ept_psc_pdpt, &m->ept_psc_pml4, &m->ept_psc_pml5,
+    };
+    u64 seed = m->seed * 0x100000001b3ull + c->id * 64 + 32;
+    int rc = 0;
+
+    c->ept = ept;
+    for (unsigned l = 2; !rc && l <= PT_MAX_LEVELS; l++) {
+        struct tlb_geom g = *geom[l];
+
+        if (l > ept->levels)            /* no EPT PML5E cache with 4 levels */
+            g.entries = 0;
+        rc = init_one(&c->ept_psc[l], g, 1, s_psc[l], TLB_REPL_LRU, seed + l, "ept.psc", err);
+    }
+    return rc;
 }
 
 /* ---- flush primitives ------------------------------------------------- */
@@ -190,6 +213,13 @@ void cpu_flush_tlb_global(struct cpu *c)
     flush_all_structures(c, true);
 }
 
+void cpu_invept(struct cpu *c)
+{
+    flush_all_structures(c, true);
+    for (unsigned l = 2; l <= PT_MAX_LEVELS; l++)
+        tlb_flush_all(&c->ept_psc[l], true);
+}
+
 
 /* A page fault invalidates the TLB entries of the faulting address (SDM
  * 4.10.4.1); the PSCs are left alone. */
@@ -222,7 +252,10 @@ struct walk {
     u64 *ptep;                          /* leaf entry, NULL when not present */
     struct pt_page *table;              /* table holding the leaf */
     unsigned level;                     /* leaf level (1..3) or failing level */
-    u32 cycles;
+    u32 cycles;                         /* entry reads, both dimensions */
+    u32 extra;                          /* virt.ept: EPT-violation cycles */
+    u8 shift;                           /* leaf: combined page shift (guest's without EPT) */
+    bool unbacked;                      /* virt.ept: a gpa the VM cannot back */
 };
 
 static struct pt *walk_pt(struct cpu *c)
@@ -259,26 +292,151 @@ static struct pt_page *walk_start(struct cpu *c, const struct pt *pt, u64 va,
     return va_is_kernel(va) && pt->kernel ? pt->kernel->root : pt->root;
 }
 
+/* ---- two-dimensional walk (virt.ept) ------------------------------------
+ *
+ * Every guest paging-structure entry sits at a guest-physical address
+ * (its table's frame number is a guest-physical frame number) which the
+ * EPT translates before the entry can be read; so does the final
+ * guest-physical address (SDM vol. 3C 28.2.2; AMD APM vol. 2 15.25.5).
+ * Cold, with g guest and e EPT levels, a walk reads
+ *     g * (e + 1) + e = (g + 1)(e + 1) - 1
+ * entries: 24 for 4 on 4, 29 for 4 on 5 or 5 on 4, 35 for 5 on 5.
+ * Caches shorten it:
+ *  - a guest PSC hit (psc[l]) starts the guest walk below level l, and the
+ *    table it names needs no EPT translation: the entry is combined, it
+ *    holds that table's host-physical address (SDM 28.3.1, "combined
+ *    paging-structure-cache entries");
+ *  - an EPT PSC hit (ept_psc[l], indexed by guest-physical address) starts
+ *    an EPT translation below EPT level l.
+ * Each EPT entry read costs ept.*_cycles, each guest entry walk.*_cycles.
+ * A not-present EPT entry is an EPT violation: the host maps the 4K page
+ * on demand (ept_fault_in, KVM's fault path) for ept.violation_cycles and
+ * the EPT translation is walked again from its root.  XXX: hardware
+ * restarts the whole guest instruction; the guest levels already read are
+ * not charged a second time. */
+
+/* Start of an EPT translation: the deepest EPT PSC hit, else the root.
+ * The EPT keeps its tables on a zap (models/ept.h), so a cached upper
+ * entry goes stale only if its value changed: checked when the EPT's
+ * epoch moved. */
+static struct pt_page *ept_walk_start(struct cpu *c, u64 gpa, unsigned *level)
+{
+    const struct ept *ept = c->ept;
+
+    for (unsigned l = 2; l <= ept->levels; l++) {
+        struct tlb_entry *e = tlb_lookup(&c->ept_psc[l], gpa);
+
+        if (!e)
+            continue;
+        if (e->epoch != ept->epoch) {
+            if ((*e->ptep & ~PTE_AD_MASK) != e->pte || pt_page_of(e->ptep)->gen != e->ptgen) {
+                c->st.psc_stale++;
+                continue;
+            }
+            e->epoch = ept->epoch;
+        }
+        c->st.ept_psc_hits++;
+        *level = l - 1;
+        return pt_child(pt_page_of(e->ptep), pt_index(gpa, l));
+    }
+    *level = ept->levels;
+    return ept->pt.root;
+}
+
+/* One pass of the EPT walk of gpa; returns the leaf's page shift, or 0
+ * when an entry is not present. */
+static unsigned ept_walk_once(struct cpu *c, u64 gpa, u32 *cycles)
+{
+    unsigned level;
+    struct pt_page *t = ept_walk_start(c, gpa, &level);
+
+    for (; t && level >= 1; level--) {
+        unsigned idx = pt_index(gpa, level);
+        u64 ent = t->e[idx];
+        u32 cost = c->m->ept_walk_cycles[level];
+
+        *cycles += cost;
+        c->st.ept_walk_cycles += cost;
+        c->st.ept_walk_refs++;
+        if (!(ent & PTE_P))
+            return 0;
+        if (level == 1 || (ent & PTE_PS))
+            return PAGE_SHIFT_4K + 9 * (level - 1);
+        if (tlb_present(&c->ept_psc[level])) {
+            struct tlb_entry src = {
+                .ptep = &t->e[idx], .pte = ent & ~PTE_AD_MASK, .ptgen = t->gen,
+                .epoch = c->ept->epoch,
+            };
+            tlb_fill(&c->ept_psc[level], gpa, PAGE_SHIFT_4K + 9 * (level - 1), &src, NULL);
+        }
+        t = pt_child(t, idx);
+    }
+    return 0;
+}
+
+/* EPT translation of gpa for the walker: the EPT leaf's page shift, or
+ * 0 (w->unbacked) when the VM cannot back gpa (outside its memory, host
+ * frames exhausted). */
+static unsigned ept_translate_walk(struct cpu *c, u64 gpa, struct walk *w)
+{
+    unsigned shift;
+
+    if (gpa >= c->ept->gpa_end) {
+        w->unbacked = true;
+        return 0;
+    }
+    if ((shift = ept_walk_once(c, gpa, &w->cycles)))
+        return shift;
+    /* EPT violation: exit, KVM maps the 4K page, re-entry. */
+    c->st.ept_violations++;
+    w->extra += c->m->ept_violation_cycles;
+    if (ept_fault_in(c->ept, gpa, NULL) || !(shift = ept_walk_once(c, gpa, &w->cycles)))
+        w->unbacked = true;
+    return shift;
+}
+
+/* Guest-physical address of a guest leaf's translation of va. */
+static inline u64 leaf_gpa(u64 pte, unsigned shift, u64 va)
+{
+    return ((pte & PTE_PFN_MASK) & ~((1ull << shift) - 1)) | (va & ((1ull << shift) - 1));
+}
+
 static void walk(struct cpu *c, u64 va, struct walk *w)
 {
     const struct pt *pt = walk_pt(c);
     const struct machine *m = c->m;
     unsigned level;
     struct pt_page *table = walk_start(c, pt, va, &level);
+    /* A guest PSC hit hands over the next table's host address. */
+    bool host_known = level < pt->levels;
 
     w->ptep = NULL;
     w->cycles = 0;
+    w->extra = 0;
+    w->unbacked = false;
     c->st.walks++;
     for (; table && level >= 1; level--) {
         unsigned idx = pt_index(va, level);
-        u64 ent = table->e[idx];
+        u64 ent;
 
+        if (c->ept && !host_known &&
+            !ept_translate_walk(c, (table->pfn << PAGE_SHIFT_4K) | (idx * 8u), w))
+            break;
+        host_known = false;
+        ent = table->e[idx];
         w->cycles += m->walk_level_cycles[level];
+        c->st.walk_refs++;
         w->level = level;
         if (!(ent & PTE_P))
             break;
         table->e[idx] = ent | PTE_A;
         if (level == 1 || (ent & PTE_PS)) {
+            unsigned gshift = PAGE_SHIFT_4K + 9 * (level - 1), hshift = gshift;
+
+            if (c->ept && !(hshift = ept_translate_walk(c, leaf_gpa(ent, gshift, va), w)))
+                break;
+            /* The combined translation: the smaller of the two pages. */
+            w->shift = (u8)(hshift < gshift ? hshift : gshift);
             w->ptep = &table->e[idx];
             w->table = table;
             break;
@@ -378,6 +536,20 @@ static void log_stale(struct cpu *c, u64 va, u8 kind, u16 mm, bool freed)
 
 enum hit_verdict { HIT_USE, HIT_DROP };
 
+/* The page shift of a TLB entry filled now from the guest leaf pte at
+ * level: the guest's, or under EPT the smaller of it and the EPT leaf's
+ * (0 when the EPT no longer maps the page). */
+static unsigned entry_shift_now(const struct cpu *c, u64 pte, unsigned level, u64 va)
+{
+    unsigned g = PAGE_SHIFT_4K + 9 * (level - 1), h;
+
+    if (!c->ept)
+        return g;
+    if (!ept_translate(c->ept, leaf_gpa(pte, g, va), NULL, &h))
+        return 0;
+    return h < g ? h : g;
+}
+
 /* A hit whose leaf entry changed since the fill.  Refresh it when the
  * translation is still the same (A/D update, permission upgrade);
  * otherwise the reference used a removed translation: count it and let it
@@ -391,7 +563,7 @@ static enum hit_verdict hit_changed(struct cpu *c, struct tlb_entry *e, u64 va,
     u64 old = e->pte;
 
     if (cur && (*cur & PTE_PFN_MASK) == (old & PTE_PFN_MASK) &&
-        12 + 9 * (level - 1) == e->shift &&
+        entry_shift_now(c, *cur, level, va) == e->shift &&
         frame_gen(c->frames, leaf_pfn(old)) == e->fgen &&
         !((*cur & PTE_NX) && !(old & PTE_NX)) &&
         !(!(*cur & PTE_RW) && (old & PTE_RW))) {
@@ -513,14 +685,17 @@ static u32 miss_path(struct cpu *c, u64 va, u8 kind, u32 cost)
         drop_va(c, va);
     c->st.stlb_misses++;
     walk(c, va, &w);
-    cost += w.cycles;
-    if (!w.ptep) {
+    cost += w.cycles + w.extra;
+    if (!w.ptep && !w.unbacked) {
         if (!handle_fault(c, va, kind, &cost))
             return cost;
         walk(c, va, &w);
-        cost += w.cycles;
-        if (!w.ptep)
-            return cost;
+        cost += w.cycles + w.extra;
+    }
+    if (!w.ptep) {
+        if (w.unbacked)
+            c->st.bad_accesses++;       /* no guest-physical memory behind it */
+        return cost;
     }
     if (!perm_ok(*w.ptep, kind)) {
         c->st.bad_accesses++;
@@ -532,7 +707,7 @@ static u32 miss_path(struct cpu *c, u64 va, u8 kind, u32 cost)
         .ptep = w.ptep, .pte = *w.ptep & ~PTE_AD_MASK, .ptgen = w.table->gen,
         .fgen = frame_gen(c->frames, leaf_pfn(*w.ptep)),
         .global = (*w.ptep & PTE_G) != 0, .dirty = (*w.ptep & PTE_D) != 0,
-        .shift = (u8)(12 + 9 * (w.level - 1)),
+        .shift = w.shift,
     };
     src.mm = src.global ? c->init_mm->idx : c->loaded_mm->idx;
     src.epoch = (src.global ? c->init_mm : c->loaded_mm)->pte_epoch;
@@ -581,7 +756,8 @@ bool cpu_check(const struct cpu *c)
 {
     const struct tlb *all[] = { &c->l1d[0], &c->l1d[1], &c->l1d[2], &c->l1i[0],
                                 &c->l1i[1], &c->stlb, &c->stlb1g, &c->psc[2],
-                                &c->psc[3], &c->psc[4], &c->psc[5] };
+                                &c->psc[3], &c->psc[4], &c->psc[5], &c->ept_psc[2],
+                                &c->ept_psc[3], &c->ept_psc[4], &c->ept_psc[5] };
 
     for (size_t i = 0; i < ARRAY_SIZE(all); i++)
         if (!tlb_check(all[i]))

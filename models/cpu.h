@@ -38,6 +38,7 @@
 #define TLBSIM_CPU_H
 
 #include "base.h"
+#include "ept.h"
 #include "frame.h"
 #include "machine.h"
 #include "mm.h"
@@ -91,6 +92,11 @@ struct cpu_stats {
     u64 handler_cycles;                 /* cycles in flush IPI handlers */
     u64 spin_cycles;                    /* cycles waiting for acknowledgements */
     u64 idle_cycles;                    /* cycles idle or waiting for input */
+    u64 walk_refs;                      /* guest paging-structure entries read by walks */
+    u64 ept_walk_refs;                  /* virt.ept: EPT entries read by walks */
+    u64 ept_walk_cycles;                /* virt.ept: their cycles (part of walk_cycles) */
+    u64 ept_psc_hits;                   /* virt.ept: EPT translations shortened by an EPT PSC */
+    u64 ept_violations;                 /* virt.ept: EPT violations (host mapped 4K on demand) */
 };
 
 struct stale_rec { u64 va; cycles_t when; u16 mm; u8 kind; u8 freed; };
@@ -107,6 +113,11 @@ struct cpu {
     struct tlb stlb;                    /* 4K + 2M (+ 1G) */
     struct tlb stlb1g;                  /* 1G when separate */
     struct tlb psc[PT_MAX_LEVELS + 1];  /* [2]=PDE .. [5]=PML5E; [0],[1] unused */
+    /* virt.ept (cpu_set_ept): the VM's EPT and the EPT paging-structure
+     * caches, indexed by guest-physical address like psc[] by linear
+     * address.  ept NULL: one-dimensional walks. */
+    struct ept *ept;
+    struct tlb ept_psc[PT_MAX_LEVELS + 1];
 
     /* cpu_tlbstate */
     struct mm *loaded_mm;               /* whose page tables CR3 points at */
@@ -132,6 +143,10 @@ int  cpu_init(struct cpu *c, u32 id, const struct machine *m,
               struct frame_alloc *frames, struct mm *init_mm,
               struct sim_err *err);
 void cpu_destroy(struct cpu *c);
+/* Make the CPU a vCPU of the VM whose EPT is ept (virt.ept): its walks
+ * become two-dimensional and it gets EPT PSCs (ept.psc.*).  Call once,
+ * after cpu_init. */
+int  cpu_set_ept(struct cpu *c, struct ept *ept, struct sim_err *err);
 
 /* ---- flush primitives (hardware) ---------------------------------------- */
 /* MOV CR3 to mm's tables: non-global entries and PSCs dropped. */
@@ -148,6 +163,11 @@ void cpu_invlpg(struct cpu *c, u64 va);
 void cpu_load_cr3(struct cpu *c, struct mm *mm, u16 pcid, bool noflush);
 /* INVPCID (CR4.PCIDE=1): va is used by type 0 only. */
 void cpu_invpcid(struct cpu *c, enum invpcid_type type, u16 pcid, u64 va);
+/* INVEPT for the VM's EPT (single-context or global: the model has one
+ * VM): every guest-physical and combined mapping goes, i.e. every TLB
+ * entry (all are combined under EPT), every guest PSC entry and every
+ * EPT PSC entry (SDM vol. 3C 28.3.3.1). */
+void cpu_invept(struct cpu *c);
 
 /* ---- memory references ---------------------------------------------------- */
 u32 cpu_access_slow(struct cpu *c, u64 va, u8 kind, struct tlb_entry *hit);

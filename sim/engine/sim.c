@@ -638,6 +638,8 @@ static int cpus_init(struct sim *s, struct sim_err *err)
     for (u32 i = 0; i < s->nr_cpus; i++) {
         struct sim_cpu *sc = &s->cpus[i];
         int rc = cpu_init(&sc->hw, i, &s->m, &s->frames, &s->init_mm, err);
+        if (!rc && s->m.ept)
+            rc = cpu_set_ept(&sc->hw, &s->ept, err);
         if (rc)
             return rc;
         sc->s = s;

@@ -10,7 +10,8 @@
 #define C(name, type, field) { name, type, offsetof(struct cpu_row, field) }
 
 /* The first 31 columns are the user contract's; the rest are extensions.
- * File order: append new columns at the end. */
+ * File order: append new columns before freq_mhz, quantum and seed (the
+ * model values stay last: scripts and tests read seed as the last cell). */
 const struct col summary_cols[] = {
     S("trace", COL_TEXT, trace),
     S("machine", COL_TEXT, machine),
@@ -66,6 +67,10 @@ const struct col summary_cols[] = {
     S("barriers", COL_U64, t.barriers),
     S("marks", COL_U64, t.marks),
     S("events", COL_U64, t.events),
+    S("walk_refs", COL_U64, t.cpu.walk_refs),
+    S("ept_walk_refs", COL_U64, t.cpu.ept_walk_refs),
+    S("ept_walk_cycles", COL_U64, t.cpu.ept_walk_cycles),
+    S("ept_violations", COL_U64, t.cpu.ept_violations),
     S("freq_mhz", COL_U32, freq_mhz),
     S("quantum", COL_U32, quantum),
     S("seed", COL_U64, seed),

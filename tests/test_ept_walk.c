@@ -1,0 +1,322 @@
+/* tests/test_ept_walk.c - two-dimensional walks (virt.ept, models/cpu.c):
+ * reference counts worked out by hand, the combined TLB entry size for
+ * every guest/host page-size pair, EPT violations, and the walker against
+ * a brute-force 2D walker on random mappings. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "../models/cpu.h"
+#include "../models/mm.h"
+
+#define K4 0x1000ull
+#define M2 0x200000ull
+#define G1 0x40000000ull
+#define VA 0x100000000000ull            /* user address, 1G aligned */
+
+struct env {
+    struct machine m;
+    struct frame_alloc fa;
+    struct pt_ctx ptc;
+    struct ept ept;
+    struct mm init, a;
+    struct cpu c;
+    struct sim_err err;
+    bool up;
+};
+
+static struct env E;
+
+static void machine_ept(struct machine *m, unsigned glevels, unsigned elevels, bool pscs)
+{
+    machine_init(m);
+    m->virt = true;
+    m->ept = true;
+    m->paging_levels = glevels;
+    m->ept_levels = elevels;
+    m->maxphyaddr = glevels == 5 || elevels == 5 ? 52 : 46;
+    if (!pscs) {
+        m->psc_pml5.entries = m->psc_pml4.entries = m->psc_pdpt.entries = m->psc_pd.entries = 0;
+        m->ept_psc_pml5.entries = m->ept_psc_pml4.entries = 0;
+        m->ept_psc_pdpt.entries = m->ept_psc_pd.entries = 0;
+    }
+}
+
+static void up(void)
+{
+    struct machine *m = &E.m;
+
+    cr_assert_eq(frame_alloc_init(&E.fa, machine_phys_bits(m), 0, &E.err), 0, "%s", E.err.msg);
+    cr_assert_eq(pt_ctx_init(&E.ptc, &E.fa, 0), 0);
+    cr_assert_eq(ept_init(&E.ept, m, &E.err), 0, "%s", E.err.msg);
+    cr_assert_eq(mm_init(&E.init, -1, 0, 1, &E.ptc, m, NULL, &E.err), 0, "%s", E.err.msg);
+    cr_assert_eq(mm_init(&E.a, 1, 1, 2, &E.ptc, m, &E.init, &E.err), 0, "%s", E.err.msg);
+    cr_assert_eq(cpu_init(&E.c, 0, m, &E.fa, &E.init, &E.err), 0, "%s", E.err.msg);
+    cr_assert_eq(cpu_set_ept(&E.c, &E.ept, &E.err), 0, "%s", E.err.msg);
+    cpu_write_cr3(&E.c, &E.a);
+    E.up = true;
+}
+
+static void setup(void)
+{
+    memset(&E, 0, sizeof(E));
+    machine_ept(&E.m, 4, 4, true);
+}
+
+static void teardown(void)
+{
+    if (!E.up)
+        return;
+    cr_expect(cpu_check(&E.c));
+    cr_expect(ept_check(&E.ept));
+    cpu_destroy(&E.c);
+    mm_destroy(&E.a);
+    mm_destroy(&E.init);
+    ept_destroy(&E.ept);
+    pt_ctx_destroy(&E.ptc);
+    frame_alloc_destroy(&E.fa);
+}
+
+TestSuite(ept_walk, .init = setup, .fini = teardown);
+
+static void map(u64 va, u64 len, unsigned shift)
+{
+    cr_assert_eq(mm_map(&E.a, va, len, shift, 3 /* r, w */, true, false, &E.err), 0,
+                 "%s", E.err.msg);
+}
+
+static void ept_map_ok(u64 gpa, u64 len, unsigned shift)
+{
+    cr_assert_eq(ept_map(&E.ept, gpa, len, shift, &E.err), 0, "%s", E.err.msg);
+}
+
+/* Entries read by the walks of one reference (both dimensions). */
+static u64 refs_of(u64 va)
+{
+    u64 before = E.c.st.walk_refs + E.c.st.ept_walk_refs;
+
+    cpu_access(&E.c, va, 'r');
+    return E.c.st.walk_refs + E.c.st.ept_walk_refs - before;
+}
+
+/* Cold, no caches: (g + 1)(e + 1) - 1 entries. */
+static void cold_count(unsigned g, unsigned e, u64 want)
+{
+    machine_ept(&E.m, g, e, false);
+    up();
+    map(VA, K4, 12);
+    ept_map_ok(0, 64 * M2, 12);         /* every guest frame, 4K EPT leaves */
+    cr_expect_eq(refs_of(VA), want, "%u on %u", g, e);
+    cr_expect_eq(E.c.st.walk_refs, g);
+    cr_expect_eq(E.c.st.ept_walk_refs, want - g);
+    cr_expect_eq(E.c.st.ept_violations, 0);
+    /* Without PSCs every walk is cold: the next page costs as much. */
+    map(VA + K4, K4, 12);
+    cpu_flush_tlb_local(&E.c);
+    cr_expect_eq(refs_of(VA + K4), want);
+}
+
+Test(ept_walk, cold_4_on_4_is_24) { cold_count(4, 4, 24); }
+Test(ept_walk, cold_4_on_5_is_29) { cold_count(4, 5, 29); }
+Test(ept_walk, cold_5_on_4_is_29) { cold_count(5, 4, 29); }
+Test(ept_walk, cold_5_on_5_is_35) { cold_count(5, 5, 35); }
+
+/* The cycles of that cold walk: 4 guest entries at walk.* and 20 EPT
+ * entries at ept.*: per guest level, the EPT PML4E, PDPTE, PDE and PTE. */
+Test(ept_walk, cold_cycles_term_by_term)
+{
+    machine_ept(&E.m, 4, 4, false);
+    up();
+    map(VA, K4, 12);
+    ept_map_ok(0, 64 * M2, 12);
+    u64 ept_one = 4 + 4 + 12 + 20;                     /* one EPT translation: 40 */
+    u64 guest = 4 + 4 + 12 + 20;                       /* PML4E, PDPTE, PDE, PTE: 40 */
+    cr_expect_eq(cpu_access(&E.c, VA, 'r'),
+                 1 + E.m.stlb_hit_cycles + guest + 5 * ept_one);   /* 1 + 9 + 40 + 200 */
+    cr_expect_eq(E.c.st.walk_cycles, guest + 5 * ept_one);
+    cr_expect_eq(E.c.st.ept_walk_cycles, 5 * ept_one);
+}
+
+/* With the caches on, worked out by hand.  Every guest frame here (the
+ * four guest tables and the data pages) comes from the bump allocator
+ * below pfn 512, i.e. inside guest-physical [0, 2M), and the EPT maps that
+ * with 4K leaves under one EPT page table.
+ *  First reference: the guest PML4's gpa: EPT PML4E, PDPTE, PDE, PTE (4),
+ *  filling the EPT PML4E, PDPTE and PDE caches; read the guest PML4E (1);
+ *  the PDPT's gpa hits the EPT PDE cache: EPT PTE only (1), read the PDPTE
+ *  (1); likewise PD (1 + 1), PT (1 + 1), and the data page's gpa (1).
+ *  4 + 2 + 2 + 2 + 2 + 1 = 12: 4 guest, 8 EPT, 4 EPT PSC hits.
+ *  Second reference, next 4K page of the same guest page table: the guest
+ *  PDE cache hit names the guest PT with its host address (combined entry):
+ *  read the PTE (1); the data page's gpa hits the EPT PDE cache: EPT PTE
+ *  (1).  2 in all. */
+Test(ept_walk, psc_hits_shorten_both_dimensions)
+{
+    up();
+    map(VA, 2 * K4, 12);
+    ept_map_ok(0, M2, 12);
+    cr_assert_lt(E.fa.next_pfn, 512);
+    cr_expect_eq(refs_of(VA), 12);
+    cr_expect_eq(E.c.st.walk_refs, 4);
+    cr_expect_eq(E.c.st.ept_walk_refs, 8);
+    cr_expect_eq(E.c.st.ept_psc_hits, 4);
+    cr_expect_eq(refs_of(VA + K4), 2);
+    cr_expect_eq(E.c.st.psc_hits[2], 1);
+    cr_expect_eq(E.c.st.ept_psc_hits, 5);
+    /* A guest CR3 write drops the guest PSCs, not the EPT ones
+     * (guest-physical mappings, SDM vol. 3C 28.3.3.1): the guest walk is
+     * full again, each EPT translation one EPT PTE: 4 + 5. */
+    cpu_write_cr3(&E.c, &E.a);
+    cr_expect_eq(refs_of(VA), 9);
+    /* INVEPT drops those too: back to 12. */
+    cpu_invept(&E.c);
+    cr_expect_eq(refs_of(VA), 12);
+}
+
+/* An EPT violation per guest-physical page first touched: the four guest
+ * tables and the data page, each mapped 4K on demand. */
+Test(ept_walk, violations_map_4k_on_demand)
+{
+    u32 cost;
+
+    up();
+    map(VA, K4, 12);
+    cost = cpu_access(&E.c, VA, 'r');
+    cr_expect_eq(E.c.st.ept_violations, 5);
+    cr_expect_eq(E.ept.st.violations, 5);
+    cr_expect_geq(cost, 5 * E.m.ept_violation_cycles);
+    cr_expect_eq(E.c.st.bad_accesses, 0);
+    /* All backed now: the same reference after a flush takes none. */
+    cpu_invept(&E.c);
+    cpu_access(&E.c, VA, 'r');
+    cr_expect_eq(E.c.st.ept_violations, 5);
+}
+
+/* A TLB entry holds the combined translation at the smaller of the guest
+ * and host page sizes, for each of the 9 pairs. */
+static void pair(unsigned gshift, unsigned hshift)
+{
+    unsigned want = gshift < hshift ? gshift : hshift;
+    unsigned level;
+    struct pt_page *table;
+    u64 *leaf, gpa, off = (1ull << gshift) - K4;        /* last 4K of the guest page */
+
+    up();
+    map(VA, 1ull << gshift, gshift);
+    leaf = pt_walk(&E.a.pt, VA, &level, &table);
+    cr_assert(leaf);
+    gpa = *leaf & PTE_PFN_MASK;
+    /* The host maps the GiB holding the guest page with hshift leaves;
+     * the guest tables are mapped on demand (4K) if they lie elsewhere. */
+    ept_map_ok(gpa & ~(G1 - 1), G1, hshift);
+    cpu_access(&E.c, VA + off, 'r');
+    for (unsigned k = 0; k < 3; k++) {
+        struct tlb_entry *e = tlb_lookup(&E.c.l1d[k], VA + off);
+        if (k == (want - 12) / 9) {
+            cr_assert(e, "guest %u host %u: no entry in the %u-shift L1", gshift, hshift, want);
+            cr_expect_eq(e->shift, want, "guest %u host %u", gshift, hshift);
+        } else {
+            cr_expect_null(e, "guest %u host %u: entry in L1 %u", gshift, hshift, k);
+        }
+    }
+    /* The guest page's first 4K: a hit iff the combined page covers it
+     * too, i.e. iff it is as large as the guest page. */
+    u64 walks = E.c.st.walks;
+    cpu_access(&E.c, VA, 'r');
+    cr_expect_eq(E.c.st.walks - walks, want < gshift ? 1u : 0u,
+                 "guest %u host %u", gshift, hshift);
+}
+
+Test(ept_walk, combined_4k_4k) { pair(12, 12); }
+Test(ept_walk, combined_4k_2m) { pair(12, 21); }
+Test(ept_walk, combined_4k_1g) { pair(12, 30); }
+Test(ept_walk, combined_2m_4k) { pair(21, 12); }
+Test(ept_walk, combined_2m_2m) { pair(21, 21); }
+Test(ept_walk, combined_2m_1g) { pair(21, 30); }
+Test(ept_walk, combined_1g_4k) { pair(30, 12); }
+Test(ept_walk, combined_1g_2m) { pair(30, 21); }
+Test(ept_walk, combined_1g_1g) { pair(30, 30); }
+
+/* ---- brute-force reference 2D walker ------------------------------------ */
+
+/* EPT entries read to translate gpa with no caches: one per EPT level
+ * down to the leaf. */
+static unsigned ref_ept_refs(u64 gpa, unsigned *shift)
+{
+    unsigned level;
+
+    cr_assert(ept_walk(&E.ept, gpa, &level, NULL), "gpa 0x%llx unmapped",
+              (unsigned long long)gpa);
+    *shift = 12 + 9 * (level - 1);
+    return E.ept.levels - level + 1;
+}
+
+/* The reference walk of va: entries read (no caches) and the combined
+ * shift, from brute-force walks of both page-table trees. */
+static unsigned ref_walk(u64 va, unsigned *combined)
+{
+    const struct pt *pt = &E.a.pt;
+    struct pt_page *t = pt->root;
+    unsigned refs = 0, hs;
+
+    for (unsigned l = pt->levels; ; l--) {
+        unsigned i = pt_index(va, l);
+        u64 ent = t->e[i];
+
+        refs += ref_ept_refs((t->pfn << 12) | (i * 8u), &hs) + 1;
+        cr_assert(ent & PTE_P);
+        if (l == 1 || (ent & PTE_PS)) {
+            unsigned gs = 12 + 9 * (l - 1);
+            u64 gpa = ((ent & PTE_PFN_MASK) & ~((1ull << gs) - 1)) | (va & ((1ull << gs) - 1));
+            refs += ref_ept_refs(gpa, &hs);
+            *combined = hs < gs ? hs : gs;
+            return refs;
+        }
+        t = pt_child(t, i);
+    }
+}
+
+Test(ept_walk, random_mappings_match_the_reference)
+{
+    struct rng { u64 s; } r = { 0x9e3779b97f4a7c15ull };
+#define NEXT() (r.s ^= r.s << 13, r.s ^= r.s >> 7, r.s ^= r.s << 17, r.s)
+    static const unsigned shifts[3] = { 12, 21, 30 };
+    u64 vas[64];
+    unsigned nr = 0;
+
+    machine_ept(&E.m, 4, 4, false);
+    up();
+    /* Guest: 4K runs and 2M pages at random slots, one 1G page. */
+    map(VA + 7 * G1, G1, 30);
+    vas[nr++] = VA + 7 * G1 + (NEXT() % G1 & ~7ull);
+    for (unsigned i = 0; i < 24; i++) {
+        unsigned s = shifts[NEXT() % 2];
+        u64 va = VA + (1 + i) * 4 * M2 + (s == 12 ? (NEXT() % 512) * K4 : 0);
+        map(va, s == 12 ? 4 * K4 : M2, s);
+        vas[nr++] = va + (NEXT() % (s == 12 ? 4 * K4 : M2) & ~7ull);
+    }
+    /* Host: every 2M of guest-physical [0, 2G) with a random leaf size
+     * (a 1G leaf for a whole GiB now and then). */
+    for (u64 gpa = 0; gpa < 2 * G1; ) {
+        unsigned s = (gpa & (G1 - 1)) == 0 && NEXT() % 3 == 0 ? 30 : shifts[NEXT() % 2];
+        u64 len = s == 30 ? G1 : M2;
+        ept_map_ok(gpa, len, s);
+        gpa += len;
+    }
+    cr_assert_leq(E.fa.next_pfn, 2 * (G1 >> 12), "guest frames beyond the EPT-mapped 2G");
+    for (unsigned round = 0; round < 200; round++) {
+        u64 va = vas[NEXT() % nr];
+        unsigned want_shift, want = ref_walk(va, &want_shift);
+        u64 walks = E.c.st.walks;
+
+        cpu_flush_tlb_global(&E.c);
+        cr_expect_eq(refs_of(va), want, "va 0x%llx", (unsigned long long)va);
+        cr_expect_eq(E.c.st.walks - walks, 1);
+        struct tlb_entry *e = tlb_lookup(&E.c.l1d[(want_shift - 12) / 9], va);
+        cr_assert(e, "va 0x%llx: no %u-shift entry", (unsigned long long)va, want_shift);
+        cr_expect_eq(e->shift, want_shift);
+        cr_expect_eq(e->pte & PTE_PFN_MASK,
+                     *pt_walk(&E.a.pt, va, NULL, NULL) & PTE_PFN_MASK);
+    }
+    cr_expect_eq(E.c.st.ept_violations, 0);
+#undef NEXT
+}
