@@ -2,8 +2,12 @@
  * (cpu.pcid, policy linux-pcid), in scenarios computed by hand from
  * choose_new_asid() and switch_mm_irqs_off() (arch/x86/mm/tlb.c, 4.14+). */
 #include <criterion/criterion.h>
+#include <glob.h>
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "../sim/io/wl_spec.h"
+#include "clirun.h"
 #include "harness.h"
 
 #define HDR(n) "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":" #n "}\n"
@@ -237,4 +241,64 @@ Test(pcid, global_asid_at_the_threshold_and_invlpgb_reaching_an_idle_holder)
     cr_expect_eq(h.t.broadcasts, 0);
     cr_expect_eq(h.t.cpu.stale_accesses, 0);
     h_done(&h);
+}
+
+/* No policy with PCID may use a translation that no longer exists: 0
+ * stale_accesses under every PCID policy (linux-pcid, linux-pcid-pti,
+ * broadcast-asid) on the bundled trace and on every workload spec's
+ * default output.  The variants must also have run their mechanism
+ * somewhere (NOFLUSH switches, deferred user flushes, a global ASID), so
+ * a policy that silently fell back to PCID-less rules fails here. */
+Test(pcid, no_stale_access_under_any_pcid_policy_on_shipped_inputs, .timeout = 240,
+     .init = h_tmpdir_setup, .fini = h_tmpdir_teardown)
+{
+    u64 noflush[16] = { 0 }, deferred[16] = { 0 }, global[16] = { 0 };
+    const char *gen = h_tmp_path("wl.jsonl");
+    struct sim_err err = { 0 };
+    u32 nr_pcid = 0;
+    glob_t g;
+
+    cr_assert_eq(glob("../workloads/*.json", 0, NULL, &g), 0);
+    for (size_t i = 0; i <= g.gl_pathc; i++) {
+        const char *in = i < g.gl_pathc ? g.gl_pathv[i] : "../traces/default.jsonl";
+        char *text;
+        size_t n;
+
+        if (i < g.gl_pathc) {
+            cr_assert_eq(wl_spec_generate(in, gen, &err), SIM_OK, "%s: %s", in, err.msg);
+            text = cli_slurp(gen, &n);
+        } else {
+            text = cli_slurp(in, &n);
+        }
+        cr_assert(text, "%s", in);
+        nr_pcid = 0;
+        for (size_t p = 0; p < flush_nr_policies; p++) {
+            const struct flush_policy *pol = &flush_policies[p];
+            struct h_run h;
+
+            if (!pol->pcid)
+                continue;
+            cr_assert_lt(nr_pcid, 16);
+            cr_assert_eq(h_run(&h, text, pol, NULL), 0, "%s %s: %s", in, pol->name, h.err.msg);
+            cr_expect_eq(h.t.cpu.stale_accesses, 0, "%s under %s", in, pol->name);
+            noflush[nr_pcid] += h.t.cpu.task_switch_noflush;
+            deferred[nr_pcid] += h.t.cpu.user_asid_deferred_flushes;
+            global[nr_pcid] += h.t.cpu.global_asids_assigned;
+            nr_pcid++;
+            h_done(&h);
+        }
+        free(text);
+    }
+    globfree(&g);
+    cr_assert_geq(nr_pcid, 3, "linux-pcid, linux-pcid-pti, broadcast-asid");
+    for (size_t p = 0, k = 0; p < flush_nr_policies; p++) {
+        const struct flush_policy *pol = &flush_policies[p];
+
+        if (!pol->pcid)
+            continue;
+        cr_expect_gt(noflush[k], 0, "%s never kept an ASID", pol->name);
+        cr_expect_eq(deferred[k] > 0, pol->pti, "%s: deferred user flushes", pol->name);
+        cr_expect_eq(global[k] > 0, pol->global_asid, "%s: global ASIDs", pol->name);
+        k++;
+    }
 }
