@@ -75,7 +75,10 @@ int cpu_init(struct cpu *c, u32 id, const struct machine *m,
         for (unsigned i = 0; i < CPU_NR_STRUCTS; i++)
             tlb_set_pcid_mode(cpu_struct(c, i), true);
         cpu_load_cr3(c, init_mm, 1, false);   /* kern_pcid(0) */
+        c->pti = m->pti;
     }
+    c->invpcid = m->invpcid;
+    c->in_kernel = true;                /* boot runs in the kernel */
     return SIM_OK;
 }
 

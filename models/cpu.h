@@ -49,6 +49,16 @@
  * PCID of ASID n is kern_pcid(n) = n + 1 (PCID 0 is left to code that
  * does not know about PCIDs). */
 #define TLB_NR_DYN_ASIDS 6
+/* PTI (4.15+, asm/tlbflush.h): the user half of ASID n runs with
+ * user_pcid(n) = kern_pcid(n) | 1 << PTI_USER_PCID_BIT (CR3 bit 11). */
+#define PTI_USER_PCID_BIT 11
+/* 6.15+ arch/x86/mm/tlb.c: MAX_ASID_AVAILABLE = (1 << (12 - PTI bit)) - 2;
+ * global ASIDs are [TLB_NR_DYN_ASIDS, MAX_ASID_AVAILABLE). */
+#define MAX_ASID_AVAILABLE(pti) ((1u << (12 - ((pti) ? 1 : 0))) - 2)
+
+static inline u16 kern_pcid(u16 asid) { return (u16)(asid + 1); }
+static inline u16 user_pcid(u16 asid) { return (u16)(kern_pcid(asid) | 1u << PTI_USER_PCID_BIT); }
+static inline bool is_dyn_asid(u16 asid) { return asid < TLB_NR_DYN_ASIDS; }
 
 /* cpu_tlbstate.ctxs[]: which mm an ASID last held, and how current. */
 struct tlb_context {
@@ -83,6 +93,8 @@ struct cpu_stats {
     u64 task_switch_flushes;            /* CR3 writes on context switch */
     u64 task_switch_noflush;            /* PCID: switches to another mm that kept its ASID (NOFLUSH) */
     u64 asid_recycle_flushes;           /* PCID: switches that took an ASID from another mm */
+    u64 user_asid_deferred_flushes;     /* PTI: user PCIDs flushed on the return to user space */
+    u64 global_asids_assigned;          /* INVLPGB: global ASIDs this CPU's flushes handed out */
     u64 ipis_received;                  /* TLB-flush IPIs handled */
     u64 nr_tlb_remote_flush;            /* vmstat counters, this CPU's share */
     u64 nr_tlb_remote_flush_received;
@@ -132,6 +144,15 @@ struct cpu {
     u16 next_asid;                      /* round robin for choose_new_asid */
     u16 cr3_pcid;                       /* PCID in CR3 now */
     struct tlb_context ctxs[TLB_NR_DYN_ASIDS];
+    /* PTI (machine cpu.pti, with pcid): user references run under
+     * user_pcid(loaded_mm_asid); in_kernel says which half CR3 holds now. */
+    bool pti;
+    bool invpcid;                       /* X86_FEATURE_INVPCID */
+    bool in_kernel;                     /* CR3 holds the kernel PCID (boot, idle, kernel threads, handlers) */
+    bool invalidate_other;              /* cpu_tlbstate.invalidate_other */
+    /* cpu_tlbstate.user_pcid_flush_mask, bit kern_pcid(asid); sized for
+     * global ASIDs too (Linux widened it in 2025 for PTI with INVLPGB). */
+    u64 user_pcid_flush_mask[2048 / 64];
 
     cycles_t now;                       /* the CPU's clock, for stale records */
     struct cpu_stats st;

@@ -24,15 +24,50 @@ const char *tlb_flush_reason_str(enum tlb_flush_reason r)
 
 /* ---- context switches (A3) ---------------------------------------------- */
 
-/* choose_new_asid() (4.14+; 6.15+ first looks for a global ASID, which this
- * model does not have): the ASID whose ctxs[] slot still names next, with
- * a flush iff that slot's tlb_gen is behind; else the next slot round
- * robin (next_asid wraps to 0 after TLB_NR_DYN_ASIDS - 1), flushed. */
-static u16 choose_new_asid(struct cpu *c, const struct mm *next, u64 next_tlb_gen,
-                           bool *need_flush)
+/* invalidate_user_asid() (4.15+): with PTI the user half of asid is
+ * flushed at the next return to user space (SWITCH_TO_USER_CR3), not now. */
+static void invalidate_user_asid(struct cpu *c, u16 asid)
+{
+    if (!c->pti)
+        return;
+    u16 k = kern_pcid(asid);
+    c->user_pcid_flush_mask[k / 64] |= 1ull << (k % 64);
+}
+
+/* mm_needs_global_asid() (6.15+): the mm has a global ASID that this CPU
+ * does not run it under yet. */
+static bool mm_needs_global_asid(const struct flush_env *env, const struct mm *mm, u16 asid)
+{
+    return env->pol->global_asid && mm->global_asid && asid != mm->global_asid;
+}
+
+/* clear_asid_other() (4.15+, PTI): every other dynamic ASID flushes on
+ * its next use, after a kernel-range flush that could not reach them. */
+static void clear_asid_other(struct cpu *c)
+{
+    for (u16 asid = 0; asid < TLB_NR_DYN_ASIDS; asid++)
+        if (asid != c->loaded_mm_asid)
+            c->ctxs[asid].ctx_id = 0;
+    c->invalidate_other = false;
+}
+
+/* choose_new_asid() (4.14+; the global ASID first is 6.15+ with INVLPGB,
+ * policy broadcast-asid): an mm with a global ASID runs under it with no
+ * flush (INVLPGB keeps it current); else the ASID whose ctxs[] slot still
+ * names next, with a flush iff that slot's tlb_gen is behind; else the
+ * next slot round robin (next_asid wraps to 0 after TLB_NR_DYN_ASIDS - 1),
+ * flushed. */
+static u16 choose_new_asid(const struct flush_env *env, struct cpu *c, const struct mm *next,
+                           u64 next_tlb_gen, bool *need_flush)
 {
     u16 asid;
 
+    if (env->pol->global_asid && next->global_asid) {
+        *need_flush = false;
+        return next->global_asid;
+    }
+    if (c->invalidate_other)
+        clear_asid_other(c);
     for (asid = 0; asid < TLB_NR_DYN_ASIDS; asid++) {
         if (c->ctxs[asid].ctx_id != next->ctx_id)
             continue;
@@ -51,34 +86,43 @@ static u16 choose_new_asid(struct cpu *c, const struct mm *next, u64 next_tlb_ge
 /* The PCID half of switch_mm_irqs_off() (4.14+ with X86_FEATURE_PCID; the
  * same-mm lazy check is 4.20+, handled by the caller): pick the ASID,
  * record (ctx_id, tlb_gen) in its slot, load_new_mm_cr3() with the
- * NOFLUSH bit when the slot was current.  Entries of other ASIDs stay;
- * they are caught up by the tlb_gen test when their mm comes back. */
+ * NOFLUSH bit when the slot was current (with PTI a flush also marks the
+ * user half, invalidate_user_asid()).  Entries of other ASIDs stay; they
+ * are caught up by the tlb_gen test when their mm comes back.
+ * same_stale: lazy and back to the same mm whose tlb_gen moved (the
+ * loaded ASID, flushed); otherwise choose_new_asid() decides, which for
+ * prev == next is the 6.15+ move onto the mm's new global ASID. */
 static u32 switch_mm_pcid(struct flush_env *env, struct cpu *c, struct mm *prev,
-                          struct mm *next, bool was_lazy)
+                          struct mm *next, bool same_stale)
 {
     u64 next_tlb_gen = next->tlb_gen;
     bool need_flush, recycled = false;
     u16 asid;
 
-    /* The live copy of the loaded slot goes back to ctxs[]. */
-    c->ctxs[c->loaded_mm_asid] = (struct tlb_context){ c->ctx_id, c->tlb_gen };
-    if (prev == next) {
-        /* Lazy and back to the same mm whose tlb_gen moved (caller). */
-        (void)was_lazy;
+    /* The live copy of the loaded slot goes back to ctxs[] (global ASIDs
+     * have no slot). */
+    if (is_dyn_asid(c->loaded_mm_asid))
+        c->ctxs[c->loaded_mm_asid] = (struct tlb_context){ c->ctx_id, c->tlb_gen };
+    if (same_stale) {
         asid = c->loaded_mm_asid;
         need_flush = true;
     } else {
-        asid = choose_new_asid(c, next, next_tlb_gen, &need_flush);
+        asid = choose_new_asid(env, c, next, next_tlb_gen, &need_flush);
         /* The slot named another mm (a never-used slot has ctx_id 0). */
-        recycled = c->ctxs[asid].ctx_id != next->ctx_id && c->ctxs[asid].ctx_id != 0;
+        recycled = is_dyn_asid(asid) && c->ctxs[asid].ctx_id != next->ctx_id &&
+                   c->ctxs[asid].ctx_id != 0;
     }
     c->loaded_mm_asid = asid;
     c->ctx_id = next->ctx_id;
     c->tlb_gen = next_tlb_gen;
-    c->ctxs[asid] = (struct tlb_context){ next->ctx_id, next_tlb_gen };
-    cpu_load_cr3(c, next, (u16)(asid + 1), !need_flush);   /* kern_pcid(asid) */
+    if (is_dyn_asid(asid))
+        c->ctxs[asid] = (struct tlb_context){ next->ctx_id, next_tlb_gen };
+    if (need_flush)
+        invalidate_user_asid(c, asid);
+    cpu_load_cr3(c, next, kern_pcid(asid), !need_flush);
     if (!need_flush) {
-        c->st.task_switch_noflush++;
+        if (prev != next)
+            c->st.task_switch_noflush++;
         trace(env, c->id, TLB_FLUSH_ON_TASK_SWITCH, 0);
         return 0;
     }
@@ -98,6 +142,12 @@ u32 switch_mm_irqs_off(struct flush_env *env, struct cpu *c, struct mm *next)
 
     c->is_lazy = false;
     if (prev == next) {
+        /* 6.15+: move onto the mm's new global ASID; once on it, INVLPGB
+         * keeps it current. */
+        if (c->pcid && mm_needs_global_asid(env, next, c->loaded_mm_asid))
+            return cost + switch_mm_pcid(env, c, prev, next, false);
+        if (c->pcid && !is_dyn_asid(c->loaded_mm_asid))
+            return cost;
         /* 4.14 returns here: lazy CPUs were kept current by IPIs. */
         if (!pol->lazy_gen_check || !was_lazy)
             return cost;
@@ -113,7 +163,7 @@ u32 switch_mm_irqs_off(struct flush_env *env, struct cpu *c, struct mm *next)
             cpumask_set_cpu(c->id, &next->cpumask);
     }
     if (c->pcid)
-        return cost + switch_mm_pcid(env, c, prev, next, was_lazy);
+        return cost + switch_mm_pcid(env, c, prev, next, prev == next);
     /* No PCID: choose_new_asid() always answers (0, need_flush). */
     c->ctx_id = next->ctx_id;
     c->tlb_gen = next->tlb_gen;
@@ -252,9 +302,10 @@ void flush_choose_targets(const struct flush_env *env,
 {
     u32 self = f->initiating_cpu, cpu;
     /* on_each_cpu_cond_mask(should_flush_tlb) evaluates the condition per
-     * CPU; on_each_cpu_mask (freed_tables) and 4.14's
-     * smp_call_function_many do not. */
-    bool cond = env->pol->lazy_skip && !f->freed_tables;
+     * CPU; on_each_cpu_mask (freed_tables, or 6.15+ an mm in transition
+     * to a global ASID) and 4.14's smp_call_function_many do not. */
+    bool all = f->freed_tables || (f->mm && f->mm->asid_transition);
+    bool cond = env->pol->lazy_skip && !all;
 
     targets_clear(t);
     if (f->kernel) {
@@ -267,7 +318,7 @@ void flush_choose_targets(const struct flush_env *env,
         return;
     }
     for_each_cpu(cpu, cpumask, env->nr_cpus) {
-        bool go = f->freed_tables || should_flush_tlb(env, cpu, f);
+        bool go = all || should_flush_tlb(env, cpu, f);
 
         if (cpu == self) {
             t->local = go;
@@ -389,17 +440,59 @@ u64 flush_deferred_invalidate(const struct flush_env *env, struct cpu *c,
 
 /* ---- the receiver (A7) ----------------------------------------------------- */
 
+/* The PTI half of native_flush_tlb_one_user() (4.15+) for every page of
+ * [start, end): INVPCID type 0 on the user PCID when the CPU has INVPCID
+ * (each costed as one INVLPG: an estimate, no separate figure), else
+ * invalidate_user_asid(), the whole user PCID at the return to user
+ * space.  Returns cycles. */
+static u64 pti_flush_user_range(const struct flush_env *env, struct cpu *c, u64 start,
+                                u64 end, unsigned shift)
+{
+    u64 nr = 0;
+
+    if (!c->pti)
+        return 0;
+    if (!c->invpcid) {
+        invalidate_user_asid(c, c->loaded_mm_asid);
+        return 0;
+    }
+    for (u64 a = start; a < end; a += 1ull << shift, nr++)
+        cpu_invpcid(c, INVPCID_TYPE_INDIV_ADDR, user_pcid(c->loaded_mm_asid), a);
+    return nr * env->m->invlpg_cycles;
+}
+
+/* native_flush_tlb_local(): the user half deferred, then a CR3 reload. */
+static void flush_tlb_local(struct cpu *c)
+{
+    invalidate_user_asid(c, c->loaded_mm_asid);
+    cpu_flush_tlb_local(c);
+}
+
 static u32 kernel_range_flush(struct flush_env *env, struct cpu *c,
                               const struct flush_tlb_info *f)
 {
     if (f->end == TLB_FLUSH_ALL) {
-        cpu_flush_tlb_global(c);        /* do_flush_tlb_all */
+        /* do_flush_tlb_all -> native_flush_tlb_global(): INVPCID type 2
+         * with cpu.invpcid, else the CR4.PGE toggle; both drop every
+         * entry, and the model costs both as cost.global_flush_cycles. */
+        if (c->pcid && c->invpcid)
+            cpu_invpcid(c, INVPCID_TYPE_ALL_INCL_GLOBAL, 0, 0);
+        else
+            cpu_flush_tlb_global(c);
         c->st.flush_full++;
         return env->m->global_flush_cycles;
     }
     /* flush_tlb_one_kernel: INVLPG drops global entries too. */
     u64 nr = flush_invlpg_range(c, f->start, f->end, PAGE_SHIFT_4K);
-    return (u32)(nr * env->m->invlpg_cycles);
+    u64 cost = nr * env->m->invlpg_cycles;
+
+    if (c->pti) {
+        /* With PTI, flush_tlb_one_user() for the current ASID's user half,
+         * and every other ASID flushes at its next use. */
+        cost += pti_flush_user_range(env, c, f->start, f->end, PAGE_SHIFT_4K);
+        c->invalidate_other = true;
+    }
+    return (u32)cost;
 }
 
 static u32 flush_partial(struct flush_env *env, struct cpu *c,
@@ -407,11 +500,13 @@ static u32 flush_partial(struct flush_env *env, struct cpu *c,
                          enum tlb_flush_reason reason)
 {
     u64 nr = flush_invlpg_range(c, f->start, f->end, f->stride_shift);  /* flush_tlb_one_user */
+    u64 cost = nr * env->m->invlpg_cycles;
 
+    cost += pti_flush_user_range(env, c, f->start, f->end, f->stride_shift);
     if (local)
         c->st.nr_tlb_local_flush_one += nr;
     trace(env, c->id, reason, (s64)nr);
-    return (u32)(nr * env->m->invlpg_cycles);
+    return (u32)cost;
 }
 
 u32 flush_tlb_func(struct flush_env *env, struct cpu *c,
@@ -440,6 +535,13 @@ u32 flush_tlb_func(struct flush_env *env, struct cpu *c,
         c->st.nr_tlb_remote_flush_received++;   /* 4.14: after it */
     if (loaded == env->init_mm)
         return cost;
+    /* 6.15+: reload the ASID when the mm moved to a global one (which
+     * switches a lazy CPU out of lazy mode, as the kernel does); CPUs on
+     * the global ASID are kept current by INVLPGB. */
+    if (c->pcid && mm_needs_global_asid(env, loaded, c->loaded_mm_asid))
+        cost += switch_mm_irqs_off(env, c, loaded);
+    if (c->pcid && !is_dyn_asid(c->loaded_mm_asid))
+        return cost;
     if (c->is_lazy) {
         /* Reached only when freed_tables forced the IPI (or 4.14): the
          * paging-structure caches may point at freed tables, so switch to
@@ -463,7 +565,7 @@ u32 flush_tlb_func(struct flush_env *env, struct cpu *c,
         f->new_tlb_gen == mm_gen) {
         cost += flush_partial(env, c, f, local, reason);
     } else {
-        cpu_flush_tlb_local(c);
+        flush_tlb_local(c);
         c->st.flush_full++;
         if (local)
             c->st.nr_tlb_local_flush_all++;
@@ -488,4 +590,196 @@ bool flush_check_cpumasks(const struct flush_env *env)
             return false;               /* tlb_gen never runs ahead of the mm */
     }
     return true;
+}
+
+/* ---- PTI: the user/kernel CR3 switches (4.15+) ----------------------------
+ * arch/x86/entry/calling.h: SWITCH_TO_KERNEL_CR3 sets the NOFLUSH bit and
+ * clears the user bits; SWITCH_TO_USER_CR3 tests the ASID's bit in
+ * user_pcid_flush_mask, clears it and writes CR3 without NOFLUSH (flushing
+ * the user PCID) when it was set, with NOFLUSH otherwise.  Each is one
+ * MOV CR3, costed as cost.cr3_flush_cycles (linux-tlb.md F-1: the direct
+ * cost of a CR3 write; an estimate for a NOFLUSH write, which has no
+ * separate figure). */
+
+u32 pti_enter_kernel(struct flush_env *env, struct cpu *c, bool *from_user)
+{
+    *from_user = false;
+    if (!c->pti || c->in_kernel)
+        return 0;
+    *from_user = true;
+    c->in_kernel = true;
+    cpu_load_cr3(c, c->loaded_mm, kern_pcid(c->loaded_mm_asid), true);
+    return env->m->cr3_flush_cycles;
+}
+
+u32 pti_return_to_user(struct flush_env *env, struct cpu *c)
+{
+    u16 k = kern_pcid(c->loaded_mm_asid);
+    u64 bit = 1ull << (k % 64);
+    bool flush;
+
+    if (!c->pti || !c->in_kernel || c->loaded_mm == env->init_mm || c->is_lazy)
+        return 0;
+    c->in_kernel = false;
+    flush = c->user_pcid_flush_mask[k / 64] & bit;
+    c->user_pcid_flush_mask[k / 64] &= ~bit;
+    cpu_load_cr3(c, c->loaded_mm, user_pcid(c->loaded_mm_asid), !flush);
+    if (flush)
+        c->st.user_asid_deferred_flushes++;
+    return env->m->cr3_flush_cycles;
+}
+
+/* ---- global ASIDs (6.15+) ---------------------------------------------- */
+
+static bool gas_test(const u64 *map, u32 bit) { return map[bit / 64] >> (bit % 64) & 1; }
+static void gas_set(u64 *map, u32 bit) { map[bit / 64] |= 1ull << (bit % 64); }
+
+void global_asid_space_init(struct global_asid_space *g, bool pti)
+{
+    *g = (struct global_asid_space){ .max = (u16)MAX_ASID_AVAILABLE(pti) };
+    g->last = g->max;                   /* the first allocation resets */
+    g->available = g->max - TLB_NR_DYN_ASIDS - 1;
+}
+
+/* reset_global_asid_space(): invlpgb_flush_all_nonglobals() (every
+ * non-global entry of every PCID on every CPU), then the freed ASIDs are
+ * reusable and the search restarts at TLB_NR_DYN_ASIDS. */
+static void reset_global_asid_space(struct flush_env *env)
+{
+    struct global_asid_space *g = &env->gas;
+
+    for (u32 i = 0; i < env->nr_cpus; i++)
+        cpu_invpcid(env->cpus[i], INVPCID_TYPE_ALL_NON_GLOBAL, 0, 0);
+    for (u32 w = 0; w < GLOBAL_ASID_WORDS; w++) {
+        g->used[w] &= ~g->freed[w];
+        g->freed[w] = 0;
+    }
+    g->last = TLB_NR_DYN_ASIDS;
+}
+
+/* allocate_global_asid(): the next unused ASID from last_global_asid on,
+ * after a reset when the previous one reached the end.  0: none (the
+ * kernel warns "should never happen"; freed ASIDs not yet reset count as
+ * available but cannot be found). */
+static u16 allocate_global_asid(struct flush_env *env, u64 *invlpgbs)
+{
+    struct global_asid_space *g = &env->gas;
+    u32 asid;
+
+    if (g->last >= g->max - 1) {
+        reset_global_asid_space(env);
+        (*invlpgbs)++;
+    }
+    for (asid = g->last; asid < g->max && gas_test(g->used, asid); asid++)
+        ;
+    if (asid >= g->max)
+        return 0;
+    gas_set(g->used, asid);
+    g->last = (u16)asid;
+    g->available--;
+    return (u16)asid;
+}
+
+/* mm_active_cpus_exceeds(): more than threshold CPUs of mm_cpumask have
+ * mm loaded and are not lazy. */
+static bool mm_active_cpus_exceeds(const struct flush_env *env, const struct mm *mm,
+                                   u32 threshold)
+{
+    u32 cpu, count = 0;
+
+    if (cpumask_weight(&mm->cpumask) <= threshold)
+        return false;
+    for_each_cpu(cpu, &mm->cpumask, env->nr_cpus) {
+        const struct cpu *c = env->cpus[cpu];
+        if (c->loaded_mm == mm && !c->is_lazy && ++count > threshold)
+            return true;
+    }
+    return false;
+}
+
+u32 consider_global_asid(struct flush_env *env, struct mm *mm, struct cpu *c, u64 *invlpgbs)
+{
+    u64 before = *invlpgbs;
+    u16 asid;
+
+    if (!env->pol->global_asid || !c->pcid || mm->global_asid)
+        return 0;
+    /* "Check every once in a while": (current->pid & 0x1f) == (jiffies &
+     * 0x1f).  The trace has no pids; the mm's trace id stands in. */
+    if (((u64)mm->id & 0x1f) != (flush_jiffies(env) & 0x1f))
+        return 0;
+    if (!mm_active_cpus_exceeds(env, mm, GLOBAL_ASID_CPU_THRESHOLD))
+        return 0;
+    /* use_global_asid() */
+    if (!env->gas.available || !(asid = allocate_global_asid(env, invlpgbs)))
+        return 0;
+    mm->asid_transition = true;         /* mm_assign_global_asid() */
+    mm->global_asid = asid;
+    c->st.global_asids_assigned++;
+    return (u32)((*invlpgbs - before) * (env->m->invlpgb_cycles + env->m->tlbsync_cycles));
+}
+
+void mm_free_global_asid(struct flush_env *env, struct mm *mm)
+{
+    if (!mm->global_asid)
+        return;
+    /* Reusable only after the flush at the next wrap-around. */
+    gas_set(env->gas.freed, mm->global_asid);
+    mm->global_asid = 0;
+    env->gas.available++;
+}
+
+/* One INVLPGB's worth for one PCID on c: the range's pages (INVPCID type 0
+ * has the same effect: the PCID's entries of the page, its PSC entries) or
+ * the whole PCID. */
+static void invlpgb_pcid(struct cpu *c, const struct flush_tlb_info *f, u16 pcid)
+{
+    if (f->end == TLB_FLUSH_ALL) {
+        cpu_invpcid(c, INVPCID_TYPE_SINGLE_CTXT, pcid, 0);
+        return;
+    }
+    for (u64 a = f->start; a < f->end; a += 1ull << f->stride_shift)
+        cpu_invpcid(c, INVPCID_TYPE_INDIV_ADDR, pcid, a);
+}
+
+u64 flush_global_asid_invalidate(struct flush_env *env, const struct flush_tlb_info *f)
+{
+    u16 asid = f->mm->global_asid;
+    u64 units = f->end == TLB_FLUSH_ALL ? 0 : (f->end - f->start) >> f->stride_shift;
+    u64 n, max = env->m->invlpgb_count_max;
+    bool pti = false;
+
+    for (u32 i = 0; i < env->nr_cpus; i++) {
+        struct cpu *c = env->cpus[i];
+
+        invlpgb_pcid(c, f, kern_pcid(asid));
+        if (c->pti)
+            invlpgb_pcid(c, f, user_pcid(asid));
+        pti |= c->pti;
+    }
+    /* broadcast_tlb_flush(): one for a full flush, else chunks of
+     * invlpgb_count_max pages (one per page for strides above 2M); twice
+     * with PTI (the user PCID too). */
+    if (f->end == TLB_FLUSH_ALL)
+        n = 1;
+    else if (f->stride_shift > PAGE_SHIFT_2M)
+        n = units;
+    else
+        n = (units + max - 1) / max;
+    return pti ? 2 * n : n;
+}
+
+bool finish_asid_transition(struct flush_env *env, struct mm *mm)
+{
+    u32 cpu;
+
+    if (!mm->asid_transition)
+        return false;
+    for_each_cpu(cpu, &mm->cpumask, env->nr_cpus) {
+        const struct cpu *c = env->cpus[cpu];
+        if (c->loaded_mm == mm && c->loaded_mm_asid != mm->global_asid)
+            return true;
+    }
+    mm->asid_transition = false;
+    return false;
 }

@@ -39,6 +39,21 @@ struct flush_tlb_info {
     bool kernel;                        /* flush_tlb_kernel_range: global entries too */
 };
 
+/* 6.15+ global ASIDs (policy broadcast-asid), arch/x86/mm/tlb.c:
+ * global_asid_used/global_asid_freed bitmaps, last_global_asid,
+ * global_asid_available.  One per simulation (the kernel's are global). */
+#define GLOBAL_ASID_WORDS ((4096 + 63) / 64)
+/* consider_global_asid(): "mm_active_cpus_exceeds(mm, 3)", a global ASID
+ * once the mm runs (loaded, not lazy) on 4 or more CPUs. */
+#define GLOBAL_ASID_CPU_THRESHOLD 3
+struct global_asid_space {
+    u64 used[GLOBAL_ASID_WORDS];
+    u64 freed[GLOBAL_ASID_WORDS];       /* released, reusable after the next reset */
+    u16 max;                            /* MAX_ASID_AVAILABLE (4094, 2046 with PTI) */
+    u16 last;                           /* last_global_asid */
+    u32 available;                      /* global_asid_available */
+};
+
 /* The world the rules act on. */
 struct flush_env {
     struct cpu **cpus;                  /* by CPU number */
@@ -50,6 +65,7 @@ struct flush_env {
     /* tlb:tlb_flush tracepoint; may be NULL */
     void (*trace)(void *arg, u32 cpu, enum tlb_flush_reason r, s64 pages);
     void *trace_arg;
+    struct global_asid_space gas;       /* broadcast-asid only */
 };
 
 /* jiffies at env->now (HZ = machine linux.hz). */
@@ -140,6 +156,36 @@ u64  flush_deferred_invalidate(const struct flush_env *env, struct cpu *c,
  * Returns the cycles of the flush work itself (no interrupt entry/exit). */
 u32  flush_tlb_func(struct flush_env *env, struct cpu *c,
                     const struct flush_tlb_info *f, bool local);
+
+/* ---- PTI (cpu.pti, 4.15+) ------------------------------------------------ */
+/* Kernel entry (syscall, interrupt) on c: SWITCH_TO_KERNEL_CR3 loads the
+ * kernel PCID with NOFLUSH when c was in user space.  *from_user says
+ * whether it was; the matching return is pti_return_to_user().  Returns
+ * cycles (0 without PTI or when c already was in the kernel). */
+u32  pti_enter_kernel(struct flush_env *env, struct cpu *c, bool *from_user);
+/* Return to user space (SWITCH_TO_USER_CR3): the user PCID of the loaded
+ * ASID, flushed (no NOFLUSH bit) when invalidate_user_asid() marked it in
+ * user_pcid_flush_mask, else kept.  A kernel thread (lazy or init_mm)
+ * stays in the kernel.  Returns cycles. */
+u32  pti_return_to_user(struct flush_env *env, struct cpu *c);
+
+/* ---- global ASIDs (6.15+, INVLPGB) --------------------------------------- */
+void global_asid_space_init(struct global_asid_space *g, bool pti);
+/* flush_tlb_mm_range() after an IPI flush: consider_global_asid(mm) on
+ * CPU c.  Returns cycles; *invlpgbs counts the INVLPGBs of a reset of the
+ * ASID space (reset_global_asid_space()). */
+u32  consider_global_asid(struct flush_env *env, struct mm *mm, struct cpu *c,
+                          u64 *invlpgbs);
+/* destroy_context(): mm_free_global_asid(). */
+void mm_free_global_asid(struct flush_env *env, struct mm *mm);
+/* broadcast_tlb_flush()'s INVLPGBs as every CPU sees them: f's range (or
+ * everything) of kern_pcid(global ASID), and of user_pcid() with PTI,
+ * dropped on every CPU whatever it runs.  Returns the INVLPGB count. */
+u64  flush_global_asid_invalidate(struct flush_env *env, const struct flush_tlb_info *f);
+/* finish_asid_transition(): true when a CPU runs mm on a dynamic ASID
+ * still (the caller then sends flush_tlb_multi(mm_cpumask) IPIs); else
+ * the transition is over and cleared. */
+bool finish_asid_transition(struct flush_env *env, struct mm *mm);
 
 /* Invariant: a non-lazy CPU running mm is in mm_cpumask(mm). */
 bool flush_check_cpumasks(const struct flush_env *env);

@@ -34,6 +34,8 @@ const struct machine_key machine_keys[] = {
     GEOM("tlb.stlb", stlb, 1u << 20, "STLB (4K and 2M)"),
     { "tlb.stlb.holds_1g", MK_BOOL, OFF(stlb_holds_1g), 0, 1, "1G entries share the STLB array" },
     { "cpu.pcid", MK_BOOL, OFF(pcid), 0, 1, "PCID-tagged TLBs; Linux dynamic ASIDs (off: PCID-less)" },
+    { "cpu.invpcid", MK_BOOL, OFF(invpcid), 0, 1, "the INVPCID instruction (off: Linux's fallbacks)" },
+    { "cpu.pti", MK_BOOL, OFF(pti), 0, 1, "page-table isolation: user/kernel PCID pairs (needs cpu.pcid)" },
     GEOM("tlb.stlb1g", stlb_1g, 65536, "separate STLB for 1G pages"),
     { "tlb.stlb_hit_cycles", MK_U32, OFF(stlb_hit_cycles), 0, 1000, "extra cycles of an STLB hit" },
     GEOM("psc.pml5", psc_pml5, 4096, "PML5E cache"),
@@ -129,6 +131,8 @@ void machine_init(struct machine *m)
     m->stlb = (struct tlb_geom){ 1536, 12 };
     m->stlb_holds_1g = false;
     m->pcid = false;                    /* the project's default: PCID-less */
+    m->invpcid = true;                  /* Skylake-SP has it (CPUID.07H:EBX[10]) */
+    m->pti = false;                     /* Linux's default on CPUs not affected by Meltdown */
     m->stlb_1g = (struct tlb_geom){ 16, 4 };
     m->stlb_hit_cycles = 9;             /* hw-params.md, Skylake ~9 */
     /* ChampSim defaults (hw-params.md [S10]): a simulator convention. */

@@ -43,6 +43,8 @@ struct machine {
     struct tlb_geom stlb_1g;            /* "tlb.stlb1g.{entries,ways}" when separate */
     u32 stlb_hit_cycles;                /* "tlb.stlb_hit_cycles": extra over an L1 hit */
     bool pcid;                          /* "cpu.pcid": CR4.PCIDE, TLB entries tagged by PCID */
+    bool invpcid;                       /* "cpu.invpcid": the INVPCID instruction */
+    bool pti;                           /* "cpu.pti": page-table isolation (needs pcid) */
 
     /* page walker and paging-structure caches */
     struct tlb_geom psc_pml5, psc_pml4, psc_pdpt, psc_pd;  /* "psc.{pml5,pml4,pdpt,pd}.{entries,ways}" */

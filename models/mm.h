@@ -28,6 +28,8 @@ struct mm {
     cycles_t next_trim_cpumask;         /* 6.13+: no trim IPI before this cycle */
     u32 flush_inflight;                 /* flush requests whose invalidation is incomplete */
     u32 pte_epoch;                      /* bumped whenever a present entry changes */
+    u16 global_asid;                    /* 6.15+ mm->context.global_asid: 0 = none */
+    bool asid_transition;               /* 6.15+: some CPUs may still run it on a dynamic ASID */
 };
 
 /* Create an mm.  kernel: init_mm (whose upper half every mm shares), or NULL

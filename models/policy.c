@@ -80,6 +80,24 @@ const struct flush_policy flush_policies[] = {
         .transport = XPORT_IPI, .free_after = FREE_AFTER_FLUSH, .pcid = true,
     },
     {
+        .name = "linux-pcid-pti",
+        .desc = "linux-pcid with page-table isolation: user/kernel PCID pairs, user flushes deferred to the return to user space",
+        .source = "arch/x86/mm/tlb.c invalidate_user_asid, native_flush_tlb_one_user, native_flush_tlb_local "
+                  "(4.15+; CachyOS/linux@0ebd1b80); arch/x86/entry/calling.h SWITCH_TO_USER_CR3",
+        .lazy_skip = true, .lazy_gen_check = true, .concurrent_local = true,
+        .lazy_cpumask = true, .gen_early_exit = true, .stride = true,
+        .transport = XPORT_IPI, .free_after = FREE_AFTER_FLUSH, .pcid = true, .pti = true,
+    },
+    {
+        .name = "broadcast-asid",
+        .desc = "Linux 6.15+ INVLPGB: an mm seen running on more than 3 CPUs gets a global ASID, then INVLPGB flushes it with no IPIs",
+        .source = "arch/x86/mm/tlb.c consider_global_asid, use_global_asid, allocate_global_asid, "
+                  "finish_asid_transition, broadcast_tlb_flush (6.15+, CachyOS/linux@0ebd1b80)",
+        .lazy_skip = true, .lazy_gen_check = true, .concurrent_local = true,
+        .lazy_cpumask = true, .gen_early_exit = true, .stride = true,
+        .transport = XPORT_IPI, .free_after = FREE_AFTER_FLUSH, .pcid = true, .global_asid = true,
+    },
+    {
         .name = "early-ack",
         .desc = "linux, but targets acknowledge before flushing (Amit et al., EuroSys'20)",
         .source = "Amit, Tai, Wei: Don't shoot down TLB shootdowns!, EuroSys'20 (linux-tlb.md B4 S-19)",

@@ -49,6 +49,8 @@ struct flush_policy {
     bool batch;                         /* unmaps batched: arch_tlbbatch, one full flush per CPU */
     enum free_after free_after;
     bool pcid;                          /* forces cpu.pcid on: dynamic ASIDs (4.14+) */
+    bool pti;                           /* forces cpu.pti on: user/kernel PCID pairs (4.15+) */
+    bool global_asid;                   /* 6.15+: global ASIDs, INVLPGB for mms on > 3 CPUs */
 };
 
 extern const struct flush_policy flush_policies[];

@@ -11,6 +11,9 @@
 #   policies_latency      shootdown latency p50 and p99, per policy
 #   policies_cycles_lost  cycles lost per CPU (handlers + spinning), per policy
 #   policies_total_cost   where the cycles go, summed over CPUs, and run time
+#   policies_pcid         task-switch flushes, those avoided (PCID NOFLUSH), ASID
+#                         recycling flushes, PTI's deferred user flushes (only
+#                         when some policy ran with PCID)
 #   latency_cdf           CDF of shootdown latency, per policy (run only)
 #   timeline_flushes      cumulative IPIs and full TLB flushes over time (run only)
 # From IN_DIR/sweep_summary.csv (tlbsim sweep with a cpus axis):
@@ -104,6 +107,8 @@ plot() {
 #  11 handler/cpu  12 spin/cpu  13 blocked/cpu  14 lost/cpu 15 ±
 #  16 shootdowns  17 cycles 18 ±  19 "mechanism"  20 mechanism count  21 runs
 #  22 handler (all CPUs)  23 spin  24 blocked  25 walk_cycles  26 lost+walks 27 ±
+#  28 task_switch_flushes 29 ±  30 task_switch_noflush 31 ±
+#  32 asid_recycle_flushes 33 ±  34 user_asid_deferred_flushes 35 ±
 # ± is the half-width of the 95% confidence interval (0 for single runs).
 src=""; stats=""; labels=""
 if [ -f "$in/summary.csv" ]; then
@@ -148,21 +153,30 @@ if [ -n "$src" ]; then
             acc(k, "cyc", f[c["cycles"]]); acc(k, "hown", hown)
             acc(k, "HD", hd); acc(k, "SP", sp); acc(k, "BLK", blk); acc(k, "WK", wk)
             acc(k, "ALL", hd + sp + blk + wk)
+            # PCID counters (absent in older summaries: 0)
+            acc(k, "TSF", f[c["task_switch_flushes"]] + 0)
+            acc(k, "NOF", ("task_switch_noflush" in c) ? f[c["task_switch_noflush"]] + 0 : 0)
+            acc(k, "REC", ("asid_recycle_flushes" in c) ? f[c["asid_recycle_flushes"]] + 0 : 0)
+            acc(k, "DEF", ("user_asid_deferred_flushes" in c) ? f[c["user_asid_deferred_flushes"]] + 0 : 0)
             if (ng == 1 && cnt[k] == 1)
                 printf "%s on %s, %s CPUs", f[c["trace"]], f[c["machine"]], f[c["cpus"]] > (tmp "/sub")
             if (cnt[k] == 1) print key "\t" f[c["freq_mhz"]] > (tmp "/policies.idx")
         }
         END {
             for (k = 0; k < ng; k++) {
-                printf "%d %s %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %s %.1f %d %.1f %.1f %.1f %.1f %.1f %.1f\n", k,
+                printf "%d %s %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %s %.1f %d %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f\n", k,
                     gp_str(name[k]), mean(k, "ipis"), ci(k, "ipis"), mean(k, "lazy"), ci(k, "lazy"),
                     mean(k, "p50"), ci(k, "p50"), mean(k, "p99"), ci(k, "p99"),
                     mean(k, "hd"), mean(k, "sp"), mean(k, "blk"), mean(k, "lost"), ci(k, "lost"),
                     mean(k, "sd"), mean(k, "cyc"), ci(k, "cyc"), gp_str(how[k]), mean(k, "hown"), cnt[k],
-                    mean(k, "HD"), mean(k, "SP"), mean(k, "BLK"), mean(k, "WK"), mean(k, "ALL"), ci(k, "ALL") > (tmp "/policies.dat")
+                    mean(k, "HD"), mean(k, "SP"), mean(k, "BLK"), mean(k, "WK"), mean(k, "ALL"), ci(k, "ALL"),
+                    mean(k, "TSF"), ci(k, "TSF"), mean(k, "NOF"), ci(k, "NOF"),
+                    mean(k, "REC"), ci(k, "REC"), mean(k, "DEF"), ci(k, "DEF") > (tmp "/policies.dat")
                 if (cnt[k] > maxn) maxn = cnt[k]
+                if (s[k, "NOF"] > 0 || s[k, "DEF"] > 0) pcid = 1
             }
             print maxn + 0 > (tmp "/runs")
+            print pcid + 0 > (tmp "/pcid")
         }' "$stats" "$src"
     sub=$(cat "$tmp/sub" 2>/dev/null)
     runs=$(cat "$tmp/runs" 2>/dev/null || echo 1)
@@ -173,6 +187,9 @@ if [ -n "$src" ]; then
         plot policies_latency.gp policies_latency "n = $npol; runs = $runs"
         plot policies_cycles_lost.gp policies_cycles_lost "n = $npol; runs = $runs"
         plot policies_total_cost.gp policies_total_cost "n = $npol; runs = $runs; w = 1000; h = 560"
+        if [ "$(cat "$tmp/pcid" 2>/dev/null)" = 1 ]; then
+            plot policies_pcid.gp policies_pcid "n = $npol; runs = $runs"
+        fi
     fi
 fi
 

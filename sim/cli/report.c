@@ -197,6 +197,8 @@ static const char *const mech_cols[] = {
     "icr_writes", "hypercalls", "broadcasts", "deferred_invalidations", "batched_pages",
     "pv_skipped_preempted", "ipis_skipped_other", "local_flush_full", "local_flush_pages",
     "task_switch_flushes", "handler_cycles", "spin_cycles", "racy_accesses",
+    "task_switch_noflush", "asid_recycle_flushes", "user_asid_deferred_flushes",
+    "global_asids_assigned",
 };
 
 static void mech_table(struct report *r)
@@ -360,6 +362,12 @@ static bool say_mechanism(struct report *r, u32 i)
     else
         return false;
     ipi_causes(r, i, causes, sizeof(causes));
+    const struct flush_policy *p = flush_policy_find(policy_of(r, i));
+    if (ipis > 0 && p && p->global_asid) {
+        fprintf(r->f, "; its %s IPIs flush mms that have no global ASID (yet) and move "
+                "CPUs onto a new one (`finish_asid_transition()`)", fmt_int(ipis, a, 48));
+        return true;
+    }
     if (ipis > 0 && causes[0])
         fprintf(r->f, "; its %s IPIs serve the requests that cannot wait (%s)",
                 fmt_int(ipis, a, 48), causes);
@@ -479,6 +487,31 @@ static void say_cost(struct report *r, u32 i)
                 fmt_int(S(b, "local_flush_full"), a[3], 48));
 }
 
+/* PCID, PTI and global ASIDs, by their counters (absent columns: NAN). */
+static void say_pcid(struct report *r, u32 i)
+{
+    u32 b = r->base;
+    double keep = S(i, "task_switch_noflush"), rec = S(i, "asid_recycle_flushes");
+    double def = S(i, "user_asid_deferred_flushes"), glob = S(i, "global_asids_assigned");
+    char a[4][48];
+
+    if (keep > 0)
+        fprintf(r->f, "With PCID, %s switches to another mm found their ASID still current "
+                "and loaded CR3 with NOFLUSH (`task_switch_noflush`, task-switch flushes "
+                "avoided); %s switches flushed (%s: %s), %s of them taking an ASID from "
+                "another mm (`asid_recycle_flushes`). ", fmt_int(keep, a[0], 48),
+                fmt_int(S(i, "task_switch_flushes"), a[1], 48), policy_of(r, b),
+                fmt_int(S(b, "task_switch_flushes"), a[2], 48), fmt_int(rec, a[3], 48));
+    if (def > 0)
+        fprintf(r->f, "With PTI, %s returns to user space flushed the user PCID "
+                "(`user_asid_deferred_flushes`): the user half of its flushes, deferred by "
+                "`invalidate_user_asid()`. ", fmt_int(def, a[0], 48));
+    if (glob > 0)
+        fprintf(r->f, "%s mms got a global ASID (`global_asids_assigned`); from then on "
+                "their flushes went by INVLPGB, reaching CPUs that do not run them with no "
+                "IPI. ", fmt_int(glob, a[0], 48));
+}
+
 static void say_safety(struct report *r, u32 i)
 {
     char a[48];
@@ -516,6 +549,7 @@ static void explain_body(struct report *r, u32 i)
     say_ipis(r, i);
     say_latency(r, i);
     say_cost(r, i);
+    say_pcid(r, i);
     why_waits(r, i);
     say_safety(r, i);
     fputc('\n', r->f);

@@ -187,7 +187,7 @@ void why_not_applicable(struct report *r, u32 i)
                 "and its flush hypercalls are priced with `virt.*` costs bare metal never "
                 "pays; compare it on a guest model (`--machine kvm-guest-skylake`).  ",
                 policy_of(r, i), mach);
-    else if (p->transport == XPORT_BROADCAST && r->bcast_hw == 0)
+    else if ((p->transport == XPORT_BROADCAST || p->global_asid) && r->bcast_hw == 0)
         fprintf(r->f, "**Not available on this machine:** `%s` has no broadcast invalidation "
                 "(`broadcast.hw` false: neither INVLPGB/TLBSYNC nor RAR), so these numbers "
                 "are a what-if priced with the estimated `broadcast.*` costs; compare on "

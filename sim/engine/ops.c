@@ -101,19 +101,26 @@ void op_switch_point(struct sim *s, struct sim_cpu *sc)
 static int op_switch(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
 {
     struct cpu *c = &sc->hw;
+    bool from_user;
     u32 cost;
 
     op_switch_point(s, sc);
+    /* schedule() runs in the kernel: with PTI, entered from user space
+     * unless the CPU was in a kernel thread or idle. */
+    cost = pti_enter_kernel(&s->env, c, &from_user);
     if (op->mm == MM_NULL) {
         sc->task_mm = NULL;
         enter_lazy_tlb(&s->env, c);
+        c->now += cost;
+        c->st.busy_cycles += cost;
         return SIM_OK;
     }
     sc->task_mm = sim_mm_lookup(s, op->mm);
     if (!sc->task_mm)
         return sim_fail(s, SIM_ENOENT, op->line, "mm", "address space does not exist");
     s->env.now = c->now;
-    cost = switch_mm_irqs_off(&s->env, c, sc->task_mm);
+    cost += switch_mm_irqs_off(&s->env, c, sc->task_mm);
+    cost += pti_return_to_user(&s->env, c);     /* the next task runs in user space */
     c->now += cost;
     c->st.busy_cycles += cost;
     return SIM_OK;
@@ -122,8 +129,13 @@ static int op_switch(struct sim *s, struct sim_cpu *sc, const struct trace_op *o
 static void op_idle(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
 {
     struct cpu *c = &sc->hw;
+    bool from_user;
+    u32 entry;
 
     op_switch_point(s, sc);
+    entry = pti_enter_kernel(&s->env, c, &from_user);  /* the idle task is the kernel's */
+    c->now += entry;
+    c->st.busy_cycles += entry;
     sc->task_mm = NULL;
     enter_lazy_tlb(&s->env, c);
     sc->idle = true;

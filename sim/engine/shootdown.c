@@ -204,12 +204,13 @@ void sd_handle_irqs(struct sim *s, struct sim_cpu *sc)
     struct cpu *c = &sc->hw;
     cycles_t t = c->now, cost = s->m.irq_entry_cycles + sd_cstate_exit(s, sc);
     struct csd *q = sd_first_csd(sc);
-    bool ipi = q && q->arrival <= t;
+    bool ipi = q && q->arrival <= t, from_user;
     u32 handled = 0;
 
     if (ipi)
         cost += smp_irq_entry_spread(&s->m, c->id, sc->irqs_taken++) +
                 smp_virt_entry_cycles(&s->m);
+    cost += pti_enter_kernel(&s->env, c, &from_user);
     while ((q = sd_first_csd(sc)) && q->arrival <= t + cost) {
         struct shootdown *sd = q->sd;
         cycles_t wait_before = q->wait_before;
@@ -232,6 +233,8 @@ void sd_handle_irqs(struct sim *s, struct sim_cpu *sc)
         c->now = t + cost;
         cost += sd_run_deferred(s, sc);
     }
+    if (from_user)                      /* the interrupt came from user space */
+        cost += pti_return_to_user(&s->env, c);
     cost += s->m.irq_exit_cycles;
     c->now = t + cost;
     if (s->hooks.irq)
@@ -274,6 +277,7 @@ struct shootdown *sd_get(struct sim *s)
     sd->wait_total = 0;
     sd->info_line = (struct smp_info_line){ 0 };
     sd->exit_mm = false;
+    sd->pti_from_user = false;
     sd->mm = NULL;
     return sd;
 }
@@ -299,11 +303,26 @@ static bool check_completion(struct sim *s, const struct shootdown *sd)
      * the generation it asked for (style.md rule 15). */
     for (u32 i = 0; i < s->nr_cpus; i++) {
         const struct cpu *c = &s->cpus[i].hw;
-        if (c->loaded_mm == sd->mm && !c->is_lazy &&
+        /* A CPU on a global ASID is kept current by INVLPGB, not tlb_gen. */
+        if (c->loaded_mm == sd->mm && !c->is_lazy && is_dyn_asid(c->loaded_mm_asid) &&
             c->tlb_gen < sd->info.new_tlb_gen)
             return false;
     }
     return true;
+}
+
+/* PTI: the initiator's system call returns to user space once its flush
+ * is done (SWITCH_TO_USER_CR3, with the deferred user flush). */
+static void sd_pti_return(struct sim *s, struct sim_cpu *ic, struct shootdown *sd)
+{
+    cycles_t cost;
+
+    if (!sd->pti_from_user)
+        return;
+    sd->pti_from_user = false;
+    cost = pti_return_to_user(&s->env, &ic->hw);
+    ic->hw.now += cost;
+    ic->hw.st.busy_cycles += cost;
 }
 
 static void sd_complete(struct sim *s, struct shootdown *sd)
@@ -337,11 +356,13 @@ static void sd_complete(struct sim *s, struct shootdown *sd)
             ic->hw.st.spin_cycles += t - sd->local_done;
         if (ic->hw.now < t)
             ic->hw.now = t;
+        sd_pti_return(s, ic, sd);
         if (ic->spinning) {
             ic->spinning = false;
             sim_wake_at(s, ic, ic->hw.now);
         }
     }
+    sd_pti_return(s, ic, sd);
     sd_put(s, sd);
 }
 
@@ -398,6 +419,39 @@ static cycles_t deliver_hyperv(struct sim *s, struct shootdown *sd,
     return s->m.hypercall_cycles + (tg->nr ? s->m.ipi_delivery_cycles : 0) + work;
 }
 
+/* 6.15+ broadcast_tlb_flush() for an mm with a global ASID: INVLPGBs on its
+ * PCID reach every CPU, running the mm or not, with no IPI; then
+ * finish_asid_transition(): while a CPU still runs the mm on a dynamic
+ * ASID, flush_tlb_multi(mm_cpumask) IPIs move the stragglers over (their
+ * flush_tlb_func() reloads CR3 with the global ASID).  Then TLBSYNC.
+ * Returns true when the initiator spins for those IPIs. */
+static int deliver_ipis(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
+                        const struct flush_targets *tg, cycles_t at,
+                        struct smp_send *snd);
+
+static bool deliver_global_asid(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
+                                struct flush_targets *tg, cycles_t *cost, cycles_t *wait,
+                                struct smp_send *snd)
+{
+    u64 n = flush_global_asid_invalidate(&s->env, &sd->info);
+
+    s->eng.broadcasts += n;
+    *cost += n * s->m.invlpgb_cycles;
+    *wait = s->m.tlbsync_cycles;
+    if (!finish_asid_transition(&s->env, sd->mm)) {
+        *tg = (struct flush_targets){ 0 };     /* nobody runs a handler */
+        return false;
+    }
+    flush_choose_targets(&s->env, &sd->info, &sd->mm->cpumask, tg);
+    if (deliver_ipis(s, sc, sd, tg, sc->hw.now + *cost, snd)) {
+        sim_fail(s, SIM_ENOMEM, sd->rec.line, "op", "out of memory");
+        return false;
+    }
+    *cost += snd->send_cycles;
+    s->eng.ipis_sent += tg->nr;
+    return true;
+}
+
 /* broadcast_tlb_flush(): INVLPGB in chunks of invlpgb_count_max pages (one
  * per huge page beyond 2M strides), then TLBSYNC. */
 static cycles_t deliver_broadcast(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
@@ -445,6 +499,8 @@ static bool deliver(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
         snd->writes = tg->nr ? 1 : 0;   /* one hypercall */
         return false;
     case XPORT_BROADCAST:
+        if (mm && mm->global_asid && s->pol->global_asid)
+            return deliver_global_asid(s, sc, sd, tg, cost, wait, snd);
         /* INVLPGB reaches every CPU, lazy ones included. */
         if (mm && !sd->info.kernel)
             flush_target_all(&s->env, c->id, NULL, mm, tg);
@@ -534,7 +590,11 @@ int sd_flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
     const struct cpumask *mask = batch_mask ? batch_mask : mm ? &mm->cpumask : NULL;
     u32 cpu;
 
+    /* 6.15+: an mm with a global ASID is flushed by broadcast_tlb_flush(). */
+    if (s->pol->global_asid && mm && mm->global_asid && !batch_mask)
+        xp = XPORT_BROADCAST;
     s->env.now = t0;
+    cost += pti_enter_kernel(&s->env, c, &sd->pti_from_user);   /* the system call */
     info_init(s, sd, mm, start, end, stride_shift, freed_tables, c->id, batch_mask != NULL);
     sd->mm = mm;
     sd->rec = (struct flush_rec){
@@ -564,6 +624,14 @@ int sd_flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
         return s->fail;
     if (!local_first && tg.local)
         cost += flush_tlb_func(&s->env, c, &sd->info, true);
+    if (s->pol->global_asid && mm && xp == XPORT_IPI &&
+        cpumask_weight(mask) > cpumask_test_cpu(c->id, mask)) {
+        /* After flush_tlb_multi(): consider_global_asid(). */
+        u64 invlpgbs = 0;
+
+        cost += consider_global_asid(&s->env, mm, c, &invlpgbs);
+        s->eng.broadcasts += invlpgbs;
+    }
     sd->rec.targets = tg.nr;
     sd->rec.icr_writes = snd.writes;
     sd->rec.skipped_lazy = tg.skipped_lazy;
@@ -574,6 +642,7 @@ int sd_flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
     c->st.spin_cycles += wait;
     sd->local_done = c->now;
     if (xp == XPORT_DEFERRED && tg.nr) {
+        sd_pti_return(s, sc, sd);       /* the initiator goes on */
         sd->pending = tg.nr;
         if (s->pol->free_after == FREE_AT_ONCE)
             mmu_gather_finish(&s->ptc, &sd->gather);

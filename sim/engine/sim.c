@@ -103,6 +103,7 @@ void sim_mm_release(struct sim *s, struct mm *mm)
     mm_hash_remove(s, mm->id);
     s->mm_by_idx[mm->idx] = NULL;
     s->free_idx[s->nr_free_idx++] = mm->idx;
+    mm_free_global_asid(&s->env, mm);   /* destroy_context() */
     mm_destroy(mm);
     free(mm);
 }
@@ -665,6 +666,8 @@ int sim_create(const struct sim_config *cfg, struct sim **out, struct sim_err *e
     s->pol = cfg->pol;
     if (s->pol->pcid)
         s->m.pcid = true;               /* linux-pcid: the variant with PCID on */
+    if (s->pol->pti)
+        s->m.pti = true;                /* linux-pcid-pti */
     s->src = cfg->src;
     s->hdr = *cfg->hdr;
     s->path = cfg->trace_path ? cfg->trace_path : "trace";
@@ -673,6 +676,12 @@ int sim_create(const struct sim_config *cfg, struct sim **out, struct sim_err *e
     s->check = cfg->check_invariants;
     s->window_ops = cfg->window_ops ? cfg->window_ops : WINDOW_OPS_DEFAULT;
     s->nr_cpus = s->m.cpus;
+    if (s->m.pti && !s->m.pcid) {
+        rc = sim_err_set(err, SIM_EINVAL,
+                         "cpu.pti: needs cpu.pcid (PTI without PCID, a full flush at every "
+                         "kernel entry and exit, is not modelled; add --set cpu.pcid=true)");
+        goto out;
+    }
     if (s->hdr.cpus > s->m.cpus) {
         rc = sim_err_set(err, SIM_EINVAL,
                          "%s: cpus: the trace needs %u CPUs but machine '%s' has %u (try --set cpus=%u)",
@@ -709,6 +718,7 @@ int sim_create(const struct sim_config *cfg, struct sim **out, struct sim_err *e
     s->env = (struct flush_env){ .cpus = s->cpu_ptrs, .nr_cpus = s->nr_cpus,
                                  .init_mm = &s->init_mm, .m = &s->m, .pol = s->pol,
                                  .trace = sd_trace_hook, .trace_arg = s };
+    global_asid_space_init(&s->env.gas, s->m.pti);
     *out = s;
     return SIM_OK;
 out:

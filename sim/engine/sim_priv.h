@@ -53,6 +53,7 @@ struct shootdown {
     cycles_t wait_total;                /* csd_lock_wait cycles over every target */
     struct smp_info_line info_line;     /* the flush_tlb_info line the targets read */
     bool exit_mm;                       /* mm_exit: tear the mm down when done */
+    bool pti_from_user;                 /* PTI: the initiator returns to user space when done */
     struct shootdown *next_free;
     struct shootdown *all_next;         /* every one allocated, for teardown */
 };

@@ -63,6 +63,8 @@ const struct col summary_cols[] = {
     S("batched_pages", COL_U64, t.batched_pages),
     S("task_switch_noflush", COL_U64, t.cpu.task_switch_noflush),
     S("asid_recycle_flushes", COL_U64, t.cpu.asid_recycle_flushes),
+    S("user_asid_deferred_flushes", COL_U64, t.cpu.user_asid_deferred_flushes),
+    S("global_asids_assigned", COL_U64, t.cpu.global_asids_assigned),
     S("ops", COL_U64, t.ops),
     S("barriers", COL_U64, t.barriers),
     S("marks", COL_U64, t.marks),
