@@ -23,6 +23,7 @@
 #include "../models/base.h"
 
 #define TRACE_MAX_LINE   (1u << 20)     /* bytes per JSON line */
+#define TRACE_MAX_DEPTH  64             /* JSON nesting of one line (an op needs 2) */
 #define TRACE_MAX_ARRAY  65536          /* addresses in one access array */
 #define TRACE_MAX_COUNT  (1ull << 32)   /* references in one stream op */
 #define TRACE_MAX_LABEL  128            /* bytes of a mark label */

@@ -115,11 +115,11 @@ char *cli_slurp(const char *path, size_t *n)
 static void exec_tlbsim(const struct cli_ws *ws, const char *const *argv, unsigned timeout_s)
 {
     char out[PATH_MAX], err[PATH_MAX];
-    const char *args[64] = { cli_bin() };
+    const char *args[1024] = { cli_bin() };
     size_t i;
     int fd;
 
-    for (i = 0; argv[i] && i < 62; i++)
+    for (i = 0; argv[i] && i < 1022; i++)
         args[i + 1] = argv[i];
     args[i + 1] = NULL;
     snprintf(out, sizeof(out), "%s/stdout", ws->root);

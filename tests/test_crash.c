@@ -9,6 +9,9 @@
  *                 tests/crash-consistency.sh runs 300).
  *   lock_*        a second writer is refused while the first runs; a lock
  *                 file naming a dead pid is taken over.
+ *   disk_full*    a full tmpfs: run, tlbviz screenshots, and the files of
+ *                 probe, calibrate, validate and record: exit 1 or 2, the
+ *                 path and the errno text, the previous outputs intact.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -343,6 +346,104 @@ Test(crash, disk_full, .timeout = 300)
         free(b);
         free(e);
     }
+    umount_tmpfs(&ws);
+    cli_ws_done(&ws);
+    free(r);
+}
+
+/* Last line of s (the error after any progress lines), in buf. */
+static const char *last_line(const char *s, char *buf, size_t len)
+{
+    const char *end = s + strlen(s), *b;
+
+    while (end > s && end[-1] == '\n')
+        end--;
+    for (b = end; b > s && b[-1] != '\n'; b--)
+        ;
+    snprintf(buf, len, "%.*s", (int)(end - b), b);
+    return buf;
+}
+
+/* A command whose output goes to a full file system: exit 1 or 2, its last
+ * stderr line names the output (`path` or its temporary name) and says
+ * "No space left on device", the previous output is unchanged byte for
+ * byte, and the file system holds what it held before. */
+static void expect_full(const struct cli_ws *ws, const char *const *argv, const char *path,
+                        const char *before_names)
+{
+    struct cli_res *r = malloc(sizeof(*r));
+    char p[PATH_MAX], line[1024], names[4096], fs[PATH_MAX];
+    size_t na, nb;
+    char *a, *b;
+
+    if (!r)
+        return;
+    a = cli_slurp(cli_path(ws, path, p, sizeof(p)), &na);
+    cr_expect(a, "no previous %s", path);
+    cli_run(ws, argv, 300, r);
+    last_line(r->err, line, sizeof(line));
+    cr_expect(r->status == 1 || r->status == 2, "%s on a full disk: exit %d: %s", argv[0],
+              r->status, r->err);
+    cr_expect(strstr(line, path) && strstr(line, "No space left on device"),
+              "%s: last line without the path %s or the errno text: %s", argv[0], path, line);
+    b = cli_slurp(p, &nb);
+    cr_expect(b && na == nb && !memcmp(a, b, na), "%s: previous %s changed", argv[0], path);
+    cli_list_dir(cli_path(ws, "fs", fs, sizeof(fs)), names, sizeof(names));
+    cr_expect_str_eq(names, before_names, "%s: left on the full file system:\n%s", argv[0],
+                     names);
+    free(a);
+    free(b);
+    free(r);
+}
+
+/* The outputs of probe, calibrate, validate and record on a full disk. */
+Test(crash, disk_full_probe_calibrate_validate_record, .timeout = 600)
+{
+    char why[256], meas[PATH_MAX], p[PATH_MAX], names[4096], cmd[2 * PATH_MAX];
+    struct cli_res *r = malloc(sizeof(*r));
+    struct cli_ws ws;
+
+    cr_assert(r);
+    cli_repo("tests/fuzz/seed/meas/probe-quick.json", meas, sizeof(meas));
+    cli_ws_init(&ws);
+    if (!mount_tmpfs(&ws, 256, why, sizeof(why))) {
+        cli_ws_done(&ws);
+        free(r);
+        cr_skip_test("%s", why);
+    }
+    /* From here on no cr_assert: a failed step must still unmount. */
+    const char *cal[] = { "calibrate", meas, "--machine", "skylake-sp", "-o", "fs/c.json",
+                          NULL };
+    const char *val[] = { "validate", meas, "--machine", "skylake-sp", "--out", "fs/v", NULL };
+    const char *probe[] = { "probe", "--quick", "--repeats", "1", "--iterations", "2",
+                            "--max-threads", "2", "-o", "fs/m.json", NULL };
+    const char *rec[] = { "record", "-o", "fs/r.jsonl", "--", "/bin/true", NULL };
+    bool have_valgrind = system("valgrind --version >/dev/null 2>&1") == 0;
+
+    /* the previous outputs, while there is room; then fill the file system */
+    cli_run(&ws, cal, 300, r);
+    cr_expect_eq(r->status, 0, "calibrate: %s", r->err);
+    if (r->status)
+        goto out;
+    cli_run(&ws, val, 300, r);
+    cr_expect_eq(r->status, 0, "validate: %s", r->err);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && printf '{}\\n' >'%s/fs/r.jsonl' && "
+             "{ dd if=/dev/zero of='%s/fs/filler' bs=4k 2>/dev/null; true; }", meas,
+             cli_path(&ws, "fs/m.json", p, sizeof(p)), ws.dir, ws.dir);
+    cr_expect_eq(system(cmd), 0, "%s", cmd);
+    cli_list_dir(cli_path(&ws, "fs", p, sizeof(p)), names, sizeof(names));
+    cr_expect_str_eq(names, "c.json\nfiller\nm.json\nr.jsonl\nv\n");
+    if (r->status || strcmp(names, "c.json\nfiller\nm.json\nr.jsonl\nv\n"))
+        goto out;
+
+    expect_full(&ws, cal, "fs/c.json", names);
+    expect_full(&ws, val, "fs/v/validation.csv", names);
+    expect_full(&ws, probe, "fs/m.json", names);
+    if (have_valgrind)
+        expect_full(&ws, rec, "fs/r.jsonl", names);
+    else
+        cr_log_warn("record on a full disk skipped: valgrind is not installed");
+out:
     umount_tmpfs(&ws);
     cli_ws_done(&ws);
     free(r);

@@ -464,7 +464,8 @@ Test(model, deep_nesting_does_not_crash)
     strcat(o, "1");
     for (size_t i = 0; i < 21; i++)
         strcat(o, "}");
-    cr_expect_eq(load_text(o, &m, &err), SIM_EINVAL, "%s", err.msg);
+    cr_expect_eq(load_text(o, &m, &err), SIM_EPARSE, "%s", err.msg);
+    cr_expect(strstr(err.msg, "JSON nested deeper than 8 levels"), "%s", err.msg);
     free(o);
     free(s);
 }

@@ -395,7 +395,7 @@ static struct bad_case cases[] = {
       "t.jsonl:2: label: expected a string, got an object" },
     { "nesting", "100,000 nested arrays in a model file",
       "run ok.jsonl -q --out out --machine ./m.json", "m.json", NULL, gen_model_deep,
-      "./m.json:1: invalid JSON" },
+      "./m.json:1: JSON nested deeper than 8 levels (byte offset 15)" },
     { "file size", "model file over 1 MiB", "run ok.jsonl -q --out out --machine ./m.json",
       "m.json", NULL, gen_model_too_big,
       "./m.json: larger than 1048576 bytes; not a model file" },

@@ -48,7 +48,7 @@
 
 #include "../io/meas.h"
 
-#define PROBE_MAX_SIBS 1023
+#define PROBE_MAX_SIBS MEAS_MAX_THREADS         /* one sibling per other CPU */
 #define TRACE_ITERATIONS 8              /* calls in each equivalent trace */
 #define REGION_ALIGN (2u << 20)
 #define TRACEFS_BUFFER_KB 8192          /* per CPU, in the private instance */

@@ -792,7 +792,7 @@ int cmd_run(int argc, char **argv)
         case 'o': o.out = optarg; break;
         case 's':
             if (o.nr_sets == MAX_SETS) {
-                cli_error("--set: too many overrides");
+                fprintf(stderr, "tlbsim: --set: more than %d overrides\n", MAX_SETS);
                 return EXIT_BADINPUT;
             }
             o.sets[o.nr_sets++] = optarg;
@@ -805,15 +805,19 @@ int cmd_run(int argc, char **argv)
         case 'T': o.tlb_log = true; break;
         case 'C': o.check = true; break;
         case 'j':
-            if (parse_u64_arg("--jobs", optarg, 1, &v) || v > 1024)
+            if (parse_u64_arg("--jobs", optarg, 1, &v))
                 return EXIT_BADINPUT;
+            if (v > JOBS_MAX) {
+                fprintf(stderr, "tlbsim: --jobs: at most %d workers\n", JOBS_MAX);
+                return EXIT_BADINPUT;
+            }
             o.jobs = (u32)v;
             break;
         case 'r':
             if (parse_u64_arg("--repeat", optarg, 1, &v))
                 return EXIT_BADINPUT;
             if (v > MAX_REPEAT) {
-                cli_error("--repeat: at most 1000 runs per policy");
+                fprintf(stderr, "tlbsim: --repeat: at most %d runs per policy\n", MAX_REPEAT);
                 return EXIT_BADINPUT;
             }
             o.repeat = (u32)v;

@@ -33,7 +33,7 @@
 #define MEAS_MAX_CASES     4096
 #define MEAS_MAX_LINES     4096         /* trace lines per case */
 #define MEAS_MAX_PAGES     4096         /* pages per call */
-#define MEAS_MAX_THREADS   1023         /* siblings (MACHINE_MAX_CPUS - 1) */
+#define MEAS_MAX_THREADS   (MACHINE_MAX_CPUS - 1)       /* siblings */
 #define MEAS_NAME_MAX      64
 #define MEAS_TEXT_MAX      256
 

@@ -260,8 +260,10 @@ static int walk_member(struct loader *ld, const cJSON *it, char *path, size_t pl
 {
     size_t nlen = strlen(it->string);
 
-    if (plen + 1 + nlen >= MODEL_MAX_PATH)
-        return ld_fail(ld, idx, path, SIM_EINVAL, "member name too long");
+    if (plen + (plen > 0) + nlen >= MODEL_MAX_PATH)
+        return ld_fail(ld, idx, plen ? path : "(top level)", SIM_ELIMIT,
+                       "key of %zu bytes is longer than %d", plen + (plen > 0) + nlen,
+                       MODEL_MAX_PATH - 1);
     if (plen)
         path[plen++] = '.';
     memcpy(path + plen, it->string, nlen + 1);
@@ -326,6 +328,33 @@ static void prefix_validate(struct loader *ld)
         sim_err_prefix(ld->err, "%s: ", ld->path);
 }
 
+/* Offset of the first '[' or '{' nested deeper than MODEL_MAX_DEPTH, or
+ * SIZE_MAX: refused before cJSON recurses into it.  The text is valid UTF-8
+ * without NUL; a string ends at the first '"' not escaped. */
+static size_t too_deep(const char *s, size_t len)
+{
+    size_t depth = 0;
+    bool in_str = false;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > MODEL_MAX_DEPTH)
+                return i;
+        } else if ((c == ']' || c == '}') && depth) {
+            depth--;
+        }
+    }
+    return SIZE_MAX;
+}
+
 static int parse_and_apply(struct loader *ld)
 {
     const char *end = NULL;
@@ -341,6 +370,10 @@ static int parse_and_apply(struct loader *ld)
     if (!trace_utf8_valid((const u8 *)ld->text, ld->len, &bad))
         return sim_err_set(ld->err, SIM_EPARSE, "%s:%d: invalid UTF-8 (byte offset %zu)",
                            ld->path, offset_line(ld->text, bad), bad);
+    if ((bad = too_deep(ld->text, ld->len)) != SIZE_MAX)
+        return sim_err_set(ld->err, SIM_EPARSE, "%s:%d: JSON nested deeper than %d levels "
+                           "(byte offset %zu)", ld->path, offset_line(ld->text, bad),
+                           MODEL_MAX_DEPTH, bad);
     root = cJSON_ParseWithLengthOpts(ld->text, ld->len, &end, false);
     if (!root) {
         size_t off = end && end >= ld->text ? (size_t)(end - ld->text) : ld->len;

@@ -34,9 +34,9 @@
 #include "../../models/machine.h"
 
 #define MODEL_MAX_BYTES   (1u << 20)    /* a model file is at most 1 MiB */
-#define MODEL_MAX_DEPTH   8             /* object nesting ("tlb.l1d.4k" is 3) */
+#define MODEL_MAX_DEPTH   8             /* JSON nesting: objects and arrays ("tlb.l1d.4k" is 3) */
 #define MODEL_MAX_MEMBERS 1024          /* members of one object */
-#define MODEL_MAX_PATH    256           /* bytes of a dotted key */
+#define MODEL_MAX_PATH    256           /* bytes of a dotted key, with its NUL */
 #define MODEL_DEFAULT     "skylake-sp"  /* models/skylake-sp.json */
 #define MODEL_ENV         "TLBSIM_MODELS"   /* directory holding the models */
 

@@ -182,7 +182,7 @@ static int decoder_start(struct stream *s, struct sim_err *err)
         if (!s->zd && !(s->zd = ZSTD_createDStream()))
             return fail(s, err, SIM_ENOMEM, "out of memory (libzstd)");
         ZSTD_DCtx_reset(s->zd, ZSTD_reset_session_only);
-        if (ZSTD_isError(ZSTD_DCtx_setParameter(s->zd, ZSTD_d_windowLogMax, 27)))
+        if (ZSTD_isError(ZSTD_DCtx_setParameter(s->zd, ZSTD_d_windowLogMax, STREAM_MAX_WINDOW_LOG)))
             return fail(s, err, SIM_EINTERNAL, "libzstd: cannot set the window limit");
         s->zd_last = 1;
         return SIM_OK;

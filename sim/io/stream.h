@@ -32,7 +32,8 @@
 #define STREAM_CHUNK        (64u << 10)         /* compressed bytes per read(2) */
 #define STREAM_MAX_RATIO    1024ull             /* decompressed / compressed bytes */
 #define STREAM_RATIO_FLOOR  (32ull << 20)       /* the ratio applies past this output */
-#define STREAM_MAX_WINDOW   (128ull << 20)      /* xz memory limit, zstd window (bytes) */
+#define STREAM_MAX_WINDOW_LOG 27                /* zstd window and xz memory: 2^27 bytes */
+#define STREAM_MAX_WINDOW   (1ull << STREAM_MAX_WINDOW_LOG)     /* 128 MiB */
 #define STREAM_STDIN_NAME   "<stdin>"           /* "-" in messages */
 
 enum stream_codec { STREAM_PLAIN = 0, STREAM_GZIP, STREAM_XZ, STREAM_ZSTD };

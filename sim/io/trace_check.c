@@ -9,6 +9,7 @@
  * allocates only when that table grows.
  */
 #include "trace_priv.h"
+#include "../../models/machine.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -145,9 +146,9 @@ int trace_check_header(const struct trace_header *hdr, struct sim_err *err)
                            "(this build reads version 1)", hdr->version);
     if (hdr->cpus == 0)
         return sim_err_set(err, SIM_EPARSE, "cpus: must be at least 1");
-    if (hdr->cpus > TRACE_MAX_CPUS)
+    if (hdr->cpus > MACHINE_MAX_CPUS)
         return sim_err_set(err, SIM_ELIMIT, "cpus: %u exceeds the limit of %u",
-                           hdr->cpus, TRACE_MAX_CPUS);
+                           hdr->cpus, MACHINE_MAX_CPUS);
     if (hdr->va_bits != 0 && hdr->va_bits != 48 && hdr->va_bits != 57)
         return sim_err_set(err, SIM_EPARSE, "va_bits: must be 48 or 57, not %u",
                            hdr->va_bits);

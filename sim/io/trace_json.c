@@ -205,10 +205,8 @@ static size_t scan_string(const u8 *s, size_t n, size_t i, struct sim_err *err)
     return n;
 }
 
-/* A valid op nests two levels (the object, a va array); anything much deeper
- * is garbage, refused here before cJSON recurses into it. */
-#define TRACE_MAX_DEPTH 64
-
+/* A valid op nests two levels (the object, a va array); anything deeper
+ * than TRACE_MAX_DEPTH is garbage, refused here before cJSON recurses. */
 static int json_prescan(struct trace_numtab *nt, const u8 *s, size_t n, struct sim_err *err)
 {
     size_t i = 0, depth = 0;

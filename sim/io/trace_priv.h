@@ -23,7 +23,6 @@
 #include "trace.h"
 #include "u64map.h"
 
-#define TRACE_MAX_CPUS      1024        /* mirrors MACHINE_MAX_CPUS (models/machine.h) */
 #define TRACE_MAX_NAME      127         /* bytes of header name/source (+ NUL = 128) */
 #define TRACE_MAX_ID        (1ull << 53)        /* largest mm id and JSON integer */
 #define TRACE_MAX_EXITED    65536       /* exited mm ids remembered for messages */

@@ -169,4 +169,8 @@ M
 cat >"$S/meas/minimal.json" <<'M'
 {"format":"tlbsim-measurements","version":1,"environment":{"kind":"bare-metal"},"cases":[{"name":"m","op":"mprotect","pages":2,"siblings":"none","threads":0,"status":"ok","repeats":1,"iterations":1,"ns_per_call":{"median":1.5},"trace":["{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":1}","{\"op\":\"mm_new\",\"mm\":1}"]}]}
 M
+# A calibrated model file (`tlbsim calibrate` output: "_format", a "source"
+# array, fitted keys) for the model target.
+$T calibrate "$S/meas/probe-quick.json" --machine skylake-sp -o "$S/model/calibrated.json" \
+    >/dev/null
 echo "seeds: $(find "$S" -type f | wc -l) files in $S"
