@@ -388,6 +388,13 @@ static unsigned ept_translate_walk(struct cpu *c, u64 gpa, struct walk *w)
         w->unbacked = true;
         return 0;
     }
+    /* ept.prefault: backed before the trace began, as if mapped all
+     * along (so no partial walk is charged either). */
+    if (c->m->ept_prefault && !ept_walk(c->ept, gpa, NULL, NULL) &&
+        ept_prefault(c->ept, gpa, NULL)) {
+        w->unbacked = true;
+        return 0;
+    }
     if ((shift = ept_walk_once(c, gpa, &w->cycles)))
         return shift;
     /* EPT violation: exit, KVM maps the 4K page, re-entry. */

@@ -155,6 +155,23 @@ int ept_fault_in(struct ept *ept, u64 gpa, struct sim_err *err)
     return SIM_OK;
 }
 
+int ept_prefault(struct ept *ept, u64 gpa, struct sim_err *err)
+{
+    u64 base = gpa & ~((1ull << PAGE_SHIFT_2M) - 1);
+    int rc;
+
+    if (ept_range_ok(ept, base, 1ull << PAGE_SHIFT_2M) &&
+        !map_range(ept, base, 1ull << PAGE_SHIFT_2M, PAGE_SHIFT_2M, NULL)) {
+        ept->st.prefaults++;
+        return SIM_OK;
+    }
+    if ((rc = map_range(ept, gpa & ~((1ull << PAGE_SHIFT_4K) - 1), 1ull << PAGE_SHIFT_4K,
+                        PAGE_SHIFT_4K, err)))
+        return rc;
+    ept->st.prefaults++;
+    return SIM_OK;
+}
+
 u64 *ept_walk(const struct ept *ept, u64 gpa, unsigned *level, struct pt_page **table)
 {
     if (gpa >= ept->gpa_end)

@@ -50,6 +50,7 @@ struct ept_stats {
     u64 unmaps;                         /* ept_unmap calls */
     u64 wrprotects;                     /* ept_wrprotect calls */
     u64 violations;                     /* EPT violations fixed by ept_fault_in */
+    u64 prefaults;                      /* pages mapped by ept_prefault */
 };
 
 struct ept {
@@ -106,6 +107,12 @@ void ept_gather_finish(struct ept *ept, struct mmu_gather *g);
  * fault path does (kvm_tdp_mmu_map; the model always maps 4K).  gpa must
  * be inside the VM and not mapped.  Counts st.violations. */
 int  ept_fault_in(struct ept *ept, u64 gpa, struct sim_err *err);
+
+/* The host had backed gpa before the guest touched it (ept.prefault): map
+ * the 2M page holding gpa (THP backing, as KVM maps a huge page where the
+ * host's mapping is huge, kvm_mmu_hugepage_adjust), or its 4K page when
+ * part of that 2M is mapped already.  No violation is counted. */
+int  ept_prefault(struct ept *ept, u64 gpa, struct sim_err *err);
 
 /* Brute-force translation: the leaf entry for gpa and its level (1 = 4K,
  * 2 = 2M, 3 = 1G), NULL when not mapped; *table gets its table page. */

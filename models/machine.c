@@ -97,6 +97,7 @@ const struct machine_key machine_keys[] = {
     { "ept.pd_cycles", MK_U32, OFF(ept_walk_cycles[2]), 0, 100000, "cycles to read an EPT PD entry" },
     { "ept.pt_cycles", MK_U32, OFF(ept_walk_cycles[1]), 0, 100000, "cycles to read an EPT PT entry" },
     { "ept.violation_cycles", MK_U32, OFF(ept_violation_cycles), 0, 100000000, "EPT violation: exit, KVM maps the 4K page, re-entry" },
+    { "ept.prefault", MK_BOOL, OFF(ept_prefault), 0, 1, "the host backed guest memory (2M, THP) before the trace: no EPT violations" },
     { "broadcast.invlpgb_cycles", MK_U32, OFF(invlpgb_cycles), 0, 1000000, "issue cost of one INVLPGB" },
     { "broadcast.invlpgb_count_max", MK_U32, OFF(invlpgb_count_max), 1, 1u << 16, "pages per INVLPGB" },
     { "broadcast.tlbsync_cycles", MK_U32, OFF(tlbsync_cycles), 0, 10000000, "TLBSYNC wait" },
@@ -187,35 +188,15 @@ void machine_init(struct machine *m)
     m->ept = false;                     /* one-dimensional walks (golden CSVs) */
     m->ept_levels = 4;                  /* Skylake-SP: 4-level EPT */
     /* Estimate: Intel publishes no EPT PSC sizes; the guest PSCs' ChampSim
-     * convention is reused (docs/models.md). */
-    m->ept_psc_pml5 = (struct tlb_geom){ 2, 2 };
-    m->ept_psc_pml4 = (struct tlb_geom){ 4, 4 };
-    m->ept_psc_pdpt = (struct tlb_geom){ 8, 4 };
-    m->ept_psc_pd = (struct tlb_geom){ 32, 8 };
-    /* Estimate: EPT entries sit in host memory cached like guest entries:
-     * the native per-level figures above. */
-    m->ept_walk_cycles[5] = 4;
-    m->ept_walk_cycles[4] = 4;
-    m->ept_walk_cycles[3] = 4;
-    m->ept_walk_cycles[2] = 12;
-    m->ept_walk_cycles[1] = 20;
+     * convention is reused (docs/models.md).  EPT entries sit in host
+     * memory cached like guest entries: the native per-level figures. */
+    m->ept_psc_pml5 = m->psc_pml5;
+    m->ept_psc_pml4 = m->psc_pml4;
+    m->ept_psc_pdpt = m->psc_pdpt;
+    m->ept_psc_pd = m->psc_pd;
+    memcpy(m->ept_walk_cycles, m->walk_level_cycles, sizeof(m->ept_walk_cycles));
     m->ept_violation_cycles = 10000;    /* estimate: ~4 us, exit + kvm_tdp_mmu_map + host page */
-    m->ept = false;                     /* one-dimensional walks (golden CSVs) */
-    m->ept_levels = 4;                  /* Skylake-SP: 4-level EPT */
-    /* Estimate: Intel publishes no EPT PSC sizes; the guest PSCs' ChampSim
-     * convention is reused (docs/models.md). */
-    m->ept_psc_pml5 = (struct tlb_geom){ 2, 2 };
-    m->ept_psc_pml4 = (struct tlb_geom){ 4, 4 };
-    m->ept_psc_pdpt = (struct tlb_geom){ 8, 4 };
-    m->ept_psc_pd = (struct tlb_geom){ 32, 8 };
-    /* Estimate: EPT entries sit in host memory cached like guest entries:
-     * the native per-level figures above. */
-    m->ept_walk_cycles[5] = 4;
-    m->ept_walk_cycles[4] = 4;
-    m->ept_walk_cycles[3] = 4;
-    m->ept_walk_cycles[2] = 12;
-    m->ept_walk_cycles[1] = 20;
-    m->ept_violation_cycles = 10000;    /* estimate: ~4 us, exit + kvm_tdp_mmu_map + host page */
+    m->ept_prefault = false;            /* first touches take EPT violations */
     m->invlpgb_cycles = 100;            /* estimate */
     m->invlpgb_count_max = 8;           /* estimate; CPUID-reported on real parts */
     m->tlbsync_cycles = 1500;           /* estimate */

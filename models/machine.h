@@ -106,6 +106,7 @@ struct machine {
     struct tlb_geom ept_psc_pml5, ept_psc_pml4, ept_psc_pdpt, ept_psc_pd;  /* "ept.psc.{pml5,pml4,pdpt,pd}.{entries,ways}" */
     u32 ept_walk_cycles[6];             /* "ept.pml5_cycles" .. "ept.pt_cycles" ([5]..[1]): one EPT entry read */
     u32 ept_violation_cycles;           /* "ept.violation_cycles": exit + KVM maps a 4K page on demand */
+    bool ept_prefault;                  /* "ept.prefault": guest memory was backed (2M) before the trace */
 
     /* hardware broadcast invalidation (INVLPGB/TLBSYNC, RAR) */
     u32 invlpgb_cycles;                 /* "broadcast.invlpgb_cycles": issue cost per INVLPGB */

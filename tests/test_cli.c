@@ -72,13 +72,14 @@ Test(cli, golden_csv, .timeout = 900)
     cr_assert(f, "tests/golden/cases.txt missing (cwd must be tests/)");
     while (fgets(line, sizeof(line), f)) {
         char name[64], input[256], format[16], policies[256], in[PATH_MAX], trace[PATH_MAX];
-        char golden[PATH_MAX], out[PATH_MAX], msg[2048];
+        char golden[PATH_MAX], out[PATH_MAX], msg[2048], machine[256], model[PATH_MAX];
+        int nf;
         struct cli_res *r = malloc(sizeof(*r));
         struct cli_ws ws;
 
         cr_assert(r);
-        if (line[0] == '#' || sscanf(line, "%63s %255s %15s %255s", name, input, format,
-                                     policies) != 4) {
+        if (line[0] == '#' || (nf = sscanf(line, "%63s %255s %15s %255s %255s", name, input,
+                                           format, policies, machine)) < 4) {
             free(r);
             continue;
         }
@@ -92,7 +93,13 @@ Test(cli, golden_csv, .timeout = 900)
             cli_run(&ws, imp, 300, r);
             cr_assert_eq(r->status, 0, "%s: import failed: %s", name, r->err);
         }
-        const char *run[] = { "run", trace, "--policy", policies, "--out", "out", "-q", NULL };
+        const char *run[] = { "run", trace, "--policy", policies, "--out", "out", "-q",
+                              NULL, NULL, NULL };
+        if (nf == 5) {                  /* optional MACHINE: a repository-relative model */
+            cli_repo(machine, model, sizeof(model));
+            run[7] = "--machine";
+            run[8] = model;
+        }
         cli_run(&ws, run, 600, r);
         cr_assert_eq(r->status, 0, "%s: run failed: %s", name, r->err);
         snprintf(golden, sizeof(golden), "golden/%s", name);

@@ -156,3 +156,43 @@ Test(ept, four_levels_cap_at_the_lower_half)
     cr_assert_eq(ept_init(&E, &M, &Err), SIM_OK, "%s", Err.msg);
     cr_expect_eq(E.gpa_end, 1ull << 47);
 }
+
+/* paging.keyid_bits takes the KeyID from the top of MAXPHYADDR: frames
+ * come from below 2^(46 - 6) and a leaf whose address reaches into the
+ * KeyID field (KeyID 1: bit 40) fails the page-table check, as an address
+ * beyond the reduced width. */
+Test(ept, keyid_bits_bound_frames_and_pte_addresses)
+{
+    struct frame_alloc fa;
+    struct pt_ctx ctx;
+    struct pt kern, user;
+    u64 *leaf;
+
+    M.keyid_bits = 6;
+    cr_assert_eq(machine_validate(&M, &Err), SIM_OK, "%s", Err.msg);
+    cr_assert_eq(frame_alloc_init(&fa, machine_phys_bits(&M), 0, &Err), SIM_OK, "%s", Err.msg);
+    cr_expect_eq(fa.max_pfn, 1ull << (40 - 12));
+    cr_assert_eq(pt_ctx_init(&ctx, &fa, 0), SIM_OK);
+    cr_assert_eq(pt_init(&kern, &ctx, 4, NULL, &Err), SIM_OK, "%s", Err.msg);
+    cr_assert_eq(pt_init(&user, &ctx, 4, &kern, &Err), SIM_OK, "%s", Err.msg);
+    cr_assert_eq(pt_map(&user, 0x1000, K4, 12, PTE_RW | PTE_US, true, &Err), SIM_OK, "%s",
+                 Err.msg);
+    cr_expect(pt_check(&user));
+    leaf = pt_walk(&user, 0x1000, NULL, NULL);
+    cr_assert(leaf);
+    *leaf |= 1ull << 40;                /* KeyID 1 */
+    cr_expect(!pt_check(&user));
+    *leaf &= ~(1ull << 40);
+    cr_expect(pt_check(&user));
+    /* 10 KeyID bits would leave 36: the least allowed; 11 leave 35. */
+    M.keyid_bits = 10;
+    cr_expect_eq(machine_validate(&M, &Err), SIM_OK, "%s", Err.msg);
+    M.keyid_bits = 11;
+    cr_expect_eq(machine_validate(&M, &Err), SIM_EINVAL);
+    cr_expect(strstr(Err.msg, "paging.keyid_bits: 11 KeyID bits") == Err.msg, "%s", Err.msg);
+    M.keyid_bits = 0;
+    pt_destroy(&user);
+    pt_destroy(&kern);
+    pt_ctx_destroy(&ctx);
+    frame_alloc_destroy(&fa);
+}

@@ -320,3 +320,26 @@ Test(ept_walk, random_mappings_match_the_reference)
     cr_expect_eq(E.c.st.ept_violations, 0);
 #undef NEXT
 }
+
+/* ept.prefault: guest memory backed (2M) before the trace.  Everything
+ * here lies in guest-physical [0, 2M): one 2M EPT leaf, no violation, and
+ * the walk reads what it would had the leaf been there all along: 3 EPT
+ * entries (PML4E, PDPTE, the PDE leaf) for the guest PML4's address and
+ * the PML4E; then for the PDPT, PD and PT one EPT PDE through the EPT
+ * PDPTE cache and the guest entry; one EPT PDE for the data page:
+ * 3 + 1 + 3 x 2 + 1 = 11. */
+Test(ept_walk, prefault_maps_2m_without_violations)
+{
+    unsigned shift;
+
+    E.m.ept_prefault = true;
+    up();
+    map(VA, K4, 12);
+    cr_expect_eq(refs_of(VA), 11);
+    cr_expect_eq(E.c.st.ept_walk_refs, 7);
+    cr_expect_eq(E.c.st.ept_violations, 0);
+    cr_expect_eq(E.ept.st.prefaults, 1);
+    cr_expect(ept_translate(&E.ept, 0x1000, NULL, &shift));
+    cr_expect_eq(shift, 21);
+    cr_expect_not_null(tlb_lookup(&E.c.l1d[0], VA));   /* guest 4K on host 2M: 4K */
+}

@@ -674,6 +674,43 @@ static struct bad_case cases[] = {
       "t.jsonl.zst:588673: zstd data expands more than 1024 times (decompression bomb?); "
       "decompress it yourself if it is genuine" },
 
+    /* ---- virtualization: EPT and KeyID bits ------------------------------- */
+    { "virtualization", "ept_map on a machine without virt.ept", RUN, "t.jsonl",
+      HDR "{'op':'ept_map','gpa':'0x0','len':'0x200000','page':'2m'}\n", NULL,
+      "t.jsonl:2: op: ept_map needs a machine with virt.ept true (try --set virt.ept=true)" },
+    { "virtualization", "guest-physical range outside the VM",
+      RUN " --set virt.enabled=true --set virt.ept=true", "t.jsonl",
+      HDR "{'op':'ept_map','gpa':'0x3fffffe00000','len':'0x400000','page':'2m'}\n", NULL,
+      "t.jsonl:2: gpa: [0x3fffffe00000, 0x400000200000) is outside the VM's guest-physical "
+      "memory [0, 0x400000000000)" },
+    { "virtualization", "ept_map over a mapped range",
+      RUN " --set virt.enabled=true --set virt.ept=true", "t.jsonl",
+      HDR "{'op':'ept_map','gpa':'0x0','len':'0x200000','page':'2m'}\n"
+      "{'op':'ept_map','gpa':'0x1000','len':'0x1000','page':'4k'}\n", NULL,
+      "t.jsonl:3: gpa: [0x1000, 0x2000) overlaps a present EPT mapping (map it before the "
+      "guest touches it, or unmap it first)" },
+    { "virtualization", "unaligned gpa", "check t.jsonl", "t.jsonl",
+      HDR "{'op':'ept_map','gpa':'0x1000','len':'0x200000','page':'2m'}\n", NULL,
+      "t.jsonl:2: gpa: 0x1000 is not aligned to the 2m page" },
+    { "virtualization", "virt.ept without virt.enabled", "run ok.jsonl -q --out out --set virt.ept=true",
+      NULL, NULL, NULL,
+      "virt.ept: needs virt.enabled true (EPT translates a guest's memory)" },
+    { "virtualization", "KeyID bits leaving fewer than 36 physical bits",
+      "run ok.jsonl -q --out out --set paging.keyid_bits=11", NULL, NULL, NULL,
+      "paging.keyid_bits: 11 KeyID bits of 46-bit MAXPHYADDR leave 35 physical address bits, "
+      "fewer than 36" },
+    { "virtualization", "KeyID bits in a model file", "run ok.jsonl -q --out out --machine ./m.json",
+      "m.json", "{'paging':{'maxphyaddr':40,'keyid_bits':6}}", NULL,
+      "./m.json:1: paging.keyid_bits: 6 KeyID bits of 40-bit MAXPHYADDR leave 34 physical "
+      "address bits, fewer than 36" },
+
+    { "virtualization", "64 GiB of frames with KeyID bits leaving 36 address bits",
+      "run t.jsonl -q --out out --set paging.maxphyaddr=40 --set paging.keyid_bits=4 "
+      "--set limits.max_frames=0x10000000", "t.jsonl",
+      HDR "{'op':'mm_new','mm':1}\n"
+      "{'op':'map','mm':1,'va':'0x100000000000','len':'0x1000000000','page':'1g','prot':'rw'}\n",
+      NULL, "t.jsonl:3: va: frames: MAXPHYADDR exhausted (16777216 frames)" },
+
     /* ---- machine models and --set ---------------------------------------- */
     { "model file", "unknown key", "run ok.jsonl -q --out out --machine ./m.json", "m.json",
       "{'tlb':{'l3':{'entries':4}}}", NULL,

@@ -619,6 +619,8 @@ static void check_invariants(struct sim *s)
         }
     if (!pt_check(&s->init_mm.pt))
         sim_fail(s, SIM_EINTERNAL, 0, "invariant", "kernel page-table check failed");
+    if (s->m.ept && !ept_check(&s->ept))
+        sim_fail(s, SIM_EINTERNAL, 0, "invariant", "EPT check failed");
     for (u32 i = 1; i <= TRACE_MAX_MMS; i++)
         if (s->mm_by_idx[i] && !pt_check(&s->mm_by_idx[i]->pt)) {
             sim_fail(s, SIM_EINTERNAL, 0, "invariant", "page-table check failed");

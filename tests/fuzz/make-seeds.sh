@@ -30,6 +30,8 @@ done
 cat >"$S/trace_jsonl/all-ops.jsonl" <<'T'
 {"format":"tlbsim-trace","version":1,"cpus":3,"name":"all ops \u00e9","source":"fuzz-seed","va_bits":57}
 # comment
+{"op":"ept_map","gpa":"0x40000000","len":"0x40000000","page":"1g"}
+{"op":"ept_map","gpa":0,"len":"0x200000","page":"4k","gap":5}
 {"op":"mm_new","mm":7}
 {"op":"map","mm":7,"va":"0x00fe000000000000","len":"0x40000000","page":"1g","prot":"rwx","populate":false}
 {"op":"map","mm":"kernel","va":"0xff00000000000000","len":"0x200000","page":"2m","prot":"r","global":true}

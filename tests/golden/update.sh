@@ -18,7 +18,7 @@ G=tests/golden
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-grep -v '^#' "$G/cases.txt" | while read -r name input format policies; do
+grep -v '^#' "$G/cases.txt" | while read -r name input format policies machine; do
     [ -n "$name" ] || continue
     if [ "$format" = - ]; then
         trace=$input
@@ -29,7 +29,7 @@ grep -v '^#' "$G/cases.txt" | while read -r name input format policies; do
     # Run into a scratch directory (run makes --out a symbolic link to a
     # generation directory) and keep only the CSV files: summary.json holds
     # the build's version, so it is not pinned (test_cli.c compares CSVs).
-    "$T" run "$trace" --policy "$policies" --out "$tmp/out-$name" -q
+    "$T" run "$trace" --policy "$policies" ${machine:+--machine "$machine"} --out "$tmp/out-$name" -q
     rm -rf "${G:?}/$name"
     mkdir -p "$G/$name"
     cp "$tmp/out-$name"/*.csv "$G/$name/"
