@@ -109,6 +109,11 @@ struct cpu_stats {
     u64 ept_walk_cycles;                /* virt.ept: their cycles (part of walk_cycles) */
     u64 ept_psc_hits;                   /* virt.ept: EPT translations shortened by an EPT PSC */
     u64 ept_violations;                 /* virt.ept: EPT violations (host mapped 4K on demand) */
+    /* host side (models/kvm.h) */
+    u64 vcpu_kicks;                     /* kick IPIs that took this vCPU out of guest mode */
+    u64 vcpu_entry_flushes;             /* KVM_REQ_TLB_FLUSH or TD epoch flushes at entry */
+    u64 vmx_transition_flushes;         /* VPID off: VM exits and entries that flushed */
+    u64 vcpu_migrations;                /* moves to another physical CPU */
 };
 
 struct stale_rec { u64 va; cycles_t when; u16 mm; u8 kind; u8 freed; };

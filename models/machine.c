@@ -98,6 +98,24 @@ const struct machine_key machine_keys[] = {
     { "ept.pt_cycles", MK_U32, OFF(ept_walk_cycles[1]), 0, 100000, "cycles to read an EPT PT entry" },
     { "ept.violation_cycles", MK_U32, OFF(ept_violation_cycles), 0, 100000000, "EPT violation: exit, KVM maps the 4K page, re-entry" },
     { "ept.prefault", MK_BOOL, OFF(ept_prefault), 0, 1, "the host backed guest memory (2M, THP) before the trace: no EPT violations" },
+    { "virt.vpid", MK_BOOL, OFF(vpid), 0, 1, "VPID on: VM exits and entries keep guest TLB entries (off: both flush)" },
+    { "virt.host_flush", MK_HFLUSH, OFF(host_flush), 0, 0, "kvm_flush_remote_tlbs: kick (IPIs to running vCPUs) | hv-enlightened (Hyper-V hypercall)" },
+    { "virt.kick_exit_cycles", MK_U32, OFF(kick_exit_cycles), 0, 10000000, "VM exit on a host IPI until the host acknowledges it" },
+    { "virt.entry_cycles", MK_U32, OFF(entry_cycles), 0, 10000000, "VM entry back into the guest" },
+    { "virt.request_cycles", MK_U32, OFF(request_cycles), 0, 1000000, "kvm_make_request and the needs-IPI test, per vCPU" },
+    { "virt.zap_pte_cycles", MK_U32, OFF(zap_pte_cycles), 0, 1000000, "host zaps one 4K EPT leaf" },
+    { "virt.wrprotect_pte_cycles", MK_U32, OFF(wrprotect_pte_cycles), 0, 1000000, "host write-protects one 4K EPT leaf (dirty logging)" },
+    { "virt.invept_single_cycles", MK_U32, OFF(invept_single_cycles), 0, 10000000, "INVEPT single-context" },
+    { "virt.invept_global_cycles", MK_U32, OFF(invept_global_cycles), 0, 10000000, "INVEPT all-context" },
+    { "virt.invvpid_addr_cycles", MK_U32, OFF(invvpid_addr_cycles), 0, 10000000, "INVVPID individual address" },
+    { "virt.invvpid_single_cycles", MK_U32, OFF(invvpid_single_cycles), 0, 10000000, "INVVPID single context" },
+    { "virt.invvpid_all_cycles", MK_U32, OFF(invvpid_all_cycles), 0, 10000000, "INVVPID all contexts" },
+    { "virt.tdx", MK_BOOL, OFF(tdx), 0, 1, "the VM is a TDX trust domain (tdx_remove, epoch tracking)" },
+    { "tdx.block_cycles", MK_U32, OFF(tdx_block_cycles), 0, 100000000, "TDH.MEM.RANGE.BLOCK per 4K page" },
+    { "tdx.track_cycles", MK_U32, OFF(tdx_track_cycles), 0, 100000000, "TDH.MEM.TRACK (TD epoch + 1)" },
+    { "tdx.remove_cycles", MK_U32, OFF(tdx_remove_cycles), 0, 100000000, "TDH.MEM.PAGE.REMOVE and the page's WBINVD, per 4K page" },
+    { "tdx.exit_cycles", MK_U32, OFF(tdx_exit_cycles), 0, 100000000, "TD exit on a host IPI until the host acknowledges it" },
+    { "tdx.entry_cycles", MK_U32, OFF(tdx_entry_cycles), 0, 100000000, "TDH.VP.ENTER back into the TD" },
     { "broadcast.invlpgb_cycles", MK_U32, OFF(invlpgb_cycles), 0, 1000000, "issue cost of one INVLPGB" },
     { "broadcast.invlpgb_count_max", MK_U32, OFF(invlpgb_count_max), 1, 1u << 16, "pages per INVLPGB" },
     { "broadcast.tlbsync_cycles", MK_U32, OFF(tlbsync_cycles), 0, 10000000, "TLBSYNC wait" },
@@ -197,6 +215,31 @@ void machine_init(struct machine *m)
     memcpy(m->ept_walk_cycles, m->walk_level_cycles, sizeof(m->ept_walk_cycles));
     m->ept_violation_cycles = 10000;    /* estimate: ~4 us, exit + kvm_tdp_mmu_map + host page */
     m->ept_prefault = false;            /* first touches take EPT violations */
+    m->vpid = true;                     /* every VMX host since Nehalem; KVM's enable_vpid default */
+    m->host_flush = HOST_FLUSH_KICK;    /* KVM on bare metal */
+    /* Estimates: a minimal VM exit + entry round trip is of the order of
+     * 1,000-1,500 cycles on Skylake-class hosts; split, plus the host's
+     * interrupt handling on the exit side. */
+    m->kick_exit_cycles = 1000;         /* estimate */
+    m->entry_cycles = 700;              /* estimate */
+    m->request_cycles = 30;             /* estimate: one set_bit and one mode read per vCPU */
+    m->zap_pte_cycles = 60;             /* estimate: one atomic SPTE write plus bookkeeping */
+    m->wrprotect_pte_cycles = 40;       /* estimate: one cmpxchg on the SPTE */
+    /* Estimates, no published figure found: of the order of INVLPG (260)
+     * for one address and of a CR3 flush plus the PSCs for a context. */
+    m->invept_single_cycles = 400;      /* estimate */
+    m->invept_global_cycles = 600;      /* estimate */
+    m->invvpid_addr_cycles = 260;       /* estimate: as INVLPG (linux-tlb.md F-2) */
+    m->invvpid_single_cycles = 400;     /* estimate */
+    m->invvpid_all_cycles = 600;        /* estimate */
+    m->tdx = false;
+    /* TDX: estimates, SEAMCALLs cost several VM transitions each (SEAM
+     * mode entry and exit plus the module's checks). */
+    m->tdx_block_cycles = 3000;         /* estimate */
+    m->tdx_track_cycles = 2500;         /* estimate */
+    m->tdx_remove_cycles = 6000;        /* estimate: includes TDH.PHYMEM.PAGE.WBINVD of the page */
+    m->tdx_exit_cycles = 3000;          /* estimate */
+    m->tdx_entry_cycles = 3000;         /* estimate */
     m->invlpgb_cycles = 100;            /* estimate */
     m->invlpgb_count_max = 8;           /* estimate; CPUID-reported on real parts */
     m->tlbsync_cycles = 1500;           /* estimate */
@@ -270,6 +313,15 @@ int machine_set(struct machine *m, const struct machine_key *k,
             return sim_err_set(err, SIM_EINVAL, "%s: expected lru, plru or random, got \"%s\"",
                                k->key, value);
         return SIM_OK;
+    case MK_HFLUSH:
+        if (!strcmp(value, "kick"))
+            *(enum host_flush *)p = HOST_FLUSH_KICK;
+        else if (!strcmp(value, "hv-enlightened"))
+            *(enum host_flush *)p = HOST_FLUSH_HV;
+        else
+            return sim_err_set(err, SIM_EINVAL, "%s: expected kick or hv-enlightened, got \"%s\"",
+                               k->key, value);
+        return SIM_OK;
     case MK_APIC:
         if (!strcmp(value, "xapic-flat"))
             *(enum apic_mode *)p = APIC_XAPIC_FLAT;
@@ -305,12 +357,14 @@ void machine_get(const struct machine *m, const struct machine_key *k,
     const char *p = (const char *)m + k->offset;
     static const char *repl[] = { "lru", "plru", "random" };
     static const char *apic[] = { "xapic-flat", "x2apic-phys", "x2apic-cluster" };
+    static const char *hflush[] = { "kick", "hv-enlightened" };
 
     switch (k->type) {
     case MK_STR:  snprintf(buf, len, "%s", p); break;
     case MK_BOOL: snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false"); break;
     case MK_REPL: snprintf(buf, len, "%s", repl[*(const enum tlb_repl *)p]); break;
     case MK_APIC: snprintf(buf, len, "%s", apic[*(const enum apic_mode *)p]); break;
+    case MK_HFLUSH: snprintf(buf, len, "%s", hflush[*(const enum host_flush *)p]); break;
     case MK_U32:  snprintf(buf, len, "%" PRIu32, *(const u32 *)p); break;
     case MK_U64:  snprintf(buf, len, "%" PRIu64, *(const u64 *)p); break;
     }
@@ -347,6 +401,8 @@ int machine_validate(const struct machine *m, struct sim_err *err)
     if (m->sockets == 0 || m->sockets > m->cpus)
         return sim_err_set(err, SIM_EINVAL, "sockets: %u sockets for %u CPUs",
                            m->sockets, m->cpus);
+    if (m->tdx && !m->virt)
+        return sim_err_set(err, SIM_EINVAL, "virt.tdx: a trust domain needs virt.enabled");
     if (m->paging_levels != 4 && m->paging_levels != 5)
         return sim_err_set(err, SIM_EINVAL, "paging.levels: must be 4 or 5");
     /* The kernel keeps x86_phys_bits = MAXPHYADDR - KeyID bits

@@ -21,6 +21,12 @@ enum apic_mode {
     APIC_X2APIC_CLUSTER = 2,            /* 1 ICR write per cluster of 16 touched */
 };
 
+/* How KVM's kvm_flush_remote_tlbs() reaches the vCPUs (models/kvm.h). */
+enum host_flush {
+    HOST_FLUSH_KICK = 0,                /* KVM_REQ_TLB_FLUSH + IPIs to vCPUs in guest mode */
+    HOST_FLUSH_HV = 1,                  /* Hyper-V HvFlushGuestPhysicalAddressSpace/List */
+};
+
 struct tlb_geom { u32 entries, ways; };
 
 struct machine {
@@ -107,6 +113,24 @@ struct machine {
     u32 ept_walk_cycles[6];             /* "ept.pml5_cycles" .. "ept.pt_cycles" ([5]..[1]): one EPT entry read */
     u32 ept_violation_cycles;           /* "ept.violation_cycles": exit + KVM maps a 4K page on demand */
     bool ept_prefault;                  /* "ept.prefault": guest memory was backed (2M) before the trace */
+    bool vpid;                          /* "virt.vpid": entries tagged by VPID, transitions keep them */
+    enum host_flush host_flush;         /* "virt.host_flush": kick | hv-enlightened */
+    u32 kick_exit_cycles;               /* "virt.kick_exit_cycles": VM exit on a host IPI, until acked */
+    u32 entry_cycles;                   /* "virt.entry_cycles": VM entry (vcpu_enter_guest to guest) */
+    u32 request_cycles;                 /* "virt.request_cycles": kvm_make_request + needs-IPI test, per vCPU */
+    u32 zap_pte_cycles;                 /* "virt.zap_pte_cycles": host clears one 4K EPT leaf */
+    u32 wrprotect_pte_cycles;           /* "virt.wrprotect_pte_cycles": host write-protects one 4K EPT leaf */
+    u32 invept_single_cycles;           /* "virt.invept_single_cycles": INVEPT single-context */
+    u32 invept_global_cycles;           /* "virt.invept_global_cycles": INVEPT all-context */
+    u32 invvpid_addr_cycles;            /* "virt.invvpid_addr_cycles": INVVPID individual address */
+    u32 invvpid_single_cycles;          /* "virt.invvpid_single_cycles": INVVPID single context */
+    u32 invvpid_all_cycles;             /* "virt.invvpid_all_cycles": INVVPID all contexts */
+    bool tdx;                           /* "virt.tdx": the VM is a TDX trust domain */
+    u32 tdx_block_cycles;               /* "tdx.block_cycles": TDH.MEM.RANGE.BLOCK per 4K page */
+    u32 tdx_track_cycles;               /* "tdx.track_cycles": TDH.MEM.TRACK */
+    u32 tdx_remove_cycles;              /* "tdx.remove_cycles": TDH.MEM.PAGE.REMOVE + page WBINVD per 4K page */
+    u32 tdx_exit_cycles;                /* "tdx.exit_cycles": TD exit on a host IPI, until acked */
+    u32 tdx_entry_cycles;               /* "tdx.entry_cycles": TDH.VP.ENTER back into the TD */
 
     /* hardware broadcast invalidation (INVLPGB/TLBSYNC, RAR) */
     u32 invlpgb_cycles;                 /* "broadcast.invlpgb_cycles": issue cost per INVLPGB */
@@ -127,7 +151,7 @@ struct machine {
     u32 max_vmas;                       /* "limits.max_vmas" per mm */
 };
 
-enum machine_key_type { MK_U32, MK_U64, MK_BOOL, MK_REPL, MK_APIC, MK_STR };
+enum machine_key_type { MK_U32, MK_U64, MK_BOOL, MK_REPL, MK_APIC, MK_STR, MK_HFLUSH };
 
 struct machine_key {
     const char *key;                    /* dotted path, e.g. "tlb.l1d.4k.entries" */

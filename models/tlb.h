@@ -278,6 +278,9 @@ void tlb_flush_va_pcid(struct tlb *t, u64 va, u16 pcid);
 int  tlb_entry_pcid(const struct tlb *t, const struct tlb_entry *e);
 /* Drop entries filled for address space mm (non-global). */
 void tlb_flush_mm(struct tlb *t, u16 mm);
+/* Drop entries (any space, global too) whose frame overlaps [lo, hi): a
+ * flush by guest-physical address (HvFlushGuestPhysicalAddressList). */
+void tlb_flush_frames(struct tlb *t, u64 lo, u64 hi);
 
 /* Occupancy for reports and the visualizer. */
 u32  tlb_count_valid(const struct tlb *t, bool *has_global);

@@ -107,6 +107,7 @@ enum trace_field {
 #define TOP_RANGE     (1u << 2)         /* carries [va, va + len) (flush: unless all) */
 #define TOP_FREES     (1u << 3)         /* frees memory: LATR may defer its flush */
 #define TOP_SYNC_BATCH (1u << 4)        /* flush_tlb_batched_pending() runs before it */
+#define TOP_HOST      (1u << 5)         /* host work on the vCPU's physical CPU: a preempted vCPU stays out */
 
 /* X(ENUM, name, required fields, optional fields (besides op, t, gap),
  *   OPF_* flags allowed (besides OPF_T, OPF_GAP), TOP_* class, checker)
@@ -141,7 +142,14 @@ enum trace_field {
     X(OP_VCPU_PREEMPT, "vcpu_preempt", B(F_CPU), 0, OPF_CPU, 0, check_none) \
     X(OP_VCPU_RUN, "vcpu_run", B(F_CPU), 0, OPF_CPU, 0, check_none) \
     X(OP_MARK, "mark", B(F_LABEL), 0, 0, TOP_BARRIER, check_mark) \
-    X(OP_EPT_MAP, "ept_map", B(F_GPA) | B(F_LEN) | B(F_PAGE), 0, 0, TOP_BARRIER, check_ept_map)
+    X(OP_EPT_MAP, "ept_map", B(F_GPA) | B(F_LEN) | B(F_PAGE), 0, 0, TOP_BARRIER, check_ept_map) \
+    X(OP_HOST_ZAP, "host_zap", B(F_CPU) | B(F_GPA) | B(F_LEN), 0, OPF_CPU, TOP_HOST, \
+      check_gpa_range) \
+    X(OP_HOST_WRPROTECT, "host_wrprotect", B(F_CPU) | B(F_GPA) | B(F_LEN), 0, OPF_CPU, \
+      TOP_HOST, check_gpa_range) \
+    X(OP_VCPU_MIGRATE, "vcpu_migrate", B(F_CPU), 0, OPF_CPU, TOP_HOST, check_none) \
+    X(OP_TDX_REMOVE, "tdx_remove", B(F_CPU) | B(F_GPA) | B(F_LEN), 0, OPF_CPU, TOP_HOST, \
+      check_gpa_range)
 
 enum trace_op_type {
 #define TRACE_X_ENUM(e, name, req, opt, flags, cls, check) e,
@@ -205,8 +213,8 @@ struct trace_op {
     u32 cpu;                            /* < header cpus when OPF_CPU */
     s64 mm;                             /* id >= 0, MM_KERNEL or MM_NULL */
     u64 va;                             /* first (or only) address */
-    u64 len;                            /* bytes (map/unmap/protect/zap/migrate/flush/kflush/ept_map) */
-    u64 gpa;                            /* ept_map: first guest-physical address */
+    u64 len;                            /* bytes (map/unmap/protect/zap/migrate/flush/kflush/ept_map, host ops) */
+    u64 gpa;                            /* ept_map, host_zap, host_wrprotect, tdx_remove: first guest-physical address */
     u64 stride;                         /* stream: bytes between references */
     u64 count;                          /* stream: references */
     u64 cycles;                         /* irqs_off */

@@ -15,7 +15,7 @@
 #include "harness.h"
 
 static const char *const shipped[] = {
-    "skylake-sp", "sapphire-rapids", "zen3", "zen4", "kvm-guest-skylake",
+    "skylake-sp", "sapphire-rapids", "zen3", "zen4", "kvm-guest-skylake", "tdx-guest-spr",
 };
 
 /* ---- helpers ------------------------------------------------------------ */

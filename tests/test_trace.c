@@ -1035,7 +1035,8 @@ Test(trace, op_names)
     static const char *const names[OP__COUNT] = {
         "mm_new", "mm_exit", "map", "unmap", "protect", "zap", "migrate", "access",
         "stream", "switch", "idle", "flush", "kflush", "irqs_off", "vcpu_preempt",
-        "vcpu_run", "mark", "ept_map",
+        "vcpu_run", "mark", "ept_map", "host_zap", "host_wrprotect",
+        "vcpu_migrate", "tdx_remove",
     };
     char text[256];
     struct sim_err err = { 0 };

@@ -154,6 +154,7 @@ void op_vcpu_run(struct sim *s, struct sim_cpu *sc)
 
     sc->preempted = false;
     cpumask_clear_cpu(c->id, &s->preempted);
+    host_vcpu_in(s, sc);
     if (sc->pv_flush_pending) {
         /* record_steal_time(): KVM_VCPU_FLUSH_TLB set while preempted;
          * kvm_vcpu_flush_tlb_guest() drops the whole guest context,
@@ -231,7 +232,13 @@ int op_exec_global(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
     case OP_VCPU_PREEMPT:
         sc->preempted = true;
         cpumask_set_cpu(sc->hw.id, &s->preempted);
+        host_vcpu_out(s, sc);
         return SIM_OK;
+    case OP_HOST_ZAP:
+    case OP_HOST_WRPROTECT:
+    case OP_TDX_REMOVE:
+    case OP_VCPU_MIGRATE:
+        return host_op(s, sc, op);
     case OP_VCPU_RUN:
         op_vcpu_run(s, sc);
         return SIM_OK;

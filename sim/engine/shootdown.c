@@ -27,6 +27,8 @@ cycles_t sd_irq_time(const struct sim_cpu *sc)
         t = sc->tick_at;                /* the tick that runs deferred work */
     if (t != CYCLES_NEVER && t < sc->irqs_off_until)
         t = sc->irqs_off_until;
+    if (sc->kvm.kick_at < t)
+        t = sc->kvm.kick_at;            /* a host IPI exits whatever the guest's IF */
     return t;
 }
 
@@ -207,9 +209,13 @@ void sd_handle_irqs(struct sim *s, struct sim_cpu *sc)
     bool ipi = q && q->arrival <= t, from_user;
     u32 handled = 0;
 
-    if (ipi)
+    if (ipi) {
         cost += smp_irq_entry_spread(&s->m, c->id, sc->irqs_taken++) +
                 smp_virt_entry_cycles(&s->m);
+        /* Without VPID the interrupt's VM exits flush (models/kvm.h). */
+        if (s->m.virt)
+            kvm_vcpu_exits_taken(&s->m, c, (u32)!s->m.posted_interrupts + (u32)s->m.eoi_exit);
+    }
     cost += pti_enter_kernel(&s->env, c, &from_user);
     while ((q = sd_first_csd(sc)) && q->arrival <= t + cost) {
         struct shootdown *sd = q->sd;
@@ -492,11 +498,15 @@ static bool deliver(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
         if (deliver_ipis(s, sc, sd, tg, c->now + *cost, snd))
             return sim_fail(s, SIM_ENOMEM, sd->rec.line, "op", "out of memory"), false;
         *cost += snd->send_cycles;
+        if (s->m.virt)                  /* trapped ICR writes or send-IPI hypercalls */
+            kvm_vcpu_exits_taken(&s->m, c, snd->writes);
         return true;
     case XPORT_HYPERV:
         flush_keep_holders(&s->env, &sd->info, tg);
         *wait = deliver_hyperv(s, sd, tg);
         snd->writes = tg->nr ? 1 : 0;   /* one hypercall */
+        if (s->m.virt)
+            kvm_vcpu_exits_taken(&s->m, c, snd->writes);
         return false;
     case XPORT_BROADCAST:
         if (mm && mm->global_asid && s->pol->global_asid)

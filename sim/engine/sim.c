@@ -396,6 +396,10 @@ static enum cpu_next cpu_step(struct sim *s, struct sim_cpu *sc, struct cpu_turn
     tn->horizon = ev_next_time(&s->q);
     tn->limit = tn->horizon >= CYCLES_NEVER - s->m.quantum ? CYCLES_NEVER
                                                            : tn->horizon + s->m.quantum;
+    if (sc->kvm.kick_at <= c->now && !sc->preempted) {
+        host_take_kick(s, sc);          /* a host IPI: VM exit, re-entry */
+        return CPU_STEP;
+    }
     if (sd_irq_time(sc) <= c->now) {
         sd_handle_irqs(s, sc);
         return CPU_STEP;
@@ -410,7 +414,7 @@ static enum cpu_next cpu_step(struct sim *s, struct sim_cpu *sc, struct cpu_turn
         return step_wait_start(s, sc, tn);
     if (sc->idle)
         wake_from_idle(s, sc);
-    if (sc->preempted && sc->cur.type != OP_VCPU_RUN)
+    if (sc->preempted && sc->cur.type != OP_VCPU_RUN && !trace_op_is(&sc->cur, TOP_HOST))
         op_vcpu_run(s, sc);             /* the host resumed it implicitly */
     if (trace_op_is(&sc->cur, TOP_LOCAL))
         return step_local(s, sc, tn);
@@ -648,6 +652,7 @@ static int cpus_init(struct sim *s, struct sim_err *err)
         sc->s = s;
         sc->starved = true;
         sc->tick_at = CYCLES_NEVER;
+        kvm_vcpu_init(&sc->kvm);
         s->cpu_ptrs[i] = &sc->hw;
         ev_init(&sc->run_ev, cpu_run, sc);
         if (ev_queue_init(&sc->irqq) || ev_queue_init(&sc->queuedq))

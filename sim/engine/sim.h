@@ -52,6 +52,9 @@ struct sim_totals {
     u64 marks;
     u64 events;                         /* engine events fired */
     u64 vcpu_forced_runs;               /* preempted vCPUs the host resumed for a barrier */
+    u64 host_zaps;                      /* host_zap, host_wrprotect, tdx_remove ops */
+    u64 host_flush_cycles;              /* the host CPU's cycles in them (work + remote flush) */
+    u64 tdx_tracks;                     /* TDH.MEM.TRACK calls (TD epoch increments) */
 };
 
 /* One flush request (flushes.csv). */

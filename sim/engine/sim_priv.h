@@ -10,6 +10,7 @@
 
 #include "../../models/apic.h"
 #include "../../models/ept.h"
+#include "../../models/kvm.h"
 #include "../../models/smp.h"
 #include "ev.h"
 #include "sim.h"
@@ -88,6 +89,7 @@ struct sim_cpu {
     u8 cstate;
     bool preempted;                     /* vCPU descheduled by the host */
     bool pv_flush_pending;              /* KVM_VCPU_FLUSH_TLB set while preempted */
+    struct kvm_vcpu kvm;                /* host side: pending requests, kick, TD epoch */
     cycles_t irqs_off_until;
 
     struct ev_queue irqq;               /* pending requests (struct csd), by (arrival, seq) */
@@ -117,6 +119,7 @@ struct sim {
     cycles_t *arrival;                  /* scratch, nr_cpus */
     cycles_t *queued_since;             /* scratch, nr_cpus: call_single_queue non-empty since */
     struct cpumask preempted;           /* vCPUs the host has descheduled */
+    struct kvm_vm vm;                   /* host side of the VM (models/kvm.h) */
     struct cpu **cpu_ptrs;              /* env.cpus */
 
     struct frame_alloc frames;          /* with virt.ept: guest-physical frames */
@@ -193,6 +196,15 @@ int  sd_batch_add(struct sim *s, struct sim_cpu *sc, struct mm *mm,
                   struct mmu_gather *g, const struct trace_op *op);
 bool sd_batch_due(const struct sim *s, const struct sim_cpu *sc);
 void sd_trace_hook(void *arg, u32 cpu, enum tlb_flush_reason r, s64 pages);
+
+/* ---- host.c ----------------------------------------------------------------- */
+/* host_zap, host_wrprotect, tdx_remove, vcpu_migrate on sc's physical CPU. */
+int  host_op(struct sim *s, struct sim_cpu *sc, const struct trace_op *op);
+/* A kick IPI is due on sc (kvm.kick_at <= its clock): exit, re-entry. */
+void host_take_kick(struct sim *s, struct sim_cpu *sc);
+/* The host deschedules (vcpu_preempt) / runs (vcpu_run) the vCPU. */
+void host_vcpu_out(struct sim *s, struct sim_cpu *sc);
+void host_vcpu_in(struct sim *s, struct sim_cpu *sc);
 
 /* ---- ops.c ------------------------------------------------------------------ */
 int  op_exec_global(struct sim *s, struct sim_cpu *sc, const struct trace_op *op);

@@ -210,6 +210,7 @@ static int leaf_text(struct loader *ld, const struct machine_key *k, const cJSON
         return SIM_OK;
     case MK_REPL:
     case MK_APIC:
+    case MK_HFLUSH:
     case MK_STR:
         if (!cJSON_IsString(v))
             return ld_fail(ld, idx, k->key, SIM_EINVAL,

@@ -472,7 +472,28 @@ static int check_ept_map(struct trace_check *c, const struct trace_op *op, struc
     return SIM_OK;
 }
 
-/* Ops whose fields say everything (vcpu_preempt, vcpu_run). */
+/* host_zap, host_wrprotect, tdx_remove: a non-empty, 4K-aligned
+ * guest-physical range below 2^52 (the architectural MAXPHYADDR limit; the
+ * engine checks it against the VM's own size). */
+static int check_gpa_range(struct trace_check *c, const struct trace_op *op,
+                           struct sim_err *err)
+{
+    const u64 lim = 1ull << 52, page = 1ull << PAGE_SHIFT_4K;
+
+    if (op->len == 0)
+        return sim_err_set(err, SIM_EPARSE, "len: must be greater than 0");
+    if (op->gpa & (page - 1))
+        return sim_err_set(err, SIM_EPARSE, "gpa: 0x%" PRIx64 " is not 4K-aligned", op->gpa);
+    if (op->len & (page - 1))
+        return sim_err_set(err, SIM_EPARSE, "len: 0x%" PRIx64 " is not a multiple of 4K",
+                           op->len);
+    if (op->gpa >= lim || op->len > lim - op->gpa)
+        return sim_err_set(err, SIM_ERANGE, "gpa: range 0x%" PRIx64 "+0x%" PRIx64
+                           " goes beyond 2^52", op->gpa, op->len);
+    return SIM_OK;
+}
+
+/* Ops whose fields say everything (vcpu_preempt, vcpu_run, vcpu_migrate). */
 static int check_none(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
 {
     return SIM_OK;
