@@ -3,8 +3,10 @@
  * choose_new_asid() and switch_mm_irqs_off() (arch/x86/mm/tlb.c, 4.14+). */
 #include <criterion/criterion.h>
 #include <glob.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../sim/io/wl_spec.h"
 #include "clirun.h"
@@ -301,4 +303,40 @@ Test(pcid, no_stale_access_under_any_pcid_policy_on_shipped_inputs, .timeout = 2
         cr_expect_eq(global[k] > 0, pol->global_asid, "%s: global ASIDs", pol->name);
         k++;
     }
+}
+
+/* The comparison: on traces/default.jsonl the report says what PCID, PTI
+ * and global ASIDs changed, by their counters, and its mechanism table has
+ * their columns. */
+Test(pcid, report_explains_the_pcid_variants, .timeout = 120)
+{
+    struct cli_ws ws;
+    struct cli_res *r = malloc(sizeof(*r));
+    char trace[PATH_MAX], path[PATH_MAX + 32];
+    const char *run[] = { "run", cli_repo("traces/default.jsonl", trace, sizeof(trace)),
+                          "--policy", "linux,linux-pcid,linux-pcid-pti,broadcast-asid",
+                          "--out", "c", "-q", NULL };
+    const char *rep[] = { "report", "c", NULL };
+    char *md;
+
+    cr_assert(r);
+    cli_ws_init(&ws);
+    cli_run(&ws, run, 100, r);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    cli_run(&ws, rep, 30, r);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    md = cli_slurp(cli_path(&ws, "c/report.md", path, sizeof(path)), NULL);
+    cr_assert(md);
+    cr_expect(strstr(md, "loaded CR3 with NOFLUSH (`task_switch_noflush`"), "%s", md);
+    cr_expect(strstr(md, "returns to user space flushed the user PCID"));
+    cr_expect(strstr(md, "mms got a global ASID (`global_asids_assigned`)"));
+    cr_expect(strstr(md, "| `user_asid_deferred_flushes` |"));
+    cr_expect(strstr(md, "**Not available on this machine:** `skylake-sp` has no broadcast"));
+    /* linux's own paragraph has none of it. */
+    const char *lin = strstr(md, "- **`linux`**"), *next = lin ? strstr(lin + 1, "\n- **") : NULL;
+    cr_assert(lin && next);
+    cr_expect(!memmem(lin, (size_t)(next - lin), "NOFLUSH", 7));
+    free(md);
+    free(r);
+    cli_ws_done(&ws);
 }

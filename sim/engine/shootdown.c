@@ -445,9 +445,13 @@ static bool deliver_global_asid(struct sim *s, struct sim_cpu *sc, struct shootd
     *cost += n * s->m.invlpgb_cycles;
     *wait = s->m.tlbsync_cycles;
     if (!finish_asid_transition(&s->env, sd->mm)) {
-        *tg = (struct flush_targets){ 0 };     /* nobody runs a handler */
+        /* Targets, as for broadcast: the other CPUs running the mm (the
+         * INVLPGBs reach the rest too); nobody runs a handler. */
+        flush_target_all(&s->env, sc->hw.id, NULL, sd->mm, tg);
         return false;
     }
+    /* native_flush_tlb_multi() counts and sends to all of mm_cpumask. */
+    sc->hw.st.nr_tlb_remote_flush++;
     flush_choose_targets(&s->env, &sd->info, &sd->mm->cpumask, tg);
     if (deliver_ipis(s, sc, sd, tg, sc->hw.now + *cost, snd)) {
         sim_fail(s, SIM_ENOMEM, sd->rec.line, "op", "out of memory");
