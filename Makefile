@@ -200,8 +200,10 @@ $(BUILD)/fuzz/slow_%.o: sim/io/%.c $(BUILD)/fuzz/slow_names.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CJSON_CFLAGS) -DTRACE_JSON_FAST=0 \
 	    -include $(BUILD)/fuzz/slow_names.h -c -o $@ $<
 
+# $(filter): the -MMD file of an earlier build adds the headers to $^.
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/tests/fuzz/fuzz_common.o $(FUZZ_SLOW_OBJ) $(LIB)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(CJSON_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ \
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CJSON_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ \
+	    $(filter %.c %.o %.a,$^) \
 	    $(CJSON_LIBS) $(COMP_LIBS) -lm
 
 clean:

@@ -265,3 +265,25 @@ void cli_write_default_head(const struct cli_ws *ws, const char *name, unsigned 
     cli_write(ws, name, s, k);
     free(s);
 }
+
+int cli_split_args(char *s, const char **argv, int max)
+{
+    int n = 0;
+
+    for (char *tok = strtok(s, " "); tok && n < max - 1; tok = strtok(NULL, " "))
+        argv[n++] = tok;
+    argv[n] = NULL;
+    return n;
+}
+
+const char *cli_last_line(const char *s, char *buf, size_t len)
+{
+    const char *end = s + strlen(s), *b;
+
+    while (end > s && end[-1] == '\n')
+        end--;
+    for (b = end; b > s && b[-1] != '\n'; b--)
+        ;
+    snprintf(buf, len, "%.*s", (int)(end - b), b);
+    return buf;
+}

@@ -58,6 +58,12 @@ void cli_wait(const struct cli_ws *ws, pid_t pid, struct cli_res *r);
 /* Number of lines of s (a final line without '\n' counts). */
 int cli_lines(const char *s);
 
+/* Split s in place at spaces into argv (NULL-terminated, at most max - 1
+ * words); returns the number of words. */
+int cli_split_args(char *s, const char **argv, int max);
+/* The last non-empty line of s (without its newline) into buf. */
+const char *cli_last_line(const char *s, char *buf, size_t len);
+
 /* Names in dir, sorted, one per line (skipping . and ..). */
 void cli_list_dir(const char *dir, char *buf, size_t len);
 

@@ -351,19 +351,6 @@ Test(crash, disk_full, .timeout = 300)
     free(r);
 }
 
-/* Last line of s (the error after any progress lines), in buf. */
-static const char *last_line(const char *s, char *buf, size_t len)
-{
-    const char *end = s + strlen(s), *b;
-
-    while (end > s && end[-1] == '\n')
-        end--;
-    for (b = end; b > s && b[-1] != '\n'; b--)
-        ;
-    snprintf(buf, len, "%.*s", (int)(end - b), b);
-    return buf;
-}
-
 /* A command whose output goes to a full file system: exit 1 or 2, its last
  * stderr line names the output (`path` or its temporary name) and says
  * "No space left on device", the previous output is unchanged byte for
@@ -381,7 +368,7 @@ static void expect_full(const struct cli_ws *ws, const char *const *argv, const 
     a = cli_slurp(cli_path(ws, path, p, sizeof(p)), &na);
     cr_expect(a, "no previous %s", path);
     cli_run(ws, argv, 300, r);
-    last_line(r->err, line, sizeof(line));
+    cli_last_line(r->err, line, sizeof(line));
     cr_expect(r->status == 1 || r->status == 2, "%s on a full disk: exit %d: %s", argv[0],
               r->status, r->err);
     cr_expect(strstr(line, path) && strstr(line, "No space left on device"),

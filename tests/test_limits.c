@@ -96,6 +96,18 @@ static void bsave(struct buf *b, const struct cli_ws *ws, const char *name)
     b->n = b->cap = 0;
 }
 
+/* FILE: pre, n times ch, post. */
+static void gen_padded(const struct cli_ws *ws, const char *file, const char *pre, char ch,
+                       size_t n, const char *post)
+{
+    struct buf b = { 0 };
+
+    bprintf(&b, "%s", pre);
+    bpad(&b, ch, n);
+    bprintf(&b, "%s", post);
+    bsave(&b, ws, file);
+}
+
 /* ===== traces ============================================================= */
 
 #define HDR "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":2}\n"
@@ -115,16 +127,10 @@ static void gen_hdr_cpus(const struct cli_ws *ws, bool past)
 
 static void gen_line(const struct cli_ws *ws, bool past)
 {
-    struct buf b = { 0 };
-    size_t start;
+    static const char op[] = "{\"op\":\"mark\",\"label\":\"x\"";  /* blanks, then '}' */
 
-    bprintf(&b, HDR);
-    start = b.n;
-    bprintf(&b, "{\"op\":\"mark\",\"label\":\"x\"");    /* blanks up to the limit, '}' last */
-    bpad(&b, ' ', TRACE_MAX_LINE + past - (b.n - start) - 1);
-    bprintf(&b, "}\n");
-    cr_assert_eq(b.n - start - 1, TRACE_MAX_LINE + past);
-    bsave(&b, ws, "t.jsonl");
+    gen_padded(ws, "t.jsonl", HDR "{\"op\":\"mark\",\"label\":\"x\"", ' ',
+               TRACE_MAX_LINE + past - strlen(op) - 1, "}\n");
 }
 
 /* A mark whose label nests DEPTH levels in all (the object is the first). */
@@ -171,22 +177,14 @@ static void gen_cycles(const struct cli_ws *ws, bool past)
 
 static void gen_label(const struct cli_ws *ws, bool past)
 {
-    struct buf b = { 0 };
-
-    bprintf(&b, HDR "{\"op\":\"mark\",\"label\":\"");
-    bpad(&b, 'a', TRACE_MAX_LABEL + past);
-    bprintf(&b, "\"}\n");
-    bsave(&b, ws, "t.jsonl");
+    gen_padded(ws, "t.jsonl", HDR "{\"op\":\"mark\",\"label\":\"", 'a',
+               TRACE_MAX_LABEL + past, "\"}\n");
 }
 
 static void gen_name(const struct cli_ws *ws, bool past)
 {
-    struct buf b = { 0 };
-
-    bprintf(&b, "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":2,\"name\":\"");
-    bpad(&b, 'a', TRACE_MAX_NAME + past);
-    bprintf(&b, "\"}\n");
-    bsave(&b, ws, "t.jsonl");
+    gen_padded(ws, "t.jsonl", "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":2,\"name\":\"",
+               'a', TRACE_MAX_NAME + past, "\"}\n");
 }
 
 static void gen_mm_id(const struct cli_ws *ws, bool past)
@@ -279,11 +277,8 @@ static void gen_xz_window(const struct cli_ws *ws, bool past)
 /* A valid model, padded with blanks to the byte limit (or one past it). */
 static void gen_model_bytes(const struct cli_ws *ws, bool past)
 {
-    struct buf b = { 0 };
-
-    bprintf(&b, "{\"cpus\":2}");
-    bpad(&b, ' ', MODEL_MAX_BYTES + past - b.n);
-    bsave(&b, ws, "m.json");
+    gen_padded(ws, "m.json", "{\"cpus\":2}", ' ', MODEL_MAX_BYTES + past - strlen("{\"cpus\":2}"),
+               "");
 }
 
 static void gen_model_members(const struct cli_ws *ws, bool past)
@@ -301,12 +296,8 @@ static void gen_model_members(const struct cli_ws *ws, bool past)
  * key may be (MODEL_MAX_PATH - 1 bytes), or one byte longer. */
 static void gen_model_key(const struct cli_ws *ws, bool past)
 {
-    struct buf b = { 0 };
-
-    bprintf(&b, "{\"tlb\":{\"_");
-    bpad(&b, 'a', MODEL_MAX_PATH - 1 + past - strlen("tlb._"));
-    bprintf(&b, "\":\"doc\"}}");
-    bsave(&b, ws, "m.json");
+    gen_padded(ws, "m.json", "{\"tlb\":{\"_", 'a', MODEL_MAX_PATH - 1 + past - strlen("tlb._"),
+               "\":\"doc\"}}");
 }
 
 /* Nesting: "tlb" { "stlb" { "_doc": [ [ ... ] ] } }: three objects, then
@@ -325,11 +316,9 @@ static void gen_model_depth(const struct cli_ws *ws, bool past)
 
 static void gen_spec_bytes(const struct cli_ws *ws, bool past)
 {
-    struct buf b = { 0 };
+    static const char spec[] = "{\"workload\":\"jit\",\"iterations\":2}";
 
-    bprintf(&b, "{\"workload\":\"jit\",\"iterations\":2}");
-    bpad(&b, ' ', WL_SPEC_MAX_BYTES + past - b.n);
-    bsave(&b, ws, "s.json");
+    gen_padded(ws, "s.json", spec, ' ', WL_SPEC_MAX_BYTES + past - strlen(spec), "");
 }
 
 /* ===== measurement files (tlbsim probe output) ============================== */
@@ -370,34 +359,30 @@ static void gen_meas_cases(const struct cli_ws *ws, bool past)
     bsave(&b, ws, "m.json");
 }
 
-static void gen_meas_lines(const struct cli_ws *ws, bool past)
+/* A file of one case (see meas_case). */
+static void gen_meas_one(const struct cli_ws *ws, u32 pages, u32 threads, u32 extra)
 {
     struct buf b = { 0 };
 
     bprintf(&b, MEAS_HEAD);
-    meas_case(&b, 0, 1, 0, MEAS_MAX_LINES + (u32)past - MEAS_CASE_LINES);
+    meas_case(&b, 0, pages, threads, extra);
     bprintf(&b, "]}");
     bsave(&b, ws, "m.json");
+}
+
+static void gen_meas_lines(const struct cli_ws *ws, bool past)
+{
+    gen_meas_one(ws, 1, 0, MEAS_MAX_LINES + (u32)past - MEAS_CASE_LINES);
 }
 
 static void gen_meas_pages(const struct cli_ws *ws, bool past)
 {
-    struct buf b = { 0 };
-
-    bprintf(&b, MEAS_HEAD);
-    meas_case(&b, 0, MEAS_MAX_PAGES + (u32)past, 0, 0);
-    bprintf(&b, "]}");
-    bsave(&b, ws, "m.json");
+    gen_meas_one(ws, MEAS_MAX_PAGES + (u32)past, 0, 0);
 }
 
 static void gen_meas_threads(const struct cli_ws *ws, bool past)
 {
-    struct buf b = { 0 };
-
-    bprintf(&b, MEAS_HEAD);
-    meas_case(&b, 0, 1, MEAS_MAX_THREADS + (u32)past, 0);
-    bprintf(&b, "]}");
-    bsave(&b, ws, "m.json");
+    gen_meas_one(ws, 1, MEAS_MAX_THREADS + (u32)past, 0);
 }
 
 /* The byte limit is checked on the file's size before reading: a sparse
@@ -589,16 +574,6 @@ static const struct lim_case cases[] = {
 
 /* ===== running a case ======================================================== */
 
-static int split_args(char *s, const char **argv, int max)
-{
-    int n = 0;
-
-    for (char *tok = strtok(s, " "); tok && n < max - 1; tok = strtok(NULL, " "))
-        argv[n++] = tok;
-    argv[n] = NULL;
-    return n;
-}
-
 /* Run case c at the limit (past = false) or one past it, in a fresh workspace. */
 static void run_case(const struct lim_case *c, bool past, struct cli_res *r)
 {
@@ -613,7 +588,7 @@ static void run_case(const struct lim_case *c, bool past, struct cli_res *r)
     snprintf(args, sizeof(args), c->args,
              c->val ? c->val(past) : past ? c->past_val : c->at_val);
     cr_assert(strlen(args) < sizeof(args) - 1, "arguments too long");
-    split_args(args, argv, 1024);
+    cli_split_args(args, argv, 1024);
     cli_run(&ws, argv, 300, r);
     cli_ws_done(&ws);
 }

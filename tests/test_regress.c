@@ -828,16 +828,6 @@ static void write_input(const struct cli_ws *ws, const struct bad_case *c)
     }
 }
 
-static int split_args(char *s, const char **argv, int max)
-{
-    int n = 0;
-
-    for (char *tok = strtok(s, " "); tok && n < max - 1; tok = strtok(NULL, " "))
-        argv[n++] = tok;
-    argv[n] = NULL;
-    return n;
-}
-
 /* Run one case in a fresh workspace; fills r and reports whether the
  * command left any new file (the 'out' directory may exist, empty). */
 static void run_case(const struct bad_case *c, struct cli_res *r, char *leftover, size_t len)
@@ -856,7 +846,7 @@ static void run_case(const struct bad_case *c, struct cli_res *r, char *leftover
     write_input(&ws, c);
     cli_list_dir(ws.dir, before, sizeof(before));
     snprintf(args, sizeof(args), "%s", c->args);
-    split_args(args, argv, 32);
+    cli_split_args(args, argv, 32);
     cli_run(&ws, argv, 300, r);
     rmdir(cli_path(&ws, "out", p, sizeof(p)));  /* only if empty */
     cli_list_dir(ws.dir, after, sizeof(after));
@@ -923,19 +913,6 @@ static void md_code(FILE *f, const char *s, size_t max, bool quotes)
     fputc('`', f);
 }
 
-/* The offending input: the last non-empty line of the text. */
-static const char *last_line(const char *s, char *buf, size_t len)
-{
-    const char *end = s + strlen(s), *b;
-
-    while (end > s && end[-1] == '\n')
-        end--;
-    for (b = end; b > s && b[-1] != '\n'; b--)
-        ;
-    snprintf(buf, len, "%.*s", (int)(end - b), b);
-    return buf;
-}
-
 Test(regress, table, .timeout = 1200)
 {
     const char *path = getenv("TLBSIM_BAD_INPUT_TABLE");
@@ -959,7 +936,7 @@ Test(regress, table, .timeout = 1200)
         fprintf(f, "| %s | %s", c->cls, c->what);
         if (c->text && c->file && strchr(c->args, '.') && strstr(c->args, c->file)) {
             fputs(": ", f);
-            md_code(f, last_line(c->text, line, sizeof(line)), 100, true);
+            md_code(f, cli_last_line(c->text, line, sizeof(line)), 100, true);
         }
         fputs(" | ", f);
         md_code(f, c->args, 200, false);
