@@ -10,7 +10,9 @@
  * Indexing (the contract, tlb.h): an entry for a page of 1 << shift bytes
  * lives in set (va >> shift) mod sets, and its tag is
  * (va >> shift) << 3 | size index, where the size index is the position of
- * shift in cfg->shifts.  Two sizes can therefore cache the same address at
+ * shift in cfg->shifts, XORed with the tag space (TLB_TAG_VALID, and the
+ * PCID or global bits; tlb.h).  An empty way's tag is 0, so the arrays
+ * start zeroed: big ones are mapped from the kernel's zero pages.  Two sizes can therefore cache the same address at
  * once (a 4K and a 2M entry), which is what INVLPG has to cope with.
  *
  * Replacement state, per set:
@@ -44,8 +46,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define SIM_DEBUG_TLB 0                 /* 1: tlb_check() says what it rejects */
+#define TLB_MAP_MIN (64u << 10)         /* arrays this big are mmapped (estimate: a
+                                         * syscall costs less than zeroing 16 pages) */
 
 /* ===== Small helpers ===================================================== */
 
@@ -138,6 +143,7 @@ int tlb_init(struct tlb *t, const struct tlb_config *cfg, enum tlb_repl repl,
     int rc;
 
     memset(t, 0, sizeof(*t));           /* a failed init leaves t destroyable */
+    t->asid_tag = TLB_TAG_VALID;        /* PCID-less: the one tag space */
     if (!cfg)
         return sim_err_set(err, SIM_EINVAL, "tlb: no configuration");
     if ((rc = check_config(cfg, repl, err)))
@@ -154,13 +160,21 @@ int tlb_init(struct tlb *t, const struct tlb_config *cfg, enum tlb_repl repl,
     t->set_mod = !is_pow2(t->sets);
     t->nr_sizes = cfg->nr_sizes;
     memcpy(t->shifts, cfg->shifts, cfg->nr_sizes);  /* the rest stay 0 */
-    if ((t->e = malloc((size_t)cfg->entries * sizeof(*t->e))) == NULL ||
-        (t->tags = malloc((size_t)cfg->entries * sizeof(*t->tags))) == NULL)
+    /* Entries and dense tags in one zeroed block (zero is an empty way).
+     * A large one is mapped: the kernel supplies zero pages on first touch,
+     * so a CPU pays only for the sets it uses (an STLB is 86 KB). */
+    size_t bytes = (size_t)cfg->entries * (sizeof(*t->e) + sizeof(*t->tags));
+    if (bytes >= TLB_MAP_MIN) {
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            goto err;
+        t->e = p;
+        t->mapped = true;
+        t->map_bytes = bytes;
+    } else if ((t->e = calloc(1, bytes)) == NULL) {
         goto err;
-    for (u32 i = 0; i < cfg->entries; i++) {
-        t->e[i] = (struct tlb_entry){ .tag = TLB_TAG_INVALID };
-        t->tags[i] = TLB_TAG_INVALID;
     }
+    t->tags = (u64 *)(t->e + cfg->entries);
     if (repl == TLB_REPL_PLRU) {
         /* Tree: node bits 1..ways-1; MRU bits: 0..ways-1.  Both fit in ways bits. */
         t->plru_bytes = (t->ways + 7) / 8;
@@ -179,8 +193,10 @@ void tlb_destroy(struct tlb *t)
 {
     if (!t)
         return;
-    free(t->e);
-    free(t->tags);
+    if (t->mapped)
+        munmap(t->e, t->map_bytes);
+    else
+        free(t->e);                     /* the tags live in the same block */
     free(t->plru);
     memset(t, 0, sizeof(*t));
 }
@@ -314,7 +330,9 @@ struct tlb_entry *tlb_fill(struct tlb *t, u64 va, unsigned shift,
         return NULL;
 
     u64 vpn = va >> shift;
-    u64 tag = (vpn << 3 | (u64)s) ^ (src && src->global ? t->global_tag : t->asid_tag);
+    /* PCID-less (global_tag 0), a global entry lives in the one space. */
+    u64 tag = (vpn << 3 | (u64)s) ^ (src && src->global && t->global_tag ? t->global_tag
+                                                                         : t->asid_tag);
     u32 si = tlb_set_of(t, vpn);
     u32 w = choose_way(t, si, tag);
     size_t i = (size_t)si * t->ways + w;
@@ -404,13 +422,14 @@ void tlb_flush_va(struct tlb *t, u64 va)
 void tlb_set_pcid_mode(struct tlb *t, bool on)
 {
     assert(t->nr_valid == 0 || (t->global_tag != 0) == on);
-    t->global_tag = on ? TLB_TAG_GLOBAL : 0;
+    t->global_tag = on ? TLB_TAG_VALID | TLB_TAG_GLOBAL : 0;
     if (!on)
-        t->asid_tag = 0;
+        t->asid_tag = TLB_TAG_VALID;
 }
 
-/* The PCID/global bits of a valid tag: what is left above bit 47 once the
- * page part (copies of tag bit 47 for a 4K page, see tlb.h) is removed. */
+/* The tag space of a valid tag (TLB_TAG_VALID and the PCID/global bits):
+ * what is left above bit 47 once the page part (copies of tag bit 47 for a
+ * 4K page, see tlb.h) is removed. */
 static u64 tag_space(const struct tlb *t, u64 tag)
 {
     u64 page_hi = t->shifts[tag & 7] == 12 && (tag >> 47 & 1) ? 0x7full << 48 : 0;
@@ -430,7 +449,7 @@ int tlb_entry_pcid(const struct tlb *t, const struct tlb_entry *e)
 void tlb_flush_pcid(struct tlb *t, u16 pcid)
 {
     size_t n = (size_t)t->sets * t->ways;
-    u64 space = (u64)(pcid & TLB_PCID_MASK) << TLB_TAG_PCID_SHIFT;
+    u64 space = TLB_TAG_VALID | (u64)(pcid & TLB_PCID_MASK) << TLB_TAG_PCID_SHIFT;
 
     if (!t->sets)
         return;
@@ -446,7 +465,8 @@ void tlb_flush_va_pcid(struct tlb *t, u64 va, u16 pcid)
     if (!t->sets)
         return;
     t->st.flush_va++;
-    flush_va_space(t, va, (u64)(pcid & TLB_PCID_MASK) << TLB_TAG_PCID_SHIFT, true);
+    flush_va_space(t, va, TLB_TAG_VALID | (u64)(pcid & TLB_PCID_MASK) << TLB_TAG_PCID_SHIFT,
+                   true);
 }
 
 void tlb_flush_mm(struct tlb *t, u16 mm)
@@ -512,6 +532,9 @@ static bool check_entry(const struct tlb *t, u32 si, u32 w)
           si, w, e->shift, t->shifts[s]);
     u64 sp = tag_space(t, e->tag), page = e->tag ^ sp;
 
+    CHECK(sp & TLB_TAG_VALID, "set %u way %u: tag %#llx lacks the valid bit",
+          si, w, (unsigned long long)e->tag);
+    sp &= ~TLB_TAG_VALID;
     CHECK(!(sp & ~((u64)TLB_PCID_MASK << TLB_TAG_PCID_SHIFT | TLB_TAG_GLOBAL)),
           "set %u way %u: tag %#llx has bits outside the page, PCID and global fields",
           si, w, (unsigned long long)e->tag);

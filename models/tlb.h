@@ -35,14 +35,20 @@
 enum tlb_repl { TLB_REPL_LRU = 0, TLB_REPL_PLRU = 1, TLB_REPL_RANDOM = 2 };
 
 #define TLB_MAX_SIZES 3                 /* page sizes one structure can hold */
-#define TLB_TAG_INVALID UINT64_MAX
+/* Every valid tag has bit 63 (TLB_TAG_VALID) set and an empty way holds 0,
+ * so a structure's arrays start out as plain zeroed memory: large ones come
+ * straight from the kernel's zero pages and cost nothing until touched
+ * (1024 CPUs' STLBs are 90 MB). */
+#define TLB_TAG_INVALID 0ull
+#define TLB_TAG_VALID (1ull << 63)
 /* With PCIDs (cpu.pcid) a tag also says whose entry it is: the 12-bit PCID
  * is XORed into tag bits 50..61, and a global entry (which matches under
  * every PCID) carries TLB_TAG_GLOBAL instead.  The page part of a tag only
  * reaches bit 54 for a 4K page of an upper-half address, and for a
  * canonical address its bits 48..54 are copies of bit 47 (va bit 56), so
- * the XOR stays one-to-one.  Bit 63 is never set: no tag equals
- * TLB_TAG_INVALID.  PCID-less, both spaces are 0 and tags are the page part. */
+ * the XOR stays one-to-one.  The tag spaces (asid_tag, global_tag) carry
+ * TLB_TAG_VALID, so a tag is (page part ^ space) with bit 63 set.
+ * PCID-less, the space is TLB_TAG_VALID alone. */
 #define TLB_TAG_PCID_SHIFT 50
 #define TLB_TAG_GLOBAL (1ull << 62)
 #define TLB_PCID_MASK 0xfffu
@@ -79,8 +85,10 @@ struct tlb_stats {
 struct tlb {
     struct tlb_entry *e;                /* sets * ways entries, set-major */
     u64 *tags;                          /* sets * ways: tags[i] == e[i].tag, for probes */
-    u64 asid_tag;                       /* current PCID << TLB_TAG_PCID_SHIFT (0 PCID-less) */
-    u64 global_tag;                     /* TLB_TAG_GLOBAL with PCIDs, else 0 */
+    u64 asid_tag;                       /* TLB_TAG_VALID | current PCID << TLB_TAG_PCID_SHIFT */
+    u64 global_tag;                     /* TLB_TAG_VALID | TLB_TAG_GLOBAL with PCIDs, else 0 */
+    bool mapped;                        /* e (and tags after it) is an mmap of map_bytes */
+    size_t map_bytes;
     u8  *plru;                          /* PLRU state per set (bytes per set = plru_bytes) */
     u32 sets, ways, set_mask;           /* set_mask = sets-1 when a power of two, else 0 */
     bool set_mod;                       /* sets is not a power of two: index by modulo */
@@ -268,7 +276,7 @@ void tlb_set_pcid_mode(struct tlb *t, bool on);
 /* The PCID later lookups and fills use (CR3 bits 11:0). */
 static inline void tlb_set_pcid(struct tlb *t, u16 pcid)
 {
-    t->asid_tag = (u64)(pcid & TLB_PCID_MASK) << TLB_TAG_PCID_SHIFT;
+    t->asid_tag = TLB_TAG_VALID | (u64)(pcid & TLB_PCID_MASK) << TLB_TAG_PCID_SHIFT;
 }
 /* Non-global entries of pcid: a CR3 write without NOFLUSH, INVPCID type 1. */
 void tlb_flush_pcid(struct tlb *t, u16 pcid);

@@ -76,7 +76,7 @@ static unsigned fz_shift(struct fuzz *f)
 static void expect_same(struct fuzz *f, const struct tlb_entry *e,
                         const struct tlb_ref_entry *re, const char *what)
 {
-    cr_assert(e->tag == (re->vpn << 3 | re->size), FZ_FMT "%s: tag %#llx, ref vpn %#llx size %u",
+    cr_assert(e->tag == (TLB_TAG_VALID | re->vpn << 3 | re->size), FZ_FMT "%s: tag %#llx, ref vpn %#llx size %u",
               FZ_ARGS(f), what, (unsigned long long)e->tag,
               (unsigned long long)re->vpn, re->size);
     cr_assert(e->shift == re->shift && e->ptep == re->ptep && e->pte == re->pte &&
@@ -305,7 +305,7 @@ Test(tlb, entry_lands_in_vpn_mod_sets)
             cr_assert((u64)(e - t.e) / t.ways == want, "%u/%u vpn %llu: set %zu, want %llu",
                       geoms[g][0], geoms[g][1], (unsigned long long)vpn,
                       (size_t)(e - t.e) / t.ways, (unsigned long long)want);
-            cr_assert(e->tag == ((vpn * 7 + 3) << 3 | (shift == 21)));
+            cr_assert(e->tag == (TLB_TAG_VALID | (vpn * 7 + 3) << 3 | (shift == 21)));
         }
         cr_assert(tlb_check(&t));
         tlb_destroy(&t);
@@ -457,12 +457,12 @@ Test(tlb, check_catches_corruption)
     cr_assert(tlb_check(&t));
 
     saved = *a;
-    a->tag = 2ull << 3;                             /* vpn 2 belongs in set 2 */
+    a->tag = TLB_TAG_VALID | 2ull << 3;             /* vpn 2 belongs in set 2 */
     cr_assert(!tlb_check(&t), "entry in the wrong set");
     *a = saved;
     b->tag = a->tag;                                /* duplicate page */
     cr_assert(!tlb_check(&t), "duplicate tag");
-    b->tag = 17ull << 3;
+    b->tag = TLB_TAG_VALID | 17ull << 3;
     a->tag |= 5;                                    /* size index beyond nr_sizes */
     cr_assert(!tlb_check(&t), "bad size index");
     *a = saved;
@@ -541,7 +541,7 @@ Test(tlb, lru_evicts_least_recently_used)
     tlb_lookup(&t, 0x0000);                         /* order now 0 3 2 1 */
     tlb_lookup(&t, 0x1000);                         /* order now 1 0 3 2 */
     tlb_fill(&t, 0x9000, 12, &src, &ev);
-    cr_assert(ev.tag == 2ull << 3, "evicted %#llx", (unsigned long long)ev.tag);
+    cr_assert(ev.tag == (TLB_TAG_VALID | 2ull << 3), "evicted %#llx", (unsigned long long)ev.tag);
     tlb_destroy(&t);
 }
 
@@ -558,7 +558,7 @@ Test(tlb, tree_plru_follows_node_bits)
         fill(&t, p << 12, 12, false, 0);
     tlb_lookup(&t, 0x0000);
     tlb_fill(&t, 0x9000, 12, &src, &ev);
-    cr_assert(ev.tag == 2ull << 3, "evicted %#llx", (unsigned long long)ev.tag);
+    cr_assert(ev.tag == (TLB_TAG_VALID | 2ull << 3), "evicted %#llx", (unsigned long long)ev.tag);
     tlb_destroy(&t);
 }
 
@@ -576,7 +576,7 @@ Test(tlb, bit_plru_clears_on_saturation)
     tlb_lookup(&t, 0x0000);
     cr_assert(t.plru[0] == 0x5, "bits %#x", t.plru[0]);
     tlb_fill(&t, 0x9000, 12, &src, &ev);
-    cr_assert(ev.tag == 1ull << 3, "evicted %#llx", (unsigned long long)ev.tag);
+    cr_assert(ev.tag == (TLB_TAG_VALID | 1ull << 3), "evicted %#llx", (unsigned long long)ev.tag);
     cr_assert(tlb_check(&t));
     tlb_destroy(&t);
 }

@@ -1,4 +1,6 @@
-/* sim/engine/ev.c - intrusive binary heap ordered by (when, seq). */
+/* sim/engine/ev.c - intrusive binary heap ordered by (when, seq).  The
+ * order is total (seq is unique), so the order events come out in does not
+ * depend on how the heap arranges them. */
 #include "ev.h"
 
 #include <stdlib.h>
@@ -74,6 +76,32 @@ static void sift_down(struct ev_queue *q, u32 i)
     place(q, e, i);
 }
 
+/* Remove the first event: move the earlier child up into the hole until it
+ * reaches the bottom, then put the last event there and sift it up (Floyd's
+ * variant: one comparison per level instead of two, and the last event
+ * usually belongs near the bottom anyway). */
+static void remove_first(struct ev_queue *q)
+{
+    struct ev *last = q->heap[--q->nr];
+    u32 i = 0, n = q->nr;
+
+    q->heap[0]->heap_idx = EV_UNQUEUED;
+    if (!n)
+        return;
+    for (;;) {
+        u32 l = 2 * i + 1;
+
+        if (l >= n)
+            break;
+        if (l + 1 < n && before(q->heap[l + 1], q->heap[l]))
+            l++;
+        place(q, q->heap[l], i);
+        i = l;
+    }
+    place(q, last, i);
+    sift_up(q, i);
+}
+
 static void remove_at(struct ev_queue *q, u32 i)
 {
     struct ev *last = q->heap[--q->nr];
@@ -88,8 +116,17 @@ static void remove_at(struct ev_queue *q, u32 i)
 
 int ev_schedule(struct ev_queue *q, struct ev *e, cycles_t when)
 {
-    if (ev_queued(e))
-        remove_at(q, e->heap_idx);
+    if (ev_queued(e)) {                 /* new key in place, then up or down */
+        u32 i = e->heap_idx;
+
+        e->when = when;
+        e->seq = q->next_seq++;
+        if (i > 0 && before(e, q->heap[(i - 1) / 2]))
+            sift_up(q, i);
+        else
+            sift_down(q, i);
+        return SIM_OK;
+    }
     if (q->nr == q->cap) {
         struct ev **h = realloc(q->heap, 2 * q->cap * sizeof(*h));
         if (!h)
@@ -117,7 +154,7 @@ struct ev *ev_pop(struct ev_queue *q)
     if (!q->nr)
         return NULL;
     e = q->heap[0];
-    remove_at(q, 0);
+    remove_first(q);
     q->nr_fired++;
     return e;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 int sim_fail(struct sim *s, int code, u64 line, const char *field, const char *msg)
 {
@@ -135,6 +136,43 @@ void sim_wake_at(struct sim *s, struct sim_cpu *sc, cycles_t t)
         sim_schedule(s, &sc->run_ev, t);
 }
 
+/* The read-ahead buffers grow to megabytes (WINDOW_ADDRS addresses, up to
+ * WINDOW_OPS_DEFAULT ops).  From BIG_BUF bytes on they are mapped 2 MiB
+ * aligned and advised for transparent huge pages: one fault per 2 MiB
+ * instead of 512, which matters for every run of `--policy all` (each a
+ * fresh child process).  Whether a buffer was mapped follows from its size,
+ * so buf_free needs only the size. */
+#define BIG_BUF (2u << 20)
+
+static void *buf_alloc(size_t bytes)
+{
+    if (bytes < BIG_BUF)
+        return malloc(bytes);
+    size_t len = (bytes + BIG_BUF - 1) & ~(size_t)(BIG_BUF - 1);
+    u8 *p = mmap(NULL, len + BIG_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED)
+        return NULL;
+    size_t head = (size_t)(-(uintptr_t)p & (BIG_BUF - 1));
+    if (head)
+        munmap(p, head);
+    if (BIG_BUF - head)
+        munmap(p + head + len, BIG_BUF - head);
+    p += head;
+    madvise(p, len, MADV_HUGEPAGE);     /* advice only: no huge pages is fine */
+    return p;
+}
+
+static void buf_free(void *p, size_t bytes)
+{
+    if (!p)
+        return;
+    if (bytes < BIG_BUF)
+        free(p);
+    else
+        munmap(p, (bytes + BIG_BUF - 1) & ~(size_t)(BIG_BUF - 1));
+}
+
 static int grow_ring(struct sim_cpu *sc, size_t need)
 {
     size_t cap = sc->r_cap ? sc->r_cap : 64;
@@ -144,12 +182,12 @@ static int grow_ring(struct sim_cpu *sc, size_t need)
         cap *= 2;
     if (cap == sc->r_cap)
         return SIM_OK;
-    n = malloc(cap * sizeof(*n));
+    n = buf_alloc(cap * sizeof(*n));
     if (!n)
         return SIM_ENOMEM;
     for (size_t i = 0; i < sc->r_len; i++)
         n[i] = sc->ring[(sc->r_head + i) & (sc->r_cap - 1)];
-    free(sc->ring);
+    buf_free(sc->ring, sc->r_cap * sizeof(*n));
     sc->ring = n;
     sc->r_head = 0;
     sc->r_cap = cap;
@@ -159,13 +197,13 @@ static int grow_ring(struct sim_cpu *sc, size_t need)
 static int grow_q(struct sim_cpu *sc)
 {
     u32 cap = sc->q_cap ? sc->q_cap * 2 : 16;
-    struct trace_op *n = malloc(cap * sizeof(*n));
+    struct trace_op *n = buf_alloc(cap * sizeof(*n));
 
     if (!n)
         return SIM_ENOMEM;
     for (u32 i = 0; i < sc->q_len; i++)
         n[i] = sc->q[(sc->q_head + i) & (sc->q_cap - 1)];
-    free(sc->q);
+    buf_free(sc->q, sc->q_cap * sizeof(*n));
     sc->q = n;
     sc->q_head = 0;
     sc->q_cap = cap;
@@ -743,8 +781,8 @@ void sim_destroy(struct sim *s)
         ev_queue_destroy(&sc->irqq);    /* its csds live in s->csd_slabs */
         ev_queue_destroy(&sc->queuedq);
         cpu_destroy(&sc->hw);
-        free(sc->q);
-        free(sc->ring);
+        buf_free(sc->q, sc->q_cap * sizeof(*sc->q));
+        buf_free(sc->ring, sc->r_cap * sizeof(*sc->ring));
     }
     while (s->csd_slabs) {
         struct csd_slab *n = s->csd_slabs->next;
