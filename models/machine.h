@@ -57,6 +57,15 @@ struct machine {
     u32 flush_request_cycles;           /* "cost.flush_request_cycles": flush_tlb_mm_range bookkeeping */
     u32 switch_mm_cycles;               /* "cost.switch_mm_cycles": switch_mm_irqs_off minus the CR3 write */
 
+    /* the kernel's own work in the system calls that change page tables
+     * (charged on the calling CPU before its flush request, sim/engine/ops.c) */
+    u32 zap_call_cycles;                /* "kernel.zap_call_cycles": madvise(DONTNEED) per call */
+    u32 zap_pte_cycles;                 /* "kernel.zap_pte_cycles": per present PTE zapped */
+    u32 unmap_call_cycles;              /* "kernel.unmap_call_cycles": munmap per call */
+    u32 unmap_pte_cycles;               /* "kernel.unmap_pte_cycles": per present PTE unmapped */
+    u32 mprotect_call_cycles;           /* "kernel.mprotect_call_cycles": mprotect per call */
+    u32 mprotect_pte_cycles;            /* "kernel.mprotect_pte_cycles": per present PTE changed */
+
     /* APIC and IPIs */
     enum apic_mode apic_mode;           /* "apic.mode": xapic-flat | x2apic-phys | x2apic-cluster */
     bool apic_shorthand;                /* "apic.shorthand": all-but-self when mask == online\self */
@@ -93,6 +102,9 @@ struct machine {
     u32 hypercall_cycles;               /* "virt.hypercall_cycles" */
     u32 pv_ipi_window;                  /* "virt.pv_ipi_window": APIC ids per KVM_HC_SEND_IPI (128) */
     u32 hv_flush_page_cycles;           /* "virt.hv_flush_page_cycles": host work per page, Hyper-V list flush */
+    u32 invlpg_sync_cycles;             /* "virt.invlpg_sync_cycles": host work per INVLPG of a
+                                         * page whose page table is still attached (shadow
+                                         * paging); 0 with EPT/NPT */
     u32 vcpu_resume_flush_cycles;       /* "virt.vcpu_resume_flush_cycles": KVM_VCPU_FLUSH_TLB on entry */
     bool posted_interrupts;             /* "virt.posted_interrupts": a running vCPU takes an IPI without an exit */
     bool eoi_exit;                      /* "virt.eoi_exit": the guest's EOI write traps to the host */
