@@ -495,6 +495,23 @@ static u32 kernel_range_flush(struct flush_env *env, struct cpu *c,
     return (u32)cost;
 }
 
+/* Under shadow paging an INVLPG exits and the host re-syncs its shadow
+ * entry for the page; when the page's table was already detached (munmap
+ * frees empty tables before the flush: free_pgtables() runs before
+ * tlb_finish_mmu()), there is nothing left to sync.  virt.invlpg_sync_cycles
+ * per page of the range whose leaf table is still attached; 0 with EPT/NPT. */
+static u64 shadow_sync_cycles(const struct flush_env *env, const struct flush_tlb_info *f)
+{
+    unsigned level = f->stride_shift >= PAGE_SHIFT_1G ? 3 : f->stride_shift >= PAGE_SHIFT_2M ? 2 : 1;
+    u64 step = 1ull << f->stride_shift, n = 0;
+
+    if (!env->m->invlpg_sync_cycles || !f->mm)
+        return 0;
+    for (u64 va = f->start; va < f->end; va += step)
+        n += pt_table_at(&f->mm->pt, va, level) != NULL;
+    return n * env->m->invlpg_sync_cycles;
+}
+
 static u32 flush_partial(struct flush_env *env, struct cpu *c,
                          const struct flush_tlb_info *f, bool local,
                          enum tlb_flush_reason reason)
@@ -506,7 +523,7 @@ static u32 flush_partial(struct flush_env *env, struct cpu *c,
     if (local)
         c->st.nr_tlb_local_flush_one += nr;
     trace(env, c->id, reason, (s64)nr);
-    return (u32)cost;
+    return (u32)(cost + shadow_sync_cycles(env, f));
 }
 
 u32 flush_tlb_func(struct flush_env *env, struct cpu *c,

@@ -66,6 +66,15 @@ struct machine {
     u32 flush_request_cycles;           /* "cost.flush_request_cycles": flush_tlb_mm_range bookkeeping */
     u32 switch_mm_cycles;               /* "cost.switch_mm_cycles": switch_mm_irqs_off minus the CR3 write */
 
+    /* the kernel's own work in the system calls that change page tables
+     * (charged on the calling CPU before its flush request, sim/engine/ops.c) */
+    u32 zap_call_cycles;                /* "kernel.zap_call_cycles": madvise(DONTNEED) per call */
+    u32 zap_pte_cycles;                 /* "kernel.zap_pte_cycles": per present PTE zapped */
+    u32 unmap_call_cycles;              /* "kernel.unmap_call_cycles": munmap per call */
+    u32 unmap_pte_cycles;               /* "kernel.unmap_pte_cycles": per present PTE unmapped */
+    u32 mprotect_call_cycles;           /* "kernel.mprotect_call_cycles": mprotect per call */
+    u32 mprotect_pte_cycles;            /* "kernel.mprotect_pte_cycles": per present PTE changed */
+
     /* APIC and IPIs */
     enum apic_mode apic_mode;           /* "apic.mode": xapic-flat | x2apic-phys | x2apic-cluster */
     bool apic_shorthand;                /* "apic.shorthand": all-but-self when mask == online\self */
@@ -102,6 +111,9 @@ struct machine {
     u32 hypercall_cycles;               /* "virt.hypercall_cycles" */
     u32 pv_ipi_window;                  /* "virt.pv_ipi_window": APIC ids per KVM_HC_SEND_IPI (128) */
     u32 hv_flush_page_cycles;           /* "virt.hv_flush_page_cycles": host work per page, Hyper-V list flush */
+    u32 invlpg_sync_cycles;             /* "virt.invlpg_sync_cycles": host work per INVLPG of a
+                                         * page whose page table is still attached (shadow
+                                         * paging); 0 with EPT/NPT */
     u32 vcpu_resume_flush_cycles;       /* "virt.vcpu_resume_flush_cycles": KVM_VCPU_FLUSH_TLB on entry */
     bool posted_interrupts;             /* "virt.posted_interrupts": a running vCPU takes an IPI without an exit */
     bool eoi_exit;                      /* "virt.eoi_exit": the guest's EOI write traps to the host */
@@ -118,7 +130,7 @@ struct machine {
     u32 kick_exit_cycles;               /* "virt.kick_exit_cycles": VM exit on a host IPI, until acked */
     u32 entry_cycles;                   /* "virt.entry_cycles": VM entry (vcpu_enter_guest to guest) */
     u32 request_cycles;                 /* "virt.request_cycles": kvm_make_request + needs-IPI test, per vCPU */
-    u32 zap_pte_cycles;                 /* "virt.zap_pte_cycles": host clears one 4K EPT leaf */
+    u32 host_zap_pte_cycles;            /* "virt.zap_pte_cycles": host clears one 4K EPT leaf */
     u32 wrprotect_pte_cycles;           /* "virt.wrprotect_pte_cycles": host write-protects one 4K EPT leaf */
     u32 invept_single_cycles;           /* "virt.invept_single_cycles": INVEPT single-context */
     u32 invept_global_cycles;           /* "virt.invept_global_cycles": INVEPT all-context */

@@ -35,9 +35,14 @@ cycles_t smp_target_read(const struct machine *m, u32 self, u32 cpu,
                          struct smp_info_line *line, cycles_t t)
 {
     cycles_t at = t + smp_line(m, self, cpu, m->smp_csd_read_cycles);
-    cycles_t start = at > line->busy_until ? at : line->busy_until;
+    cycles_t start = at;
 
-    line->busy_until = start + m->smp_info_share_cycles;
+    if (at >= line->last_at) {          /* in time order: queue behind the others */
+        if (line->busy_until > start)
+            start = line->busy_until;
+        line->busy_until = start + m->smp_info_share_cycles;
+        line->last_at = at;
+    }
     return start + smp_line(m, self, cpu, m->smp_info_line_cycles) - t;
 }
 

@@ -79,10 +79,17 @@ void smp_call_function_many_cond(const struct machine *m, u32 self,
 /* The flush_tlb_info line that every target of one request reads. */
 struct smp_info_line {
     cycles_t busy_until;                /* the line serves the next reader from here */
+    cycles_t last_at;                   /* when the latest reader (in time) asked for it */
 };
 
 /* A target of initiator `self` reaches the csd and the info line at t:
- * returns the cycles until it has both (queueing behind earlier readers). */
+ * returns the cycles until it has both (queueing behind earlier readers).
+ * Readers need not come in time order: a handler drains its whole queue
+ * in one step, so it may read a line at a time past another target's
+ * read that the engine runs later.  A reader earlier than the latest one
+ * is served without waiting (it came first; the later readers' waits were
+ * reckoned without it, a small underestimate); it never waits for a
+ * reservation made in its future. */
 cycles_t smp_target_read(const struct machine *m, u32 self, u32 cpu,
                          struct smp_info_line *line, cycles_t t);
 

@@ -15,9 +15,16 @@
  * move the cases alike (e.g. every cost on the IPI round trip adds to the
  * latency the same way), the earlier one is fitted and the later one kept. */
 const struct calib_key calib_keys[] = {
-    { "cost.flush_request_cycles", "per-call constant: flush_tlb_mm_range bookkeeping, and "
-                                   "here all of the system call the model does not time" },
+    { "kernel.zap_call_cycles", "madvise(DONTNEED) per call: entry, VMA lookup, mmu_gather" },
+    { "kernel.zap_pte_cycles", "madvise(DONTNEED) per present PTE: zap_pte_range, page freed" },
+    { "kernel.unmap_call_cycles", "munmap per call: entry, VMA split/removal, free_pgtables" },
+    { "kernel.unmap_pte_cycles", "munmap per present PTE: zap_pte_range, page freed" },
+    { "kernel.mprotect_call_cycles", "mprotect per call: entry, VMA split/merge" },
+    { "kernel.mprotect_pte_cycles", "mprotect per present PTE: change_pte_range" },
+    { "cost.flush_request_cycles", "flush_tlb_mm_range bookkeeping (per flush request)" },
     { "cost.invlpg_cycles", "one INVLPG (per page, up to the flush ceiling)" },
+    { "virt.invlpg_sync_cycles", "host work per INVLPG whose page table is still attached "
+                                 "(shadow paging)" },
     { "cost.cr3_flush_cycles", "a full flush (CR3 write), past the ceiling" },
     { "virt.hypercall_cycles", "flush or send-IPI hypercall round trip" },
     { "ipi.delivery_cycles", "IPI delivery to a running target (same socket)" },
@@ -47,6 +54,7 @@ _Static_assert(ARRAY_SIZE(calib_keys) <= 64, "calib_result arrays hold 64 keys")
 #define JAC_REL_STEP 0.05               /* and 5% of the value */
 #define RANK_TOL     1e-6               /* |column left after projection| / |column| */
 #define GN_MAX_ITER  25
+#define SPREAD_FLOOR 0.05               /* a case's relative uncertainty, at least */
 
 /* ==== keys =============================================================== */
 
@@ -172,7 +180,7 @@ static void on_flush(void *arg, const struct flush_rec *r)
     struct lat_acc *a = arg;
 
     if (!strcmp(r->cause, a->cause)) {
-        a->sum += (double)(r->t_done - r->t_request);
+        a->sum += (double)(r->t_done - r->t_call);
         a->n++;
     }
 }
@@ -223,7 +231,19 @@ struct fit {
     double *J;                          /* [key][case] */
 };
 
-/* Relative residuals of the fit set on m; *cost = their sum of squares. */
+/* A case's uncertainty, relative to its median: half its p10-p90 spread
+ * over the repeats, at least SPREAD_FLOOR (repeats agree more closely than
+ * runs minutes apart do).  A case whose repeats disagree (a host that
+ * switched modes during it) weighs less in the fit. */
+static double case_sigma(const struct meas_case *mc)
+{
+    double s = (mc->ns_p90 - mc->ns_p10) / (2 * mc->ns_median);
+
+    return s > SPREAD_FLOOR ? s : SPREAD_FLOOR;
+}
+
+/* Weighted relative residuals of the fit set on m, ((sim - meas) / meas)
+ * / case_sigma; *cost = their sum of squares. */
 static int residuals(const struct fit *f, const struct machine *m, double *r, double *cost,
                      struct sim_err *err)
 {
@@ -234,7 +254,7 @@ static int residuals(const struct fit *f, const struct machine *m, double *r, do
         const struct calib_case *cc = &f->c->cases[f->idx[j]];
         if ((rc = calib_simulate(f->c, m, f->idx[j], &ns, err)))
             return rc;
-        r[j] = (ns - cc->mc->ns_median) / cc->mc->ns_median;
+        r[j] = (ns - cc->mc->ns_median) / cc->mc->ns_median / case_sigma(cc->mc);
         s += r[j] * r[j];
     }
     *cost = s;
@@ -311,33 +331,39 @@ static u32 rank_keys(const struct fit *f, struct calib_result *res, bool *active
     return na;
 }
 
-/* Solve the n x n system A d = g in place (partial pivoting); singular
- * directions get 0. */
-static void solve(double *A, double *g, u32 n, double *d)
+/* Least squares min |B d + rr| for the m x n matrix B (column-major,
+ * destroyed) by Householder QR: the normal equations would square B's
+ * condition number, and the per-call, per-page and flush keys are close to
+ * collinear (they differ only in the cases past the flush ceiling).  A
+ * column with nothing left after the earlier ones gets 0. */
+static void lsq_qr(double *B, double *rr, u32 m, u32 n, double *d)
 {
-    for (u32 p = 0; p < n; p++) {
-        u32 piv = p;
-        for (u32 i = p + 1; i < n; i++)
-            if (fabs(A[i * n + p]) > fabs(A[piv * n + p]))
-                piv = i;
-        for (u32 j = 0; j < n && piv != p; j++) {
-            double t = A[p * n + j]; A[p * n + j] = A[piv * n + j]; A[piv * n + j] = t;
-        }
-        double t = g[p]; g[p] = g[piv]; g[piv] = t;
-        if (fabs(A[p * n + p]) < 1e-12)
+    double diag[64] = { 0 };
+
+    for (u32 k = 0; k < n; k++) {
+        double *a = B + (size_t)k * m, norm = sqrt(dot(a + k, a + k, m - k));
+        if (norm == 0)
             continue;
-        for (u32 i = p + 1; i < n; i++) {
-            double fct = A[i * n + p] / A[p * n + p];
-            for (u32 j = p; j < n; j++)
-                A[i * n + j] -= fct * A[p * n + j];
-            g[i] -= fct * g[p];
+        double alpha = a[k] > 0 ? -norm : norm;
+        a[k] -= alpha;                  /* v = a - alpha e_k, kept in a[k..] */
+        double vv = dot(a + k, a + k, m - k);
+        for (u32 c = k + 1; c < n && vv > 0; c++) {
+            double *b = B + (size_t)c * m, f = 2 * dot(a + k, b + k, m - k) / vv;
+            for (u32 j = k; j < m; j++)
+                b[j] -= f * a[j];
         }
+        if (vv > 0) {
+            double f = 2 * dot(a + k, rr + k, m - k) / vv;
+            for (u32 j = k; j < m; j++)
+                rr[j] -= f * a[j];
+        }
+        diag[k] = alpha;
     }
-    for (u32 p = n; p-- > 0;) {
-        double s = g[p];
-        for (u32 j = p + 1; j < n; j++)
-            s -= A[p * n + j] * d[j];
-        d[p] = fabs(A[p * n + p]) < 1e-12 ? 0 : s / A[p * n + p];
+    for (u32 k = n; k-- > 0;) {
+        double s = -rr[k];
+        for (u32 c = k + 1; c < n; c++)
+            s -= B[(size_t)c * m + k] * d[c];
+        d[k] = fabs(diag[k]) < 1e-12 ? 0 : s / diag[k];
     }
 }
 
@@ -350,12 +376,16 @@ static void gn_step(const struct fit *f, const bool *active, const double *x,
     bool fixed[64] = { false };
     /* Zeroed: valgrind memcheck reports the -O2 build reading unset parts of
      * these arrays (the -O0 build is clean); zeroing them once is cheap. */
-    double A[64 * 64] = { 0 }, g[64] = { 0 }, d[64] = { 0 }, sc[64] = { 0 };
+    double d[64] = { 0 }, sc[64] = { 0 };
     double *rr = malloc(sizeof(double) * (n ? n : 1));
+    double *B = malloc(sizeof(double) * (n ? n : 1) * calib_nr_keys);
 
     memcpy(xn, x, sizeof(double) * calib_nr_keys);
-    if (!rr)
+    if (!rr || !B) {
+        free(rr);
+        free(B);
         return;
+    }
     for (int pass = 0; pass < 64; pass++) {
         memcpy(rr, r, sizeof(double) * n);
         nf = 0;
@@ -372,11 +402,12 @@ static void gn_step(const struct fit *f, const bool *active, const double *x,
         for (u32 a = 0; a < nf; a++) {
             const double *ca = f->J + (size_t)free_k[a] * n;
             sc[a] = 1.0 / sqrt(dot(ca, ca, n));
-            g[a] = -dot(ca, rr, n) * sc[a];
-            for (u32 b = 0; b < nf; b++)
-                A[a * nf + b] = dot(ca, f->J + (size_t)free_k[b] * n, n) * sc[a] * sc[b];
+            for (u32 j = 0; j < n; j++)
+                B[(size_t)a * n + j] = ca[j] * sc[a];
         }
-        solve(A, g, nf, d);
+        memset(d, 0, sizeof(d));
+        if (nf <= n)
+            lsq_qr(B, rr, n, nf, d);
         bool clamped = false;
         for (u32 a = 0; a < nf; a++) {
             const struct machine_key *mk = mkey(free_k[a]);
@@ -391,6 +422,7 @@ static void gn_step(const struct fit *f, const bool *active, const double *x,
             break;
     }
     free(rr);
+    free(B);
 }
 
 static void apply(struct machine *m, const double *x, const bool *active)

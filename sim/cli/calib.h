@@ -2,11 +2,11 @@
  *
  * A case (sim/io/meas.h) is one timed system call; its trace repeats the
  * call a few times.  Its simulated cost is the mean, over the trace's flush
- * requests caused by that call (zap, unmap or protect), of request-to-done
- * latency, in ns at the machine's freq_mhz.  That includes the local flush,
- * every target's acknowledgement or the hypercall, but none of the kernel's
- * other work in the call (page-table walk, freeing pages, syscall entry):
- * cost.flush_request_cycles, the one constant per call, absorbs that.
+ * requests caused by that call (zap, unmap or protect), of call-to-done
+ * time (flush_rec.t_call to t_done), in ns at the machine's freq_mhz: the
+ * kernel's work in the call (kernel.* keys: per call and per present PTE,
+ * by system call), the local flush, and every target's acknowledgement or
+ * the hypercall.
  *
  * The simulator is piecewise linear in the cost keys, so the fit is
  * Gauss-Newton on relative residuals (sim - meas) / meas with a forward-

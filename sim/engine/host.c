@@ -145,7 +145,7 @@ int host_op(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
     t = c->now + cost;
     switch (op->type) {
     case OP_HOST_ZAP:                   /* MMU notifier / kvm_tdp_mmu_zap_sp */
-        host = pages * s->m.zap_pte_cycles;
+        host = pages * s->m.host_zap_pte_cycles;
         host += remote_flush(s, sc, false, op->gpa, op->len, t + host);
         break;
     case OP_HOST_WRPROTECT:             /* dirty logging: write-protect, range flush */

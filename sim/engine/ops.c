@@ -8,6 +8,27 @@
 
 /* ==== ops ================================================================= */
 
+/* The kernel's own work in the system call behind an unmap, zap or protect
+ * op, on the calling CPU before its flush request: the call (entry and
+ * exit, mmap_lock, the VMA work, the mmu_gather) and each present PTE it
+ * changes -- zap_pte_range() for munmap (unmap_vmas) and madvise(DONTNEED)
+ * (zap_page_range_single), freeing the page included (the mmu_gather frees
+ * it after the flush; charged here), change_pte_range() for mprotect.
+ * migrate (reclaim, NUMA balancing) is not a system call: 0. */
+cycles_t op_kernel_work(const struct machine *m, enum trace_op_type type, u64 nr_ptes)
+{
+    switch (type) {
+    case OP_ZAP:
+        return m->zap_call_cycles + nr_ptes * m->zap_pte_cycles;
+    case OP_UNMAP:
+        return m->unmap_call_cycles + nr_ptes * m->unmap_pte_cycles;
+    case OP_PROTECT:
+        return m->mprotect_call_cycles + nr_ptes * m->mprotect_pte_cycles;
+    default:
+        return 0;
+    }
+}
+
 static int op_change(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
 {
     struct mm *mm = sim_mm_lookup(s, op->mm);
@@ -49,6 +70,13 @@ static int op_change(struct sim *s, struct sim_cpu *sc, const struct trace_op *o
     }
     if (!rc && g->nr_ptes)
         mm_pte_changed(mm);
+    if (!rc) {
+        /* Not interruptible here: an IPI that arrives meanwhile is taken
+         * after it, as during the request's own cost (docs/model.md). */
+        cycles_t k = op_kernel_work(&s->m, op->type, g->nr_ptes);
+        sc->hw.now += k;
+        sc->hw.st.busy_cycles += k;
+    }
     if (rc || !flush) {
         mmu_gather_finish(&s->ptc, g);
         sd_put(s, sd);

@@ -612,6 +612,7 @@ int sd_flush_request(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
     info_init(s, sd, mm, start, end, stride_shift, freed_tables, c->id, batch_mask != NULL);
     sd->mm = mm;
     sd->rec = (struct flush_rec){
+        .t_call = t0 - (op ? op_kernel_work(&s->m, op->type, sd->gather.nr_ptes) : 0),
         .t_request = t0, .initiator = c->id, .mm = mm ? mm->id : -1,
         .cause = op ? trace_op_name(op->type) : "batch", .start = start, .end = end,
         .pages = end == TLB_FLUSH_ALL ? 0 : (end - start) >> PAGE_SHIFT_4K,

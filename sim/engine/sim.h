@@ -59,6 +59,9 @@ struct sim_totals {
 
 /* One flush request (flushes.csv). */
 struct flush_rec {
+    cycles_t t_call;                    /* start of the system call that made it: t_request
+                                         * minus the kernel.* work of its zap, unmap or
+                                         * protect op; t_request for other causes */
     cycles_t t_request;                 /* initiator clock at the request */
     cycles_t t_done;                    /* every target acknowledged (or local done) */
     u32 initiator;

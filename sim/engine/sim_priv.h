@@ -213,6 +213,9 @@ bool op_exec_local(struct sim_cpu *sc, cycles_t stop);
 bool op_batch_flush_first(const struct sim *s, const struct sim_cpu *sc,
                           const struct trace_op *op);
 void op_switch_point(struct sim *s, struct sim_cpu *sc);  /* deferred work at a switch */
+/* The kernel's work in the system call behind a zap, unmap or protect op
+ * that changed nr_ptes present PTEs (kernel.* keys; 0 for other ops). */
+cycles_t op_kernel_work(const struct machine *m, enum trace_op_type type, u64 nr_ptes);
 void op_vcpu_run(struct sim *s, struct sim_cpu *sc);
 int  op_ept_map(struct sim *s, const struct trace_op *op);  /* barrier op */
 
