@@ -409,3 +409,44 @@ Test(timing, second_initiator_queues_behind_the_pending_ipi)
     cr_expect_eq(h.s->cpus[0].irqs_taken + h.s->cpus[1].irqs_taken + h.s->cpus[2].irqs_taken, 3);
     h_done(&h);
 }
+
+/* ---- the system call's own work, and INVLPG under shadow paging ---------- */
+
+/* One CPU.  zap (madvise) of 2 pages at 100000: kernel work 1000 + 2 x 100
+ * before the request (t_call 100000, t_request 101200); the request: 400
+ * + flush_tlb_func 150 + 2 x (260 INVLPG + 500 shadow sync, the table is
+ * kept) = 2070.  munmap of 2 pages that are all of their 2 MiB region at
+ * 200000: 3000 + 2 x 300 before; 400 + 150 + 2 x 260 = 1070 (the emptied
+ * table is freed before the flush: nothing to sync).  mprotect to read of
+ * 2 pages at 300000: 2000 + 2 x 50; 400 + 150 + 2 x 760 = 2070. */
+Test(timing, kernel_work_precedes_the_request_and_shadow_sync_needs_a_table)
+{
+    static const char *const s[] = { "kernel.zap_call_cycles=1000", "kernel.zap_pte_cycles=100",
+                                     "kernel.unmap_call_cycles=3000", "kernel.unmap_pte_cycles=300",
+                                     "kernel.mprotect_call_cycles=2000",
+                                     "kernel.mprotect_pte_cycles=50",
+                                     "virt.invlpg_sync_cycles=500", NULL };
+    const char *text = "{\"format\":\"tlbsim-trace\",\"version\":1,\"cpus\":1}\n"
+        "{\"op\":\"mm_new\",\"mm\":1}\n"
+        "{\"op\":\"map\",\"mm\":1,\"va\":\"0x400000\",\"len\":\"0x2000\",\"page\":\"4k\",\"prot\":\"rw\"}\n"
+        "{\"op\":\"map\",\"mm\":1,\"va\":\"0x600000\",\"len\":\"0x2000\",\"page\":\"4k\",\"prot\":\"rw\"}\n"
+        "{\"op\":\"map\",\"mm\":1,\"va\":\"0x800000\",\"len\":\"0x2000\",\"page\":\"4k\",\"prot\":\"rw\"}\n"
+        "{\"op\":\"switch\",\"cpu\":0,\"mm\":1}\n"
+        "{\"op\":\"zap\",\"cpu\":0,\"mm\":1,\"va\":\"0x400000\",\"len\":\"0x2000\",\"t\":100000}\n"
+        "{\"op\":\"unmap\",\"cpu\":0,\"mm\":1,\"va\":\"0x600000\",\"len\":\"0x2000\",\"t\":200000}\n"
+        "{\"op\":\"protect\",\"cpu\":0,\"mm\":1,\"va\":\"0x800000\",\"len\":\"0x2000\",\"prot\":\"r\",\"t\":300000}\n";
+    struct h_run h;
+
+    cr_assert_eq(h_run(&h, text, P("linux"), s), 0, "%s", h.err.msg);
+    cr_assert_eq(h.nr_fl, 3);
+    cr_expect_eq(h.fl[0].t_call, 100000);
+    cr_expect_eq(h.fl[0].t_request, 101200);
+    cr_expect_eq(h.fl[0].t_done - h.fl[0].t_request, 2070);
+    cr_expect_eq(h.fl[1].t_call, 200000);
+    cr_expect_eq(h.fl[1].t_request, 203600);
+    cr_expect_eq(h.fl[1].t_done - h.fl[1].t_request, 1070);
+    cr_expect_eq(h.fl[2].t_call, 300000);
+    cr_expect_eq(h.fl[2].t_request, 302100);
+    cr_expect_eq(h.fl[2].t_done - h.fl[2].t_request, 2070);
+    h_done(&h);
+}
