@@ -114,6 +114,62 @@ Test(kvm, kicked_vcpu_pays_exit_flush_entry)
     h_done(&b);
 }
 
+/* ---- with the EPT (virt.ept): what changed decides the flush ------------- */
+
+#define EPT_SETS BASE_SETS, "virt.ept=true"
+#define EPTMAP(page) "{\"op\":\"ept_map\",\"gpa\":\"0x40000000\",\"len\":\"0x200000\"," \
+    "\"page\":\"" page "\"}\n"
+
+Test(kvm, ept_zap_counts_leaves_and_flushes_only_when_one_went)
+{
+    static const char *const s[] = { EPT_SETS, NULL };
+    struct h_run h;
+
+    /* Two 4K EPT leaves zapped: the same 3720 as without EPT (2 x 60 +
+     * the 3600 of the kick round). */
+    run(&h, EPTMAP("4k") "{\"op\":\"host_zap\",\"cpu\":0,\"gpa\":\"0x40000000\","
+                         "\"len\":\"0x2000\",\"t\":100000}", s);
+    cr_expect_eq(h.t.host_flush_cycles, 3720);
+    cr_expect_eq(h.t.cpu.vcpu_kicks, 2);
+    h_done(&h);
+
+    /* One 2M leaf holds the same range: the zap must take the whole leaf
+     * (a partial huge leaf is refused), one leaf cleared: 60 + 3600. */
+    run(&h, EPTMAP("2m") "{\"op\":\"host_zap\",\"cpu\":0,\"gpa\":\"0x40000000\","
+                         "\"len\":\"0x200000\",\"t\":100000}", s);
+    cr_expect_eq(h.t.host_flush_cycles, 60 + 3600);
+    h_done(&h);
+
+    /* Nothing mapped there: no leaf changed, so no kvm_flush_remote_tlbs. */
+    run(&h, "{\"op\":\"host_zap\",\"cpu\":0,\"gpa\":\"0x50000000\",\"len\":\"0x2000\","
+            "\"t\":100000}", s);
+    cr_expect_eq(h.t.host_zaps, 1);
+    cr_expect_eq(h.t.host_flush_cycles, 0);
+    cr_expect_eq(h.t.cpu.vcpu_kicks, 0);
+    cr_expect_eq(h.t.cpu.vcpu_entry_flushes, 0);
+    h_done(&h);
+}
+
+Test(kvm, ept_wrprotect_flushes_once_per_permission_lost)
+{
+    static const char *const s[] = { EPT_SETS, NULL };
+    static const char wp[] = "{\"op\":\"host_wrprotect\",\"cpu\":0,\"gpa\":\"0x40000000\","
+                             "\"len\":\"0x200000\",\"t\":100000}";
+    struct h_run h;
+
+    /* One 2M leaf loses W: 40 + 3600; the second pass changes nothing and
+     * does not flush. */
+    static char two[512];
+    snprintf(two, sizeof(two), EPTMAP("2m") "%s\n%s", wp,
+             "{\"op\":\"host_wrprotect\",\"cpu\":0,\"gpa\":\"0x40000000\","
+             "\"len\":\"0x200000\",\"t\":150000}");
+    run(&h, two, s);
+    cr_expect_eq(h.t.host_zaps, 2);
+    cr_expect_eq(h.t.host_flush_cycles, 40 + 3600);
+    cr_expect_eq(h.t.cpu.vcpu_kicks, 2);
+    h_done(&h);
+}
+
 /* ---- the Hyper-V enlightened flush ------------------------------------- */
 
 Test(kvm, hv_enlightened_flush_kicks_nobody)
@@ -339,7 +395,8 @@ Test(kvm, gpa_range_outside_the_vm_is_bad_input)
     static const char *const s[] = { BASE_SETS, NULL };
 
     expect_bad("{\"op\":\"host_zap\",\"cpu\":0,\"gpa\":\"0x3ffffffff000\",\"len\":\"0x2000\"}",
-               s, "gpa: range 0x3ffffffff000+0x2000 is outside the VM's guest-physical space");
+               s, "gpa: range 0x3ffffffff000+0x2000 is outside the VM's guest-physical memory "
+               "[0, 0x400000000000)");
 }
 
 Test(kvm, unaligned_gpa_is_a_trace_error)

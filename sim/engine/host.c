@@ -108,11 +108,14 @@ static int host_op_check(struct sim *s, const struct trace_op *op)
     }
     if (op->type == OP_VCPU_MIGRATE)
         return SIM_OK;
-    /* The VM's guest-physical space: paging.maxphyaddr bits. */
-    u64 lim = 1ull << s->m.maxphyaddr;
-    if (op->gpa >= lim || op->len > lim - op->gpa) {
+    /* The VM's guest-physical memory: the EPT's [0, gpa_end) with
+     * virt.ept, else the guest's physical width (paging.maxphyaddr minus
+     * paging.keyid_bits). */
+    unsigned bits = machine_phys_bits(&s->m);
+    u64 end = s->m.ept ? s->ept.gpa_end : 1ull << bits;
+    if (op->gpa >= end || op->len > end - op->gpa) {
         snprintf(msg, sizeof(msg), "range 0x%" PRIx64 "+0x%" PRIx64 " is outside the VM's "
-                 "guest-physical space (%u bits)", op->gpa, op->len, s->m.maxphyaddr);
+                 "guest-physical memory [0, 0x%" PRIx64 ")", op->gpa, op->len, end);
         return sim_fail(s, SIM_ERANGE, op->line, "gpa", msg);
     }
     return SIM_OK;
@@ -128,16 +131,51 @@ static cycles_t vcpu_migrate(struct sim *s, struct sim_cpu *sc)
     return 0;
 }
 
+/* The EPT side of a host op (virt.ept): clear the leaves (zap, TDX
+ * removal) or their write permission.  Returns the leaves changed, or the
+ * 4K pages of the range without EPT (nothing to look at: every page
+ * counts and the flush always runs).  *flush: whether KVM would flush. */
+static int ept_change(struct sim *s, const struct trace_op *op, struct mmu_gather *g,
+                      u64 *leaves, bool *flush)
+{
+    struct sim_err e = { 0 };
+    bool reduced = false;
+    int rc;
+
+    *leaves = op->len >> PAGE_SHIFT_4K;
+    *flush = true;
+    if (!s->m.ept)
+        return SIM_OK;
+    if (op->type == OP_HOST_WRPROTECT)
+        rc = ept_wrprotect(&s->ept, op->gpa, op->len, &reduced, g, &e);
+    else
+        rc = ept_unmap(&s->ept, op->gpa, op->len, g, &e);
+    if (rc)
+        return sim_fail_err(s, op->line, "gpa", &e);
+    *leaves = g->nr_ptes;
+    /* kvm_unmap_gfn_range / the write-protect walk ask for a flush only
+     * when an entry changed. */
+    *flush = op->type == OP_HOST_WRPROTECT ? reduced : g->nr_ptes > 0;
+    return SIM_OK;
+}
+
 int host_op(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
 {
     struct cpu *c = &sc->hw;
     bool in_guest = !sc->preempted;
     cycles_t cost = 0, host = 0, t;
-    u64 pages = op->len >> PAGE_SHIFT_4K;
+    struct mmu_gather g;
+    u64 pages = 0;
+    bool flush = false;
     int rc;
 
     if ((rc = host_op_check(s, op)))
         return rc;
+    mmu_gather_init(&g);
+    if (op->type != OP_VCPU_MIGRATE && (rc = ept_change(s, op, &g, &pages, &flush))) {
+        mmu_gather_destroy(&g);
+        return rc;
+    }
     if (in_guest) {                     /* the host takes this physical CPU */
         kvm_vcpu_exit(&s->m, c);
         cost += kvm_exit_cycles(&s->m);
@@ -146,14 +184,17 @@ int host_op(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
     switch (op->type) {
     case OP_HOST_ZAP:                   /* MMU notifier / kvm_tdp_mmu_zap_sp */
         host = pages * s->m.host_zap_pte_cycles;
-        host += remote_flush(s, sc, false, op->gpa, op->len, t + host);
+        if (flush)
+            host += remote_flush(s, sc, false, op->gpa, op->len, t + host);
         break;
     case OP_HOST_WRPROTECT:             /* dirty logging: write-protect, range flush */
         host = pages * s->m.wrprotect_pte_cycles;
-        host += remote_flush(s, sc, true, op->gpa, op->len, t + host);
+        if (flush)
+            host += remote_flush(s, sc, true, op->gpa, op->len, t + host);
         break;
     case OP_TDX_REMOVE:
-        host = tdx_remove(s, sc, pages, t);
+        if (flush)
+            host = tdx_remove(s, sc, pages, t);
         break;
     default:
         host = vcpu_migrate(s, sc);
@@ -163,6 +204,11 @@ int host_op(struct sim *s, struct sim_cpu *sc, const struct trace_op *op)
         s->eng.host_zaps++;
         s->eng.host_flush_cycles += host;
     }
+    /* The host frees the pages once the flush returned: every vCPU is out
+     * of guest mode or flushed (mmu_notifier / tdx_track semantics). */
+    if (s->m.ept)
+        ept_gather_finish(&s->ept, &g);
+    mmu_gather_destroy(&g);
     cost += host;
     if (in_guest)
         cost += kvm_vcpu_enter(&s->m, &s->vm, &sc->kvm, c) + kvm_entry_cycles(&s->m);
