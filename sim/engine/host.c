@@ -108,11 +108,12 @@ static int host_op_check(struct sim *s, const struct trace_op *op)
     }
     if (op->type == OP_VCPU_MIGRATE)
         return SIM_OK;
-    /* The VM's guest-physical space: paging.maxphyaddr bits. */
-    u64 lim = 1ull << s->m.maxphyaddr;
+    /* The VM's guest-physical space: paging.maxphyaddr bits less the
+     * KeyID bits (machine_phys_bits()). */
+    u64 lim = 1ull << machine_phys_bits(&s->m);
     if (op->gpa >= lim || op->len > lim - op->gpa) {
         snprintf(msg, sizeof(msg), "range 0x%" PRIx64 "+0x%" PRIx64 " is outside the VM's "
-                 "guest-physical space (%u bits)", op->gpa, op->len, s->m.maxphyaddr);
+                 "guest-physical space (%u bits)", op->gpa, op->len, machine_phys_bits(&s->m));
         return sim_fail(s, SIM_ERANGE, op->line, "gpa", msg);
     }
     return SIM_OK;
