@@ -13,7 +13,7 @@
 #   policies_total_cost   where the cycles go, summed over CPUs, and run time
 #   policies_pcid         task-switch flushes, those avoided (PCID NOFLUSH), ASID
 #                         recycling flushes, PTI's deferred user flushes (only
-#                         when some policy ran with PCID)
+#                         when some policy kept an ASID or deferred a flush)
 #   latency_cdf           CDF of shootdown latency, per policy (run only)
 #   timeline_flushes      cumulative IPIs and full TLB flushes over time (run only)
 # From IN_DIR/sweep_summary.csv (tlbsim sweep with a cpus axis):

@@ -587,6 +587,17 @@ Test(plots, with_gnuplot_png_and_svg)
     rep = slurpf("%s/%s", w.dir, "c/report.md");
     cr_assert(rep && strstr(rep, "](plots/latency_cdf.png)"), "%s", rep);
     free(rep);
+    cr_assert(!exists(w.dir, "c/plots/policies_pcid.png"), "no PCID policy ran");
+    /* With a PCID policy the PCID figure appears, and the report shows it. */
+    cr_assert_eq(sh(&w, "%s run %s --policy linux,linux-pcid-pti --out %s/p -q", w.bin, w.trace,
+                    w.dir), 0);
+    cr_assert_eq(sh(&w, "../plots/make-plots.sh %s/p %s/p/plots", w.dir, w.dir), 0);
+    cr_assert(exists(w.dir, "p/plots/policies_pcid.png"));
+    cr_assert(exists(w.dir, "p/plots/policies_pcid.svg"));
+    cr_assert_eq(sh(&w, "%s report %s/p", w.bin, w.dir), 0);
+    rep = slurpf("%s/%s", w.dir, "p/report.md");
+    cr_assert(rep && strstr(rep, "](plots/policies_pcid.png)"), "%s", rep);
+    free(rep);
     /* A sweep over CPU counts gives the vs-CPU figures. */
     cr_assert_eq(sh(&w, "%s sweep %s --grid policy=linux,broadcast --grid cpus=2,4 --out %s/s -q",
                     w.bin, w.trace, w.dir), 0);

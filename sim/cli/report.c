@@ -671,6 +671,7 @@ static const struct { const char *file, *caption; } figures[] = {
     { "policies_latency", "Shootdown latency p50 and p99 per policy (cycles, log scale)" },
     { "policies_cycles_lost", "Cycles lost per CPU: flush IPI handlers and initiator spinning" },
     { "policies_total_cost", "Where the cycles go, summed over CPUs, and run time, per policy" },
+    { "policies_pcid", "Context switches with PCID: task-switch flushes, switches that kept their ASID, ASID recycling, PTI's deferred user flushes" },
     { "latency_cdf", "Shootdown latency CDF per policy (flushes with remote targets)" },
     { "timeline_flushes", "Cumulative IPIs sent and full TLB flushes over time, with the trace's marks" },
 };
