@@ -51,6 +51,10 @@ cat >"$S/trace_jsonl/all-ops.jsonl" <<'T'
 {"op":"idle","cpu":2,"cstate":"C6"}
 {"op":"mark","label":"m\"a\\rk\n"}
 {"op":"unmap","cpu":0,"mm":7,"va":"0x1000","len":"0x2000"}
+{"op":"host_zap","cpu":1,"gpa":"0x1000","len":"0x1000"}
+{"op":"host_wrprotect","cpu":1,"gpa":0,"len":"0x2000"}
+{"op":"vcpu_migrate","cpu":2}
+{"op":"tdx_remove","cpu":0,"gpa":"0x200000","len":"0x1000"}
 {"op":"switch","cpu":0,"mm":null}
 {"op":"mm_exit","cpu":1,"mm":7}
 T
