@@ -104,6 +104,7 @@ static const char *const required_specs[] = {
     "tlb_flush1_threads", "tlb_flush1_processes", "tlb_flush2_threads",
     "tlb_flush2_processes", "tlb_flush3_threads", "tlb_flush3_processes",
     "munmap_storm", "server", "fork_exec", "numa_balancing", "jit", "virt_host", "heap_reuse",
+    "vm_reclaim", "vm_reclaim_tdx", "vm_migrate",
 };
 
 Test(workloads, required_specs_are_shipped)
@@ -272,6 +273,32 @@ Test(workloads, virt_host_preempts_vcpus)
     gen_ok("virt_host", &p, &c);
     cr_expect_gt(c.by_type[OP_VCPU_PREEMPT], 0);
     cr_expect_eq(c.by_type[OP_VCPU_PREEMPT], c.by_type[OP_VCPU_RUN]);
+}
+
+Test(workloads, vm_workloads_back_the_guest_and_act_on_it)
+{
+    struct wl_params p;
+    struct census c;
+
+    wl_params_init(&p, wl_find("vm_reclaim"));
+    p.iterations = 64;
+    gen_ok("vm_reclaim", &p, &c);
+    cr_expect_eq(c.by_type[OP_EPT_MAP], 1);
+    cr_expect_gt(c.by_type[OP_HOST_ZAP], 0);
+    cr_expect_eq(c.by_type[OP_TDX_REMOVE], 0);
+    u64 zaps = c.by_type[OP_HOST_ZAP];
+    /* the same draws with TDX: one tdx_remove per 4K page of each zap */
+    wl_params_init(&p, wl_find("vm_reclaim_tdx"));
+    p.iterations = 64;
+    gen_ok("vm_reclaim_tdx", &p, &c);
+    cr_expect_eq(c.by_type[OP_HOST_ZAP], 0);
+    cr_expect_eq(c.by_type[OP_TDX_REMOVE], zaps * p.batch_pages);
+    /* 5 steps: rounds of 3, 1 and 1 steps */
+    wl_params_init(&p, wl_find("vm_migrate"));
+    p.iterations = 5;
+    gen_ok("vm_migrate", &p, &c);
+    cr_expect_eq(c.by_type[OP_HOST_WRPROTECT], 3);
+    cr_expect_gt(c.by_type[OP_ACCESS], 0);
 }
 
 Test(workloads, jit_and_numa_flip_and_migrate)

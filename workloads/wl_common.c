@@ -31,6 +31,12 @@ static const struct wl_desc wl_table[] = {
     { "virt_host", "a guest on an overcommitted host: vCPUs preempted and resumed while the guest flushes",
       WLK_ACCESSES | WLK_PERIOD | WLK_PREEMPT_PCT | WLK_PREEMPT_CYCLES,
       wl_gen_virt, wl_defaults_virt },
+    { "vm_reclaim", "a VM under host memory reclaim: vCPUs touch a working set while the host zaps guest-physical ranges",
+      WLK_ACCESSES | WLK_PERIOD | WLK_BATCH_PAGES, wl_gen_vm_reclaim, wl_defaults_vm_reclaim },
+    { "vm_reclaim_tdx", "vm_reclaim for a TDX guest: the host removes private pages with TLB tracking (tdx_remove)",
+      WLK_ACCESSES | WLK_PERIOD | WLK_BATCH_PAGES, wl_gen_vm_reclaim_tdx, wl_defaults_vm_reclaim_tdx },
+    { "vm_migrate", "a VM during live migration: dirty logging write-protects guest memory in shrinking rounds",
+      WLK_ACCESSES, wl_gen_vm_migrate, wl_defaults_vm_migrate },
 };
 
 const struct wl_desc *wl_list(size_t *nr)
@@ -380,6 +386,25 @@ void wl_idle(struct wl_out *o, u32 cpu, u8 cstate)
 void wl_vcpu(struct wl_out *o, u32 cpu, bool run)
 {
     struct trace_op op = op_init(run ? OP_VCPU_RUN : OP_VCPU_PREEMPT, (int)cpu, 0);
+    emit(o, &op);
+}
+
+void wl_ept_map(struct wl_out *o, u64 gpa, u64 len, unsigned shift)
+{
+    struct trace_op op = op_init(OP_EPT_MAP, -1, 0);
+
+    op.gpa = gpa;
+    op.len = len;
+    op.page_shift = (u8)shift;
+    emit(o, &op);
+}
+
+void wl_host(struct wl_out *o, enum trace_op_type t, u32 cpu, u64 gpa, u64 len)
+{
+    struct trace_op op = op_init(t, (int)cpu, 0);
+
+    op.gpa = gpa;
+    op.len = len;
     emit(o, &op);
 }
 

@@ -75,6 +75,9 @@ void wl_switch(struct wl_out *o, u32 cpu, s64 mm);       /* MM_NULL: kernel thre
 void wl_idle(struct wl_out *o, u32 cpu, u8 cstate);      /* cstate 0: not given */
 void wl_vcpu(struct wl_out *o, u32 cpu, bool run);
 void wl_mark(struct wl_out *o, const char *label);
+/* Host side of a VM (barrier ept_map; host ops on vCPU cpu's physical CPU). */
+void wl_ept_map(struct wl_out *o, u64 gpa, u64 len, unsigned shift);
+void wl_host(struct wl_out *o, enum trace_op_type t, u32 cpu, u64 gpa, u64 len);
 
 /* The end of every generator: a "teardown" mark (a barrier: every CPU is
  * done first), then every CPU switches to a kernel thread, so the
@@ -100,6 +103,9 @@ int wl_gen_numa(struct wl_out *o, const struct wl_params *p);
 int wl_gen_jit(struct wl_out *o, const struct wl_params *p);
 int wl_gen_virt(struct wl_out *o, const struct wl_params *p);
 int wl_gen_heap_reuse(struct wl_out *o, const struct wl_params *p);
+int wl_gen_vm_reclaim(struct wl_out *o, const struct wl_params *p);
+int wl_gen_vm_reclaim_tdx(struct wl_out *o, const struct wl_params *p);
+int wl_gen_vm_migrate(struct wl_out *o, const struct wl_params *p);
 
 void wl_defaults_tlb_flush1(struct wl_params *p);
 void wl_defaults_tlb_flush2(struct wl_params *p);
@@ -111,5 +117,8 @@ void wl_defaults_numa(struct wl_params *p);
 void wl_defaults_jit(struct wl_params *p);
 void wl_defaults_virt(struct wl_params *p);
 void wl_defaults_heap_reuse(struct wl_params *p);
+void wl_defaults_vm_reclaim(struct wl_params *p);
+void wl_defaults_vm_reclaim_tdx(struct wl_params *p);
+void wl_defaults_vm_migrate(struct wl_params *p);
 
 #endif
