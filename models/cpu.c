@@ -389,9 +389,10 @@ static unsigned ept_translate_walk(struct cpu *c, u64 gpa, struct walk *w)
         return 0;
     }
     /* ept.prefault: backed before the trace began, as if mapped all
-     * along (so no partial walk is charged either). */
+     * along (so no partial walk is charged either) -- unless the host
+     * zapped it since, when the touch is a real EPT violation below. */
     if (c->m->ept_prefault && !ept_walk(c->ept, gpa, NULL, NULL) &&
-        ept_prefault(c->ept, gpa, NULL)) {
+        ept_prefault_allowed(c->ept, gpa) && ept_prefault(c->ept, gpa, NULL)) {
         w->unbacked = true;
         return 0;
     }

@@ -9,6 +9,7 @@
 #include "ept.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define EPT_RWX (EPT_W | EPT_X)         /* pt_map adds P (= EPT read) */
@@ -49,6 +50,7 @@ void ept_destroy(struct ept *ept)
     pt_destroy(&ept->upper);
     pt_ctx_destroy(&ept->ptc);
     frame_alloc_destroy(&ept->host);
+    free(ept->zapped);
     memset(ept, 0, sizeof(*ept));
 }
 
@@ -106,11 +108,66 @@ int ept_map(struct ept *ept, u64 gpa, u64 len, unsigned page_shift, struct sim_e
     return rc;
 }
 
+/* Index of the first zapped range ending after gpa (nr_zapped if none). */
+static u32 zapped_find(const struct ept *ept, u64 gpa)
+{
+    u32 lo = 0, hi = ept->nr_zapped;
+
+    while (lo < hi) {
+        u32 mid = lo + (hi - lo) / 2;
+        if (ept->zapped[mid].end <= gpa)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Record [start, end) as zapped, merging it with the ranges it overlaps or
+ * touches.  Reserves room first, so that a failure changes nothing. */
+static int zapped_add(struct ept *ept, u64 start, u64 end, struct sim_err *err)
+{
+    u32 i, j;
+
+    if (ept->nr_zapped == ept->cap_zapped) {
+        u32 cap = ept->cap_zapped ? ept->cap_zapped * 2 : 16;
+        struct ept_range *r = realloc(ept->zapped, (size_t)cap * sizeof(*r));
+        if (!r)
+            return sim_err_set(err, SIM_ENOMEM, "gpa: out of memory recording a host zap");
+        ept->zapped = r;
+        ept->cap_zapped = cap;
+    }
+    i = start ? zapped_find(ept, start - 1) : 0;     /* first range ending at or after start */
+    for (j = i; j < ept->nr_zapped && ept->zapped[j].start <= end; j++) {
+        if (ept->zapped[j].start < start)
+            start = ept->zapped[j].start;
+        if (ept->zapped[j].end > end)
+            end = ept->zapped[j].end;
+    }
+    /* ranges [i, j) merge into one at i */
+    if (j == i)
+        memmove(&ept->zapped[i + 1], &ept->zapped[i], (ept->nr_zapped - i) * sizeof(*ept->zapped));
+    else if (j > i + 1)
+        memmove(&ept->zapped[i + 1], &ept->zapped[j], (ept->nr_zapped - j) * sizeof(*ept->zapped));
+    ept->nr_zapped = ept->nr_zapped + 1 - (j - i);
+    ept->zapped[i] = (struct ept_range){ start, end };
+    return SIM_OK;
+}
+
+bool ept_prefault_allowed(const struct ept *ept, u64 gpa)
+{
+    u32 i = zapped_find(ept, gpa);
+
+    return i == ept->nr_zapped || ept->zapped[i].start > gpa;
+}
+
 int ept_unmap(struct ept *ept, u64 gpa, u64 len, struct mmu_gather *g, struct sim_err *err)
 {
     int rc;
 
     if ((rc = ept_check_range(ept, gpa, len, PAGE_SHIFT_4K, err)))
+        return rc;
+    if ((rc = zapped_add(ept, gpa, gpa + len, err)))
         return rc;
     if ((rc = pt_zap(&ept->pt, gpa, len, g, err)))
         return rc;

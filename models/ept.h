@@ -63,6 +63,11 @@ struct ept {
     u64 gpa_end;                        /* exclusive end of guest-physical memory */
     u32 epoch;                          /* bumped whenever a present EPT entry changes */
     struct ept_stats st;
+    /* Guest-physical ranges the host has zapped (ept_unmap), sorted and
+     * merged: ept.prefault's "backed before the trace" no longer holds
+     * there, so a touch takes a real EPT violation (ept_prefault_allowed). */
+    struct ept_range { u64 start, end; } *zapped;
+    u32 nr_zapped, cap_zapped;
 };
 
 /* Build an empty EPT for machine m: ept.levels levels, guest and host
@@ -113,6 +118,11 @@ int  ept_fault_in(struct ept *ept, u64 gpa, struct sim_err *err);
  * host's mapping is huge, kvm_mmu_hugepage_adjust), or its 4K page when
  * part of that 2M is mapped already.  No violation is counted. */
 int  ept_prefault(struct ept *ept, u64 gpa, struct sim_err *err);
+/* Whether ept.prefault may back gpa silently: false once the host zapped
+ * it (MMU-notifier unmap, tdx_remove), as the page is then really gone
+ * from the host and its next touch faults it back in.  Binary search over
+ * the zapped ranges: the walker's miss path only, never a TLB hit. */
+bool ept_prefault_allowed(const struct ept *ept, u64 gpa);
 
 /* Brute-force translation: the leaf entry for gpa and its level (1 = 4K,
  * 2 = 2M, 3 = 1G), NULL when not mapped; *table gets its table page. */

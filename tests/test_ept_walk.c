@@ -343,3 +343,38 @@ Test(ept_walk, prefault_maps_2m_without_violations)
     cr_expect_eq(shift, 21);
     cr_expect_not_null(tlb_lookup(&E.c.l1d[0], VA));   /* guest 4K on host 2M: 4K */
 }
+
+/* The zapped-range record behind ept.prefault (ept_prefault_allowed)
+ * against a brute-force page bitmap: 300 random zaps of 1..8 pages over
+ * 64 pages, the record merged and sorted, every page's answer equal. */
+Test(ept, zapped_ranges_match_a_page_bitmap)
+{
+    struct machine m;
+    struct ept e;
+    struct sim_err err = { 0 };
+    bool zapped[64] = { false };
+    u64 x = 12345;
+
+    machine_init(&m);
+    m.virt = m.ept = true;
+    cr_assert_eq(ept_init(&e, &m, &err), 0, "%s", err.msg);
+    for (int round = 0; round < 300; round++) {
+        struct mmu_gather g;
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        u64 first = (x >> 33) % 64, n = 1 + (x >> 20) % 8;
+        if (first + n > 64)
+            n = 64 - first;
+        mmu_gather_init(&g);
+        cr_assert_eq(ept_unmap(&e, first << 12, n << 12, &g, &err), 0, "%s", err.msg);
+        ept_gather_finish(&e, &g);
+        for (u64 p = first; p < first + n; p++)
+            zapped[p] = true;
+        for (u64 p = 0; p < 64; p++)
+            cr_assert_eq(ept_prefault_allowed(&e, (p << 12) + 8), !zapped[p],
+                         "round %d page %llu", round, (unsigned long long)p);
+        for (u32 i = 1; i < e.nr_zapped; i++)
+            cr_assert_gt(e.zapped[i].start, e.zapped[i - 1].end, "round %d: not merged", round);
+    }
+    cr_expect_eq(e.nr_zapped, 1);               /* 300 zaps cover all 64 pages */
+    ept_destroy(&e);
+}

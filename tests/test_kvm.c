@@ -150,6 +150,29 @@ Test(kvm, ept_zap_counts_leaves_and_flushes_only_when_one_went)
     h_done(&h);
 }
 
+/* ept.prefault backs guest memory "before the trace", but not a range the
+ * host zapped since: its next touch is a real EPT violation.  CPU 1's 64
+ * pages and their 4 guest table pages all sit in the VM's first GiB. */
+Test(kvm, prefault_does_not_back_a_zapped_range_again)
+{
+    static const char *const s[] = { EPT_SETS, "ept.prefault=true", NULL };
+    struct h_run h;
+
+    /* The host zaps an unrelated GiB: nothing was mapped there, and the
+     * re-touch of CPU 1's pages is still free. */
+    run(&h, "{\"op\":\"host_zap\",\"cpu\":0,\"gpa\":\"0x40000000\",\"len\":\"0x40000000\","
+            "\"t\":100000}", s);
+    cr_expect_eq(h.t.cpu.ept_violations, 0);
+    h_done(&h);
+
+    /* The host zaps the first GiB: the 64 data pages and the 4 table pages
+     * fault back in, one 4K violation each. */
+    run(&h, "{\"op\":\"host_zap\",\"cpu\":0,\"gpa\":\"0x0\",\"len\":\"0x40000000\","
+            "\"t\":100000}", s);
+    cr_expect_eq(h.t.cpu.ept_violations, 64 + 4);
+    h_done(&h);
+}
+
 Test(kvm, ept_wrprotect_flushes_once_per_permission_lost)
 {
     static const char *const s[] = { EPT_SETS, NULL };
