@@ -77,35 +77,47 @@ static void measure_with(struct meas *m, const struct machine *truth,
     calib_close(&c);
 }
 
+struct known_key { const char *key; double truth; };
+
+/* Measure m's cases on BASE with the known keys set to their truth, fit
+ * them from BASE, and check that each known key is fitted within 2%. */
+static void fit_known(const struct known_key *known, size_t n, struct meas *m,
+                      const struct flush_policy *pol, struct calib *c,
+                      struct calib_result *res)
+{
+    struct machine base, truth, fitted;
+    struct sim_err err = { 0 };
+
+    machine_init(&base);
+    truth = base;
+    for (size_t i = 0; i < n; i++)
+        calib_set(&truth, key_index(known[i].key), known[i].truth);
+    measure_with(m, &truth, pol);
+    cr_assert_eq(calib_open(c, m, "synthetic", &base, pol, &err), SIM_OK, "%s", err.msg);
+    cr_assert_eq(calib_fit(c, &fitted, res, &err), SIM_OK, "%s", err.msg);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = key_index(known[i].key);
+        cr_expect_eq(res->state[k], CK_FITTED, "%s not fitted (state %d)", known[i].key,
+                     res->state[k]);
+        cr_expect(fabs(res->value[k] - known[i].truth) <= 0.02 * known[i].truth,
+                  "%s: fitted %.0f, truth %.0f", known[i].key, res->value[k], known[i].truth);
+    }
+}
+
 Test(calib, recovers_known_keys, .timeout = 300)
 {
-    static const struct { const char *key; double truth; } known[] = {
+    static const struct known_key known[] = {
         { "kernel.zap_call_cycles", 3000 }, { "kernel.unmap_call_cycles", 3000 },
         { "kernel.mprotect_call_cycles", 3000 }, { "cost.invlpg_cycles", 700 },
         { "cost.cr3_flush_cycles", 1900 }, { "ipi.delivery_cycles", 4200 },
     };
     const struct flush_policy *pol = flush_policy_find("linux");
-    struct machine base, truth, fitted;
     struct meas m;
     struct calib c;
     struct calib_result res;
-    struct sim_err err = { 0 };
 
-    machine_init(&base);
-    truth = base;
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-        calib_set(&truth, key_index(known[i].key), known[i].truth);
     synthetic_cases(&m);
-    measure_with(&m, &truth, pol);
-    cr_assert_eq(calib_open(&c, &m, "synthetic", &base, pol, &err), SIM_OK, "%s", err.msg);
-    cr_assert_eq(calib_fit(&c, &fitted, &res, &err), SIM_OK, "%s", err.msg);
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        size_t k = key_index(known[i].key);
-        cr_expect_eq(res.state[k], CK_FITTED, "%s not fitted (state %d)", known[i].key,
-                     res.state[k]);
-        cr_expect(fabs(res.value[k] - known[i].truth) <= 0.02 * known[i].truth,
-                  "%s: fitted %.0f, truth %.0f", known[i].key, res.value[k], known[i].truth);
-    }
+    fit_known(known, sizeof(known) / sizeof(known[0]), &m, pol, &c, &res);
     /* The request's bookkeeping adds to every call as the per-call kernel
      * keys together do: only their sum is seen, the earlier keys carry it. */
     cr_expect_eq(res.state[key_index("cost.flush_request_cycles")], CK_COLLINEAR);
@@ -155,7 +167,7 @@ Test(calib, no_ipis_no_ipi_keys, .timeout = 120)
  * collinear with the per-call keys. */
 Test(calib, recovers_kernel_keys, .timeout = 120)
 {
-    static const struct { const char *key; double truth; } known[] = {
+    static const struct known_key known[] = {
         { "kernel.zap_call_cycles", 3000 }, { "kernel.zap_pte_cycles", 600 },
         { "kernel.unmap_call_cycles", 5200 }, { "kernel.unmap_pte_cycles", 900 },
         { "kernel.mprotect_call_cycles", 2400 }, { "kernel.mprotect_pte_cycles", 400 },
@@ -164,29 +176,14 @@ Test(calib, recovers_kernel_keys, .timeout = 120)
     };
     static const u32 pages[] = { 1, 2, 8, 16, 32, 33, 34, 64 };
     const struct flush_policy *pol = flush_policy_find("linux");
-    struct machine base, truth, fitted;
     struct meas m = { 0 };
     struct calib c;
     struct calib_result res;
-    struct sim_err err = { 0 };
 
-    machine_init(&base);
-    truth = base;
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-        calib_set(&truth, key_index(known[i].key), known[i].truth);
     for (int op = 0; op < MEAS_NR_OPS; op++)
         for (size_t p = 0; p < sizeof(pages) / sizeof(pages[0]); p++)
             add_case(&m, (enum meas_op)op, pages[p], MEAS_SIB_NONE, 0);
-    measure_with(&m, &truth, pol);
-    cr_assert_eq(calib_open(&c, &m, "synthetic", &base, pol, &err), SIM_OK, "%s", err.msg);
-    cr_assert_eq(calib_fit(&c, &fitted, &res, &err), SIM_OK, "%s", err.msg);
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        size_t k = key_index(known[i].key);
-        cr_expect_eq(res.state[k], CK_FITTED, "%s not fitted (state %d)", known[i].key,
-                     res.state[k]);
-        cr_expect(fabs(res.value[k] - known[i].truth) <= 0.02 * known[i].truth,
-                  "%s: fitted %.0f, truth %.0f", known[i].key, res.value[k], known[i].truth);
-    }
+    fit_known(known, sizeof(known) / sizeof(known[0]), &m, pol, &c, &res);
     cr_expect_eq(res.state[key_index("cost.flush_request_cycles")], CK_COLLINEAR);
     cr_expect_eq(res.state[key_index("ipi.delivery_cycles")], CK_INSENSITIVE);
     cr_expect(res.fit_rms < 0.01 && res.held_rms < 0.01, "rms %g / %g", res.fit_rms, res.held_rms);
