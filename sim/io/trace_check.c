@@ -289,7 +289,7 @@ static int check_mm_new(struct trace_check *c, const struct trace_op *op, struct
 
 static int check_mm_exit(struct trace_check *c, const struct trace_op *op, struct sim_err *err)
 {
-    u64 *s;
+    u64 *s = NULL;                              /* set by mm_live() when it succeeds */
     int rc = mm_live(c, op->mm, &s, err);
 
     if (rc)

@@ -66,11 +66,15 @@ static void text_fit(struct viz_fb *fb, int x, int y, const char *s, u32 col, in
 {
     char b[256];
     int maxc = maxw / (VIZ_FONT_W * sc);
+    size_t n = strlen(s);
 
     if (maxc <= 0)
         return;
-    snprintf(b, sizeof(b), "%s", s);
-    if ((int)strlen(b) > maxc) {
+    if (n >= sizeof(b))                 /* longer than any line the window can show */
+        n = sizeof(b) - 1;
+    memcpy(b, s, n);
+    b[n] = 0;
+    if ((int)n > maxc) {
         b[maxc > 1 ? maxc - 1 : 0] = '~';
         b[maxc] = 0;
     }
