@@ -1,6 +1,7 @@
 /* models/cpu.c - TLB hierarchy, page walker with paging-structure caches,
  * and the slow path of a memory reference. */
 #include "cpu.h"
+#include "kvm.h"
 
 #include <string.h>
 
@@ -259,6 +260,8 @@ struct walk {
     u32 extra;                          /* virt.ept: EPT-violation cycles */
     u8 shift;                           /* leaf: combined page shift (guest's without EPT) */
     bool unbacked;                      /* virt.ept: a gpa the VM cannot back */
+    bool host_w;                        /* leaf: the EPT leaf of gpa allows writes (true without EPT) */
+    u64 gpa;                            /* leaf, virt.ept: the guest-physical address of va */
 };
 
 static struct pt *walk_pt(struct cpu *c)
@@ -347,8 +350,8 @@ static struct pt_page *ept_walk_start(struct cpu *c, u64 gpa, unsigned *level)
 }
 
 /* One pass of the EPT walk of gpa; returns the leaf's page shift, or 0
- * when an entry is not present. */
-static unsigned ept_walk_once(struct cpu *c, u64 gpa, u32 *cycles)
+ * when an entry is not present.  *writable: the leaf's W. */
+static unsigned ept_walk_once(struct cpu *c, u64 gpa, u32 *cycles, bool *writable)
 {
     unsigned level;
     struct pt_page *t = ept_walk_start(c, gpa, &level);
@@ -363,8 +366,10 @@ static unsigned ept_walk_once(struct cpu *c, u64 gpa, u32 *cycles)
         c->st.ept_walk_refs++;
         if (!(ent & PTE_P))
             return 0;
-        if (level == 1 || (ent & PTE_PS))
+        if (level == 1 || (ent & PTE_PS)) {
+            *writable = (ent & EPT_W) != 0;
             return PAGE_SHIFT_4K + 9 * (level - 1);
+        }
         if (tlb_present(&c->ept_psc[level])) {
             struct tlb_entry src = {
                 .ptep = &t->e[idx], .pte = ent & ~PTE_AD_MASK, .ptgen = t->gen,
@@ -379,7 +384,7 @@ static unsigned ept_walk_once(struct cpu *c, u64 gpa, u32 *cycles)
 
 /* EPT translation of gpa for the walker: the EPT leaf's page shift, or
  * 0 (w->unbacked) when the VM cannot back gpa (outside its memory, host
- * frames exhausted). */
+ * frames exhausted); w->host_w gets the leaf's W. */
 static unsigned ept_translate_walk(struct cpu *c, u64 gpa, struct walk *w)
 {
     unsigned shift;
@@ -396,12 +401,13 @@ static unsigned ept_translate_walk(struct cpu *c, u64 gpa, struct walk *w)
         w->unbacked = true;
         return 0;
     }
-    if ((shift = ept_walk_once(c, gpa, &w->cycles)))
+    if ((shift = ept_walk_once(c, gpa, &w->cycles, &w->host_w)))
         return shift;
     /* EPT violation: exit, KVM maps the 4K page, re-entry. */
     c->st.ept_violations++;
     w->extra += c->m->ept_violation_cycles;
-    if (ept_fault_in(c->ept, gpa, NULL) || !(shift = ept_walk_once(c, gpa, &w->cycles)))
+    if (ept_fault_in(c->ept, gpa, NULL) ||
+        !(shift = ept_walk_once(c, gpa, &w->cycles, &w->host_w)))
         w->unbacked = true;
     return shift;
 }
@@ -425,6 +431,7 @@ static void walk(struct cpu *c, u64 va, struct walk *w)
     w->cycles = 0;
     w->extra = 0;
     w->unbacked = false;
+    w->host_w = true;
     c->st.walks++;
     for (; table && level >= 1; level--) {
         unsigned idx = pt_index(va, level);
@@ -444,7 +451,8 @@ static void walk(struct cpu *c, u64 va, struct walk *w)
         if (level == 1 || (ent & PTE_PS)) {
             unsigned gshift = PAGE_SHIFT_4K + 9 * (level - 1), hshift = gshift;
 
-            if (c->ept && !(hshift = ept_translate_walk(c, leaf_gpa(ent, gshift, va), w)))
+            w->gpa = leaf_gpa(ent, gshift, va);
+            if (c->ept && !(hshift = ept_translate_walk(c, w->gpa, w)))
                 break;
             /* The combined translation: the smaller of the two pages. */
             w->shift = (u8)(hshift < gshift ? hshift : gshift);
@@ -547,24 +555,74 @@ static void log_stale(struct cpu *c, u64 va, u8 kind, u16 mm, bool freed)
 
 enum hit_verdict { HIT_USE, HIT_DROP };
 
+/* ---- virt.ept: the EPT's half of a combined entry ------------------------ */
+
+/* A combined entry's permissions are the guest's AND the EPT leaf's (SDM
+ * vol. 3C 28.3.1): RW only when both allow writes.  (EPT R and X are
+ * always set by this model's host.) */
+static inline u64 combined_pte(u64 gpte, bool host_w)
+{
+    return host_w ? gpte : gpte & ~PTE_RW;
+}
+
+/* Guest-physical address of va through a TLB entry: the guest page's
+ * size comes from the level of the table holding its leaf. */
+static u64 entry_gpa(const struct tlb_entry *e, u64 va)
+{
+    return leaf_gpa(e->pte, PAGE_SHIFT_4K + 9 * (pt_page_of(e->ptep)->level - 1u), va);
+}
+
+/* A write through a translation whose EPT leaf lacks W: an EPT violation
+ * (SDM vol. 3C, "EPT Violations").  KVM's fast_page_fault() gives W back
+ * and logs the page dirty, or finds it writable already (spurious: this
+ * CPU cached the read-only translation before another vCPU's fault fixed
+ * it); a huge leaf goes the slow way (ept_write_fault).  Cost: the exit
+ * (priced as a kick's), ept.dirty_fault_cycles, the entry; the huge-leaf
+ * slow path ept.violation_cycles as any fault that maps.  The write then
+ * retries.  XXX: as for not-present violations, the retry's walk is not
+ * charged when the fault came from a walk, and without VPID the exit and
+ * entry do not flush here. */
+static u32 ept_write_violation(struct cpu *c, u64 gpa)
+{
+    const struct machine *m = c->m;
+
+    switch (ept_write_fault(c->ept, gpa)) {
+    case EPT_WP_NONE:                   /* gone since: the retry's walk faults it in */
+        return 0;
+    case EPT_WP_HUGE:
+        c->st.ept_dirty_faults++;
+        return m->ept_violation_cycles;
+    case EPT_WP_FAST:
+        c->st.ept_dirty_faults++;
+        break;
+    case EPT_WP_SPURIOUS:
+        c->st.ept_spurious_faults++;
+        break;
+    }
+    return kvm_exit_cycles(m) + m->ept_dirty_fault_cycles + kvm_entry_cycles(m);
+}
+
 /* The page shift of a TLB entry filled now from the guest leaf pte at
  * level: the guest's, or under EPT the smaller of it and the EPT leaf's
- * (0 when the EPT no longer maps the page). */
-static unsigned entry_shift_now(const struct cpu *c, u64 pte, unsigned level, u64 va)
+ * (0 when the EPT no longer maps the page); *host_w: the EPT leaf's W
+ * (true without EPT). */
+static unsigned entry_shift_now(const struct cpu *c, u64 pte, unsigned level, u64 va,
+                                bool *host_w)
 {
     unsigned g = PAGE_SHIFT_4K + 9 * (level - 1), h;
 
+    *host_w = true;
     if (!c->ept)
         return g;
-    if (!ept_translate(c->ept, leaf_gpa(pte, g, va), NULL, &h))
+    if (!ept_leaf_perm(c->ept, leaf_gpa(pte, g, va), host_w, &h))
         return 0;
     return h < g ? h : g;
 }
 
-/* A hit whose leaf entry changed since the fill.  Refresh it when the
- * translation is still the same (A/D update, permission upgrade);
- * otherwise the reference used a removed translation: count it and let it
- * proceed, as the hardware would. */
+/* A hit whose leaf entry changed since the fill (or whose VM's EPT did).
+ * Refresh it when the translation is still the same (A/D update,
+ * permission upgrade); otherwise the reference used a removed translation:
+ * count it and let it proceed, as the hardware would. */
 static enum hit_verdict hit_changed(struct cpu *c, struct tlb_entry *e, u64 va,
                                     u8 kind, u32 *cost)
 {
@@ -572,17 +630,27 @@ static enum hit_verdict hit_changed(struct cpu *c, struct tlb_entry *e, u64 va,
     struct pt_page *table;
     u64 *cur = pt_walk(walk_pt(c), va, &level, &table);
     u64 old = e->pte;
-
-    if (cur && (*cur & PTE_PFN_MASK) == (old & PTE_PFN_MASK) &&
-        entry_shift_now(c, *cur, level, va) == e->shift &&
+    bool old_w = (old & PTE_RW) || e->ept_wp;       /* the guest's W at fill */
+    bool host_w = true;
+    bool guest_same = cur && (*cur & PTE_PFN_MASK) == (old & PTE_PFN_MASK) &&
         frame_gen(c->frames, leaf_pfn(old)) == e->fgen &&
         !((*cur & PTE_NX) && !(old & PTE_NX)) &&
-        !(!(*cur & PTE_RW) && (old & PTE_RW))) {
-        /* Same frame, no permission lost: refresh. */
-        bool upgrade = (kind == 'w' && !(old & PTE_RW)) ||
+        !(!(*cur & PTE_RW) && (old & PTE_RW));
+    /* The EPT still maps the page at that size and does not refuse a
+     * write the entry allows. */
+    bool host_same = guest_same && entry_shift_now(c, *cur, level, va, &host_w) == e->shift &&
+        !(!host_w && (old & PTE_RW));
+
+    if (host_same) {
+        /* Same frame, no permission lost: refresh.  A read-only combined
+         * entry stays read-only until dropped, even when the EPT leaf got
+         * W back meanwhile (a write through it is a spurious violation). */
+        bool upgrade = (kind == 'w' && !old_w) ||
                        (kind == 'x' && (old & PTE_NX));
+        bool wp = (*cur & PTE_RW) && (e->ept_wp || !host_w);
         e->ptep = cur;
-        e->pte = *cur & ~PTE_AD_MASK;
+        e->pte = combined_pte(*cur & ~PTE_AD_MASK, !wp);
+        e->ept_wp = wp;
         e->ptgen = table->gen;
         e->dirty = (*cur & PTE_D) != 0;
         e->epoch = mm_of_entry(c, e)->pte_epoch;
@@ -594,7 +662,15 @@ static enum hit_verdict hit_changed(struct cpu *c, struct tlb_entry *e, u64 va,
     }
     if (!perm_ok(old, kind))
         return HIT_DROP;                /* it faults; the handler walks afresh */
-    if (frame_gen(c->frames, leaf_pfn(old)) != e->fgen) {
+    if (guest_same) {
+        /* Only the EPT side changed: the host's flush covers it. */
+        if (c->host_flush_pending) {
+            c->st.racy_accesses++;
+        } else {
+            c->st.stale_accesses++;
+            log_stale(c, va, kind, e->mm, false);
+        }
+    } else if (frame_gen(c->frames, leaf_pfn(old)) != e->fgen) {
         c->st.stale_accesses++;
         log_stale(c, va, kind, e->mm, true);
     } else if (mm_of_entry(c, e)->flush_inflight) {
@@ -613,6 +689,13 @@ static enum hit_verdict check_hit(struct cpu *c, struct tlb_entry *e, u64 va,
     if (!cpu_entry_current(c, e) && hit_changed(c, e, va, kind, cost) == HIT_DROP)
         return HIT_DROP;
     if (!perm_ok(e->pte, kind)) {
+        if (kind == 'w' && e->ept_wp) {
+            /* The EPT half refuses: an EPT violation, which drops the
+             * linear address's combined mappings (SDM vol. 3C 28.3.3.1);
+             * the retried write walks afresh. */
+            *cost += ept_write_violation(c, entry_gpa(e, va));
+            return HIT_DROP;
+        }
         c->st.bad_accesses++;           /* protection fault: SIGSEGV */
         *cost += c->m->fault_cycles;
         return HIT_USE;
@@ -712,12 +795,19 @@ static u32 miss_path(struct cpu *c, u64 va, u8 kind, u32 cost)
         c->st.bad_accesses++;
         return cost + c->m->fault_cycles;
     }
+    if (kind == 'w' && !w.host_w) {
+        /* The guest allows the write, the EPT leaf does not. */
+        cost += ept_write_violation(c, w.gpa);
+        w.host_w = true;
+    }
     if (kind == 'w')
         *w.ptep |= PTE_D;
     struct tlb_entry src = {
-        .ptep = w.ptep, .pte = *w.ptep & ~PTE_AD_MASK, .ptgen = w.table->gen,
+        .ptep = w.ptep, .pte = combined_pte(*w.ptep & ~PTE_AD_MASK, w.host_w),
+        .ptgen = w.table->gen,
         .fgen = frame_gen(c->frames, leaf_pfn(*w.ptep)),
         .global = (*w.ptep & PTE_G) != 0, .dirty = (*w.ptep & PTE_D) != 0,
+        .ept_wp = (*w.ptep & PTE_RW) && !w.host_w,
         .shift = w.shift,
     };
     src.mm = src.global ? c->init_mm->idx : c->loaded_mm->idx;

@@ -33,6 +33,16 @@
  * translation that no longer exists: stale_accesses when the frame was
  * freed or no flush of the mm is in flight, racy_accesses when it raced
  * with a flush still in flight (legal: Linux frees only after the flush).
+ *
+ * Under virt.ept an entry is a combined translation: its permissions are
+ * the guest's AND the EPT leaf's (SDM vol. 3C 28.3.1), so an entry filled
+ * while the EPT leaf lacked W has pte's RW cleared (ept_wp) and a write
+ * through it is an EPT violation (dirty logging, ept_write_fault).  The
+ * host changing the EPT bumps the pte_epoch of every mm (the engine), so
+ * the same one-compare check sends each entry to the re-check once, which
+ * then also asks the EPT: the guest-physical page unmapped, mapped at
+ * another size, or write-protected while the entry allows writes is a
+ * removed translation too (racy while host_flush_pending).
  */
 #ifndef TLBSIM_CPU_H
 #define TLBSIM_CPU_H
@@ -109,6 +119,8 @@ struct cpu_stats {
     u64 ept_walk_cycles;                /* virt.ept: their cycles (part of walk_cycles) */
     u64 ept_psc_hits;                   /* virt.ept: EPT translations shortened by an EPT PSC */
     u64 ept_violations;                 /* virt.ept: EPT violations (host mapped 4K on demand) */
+    u64 ept_dirty_faults;               /* virt.ept: writes to a write-protected EPT leaf (W restored, page logged dirty) */
+    u64 ept_spurious_faults;            /* virt.ept: writes through a read-only combined entry whose EPT leaf is writable again */
     /* host side (models/kvm.h) */
     u64 vcpu_kicks;                     /* kick IPIs that took this vCPU out of guest mode */
     u64 vcpu_entry_flushes;             /* KVM_REQ_TLB_FLUSH or TD epoch flushes at entry */
@@ -135,6 +147,11 @@ struct cpu {
      * address.  ept NULL: one-dimensional walks. */
     struct ept *ept;
     struct tlb ept_psc[PT_MAX_LEVELS + 1];
+    /* The host changed the EPT and the flush that covers this vCPU has not
+     * reached it yet (KVM_REQ_TLB_FLUSH pending, a TD epoch ahead): a hit on
+     * a translation the change removed is racy, not stale.  Set by the
+     * engine, cleared by the entry flush (kvm_vcpu_enter). */
+    bool host_flush_pending;
 
     /* cpu_tlbstate */
     struct mm *loaded_mm;               /* whose page tables CR3 points at */

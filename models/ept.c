@@ -191,9 +191,38 @@ int ept_wrprotect(struct ept *ept, u64 gpa, u64 len, bool *reduced, struct mmu_g
     if ((rc = pt_protect(&ept->pt, gpa, len, EPT_X, reduced, g, err)))
         return rc;
     ept->st.wrprotects++;
+    ept->st.wrprotected += g->nr_ptes - before;
     if (g->nr_ptes != before || (reduced && *reduced))
         ept->epoch++;
     return SIM_OK;
+}
+
+bool ept_leaf_perm(const struct ept *ept, u64 gpa, bool *writable, unsigned *page_shift)
+{
+    unsigned level;
+    u64 *e = ept_walk(ept, gpa, &level, NULL);
+
+    if (!e)
+        return false;
+    if (writable)
+        *writable = (*e & EPT_W) != 0;
+    if (page_shift)
+        *page_shift = PAGE_SHIFT_4K + 9 * (level - 1);
+    return true;
+}
+
+enum ept_wp_fault ept_write_fault(struct ept *ept, u64 gpa)
+{
+    unsigned level;
+    u64 *e = ept_walk(ept, gpa, &level, NULL);
+
+    if (!e)
+        return EPT_WP_NONE;
+    if (*e & EPT_W)
+        return EPT_WP_SPURIOUS;
+    *e |= EPT_W;                        /* the cmpxchg of fast_pf_fix_direct_spte */
+    ept->st.dirty_faults++;
+    return level == 1 ? EPT_WP_FAST : EPT_WP_HUGE;
 }
 
 void ept_gather_finish(struct ept *ept, struct mmu_gather *g)

@@ -51,6 +51,8 @@ struct ept_stats {
     u64 wrprotects;                     /* ept_wrprotect calls */
     u64 violations;                     /* EPT violations fixed by ept_fault_in */
     u64 prefaults;                      /* pages mapped by ept_prefault */
+    u64 wrprotected;                    /* leaves ept_wrprotect took W from */
+    u64 dirty_faults;                   /* leaves ept_write_fault gave W back (pages logged dirty) */
 };
 
 struct ept {
@@ -105,6 +107,29 @@ int  ept_unmap(struct ept *ept, u64 gpa, u64 len, struct mmu_gather *g,
  * leaf lost write access; g records the range changed (no frames). */
 int  ept_wrprotect(struct ept *ept, u64 gpa, u64 len, bool *reduced,
                    struct mmu_gather *g, struct sim_err *err);
+/* What ept_write_fault found. */
+enum ept_wp_fault {
+    EPT_WP_SPURIOUS,                    /* the leaf is writable already */
+    EPT_WP_FAST,                        /* a 4K leaf got W back (KVM's fast path) */
+    EPT_WP_HUGE,                        /* a huge leaf got W back (KVM's slow path) */
+    EPT_WP_NONE,                        /* gpa is not mapped: a not-present violation instead */
+};
+/* A guest write to gpa took an EPT violation because its translation
+ * lacked W (dirty logging): KVM's fast_page_fault() (arch/x86/kvm/mmu/
+ * mmu.c).  A leaf that is writable already is a spurious fault (another
+ * vCPU fixed it; the faulting CPU had cached the read-only translation:
+ * RET_PF_SPURIOUS).  Otherwise W comes back with one cmpxchg of the SPTE
+ * and the gfn is logged dirty (fast_pf_fix_direct_spte ->
+ * mark_page_dirty_in_slot); st.dirty_faults counts it.  A huge leaf is
+ * not fixed by the fast path under dirty logging (KVM would lose 4K
+ * granularity): the slow path maps the page 4K writable.  XXX: the model
+ * gives W back to the whole huge leaf instead of splitting it.  Gaining W
+ * needs no flush and leaves `epoch` alone. */
+enum ept_wp_fault ept_write_fault(struct ept *ept, u64 gpa);
+/* Whether the EPT maps gpa now and, if so, *writable and *page_shift (each
+ * may be NULL) of its leaf. */
+bool ept_leaf_perm(const struct ept *ept, u64 gpa, bool *writable, unsigned *page_shift);
+
 /* Free what ept_unmap gathered (host frames' generations are bumped). */
 void ept_gather_finish(struct ept *ept, struct mmu_gather *g);
 

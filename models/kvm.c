@@ -86,8 +86,10 @@ cycles_t kvm_vcpu_enter(const struct machine *m, const struct kvm_vm *vm,
             cost += vmx_invept(m, c, INVEPT_SINGLE_CONTEXT);
         flushed = true;
     }
-    if (flushed)
+    if (flushed) {
         c->st.vcpu_entry_flushes++;
+        c->host_flush_pending = false;  /* the host's change has reached this vCPU */
+    }
     transition_flush(m, c, 1);
     return cost;
 }

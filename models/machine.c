@@ -104,6 +104,7 @@ const struct machine_key machine_keys[] = {
     { "ept.pd_cycles", MK_U32, OFF(ept_walk_cycles[2]), 0, 100000, "cycles to read an EPT PD entry" },
     { "ept.pt_cycles", MK_U32, OFF(ept_walk_cycles[1]), 0, 100000, "cycles to read an EPT PT entry" },
     { "ept.violation_cycles", MK_U32, OFF(ept_violation_cycles), 0, 100000000, "EPT violation: exit, KVM maps the 4K page, re-entry" },
+    { "ept.dirty_fault_cycles", MK_U32, OFF(ept_dirty_fault_cycles), 0, 100000000, "write to a page write-protected for dirty logging: KVM's fast path between the exit and the entry (restore W, mark the page dirty)" },
     { "ept.prefault", MK_BOOL, OFF(ept_prefault), 0, 1, "the host backed guest memory (2M, THP) before the trace: no EPT violations" },
     { "virt.vpid", MK_BOOL, OFF(vpid), 0, 1, "VPID on: VM exits and entries keep guest TLB entries (off: both flush)" },
     { "virt.host_flush", MK_HFLUSH, OFF(host_flush), 0, 0, "kvm_flush_remote_tlbs: kick (IPIs to running vCPUs) | hv-enlightened (Hyper-V hypercall)" },
@@ -231,6 +232,7 @@ void machine_init(struct machine *m)
     m->ept_psc_pd = m->psc_pd;
     memcpy(m->ept_walk_cycles, m->walk_level_cycles, sizeof(m->ept_walk_cycles));
     m->ept_violation_cycles = 10000;    /* estimate: ~4 us, exit + kvm_tdp_mmu_map + host page */
+    m->ept_dirty_fault_cycles = 300;    /* estimate: fast_page_fault's lockless walk + cmpxchg + dirty bit */
     m->ept_prefault = false;            /* first touches take EPT violations */
     m->vpid = true;                     /* every VMX host since Nehalem; KVM's enable_vpid default */
     m->host_flush = HOST_FLUSH_KICK;    /* KVM on bare metal */

@@ -124,6 +124,7 @@ struct machine {
     struct tlb_geom ept_psc_pml5, ept_psc_pml4, ept_psc_pdpt, ept_psc_pd;  /* "ept.psc.{pml5,pml4,pdpt,pd}.{entries,ways}" */
     u32 ept_walk_cycles[6];             /* "ept.pml5_cycles" .. "ept.pt_cycles" ([5]..[1]): one EPT entry read */
     u32 ept_violation_cycles;           /* "ept.violation_cycles": exit + KVM maps a 4K page on demand */
+    u32 ept_dirty_fault_cycles;         /* "ept.dirty_fault_cycles": KVM's fast_page_fault on a write-protected 4K leaf */
     bool ept_prefault;                  /* "ept.prefault": guest memory was backed (2M) before the trace */
     bool vpid;                          /* "virt.vpid": entries tagged by VPID, transitions keep them */
     enum host_flush host_flush;         /* "virt.host_flush": kick | hv-enlightened */

@@ -66,6 +66,8 @@ struct tlb_entry {
     u8  shift;                          /* page shift of this entry */
     u8  global : 1;                     /* PTE_G was set: survives CR3 writes */
     u8  dirty : 1;                      /* D was set at fill: writes need no A/D assist */
+    u8  ept_wp : 1;                     /* virt.ept: the guest allows writes, the EPT leaf did
+                                         * not: pte's RW is cleared (a write is an EPT violation) */
 };
 /* 48 bytes: a 4-way set is three cache lines (it was 56 with byte flags). */
 _Static_assert(sizeof(struct tlb_entry) == 48, "struct tlb_entry grew");

@@ -68,8 +68,10 @@ static cycles_t remote_flush(struct sim *s, struct sim_cpu *sc, bool range, u64 
         return kvm_hv_flush_cycles(&s->m, range, len >> PAGE_SHIFT_4K,
                                    cpumask_weight(&in_guest) > 0);
     }
-    for (u32 i = 0; i < s->nr_cpus; i++)
+    for (u32 i = 0; i < s->nr_cpus; i++) {
         s->cpus[i].kvm.req_tlb_flush = true;    /* KVM_REQ_TLB_FLUSH on every vCPU */
+        s->cpus[i].hw.host_flush_pending = true;
+    }
     return kick_all(s, sc, &in_guest, t);
 }
 
@@ -87,6 +89,8 @@ static cycles_t tdx_remove(struct sim *s, struct sim_cpu *sc, u64 pages, cycles_
     s->vm.tdx_epoch++;
     s->vm.tracks++;
     s->eng.tdx_tracks++;
+    for (u32 i = 0; i < s->nr_cpus; i++)
+        s->cpus[i].hw.host_flush_pending = true;        /* until TDH.VP.ENTER flushes */
     in_guest_others(s, sc, &in_guest);
     cost += kick_all(s, sc, &in_guest, t + cost);
     return cost + pages * s->m.tdx_remove_cycles;
@@ -131,6 +135,14 @@ static cycles_t vcpu_migrate(struct sim *s, struct sim_cpu *sc)
     return 0;
 }
 
+void host_ept_changed(struct sim *s)
+{
+    mm_pte_changed(&s->init_mm);
+    for (u32 i = 1; i <= TRACE_MAX_MMS; i++)
+        if (s->mm_by_idx[i])
+            mm_pte_changed(s->mm_by_idx[i]);
+}
+
 /* The EPT side of a host op (virt.ept): clear the leaves (zap, TDX
  * removal) or their write permission.  Returns the leaves changed, or the
  * 4K pages of the range without EPT (nothing to look at: every page
@@ -156,6 +168,8 @@ static int ept_change(struct sim *s, const struct trace_op *op, struct mmu_gathe
     /* kvm_unmap_gfn_range / the write-protect walk ask for a flush only
      * when an entry changed. */
     *flush = op->type == OP_HOST_WRPROTECT ? reduced : g->nr_ptes > 0;
+    if (*flush)
+        host_ept_changed(s);
     return SIM_OK;
 }
 

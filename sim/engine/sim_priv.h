@@ -198,6 +198,11 @@ bool sd_batch_due(const struct sim *s, const struct sim_cpu *sc);
 void sd_trace_hook(void *arg, u32 cpu, enum tlb_flush_reason r, s64 pages);
 
 /* ---- host.c ----------------------------------------------------------------- */
+/* The host changed a present EPT entry: every mm's pte_epoch moves, so
+ * each cached combined translation is re-checked once against the guest
+ * tables and the EPT (models/cpu.h) -- the EPT epoch folded into the one
+ * compare the TLB hit already makes. */
+void host_ept_changed(struct sim *s);
 /* host_zap, host_wrprotect, tdx_remove, vcpu_migrate on sc's physical CPU. */
 int  host_op(struct sim *s, struct sim_cpu *sc, const struct trace_op *op);
 /* A kick IPI is due on sc (kvm.kick_at <= its clock): exit, re-entry. */

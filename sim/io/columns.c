@@ -80,6 +80,8 @@ const struct col summary_cols[] = {
     S("ept_walk_refs", COL_U64, t.cpu.ept_walk_refs),
     S("ept_walk_cycles", COL_U64, t.cpu.ept_walk_cycles),
     S("ept_violations", COL_U64, t.cpu.ept_violations),
+    S("ept_dirty_faults", COL_U64, t.cpu.ept_dirty_faults),
+    S("ept_spurious_faults", COL_U64, t.cpu.ept_spurious_faults),
     S("freq_mhz", COL_U32, freq_mhz),
     S("quantum", COL_U32, quantum),
     S("seed", COL_U64, seed),
