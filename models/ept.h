@@ -104,7 +104,9 @@ int  ept_unmap(struct ept *ept, u64 gpa, u64 len, struct mmu_gather *g,
                struct sim_err *err);
 /* Clear the write permission of every present leaf in [gpa, gpa + len)
  * (dirty logging, page tracking).  *reduced (may be NULL) is set when a
- * leaf lost write access; g records the range changed (no frames). */
+ * leaf lost write access; g records the range changed (no frames) and
+ * g->nr_ptes, like st.wrprotected, the leaves that lost W: leaves
+ * read-only already are not counted (ept_write_fault gives W back). */
 int  ept_wrprotect(struct ept *ept, u64 gpa, u64 len, bool *reduced,
                    struct mmu_gather *g, struct sim_err *err);
 /* What ept_write_fault found. */

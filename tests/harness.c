@@ -51,8 +51,8 @@ int h_run(struct h_run *h, const char *text, const struct flush_policy *pol,
     return h_run_machine(h, text, pol, NULL, sets);
 }
 
-int h_run_machine(struct h_run *h, const char *text, const struct flush_policy *pol,
-                  const char *machine, const char *const *sets)
+int h_open(struct h_run *h, const char *text, const struct flush_policy *pol,
+           const char *machine, const char *const *sets)
 {
     struct trace_reader *r;
     struct trace_header hdr;
@@ -87,10 +87,16 @@ int h_run_machine(struct h_run *h, const char *text, const struct flush_policy *
         .hooks = { .arg = h, .flush = on_flush, .mark = on_mark },
         .check_invariants = true,
     };
-    if ((h->rc = sim_create(&cfg, &h->s, &h->err))) {
+    if ((h->rc = sim_create(&cfg, &h->s, &h->err)))
         trace_close(r);
+    return h->rc;
+}
+
+int h_run_machine(struct h_run *h, const char *text, const struct flush_policy *pol,
+                  const char *machine, const char *const *sets)
+{
+    if (h_open(h, text, pol, machine, sets))
         return h->rc;
-    }
     h->rc = sim_run(h->s, CYCLES_NEVER, &h->err);
     sim_totals(h->s, &h->t);
     return h->rc;

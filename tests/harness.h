@@ -30,6 +30,10 @@ int  h_run(struct h_run *h, const char *text, const struct flush_policy *pol,
 /* As h_run, starting from the model file `machine` (NULL: machine_init). */
 int  h_run_machine(struct h_run *h, const char *text, const struct flush_policy *pol,
                    const char *machine, const char *const *sets);
+/* As h_run_machine, but only creates the sim: the test drives h->s with
+ * sim_run() (and may change it between steps), then calls sim_totals(). */
+int  h_open(struct h_run *h, const char *text, const struct flush_policy *pol,
+            const char *machine, const char *const *sets);
 void h_done(struct h_run *h);
 /* Write text into a fresh temp file; returns its path (static buffer). */
 const char *h_tmpfile(const char *text, const char *suffix);

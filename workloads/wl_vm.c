@@ -22,6 +22,11 @@
  *    kvm_arch_mmu_enable_log_dirty_pt_masked for the next ones) and the
  *    guest keeps writing; every round is half as long as the one before
  *    (migration converging) until a one-step round, then stop-and-copy.
+ *    A guest write to a protected page faults and makes it writable again
+ *    (the simulator's dirty fault), so the op over the whole range takes W
+ *    from exactly the pages dirtied since the last round, which is what
+ *    the clear-dirty-log path re-protects: the generator need not know
+ *    them.
  *
  * Guest-physical layout: the guest's frames (its page tables and the
  * working set) come from the simulator's frame allocator from address 0
