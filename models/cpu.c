@@ -642,11 +642,14 @@ static enum hit_verdict hit_changed(struct cpu *c, struct tlb_entry *e, u64 va,
         !(!host_w && (old & PTE_RW));
 
     if (host_same) {
-        /* Same frame, no permission lost: refresh.  A read-only combined
-         * entry stays read-only until dropped, even when the EPT leaf got
-         * W back meanwhile (a write through it is a spurious violation). */
-        bool upgrade = (kind == 'w' && !old_w) ||
-                       (kind == 'x' && (old & PTE_NX));
+        /* Same frame, no permission lost: refresh.  Only a permission the
+         * page tables now grant is an upgrade (a spurious fault); a write
+         * to a page that is still read-only faults once, in check_hit().
+         * A read-only combined entry stays read-only until dropped, even
+         * when the EPT leaf got W back meanwhile (a write through it is a
+         * spurious violation). */
+        bool upgrade = (kind == 'w' && !old_w && (*cur & PTE_RW)) ||
+                       (kind == 'x' && (old & PTE_NX) && !(*cur & PTE_NX));
         bool wp = (*cur & PTE_RW) && (e->ept_wp || !host_w);
         e->ptep = cur;
         e->pte = combined_pte(*cur & ~PTE_AD_MASK, !wp);

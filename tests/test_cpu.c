@@ -173,6 +173,32 @@ Test(cpu, cr3_write_keeps_only_global_entries)
     cr_expect_eq(E.c.st.l1d_hits, hits + 1, "a global flush drops globals too");
 }
 
+/* A write through a read-only entry that only needs a re-check (something
+ * else in the address space changed) is one protection fault while the page
+ * is still read-only: not also a "spurious" fault of an upgrade that did not
+ * happen, and the fault is charged once. */
+Test(cpu, recheck_of_a_read_only_entry_faults_once)
+{
+    u32 plain, cost;
+
+    map(&E.a, 0x10000000, K4, 12, 1, false);                  /* read-only */
+    cpu_access(&E.c, 0x10000000, 'r');
+    plain = cpu_access(&E.c, 0x10000000, 'w');                /* fault, no re-check */
+    mm_pte_changed(&E.a);               /* an unrelated PTE of the mm changed */
+    cost = cpu_access(&E.c, 0x10000000, 'w');
+    cr_expect_eq(E.c.st.bad_accesses, 2);
+    cr_expect_eq(E.c.st.spurious_faults, 0);
+    cr_expect_eq(cost, plain, "one fault_cycles, not two");
+    /* A real upgrade (the page became writable) is one spurious fault. */
+    map(&E.a, 0x20000000, K4, 12, 1, false);
+    cpu_access(&E.c, 0x20000000, 'r');
+    *pt_walk(&E.a.pt, 0x20000000, NULL, NULL) |= PTE_RW;
+    mm_pte_changed(&E.a);
+    cost = cpu_access(&E.c, 0x20000000, 'w');
+    cr_expect_eq(E.c.st.spurious_faults, 1);
+    cr_expect_eq(E.c.st.bad_accesses, 2);
+}
+
 Test(cpu, permissions_dirty_assist_and_faults)
 {
     map(&E.a, 0x10000000, K4, 12, 1, false);                  /* read-only */
