@@ -412,10 +412,12 @@ static unsigned ept_translate_walk(struct cpu *c, u64 gpa, struct walk *w)
     return shift;
 }
 
-/* Guest-physical address of a guest leaf's translation of va. */
-static inline u64 leaf_gpa(u64 pte, unsigned shift, u64 va)
+/* Guest-physical address of a guest leaf's translation of va (its frame,
+ * without the KeyID bits above it). */
+static inline u64 leaf_gpa(const struct cpu *c, u64 pte, unsigned shift, u64 va)
 {
-    return ((pte & PTE_PFN_MASK) & ~((1ull << shift) - 1)) | (va & ((1ull << shift) - 1));
+    return ((pte & pte_frame_mask(c->frames)) & ~((1ull << shift) - 1)) |
+           (va & ((1ull << shift) - 1));
 }
 
 static void walk(struct cpu *c, u64 va, struct walk *w)
@@ -451,7 +453,7 @@ static void walk(struct cpu *c, u64 va, struct walk *w)
         if (level == 1 || (ent & PTE_PS)) {
             unsigned gshift = PAGE_SHIFT_4K + 9 * (level - 1), hshift = gshift;
 
-            w->gpa = leaf_gpa(ent, gshift, va);
+            w->gpa = leaf_gpa(c, ent, gshift, va);
             if (c->ept && !(hshift = ept_translate_walk(c, w->gpa, w)))
                 break;
             /* The combined translation: the smaller of the two pages. */
@@ -473,7 +475,6 @@ static void walk(struct cpu *c, u64 va, struct walk *w)
     c->st.walk_cycles += w->cycles;
 }
 
-static inline u64 leaf_pfn(u64 pte) { return (pte & PTE_PFN_MASK) >> 12; }
 
 /* ---- prefetch ----------------------------------------------------------- */
 
@@ -567,9 +568,9 @@ static inline u64 combined_pte(u64 gpte, bool host_w)
 
 /* Guest-physical address of va through a TLB entry: the guest page's
  * size comes from the level of the table holding its leaf. */
-static u64 entry_gpa(const struct tlb_entry *e, u64 va)
+static u64 entry_gpa(const struct cpu *c, const struct tlb_entry *e, u64 va)
 {
-    return leaf_gpa(e->pte, PAGE_SHIFT_4K + 9 * (pt_page_of(e->ptep)->level - 1u), va);
+    return leaf_gpa(c, e->pte, PAGE_SHIFT_4K + 9 * (pt_page_of(e->ptep)->level - 1u), va);
 }
 
 /* A write through a translation whose EPT leaf lacks W: an EPT violation
@@ -614,7 +615,7 @@ static unsigned entry_shift_now(const struct cpu *c, u64 pte, unsigned level, u6
     *host_w = true;
     if (!c->ept)
         return g;
-    if (!ept_leaf_perm(c->ept, leaf_gpa(pte, g, va), host_w, &h))
+    if (!ept_leaf_perm(c->ept, leaf_gpa(c, pte, g, va), host_w, &h))
         return 0;
     return h < g ? h : g;
 }
@@ -632,8 +633,10 @@ static enum hit_verdict hit_changed(struct cpu *c, struct tlb_entry *e, u64 va,
     u64 old = e->pte;
     bool old_w = (old & PTE_RW) || e->ept_wp;       /* the guest's W at fill */
     bool host_w = true;
-    bool guest_same = cur && (*cur & PTE_PFN_MASK) == (old & PTE_PFN_MASK) &&
-        frame_gen(c->frames, leaf_pfn(old)) == e->fgen &&
+    /* Frame and KeyID both: an entry re-keyed to another KeyID is a new
+     * translation (the old entry would read the page with the old key). */
+    bool guest_same = cur && !((*cur ^ old) & PTE_ADDR_MASK) &&
+        frame_gen(c->frames, pte_pfn(c->frames, old)) == e->fgen &&
         !((*cur & PTE_NX) && !(old & PTE_NX)) &&
         !(!(*cur & PTE_RW) && (old & PTE_RW));
     /* The EPT still maps the page at that size and does not refuse a
@@ -673,7 +676,7 @@ static enum hit_verdict hit_changed(struct cpu *c, struct tlb_entry *e, u64 va,
             c->st.stale_accesses++;
             log_stale(c, va, kind, e->mm, false);
         }
-    } else if (frame_gen(c->frames, leaf_pfn(old)) != e->fgen) {
+    } else if (frame_gen(c->frames, pte_pfn(c->frames, old)) != e->fgen) {
         c->st.stale_accesses++;
         log_stale(c, va, kind, e->mm, true);
     } else if (mm_of_entry(c, e)->flush_inflight) {
@@ -696,7 +699,7 @@ static enum hit_verdict check_hit(struct cpu *c, struct tlb_entry *e, u64 va,
             /* The EPT half refuses: an EPT violation, which drops the
              * linear address's combined mappings (SDM vol. 3C 28.3.3.1);
              * the retried write walks afresh. */
-            *cost += ept_write_violation(c, entry_gpa(e, va));
+            *cost += ept_write_violation(c, entry_gpa(c, e, va));
             return HIT_DROP;
         }
         c->st.bad_accesses++;           /* protection fault: SIGSEGV */
@@ -808,7 +811,7 @@ static u32 miss_path(struct cpu *c, u64 va, u8 kind, u32 cost)
     struct tlb_entry src = {
         .ptep = w.ptep, .pte = combined_pte(*w.ptep & ~PTE_AD_MASK, w.host_w),
         .ptgen = w.table->gen,
-        .fgen = frame_gen(c->frames, leaf_pfn(*w.ptep)),
+        .fgen = frame_gen(c->frames, pte_pfn(c->frames, *w.ptep)),
         .global = (*w.ptep & PTE_G) != 0, .dirty = (*w.ptep & PTE_D) != 0,
         .ept_wp = (*w.ptep & PTE_RW) && !w.host_w,
         .shift = w.shift,

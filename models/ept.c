@@ -275,7 +275,8 @@ bool ept_translate(const struct ept *ept, u64 gpa, u64 *hpa, unsigned *page_shif
         return false;
     shift = PAGE_SHIFT_4K + 9 * (level - 1);
     if (hpa)
-        *hpa = (*e & PTE_PFN_MASK & ~((1ull << shift) - 1)) | (gpa & ((1ull << shift) - 1));
+        *hpa = (*e & pte_frame_mask(&ept->host) & ~((1ull << shift) - 1)) |
+               (gpa & ((1ull << shift) - 1));
     if (page_shift)
         *page_shift = shift;
     return true;

@@ -138,7 +138,7 @@ void kvm_drop_gpa_range(struct cpu *c, u64 gpa, u64 len)
                         &c->stlb, &c->stlb1g };
 
     for (unsigned i = 0; i < ARRAY_SIZE(t); i++)
-        tlb_flush_frames(t[i], gpa, gpa + len);
+        tlb_flush_frames(t[i], gpa, gpa + len, pte_frame_mask(c->frames));
     for (unsigned l = 2; l <= PT_MAX_LEVELS; l++)
         tlb_flush_all(&c->psc[l], true);
 }

@@ -46,9 +46,23 @@ u64 mm_prot_flags(unsigned prot, bool user, bool global)
 int mm_map(struct mm *mm, u64 va, u64 len, unsigned page_shift, unsigned prot,
            bool populate, bool global, struct sim_err *err)
 {
+    return mm_map_keyid(mm, va, len, page_shift, prot, populate, global, 0, err);
+}
+
+/* The KeyID goes into the area's flags as well, as the TME-MK series kept
+ * it in vma->vm_page_prot: a page faulted in later (populate:false) gets
+ * the same KeyID, and mprotect keeps it (vma_protect, pt_protect). */
+int mm_map_keyid(struct mm *mm, u64 va, u64 len, unsigned page_shift, unsigned prot,
+                 bool populate, bool global, u32 keyid, struct sim_err *err)
+{
+    const struct pt_ctx *ctx = mm->pt.ctx;
     bool user = !va_is_kernel(va);
-    u64 flags = mm_prot_flags(prot, user, global && !user);
+    u64 flags = mm_prot_flags(prot, user, global && !user) | pt_keyid_bits(ctx, keyid);
     int rc;
+
+    if (pt_keyid(ctx, flags) != keyid)
+        return sim_err_set(err, SIM_EINVAL, "keyid: %u does not fit in the %d KeyID bits",
+                           keyid, __builtin_popcountll(ctx->keyid_mask));
 
     rc = vma_insert(&mm->vmas, va, va + len, flags, page_shift, err);
     if (rc)

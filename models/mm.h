@@ -50,6 +50,11 @@ static inline u64 inc_mm_tlb_gen(struct mm *mm) { return ++mm->tlb_gen; }
  * flags; user mappings get PTE_US, kernel ones may be global. */
 int  mm_map(struct mm *mm, u64 va, u64 len, unsigned page_shift, unsigned prot,
             bool populate, bool global, struct sim_err *err);
+/* mm_map with a TME-MK/TDX KeyID in every leaf (and in the area, so pages
+ * faulted in later get it too).  SIM_EINVAL "keyid: ..." when it does not
+ * fit the page tables' KeyID bits (pt_ctx_set_keyid_bits). */
+int  mm_map_keyid(struct mm *mm, u64 va, u64 len, unsigned page_shift, unsigned prot,
+                  bool populate, bool global, u32 keyid, struct sim_err *err);
 /* Leaf flags for prot letters. */
 u64  mm_prot_flags(unsigned prot, bool user, bool global);
 

@@ -34,7 +34,7 @@
 #define PT_TABLE_FLAGS (PTE_P | PTE_RW | PTE_US | PTE_A)   /* every non-leaf entry */
 #define PT_LEAF_FLAGS  (PTE_P | PTE_RW | PTE_US | PTE_NX | PTE_G)  /* pt_map accepts */
 #define PT_PROT_FLAGS  (PTE_RW | PTE_US | PTE_NX)          /* pt_protect replaces */
-#define PT_KNOWN_BITS  (PTE_PFN_MASK | PT_LEAF_FLAGS | PTE_AD_MASK | PTE_PS)
+#define PT_KNOWN_BITS  (PTE_ADDR_MASK | PT_LEAF_FLAGS | PTE_AD_MASK | PTE_PS)
 #define PT_UNIT_BYTES  (1u << PT_UNIT_SHIFT)
 #define PT_SLAB_UNITS  (PT_SLAB_BYTES >> PT_UNIT_SHIFT)
 /* A slab's first units hold its struct pt_page array, one per unit. */
@@ -70,9 +70,10 @@ static inline bool entry_is_leaf(u64 e, unsigned level)
     return level == 1 || (e & PTE_PS);
 }
 
-static inline u64 entry_pfn(u64 e)
+/* The frame of entry e (never its KeyID). */
+static inline u64 entry_pfn(const struct pt_ctx *ctx, u64 e)
 {
-    return (e & PTE_PFN_MASK) >> PAGE_SHIFT_4K;
+    return pte_pfn(ctx->frames, e);
 }
 
 static inline u64 min_u64(u64 a, u64 b) { return a < b ? a : b; }
@@ -265,6 +266,18 @@ int pt_ctx_init(struct pt_ctx *ctx, struct frame_alloc *fa, u64 max_table_pages)
         return SIM_EINVAL;
     ctx->frames = fa;
     ctx->max_table_pages = max_table_pages;
+    ctx->keyid_shift = (unsigned)__builtin_ctzll(fa->max_pfn) + PAGE_SHIFT_4K;
+    return SIM_OK;
+}
+
+/* The KeyID takes the bits right above the frame, as detect_tme() puts
+ * mktme_keyid_shift at x86_phys_bits - keyid_bits (before x86_phys_bits
+ * is lowered by them). */
+int pt_ctx_set_keyid_bits(struct pt_ctx *ctx, unsigned keyid_bits)
+{
+    if (keyid_bits > 16 || ctx->keyid_shift + keyid_bits > 52)
+        return SIM_EINVAL;
+    ctx->keyid_mask = ((1ull << keyid_bits) - 1) << ctx->keyid_shift;
     return SIM_OK;
 }
 
@@ -658,7 +671,8 @@ static int map_fill(struct pt *pt, struct map_req *m, struct pt_page *t, u64 lo,
  * its leaves are gone. */
 static int rollback_leaf(struct pt_op *op, struct pt_page *t, unsigned i, u64 va)
 {
-    frame_put(op->pt->ctx->frames, (enum frame_order)(t->level - 1), entry_pfn(t->e[i]));
+    frame_put(op->pt->ctx->frames, (enum frame_order)(t->level - 1),
+              entry_pfn(op->pt->ctx, t->e[i]));
     t->e[i] = 0;
     t->nr_present--;
     return SIM_OK;
@@ -717,9 +731,9 @@ int pt_map(struct pt *pt, u64 va, u64 len, unsigned page_shift, u64 flags,
 
     if (!valid_page_shift(page_shift))
         return sim_err_set(err, SIM_EINVAL, "page_shift: %u is not 12, 21 or 30", page_shift);
-    if (flags & ~PT_LEAF_FLAGS)
-        return sim_err_set(err, SIM_EINVAL, "flags 0x%" PRIx64 ": only RW, US, NX and G "
-                           "may be given", flags);
+    if (flags & ~(PT_LEAF_FLAGS | pt->ctx->keyid_mask))
+        return sim_err_set(err, SIM_EINVAL, "flags 0x%" PRIx64 ": only RW, US, NX, G and "
+                           "a KeyID within the KeyID bits may be given", flags);
     if ((rc = check_range(pt, va, len, page_shift, err)))
         return rc;
     return map_range(pt, va, len, page_shift, flags, populate, err);
@@ -738,7 +752,7 @@ int pt_populate(struct pt *pt, u64 va, unsigned page_shift, u64 flags,
 
 static int unmap_leaf(struct pt_op *op, struct pt_page *t, unsigned i, u64 va)
 {
-    gather_add_frame(op->g, entry_pfn(t->e[i]), t->level - 1u);
+    gather_add_frame(op->g, entry_pfn(op->pt->ctx, t->e[i]), t->level - 1u);
     gather_add_range(op->g, va, entry_shift(t->level));
     t->e[i] = 0;
     t->nr_present--;
@@ -834,8 +848,8 @@ static int migrate_leaf(struct pt_op *op, struct pt_page *t, unsigned i, u64 va)
 
     if (rc)
         return rc;
-    gather_add_frame(op->g, entry_pfn(t->e[i]), order);
-    t->e[i] = (t->e[i] & ~PTE_PFN_MASK) | pfn << PAGE_SHIFT_4K;
+    gather_add_frame(op->g, entry_pfn(op->pt->ctx, t->e[i]), order);
+    t->e[i] = (t->e[i] & ~pte_frame_mask(op->pt->ctx->frames)) | pfn << PAGE_SHIFT_4K;
     gather_add_range(op->g, va, entry_shift(t->level));
     op->nr_done++;
     return SIM_OK;
@@ -851,8 +865,8 @@ static int migrate_undo_leaf(struct pt_op *op, struct pt_page *t, unsigned i, u6
     if (op->nr_done == 0)
         return VISIT_STOP;
     old = op->g->frames[op->undo_base++] >> 2;
-    frame_put(op->pt->ctx->frames, (enum frame_order)order, entry_pfn(t->e[i]));
-    t->e[i] = (t->e[i] & ~PTE_PFN_MASK) | old << PAGE_SHIFT_4K;
+    frame_put(op->pt->ctx->frames, (enum frame_order)order, entry_pfn(op->pt->ctx, t->e[i]));
+    t->e[i] = (t->e[i] & ~pte_frame_mask(op->pt->ctx->frames)) | old << PAGE_SHIFT_4K;
     op->nr_done--;
     return SIM_OK;
 }
@@ -898,7 +912,8 @@ int pt_migrate(struct pt *pt, u64 va, u64 len, struct mmu_gather *g, struct sim_
 
 static int destroy_leaf(struct pt_op *op, struct pt_page *t, unsigned i, u64 va)
 {
-    frame_put(op->pt->ctx->frames, (enum frame_order)(t->level - 1), entry_pfn(t->e[i]));
+    frame_put(op->pt->ctx->frames, (enum frame_order)(t->level - 1),
+              entry_pfn(op->pt->ctx, t->e[i]));
     return SIM_OK;
 }
 
@@ -1000,12 +1015,16 @@ struct pt_page *pt_table_at(const struct pt *pt, u64 va, unsigned level)
 
 static bool check_leaf_entry(const struct pt *pt, u64 e, unsigned lvl, unsigned i)
 {
-    u64 pfn = entry_pfn(e);
+    const struct pt_ctx *ctx = pt->ctx;
+    u64 pfn = entry_pfn(ctx, e);
 
     CHECK(!(e & PTE_PS) || lvl == 2 || lvl == 3, "PS at level %u [%u]\n", lvl, i);
     CHECK(!(e & ~PT_KNOWN_BITS), "unknown bits 0x%" PRIx64 "\n", e);
     CHECK((pfn & ((1ull << (9 * (lvl - 1))) - 1)) == 0, "unaligned huge pfn\n");
-    CHECK(pfn < pt->ctx->frames->max_pfn, "pfn beyond MAXPHYADDR\n");
+    /* Above the frame only the KeyID field; the bits above it up to 51
+     * are reserved (beyond MAXPHYADDR). */
+    CHECK(!(e & PTE_ADDR_MASK & ~(pte_frame_mask(ctx->frames) | ctx->keyid_mask)),
+          "address bits beyond MAXPHYADDR or the KeyID field\n");
     return true;
 }
 

@@ -34,8 +34,32 @@
 #define PTE_PS   (1ull << 7)            /* page size: 2M in a PDE, 1G in a PDPTE */
 #define PTE_G    (1ull << 8)            /* global (leaf only) */
 #define PTE_NX   (1ull << 63)           /* no execute */
-#define PTE_PFN_MASK 0x000ffffffffff000ull
+/* Bits 51:12, the physical-address field (SDM vol. 3A 4.5: M-1:12 with
+ * M = MAXPHYADDR, the bits above M reserved).  With TME-MK or TDX its top
+ * paging.keyid_bits bits are the KeyID (Intel Architecture Memory
+ * Encryption Technologies Specification, 336907, "KeyID usage": the KeyID
+ * takes the upper bits of the physical address, their number set by
+ * IA32_TME_ACTIVATE[35:32]), so this is frame | KeyID, never a frame: take
+ * a frame with pte_pfn() / pte_frame_mask(), which stop at the allocator's
+ * width, as the kernel's PTE_PFN_MASK stops at physical_mask (shrunk by
+ * SME's C-bit, the TDX guest's shared bit, and by the KeyID bits in the
+ * TME-MK series' mktme_keyid_mask). */
+#define PTE_ADDR_MASK 0x000ffffffffff000ull
 #define PTE_AD_MASK  (PTE_A | PTE_D)
+
+/* The frame bits of an entry: [12, pa_bits), pa_bits being the width the
+ * frame allocator was given (machine_phys_bits(): paging.maxphyaddr minus
+ * paging.keyid_bits), so a KeyID above them never leaks into a frame. */
+static inline u64 pte_frame_mask(const struct frame_alloc *fa)
+{
+    return (fa->max_pfn - 1) << PAGE_SHIFT_4K;
+}
+
+/* The frame number an entry points at (its KeyID dropped). */
+static inline u64 pte_pfn(const struct frame_alloc *fa, u64 pte)
+{
+    return (pte & pte_frame_mask(fa)) >> PAGE_SHIFT_4K;
+}
 
 /* Levels are numbered as the SDM does: 1 = PT (PTE), 2 = PD (PDE),
  * 3 = PDPT (PDPTE), 4 = PML4, 5 = PML5. */
@@ -92,6 +116,8 @@ struct pt_ctx {
     u32 slab_next;                      /* next never-used unit of the newest slab */
     u64 nr_table_pages;                 /* live (attached or gathered) */
     u64 max_table_pages;                /* limit; SIM_ELIMIT beyond */
+    unsigned keyid_shift;               /* first KeyID bit: the frames' width (pa_bits) */
+    u64 keyid_mask;                     /* the KeyID bits of an entry; 0 without KeyIDs */
 };
 
 struct pt {
@@ -116,6 +142,20 @@ struct mmu_gather {
 };
 
 int  pt_ctx_init(struct pt_ctx *ctx, struct frame_alloc *fa, u64 max_table_pages);
+/* KeyID bits (paging.keyid_bits, 0..16) directly above the frame bits of
+ * every entry: [pa_bits, pa_bits + keyid_bits).  0 after pt_ctx_init.
+ * SIM_EINVAL when they would pass bit 51. */
+int  pt_ctx_set_keyid_bits(struct pt_ctx *ctx, unsigned keyid_bits);
+/* The entry bits of KeyID k (k must fit the KeyID bits). */
+static inline u64 pt_keyid_bits(const struct pt_ctx *ctx, u32 k)
+{
+    return ((u64)k << ctx->keyid_shift) & ctx->keyid_mask;
+}
+/* The KeyID of an entry. */
+static inline u32 pt_keyid(const struct pt_ctx *ctx, u64 e)
+{
+    return (u32)((e & ctx->keyid_mask) >> ctx->keyid_shift);
+}
 void pt_ctx_destroy(struct pt_ctx *ctx);   /* frees the slabs */
 
 /* levels: 4 or 5.  kernel: the kernel pt whose upper half is shared, or NULL
@@ -127,7 +167,8 @@ int  pt_init(struct pt *pt, struct pt_ctx *ctx, unsigned levels,
 void pt_destroy(struct pt *pt);
 
 /* Map [va, va+len) with leaves of 1 << page_shift bytes (12, 21 or 30) and
- * the given leaf flags (PTE_RW, PTE_US, PTE_NX, PTE_G; P and PS are added).
+ * the given leaf flags (PTE_RW, PTE_US, PTE_NX, PTE_G, and a KeyID as
+ * pt_keyid_bits(); P and PS are added).  Table entries always get KeyID 0.
  * populate=false allocates nothing and leaves the entries absent (the first
  * access faults; see pt_populate).  Errors: unaligned va/len, not canonical,
  * wrong half, overlap with a present mapping (SIM_EEXIST), frames or table
@@ -149,12 +190,12 @@ int  pt_unmap(struct pt *pt, u64 va, u64 len, struct mmu_gather *g,
 int  pt_zap(struct pt *pt, u64 va, u64 len, struct mmu_gather *g,
             struct sim_err *err);
 /* Replace the permission bits (PTE_RW, PTE_NX, PTE_US) of every present leaf
- * in range.  *reduced is set when any leaf lost a permission (a flush is
+ * in range; frame and KeyID stay (the kernel's pte_modify() keeps them).  *reduced is set when any leaf lost a permission (a flush is
  * then required); g->start/end/nr_ptes/stride_shift record what changed. */
 int  pt_protect(struct pt *pt, u64 va, u64 len, u64 flags, bool *reduced,
                 struct mmu_gather *g, struct sim_err *err);
 /* Move every present leaf in range to a newly allocated frame of the same
- * size; old frames go to g. */
+ * size, keeping its KeyID; old frames go to g. */
 int  pt_migrate(struct pt *pt, u64 va, u64 len, struct mmu_gather *g,
                 struct sim_err *err);
 

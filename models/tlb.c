@@ -478,17 +478,14 @@ void tlb_flush_mm(struct tlb *t, u16 mm)
             drop(t, i);
 }
 
-/* PTE bits 51:12, the frame (pt.h PTE_PFN_MASK; tlb.c stays free of pt.h). */
-#define TLB_FRAME_MASK 0x000ffffffffff000ull
-
-void tlb_flush_frames(struct tlb *t, u64 lo, u64 hi)
+void tlb_flush_frames(struct tlb *t, u64 lo, u64 hi, u64 frame_mask)
 {
     size_t n = (size_t)t->sets * t->ways;
 
     for (size_t i = 0; i < n && t->nr_valid; i++) {
         if (t->tags[i] == TLB_TAG_INVALID)
             continue;
-        u64 f = t->e[i].pte & TLB_FRAME_MASK, end = f + (1ull << t->e[i].shift);
+        u64 f = t->e[i].pte & frame_mask, end = f + (1ull << t->e[i].shift);
         if (f < hi && end > lo)
             drop(t, i);
     }

@@ -289,8 +289,10 @@ int  tlb_entry_pcid(const struct tlb *t, const struct tlb_entry *e);
 /* Drop entries filled for address space mm (non-global). */
 void tlb_flush_mm(struct tlb *t, u16 mm);
 /* Drop entries (any space, global too) whose frame overlaps [lo, hi): a
- * flush by guest-physical address (HvFlushGuestPhysicalAddressList). */
-void tlb_flush_frames(struct tlb *t, u64 lo, u64 hi);
+ * flush by guest-physical address (HvFlushGuestPhysicalAddressList).
+ * frame_mask: the frame bits of an entry's pte (pt.h pte_frame_mask(),
+ * which leaves out the KeyID). */
+void tlb_flush_frames(struct tlb *t, u64 lo, u64 hi, u64 frame_mask);
 
 /* Occupancy for reports and the visualizer. */
 u32  tlb_count_valid(const struct tlb *t, bool *has_global);

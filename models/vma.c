@@ -167,7 +167,7 @@ int vma_remove(struct vma_set *s, u64 start, u64 end, struct sim_err *err)
 
 /* Holes inside [start, end) are skipped, as pt_protect skips absent
  * entries (Linux's mprotect would fail with ENOMEM instead). */
-int vma_protect(struct vma_set *s, u64 start, u64 end, u64 flags,
+int vma_protect(struct vma_set *s, u64 start, u64 end, u64 flags, u64 keep,
                 struct sim_err *err)
 {
     size_t i, j, k, extra;
@@ -192,6 +192,6 @@ int vma_protect(struct vma_set *s, u64 start, u64 end, u64 flags,
         vma_splice(s, j - 1, j, pair, 2);
     }
     for (k = i; k < j; k++)
-        s->v[k].flags = flags;
+        s->v[k].flags = (s->v[k].flags & keep) | flags;
     return SIM_OK;
 }

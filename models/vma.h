@@ -12,7 +12,7 @@
 
 struct vma {
     u64 start, end;                     /* [start, end), page aligned */
-    u64 flags;                          /* leaf PTE flags (PTE_RW/US/NX/G) */
+    u64 flags;                          /* leaf PTE flags (PTE_RW/US/NX/G, KeyID) */
     u8  page_shift;                     /* 12, 21 or 30 */
 };
 
@@ -29,8 +29,9 @@ int  vma_insert(struct vma_set *s, u64 start, u64 end, u64 flags,
                 unsigned page_shift, struct sim_err *err);
 /* Remove [start, end) from every area it touches, splitting as needed. */
 int  vma_remove(struct vma_set *s, u64 start, u64 end, struct sim_err *err);
-/* Set flags on [start, end), splitting areas at the edges. */
-int  vma_protect(struct vma_set *s, u64 start, u64 end, u64 flags,
+/* Set flags on [start, end), splitting areas at the edges; each area keeps
+ * its own bits in `keep` (the KeyID: mprotect changes permissions only). */
+int  vma_protect(struct vma_set *s, u64 start, u64 end, u64 flags, u64 keep,
                  struct sim_err *err);
 /* The area containing va, or NULL. O(log n). */
 const struct vma *vma_find(const struct vma_set *s, u64 va);

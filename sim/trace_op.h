@@ -34,7 +34,7 @@
 
 /* The JSON keys of an op, in the order the encoder writes them (op cpu mm
  * va len stride count kind page prot populate global all freed_tables
- * cstate cycles label t gap gpa).  The binary form writes cpu, t and gap in
+ * cstate cycles label t gap gpa keyid).  The binary form writes cpu, t and gap in
  * the record head, the booleans in the flags, and the rest in its own
  * order (sim/io/trace_bin.c: bin_order).
  *
@@ -66,7 +66,8 @@
     X(F_LABEL, "label", 0, 0, FK_VALUE) \
     X(F_T, "t", OPF_T, 0, FK_VALUE) \
     X(F_GAP, "gap", OPF_GAP, 0, FK_VALUE) \
-    X(F_GPA, "gpa", 0, 0, FK_VALUE)
+    X(F_GPA, "gpa", 0, 0, FK_VALUE) \
+    X(F_KEYID, "keyid", OPF_KEYID, 0, FK_VALUE)
 
 enum trace_field {
 #define TRACE_X_ENUM(e, name, flag, absent, kind) e,
@@ -98,6 +99,11 @@ enum trace_field {
 #define OPF_STRIDE       (1u << 7)      /* flush: stride given (a page size) */
 #define OPF_CSTATE       (1u << 8)      /* idle: cstate given */
 #define OPF_VA_ARRAY     (1u << 9)      /* access: va was an array (even of one) */
+#define OPF_KEYID        (1u << 10)     /* map: keyid given (readers set it only for a KeyID > 0) */
+
+/* The largest KeyID a trace may name: paging.keyid_bits is at most 16.
+ * Whether the machine has that many KeyID bits is the engine's check. */
+#define TRACE_MAX_KEYID  65535u
 
 /* ===== ops =============================================================== */
 
@@ -117,8 +123,8 @@ enum trace_field {
     X(OP_MM_NEW, "mm_new", B(F_MM), 0, 0, TOP_BARRIER, check_mm_new) \
     X(OP_MM_EXIT, "mm_exit", B(F_MM) | B(F_CPU), 0, OPF_CPU, TOP_BARRIER, check_mm_exit) \
     X(OP_MAP, "map", B(F_MM) | B(F_VA) | B(F_LEN) | B(F_PAGE) | B(F_PROT), \
-      B(F_POPULATE) | B(F_GLOBAL) | B(F_CPU), OPF_CPU | OPF_POPULATE | OPF_GLOBAL, \
-      TOP_RANGE, check_map) \
+      B(F_POPULATE) | B(F_GLOBAL) | B(F_CPU) | B(F_KEYID), \
+      OPF_CPU | OPF_POPULATE | OPF_GLOBAL | OPF_KEYID, TOP_RANGE, check_map) \
     X(OP_UNMAP, "unmap", RANGE_FIELDS, 0, OPF_CPU, \
       TOP_RANGE | TOP_FREES | TOP_SYNC_BATCH, check_mm_range) \
     X(OP_PROTECT, "protect", RANGE_FIELDS | B(F_PROT), 0, OPF_CPU, \
@@ -223,6 +229,7 @@ struct trace_op {
     u64 line;                           /* source line (1-based; binary: record index + 1) */
     const u64 *vas;                     /* access: nr_va addresses (reader-owned, valid until the next trace_next) */
     u32 nr_va;                          /* access: number of addresses (>= 1) */
+    u32 keyid;                          /* map: TME-MK/TDX KeyID (0 unless OPF_KEYID) */
     u8  kind;                           /* access/stream: 'r', 'w' or 'x' */
     u8  page_shift;                     /* map, ept_map: 12, 21 or 30 */
     u8  prot;                           /* map/protect: PROT_* */

@@ -65,7 +65,7 @@ static void expect_translation(u64 va)
     cr_assert(leaf, "0x%llx mapped", (unsigned long long)va);
     cr_assert(e, "0x%llx in the L1 DTLB for its size", (unsigned long long)va);
     cr_expect_eq(e->ptep, leaf);
-    cr_expect_eq(e->pte & PTE_PFN_MASK, *leaf & PTE_PFN_MASK);
+    cr_expect_eq(e->pte & PTE_ADDR_MASK, *leaf & PTE_ADDR_MASK);
     cr_expect_eq(e->shift, 12 + 9 * (level - 1));
 }
 

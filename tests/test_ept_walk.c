@@ -204,7 +204,7 @@ static void pair(unsigned gshift, unsigned hshift)
     map(VA, 1ull << gshift, gshift);
     leaf = pt_walk(&E.a.pt, VA, &level, &table);
     cr_assert(leaf);
-    gpa = *leaf & PTE_PFN_MASK;
+    gpa = *leaf & pte_frame_mask(&E.fa);
     /* The host maps the GiB holding the guest page with hshift leaves;
      * the guest tables are mapped on demand (4K) if they lie elsewhere. */
     ept_map_ok(gpa & ~(G1 - 1), G1, hshift);
@@ -266,7 +266,8 @@ static unsigned ref_walk(u64 va, unsigned *combined)
         cr_assert(ent & PTE_P);
         if (l == 1 || (ent & PTE_PS)) {
             unsigned gs = 12 + 9 * (l - 1);
-            u64 gpa = ((ent & PTE_PFN_MASK) & ~((1ull << gs) - 1)) | (va & ((1ull << gs) - 1));
+            u64 gpa = ((ent & pte_frame_mask(&E.fa)) & ~((1ull << gs) - 1)) |
+                      (va & ((1ull << gs) - 1));
             refs += ref_ept_refs(gpa, &hs);
             *combined = hs < gs ? hs : gs;
             return refs;
@@ -314,8 +315,8 @@ Test(ept_walk, random_mappings_match_the_reference)
         struct tlb_entry *e = tlb_lookup(&E.c.l1d[(want_shift - 12) / 9], va);
         cr_assert(e, "va 0x%llx: no %u-shift entry", (unsigned long long)va, want_shift);
         cr_expect_eq(e->shift, want_shift);
-        cr_expect_eq(e->pte & PTE_PFN_MASK,
-                     *pt_walk(&E.a.pt, va, NULL, NULL) & PTE_PFN_MASK);
+        cr_expect_eq(e->pte & PTE_ADDR_MASK,
+                     *pt_walk(&E.a.pt, va, NULL, NULL) & PTE_ADDR_MASK);
     }
     cr_expect_eq(E.c.st.ept_violations, 0);
 #undef NEXT
@@ -400,7 +401,7 @@ static u64 gpa_of(u64 va)
     u64 *pte = pt_walk(&E.a.pt, va, NULL, NULL);
 
     cr_assert(pte, "va 0x%llx unmapped", (unsigned long long)va);
-    return (*pte & PTE_PFN_MASK) | (va & (K4 - 1));
+    return (*pte & pte_frame_mask(&E.fa)) | (va & (K4 - 1));
 }
 
 static void wrprotect_ok(u64 gpa, u64 len)

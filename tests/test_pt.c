@@ -146,15 +146,15 @@ Test(pt, leaf_formats_for_each_page_size)
 
     e = pt_walk(&E.upt, UVA + K4 + 5, &lvl, &tab);
     cr_assert(e && lvl == 1 && tab->level == 1);
-    cr_assert_eq(*e & ~PTE_PFN_MASK, PTE_P | UFL | PTE_NX, "no A/D/PS on a new PTE");
+    cr_assert_eq(*e & ~PTE_ADDR_MASK, PTE_P | UFL | PTE_NX, "no A/D/PS on a new PTE");
     cr_assert_eq(pt_page_of(e), tab, "pt_page_of(ptep) finds the table page");
     e = pt_walk(&E.upt, UVA + M2 + 12345, &lvl, &tab);
     cr_assert(e && lvl == 2 && tab->level == 2);
-    cr_assert_eq(*e & ~PTE_PFN_MASK, PTE_P | PTE_US | PTE_PS);
+    cr_assert_eq(*e & ~PTE_ADDR_MASK, PTE_P | PTE_US | PTE_PS);
     cr_assert_eq((*e >> 12) & 511, 0, "2M frame aligned");
     e = pt_walk(&E.upt, UVA + G1 + G1 - 1, &lvl, &tab);
     cr_assert(e && lvl == 3 && tab->level == 3);
-    cr_assert_eq(*e & ~PTE_PFN_MASK, PTE_P | UFL | PTE_G | PTE_PS);
+    cr_assert_eq(*e & ~PTE_ADDR_MASK, PTE_P | UFL | PTE_G | PTE_PS);
     cr_assert_eq((*e >> 12) & (G1 / K4 - 1), 0, "1G frame aligned");
     cr_assert_null(pt_walk(&E.upt, UVA + 2 * K4, NULL, NULL));
     cr_assert_null(pt_walk(&E.upt, UVA + 2 * G1, NULL, NULL));
@@ -408,7 +408,7 @@ Test(pt, finish_bumps_frame_and_table_generations)
     u32 tgen;
 
     map_ok(&E.upt, UVA, K4, 12, UFL);
-    pfn = *pt_walk(&E.upt, UVA, NULL, &ptt) >> 12 & (PTE_PFN_MASK >> 12);
+    pfn = pte_pfn(&E.fa, *pt_walk(&E.upt, UVA, NULL, &ptt));
     tpfn = ptt->pfn;
     tgen = ptt->gen;
     unmap_ok(&E.upt, UVA, K4);
@@ -450,7 +450,7 @@ Test(pt, protect_reports_reduced_permissions)
     cr_assert_eq(pt_protect(&E.upt, UVA, K4, PTE_RW, &reduced, &E.g, &E.err), SIM_OK);
     cr_assert(reduced, "US lost");
     e = pt_walk(&E.upt, UVA, NULL, NULL);
-    cr_assert_eq(*e & ~PTE_PFN_MASK, PTE_P | PTE_RW);
+    cr_assert_eq(*e & ~PTE_ADDR_MASK, PTE_P | PTE_RW);
     mmu_gather_finish(&E.ctx, &E.g);
     cr_assert_eq(pt_protect(&E.upt, UVA, K4, PTE_RW | PTE_G, &reduced, &E.g, &E.err), SIM_OK);
     cr_assert(!reduced && E.g.nr_ptes == 0, "G is not a permission: nothing changed");
@@ -469,16 +469,16 @@ Test(pt, migrate_moves_leaves_to_new_frames)
     old2m = *pt_walk(&E.upt, UVA + M2, NULL, NULL);
     cr_assert_eq(pt_migrate(&E.upt, UVA, G1, &E.g, &E.err), SIM_OK, "%s", E.err.msg);
     e = pt_walk(&E.upt, UVA, NULL, NULL);
-    cr_assert_neq(*e & PTE_PFN_MASK, old4k & PTE_PFN_MASK);
-    cr_assert_eq(*e & ~PTE_PFN_MASK, old4k & ~PTE_PFN_MASK, "flags and A/D kept");
+    cr_assert_neq(pte_pfn(&E.fa, *e), pte_pfn(&E.fa, old4k));
+    cr_assert_eq(*e & ~PTE_ADDR_MASK, old4k & ~PTE_ADDR_MASK, "flags and A/D kept");
     e = pt_walk(&E.upt, UVA + M2, NULL, NULL);
-    cr_assert_neq(*e & PTE_PFN_MASK, old2m & PTE_PFN_MASK);
+    cr_assert_neq(pte_pfn(&E.fa, *e), pte_pfn(&E.fa, old2m));
     cr_assert_eq((*e >> 12) & 511, 0, "new 2M frame aligned");
     cr_assert(E.g.nr_frames == 2 && E.g.nr_ptes == 2 && !E.g.freed_tables);
-    cr_assert_eq(E.g.frames[0], (old4k & PTE_PFN_MASK) >> 10 | FRAME_4K);
-    cr_assert_eq(E.g.frames[1], (old2m & PTE_PFN_MASK) >> 10 | FRAME_2M);
+    cr_assert_eq(E.g.frames[0], pte_pfn(&E.fa, old4k) << 2 | FRAME_4K);
+    cr_assert_eq(E.g.frames[1], pte_pfn(&E.fa, old2m) << 2 | FRAME_2M);
     mmu_gather_finish(&E.ctx, &E.g);
-    cr_assert_eq(frame_gen(&E.fa, (old4k & PTE_PFN_MASK) >> 12), 1);
+    cr_assert_eq(frame_gen(&E.fa, pte_pfn(&E.fa, old4k)), 1);
     cr_assert(pt_check(&E.upt));
     pt_env_done();
 }

@@ -149,7 +149,7 @@ static void ref_map_apply(u64 va, u64 len, unsigned level, u64 flags)
 
         cr_assert_not_null(e, "mapped leaf 0x%llx missing", (unsigned long long)(va + off));
         cr_assert_lt(R.nl, REF_LEAVES, "reference leaf list full");
-        R.leaf[R.nl++] = (struct ref_leaf){ va + off, level, (*e & PTE_PFN_MASK) >> 12,
+        R.leaf[R.nl++] = (struct ref_leaf){ va + off, level, pte_pfn(&E.fa, *e),
                                             flags | PTE_P | (level > 1 ? PTE_PS : 0) };
         for (unsigned t = level; t < R.pt->levels; t++)
             ref_table_need(t, va + off);
@@ -249,8 +249,8 @@ static void ref_migrate(u64 va, u64 len)
         xg_leaf(l, true);
         e = pt_walk(R.pt, l->va, NULL, NULL);
         cr_assert_not_null(e);
-        cr_assert_neq((*e & PTE_PFN_MASK) >> 12, l->pfn, "migrate kept the frame");
-        l->pfn = (*e & PTE_PFN_MASK) >> 12;
+        cr_assert_neq(pte_pfn(&E.fa, *e), l->pfn, "migrate kept the frame");
+        l->pfn = pte_pfn(&E.fa, *e);
     }
 }
 

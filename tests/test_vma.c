@@ -88,7 +88,7 @@ Test(vma, huge_areas_cannot_be_cut_mid_page)
     insert_ok(BASE, BASE + 4 * M2, 5, 21);
     cr_assert_eq(vma_remove(&s, BASE + K4, BASE + M2, &err), SIM_EINVAL);
     cr_assert(strstr(err.msg, "splits") != NULL, "%s", err.msg);
-    cr_assert_eq(vma_protect(&s, BASE, BASE + M2 + K4, 1, &err), SIM_EINVAL);
+    cr_assert_eq(vma_protect(&s, BASE, BASE + M2 + K4, 1, 0, &err), SIM_EINVAL);
     cr_assert_eq(s.nr, 1);
     expect_area(BASE, BASE, BASE + 4 * M2, 5);
     cr_assert_eq(vma_remove(&s, BASE + M2, BASE + 2 * M2, &err), SIM_OK);
@@ -101,14 +101,14 @@ Test(vma, protect_splits_edges_and_skips_holes)
     vma_set_init(&s, 0);
     insert_ok(BASE, BASE + 4 * K4, 1, 12);
     insert_ok(BASE + 6 * K4, BASE + 10 * K4, 1, 12);
-    cr_assert_eq(vma_protect(&s, BASE + 2 * K4, BASE + 8 * K4, 7, &err), SIM_OK);
+    cr_assert_eq(vma_protect(&s, BASE + 2 * K4, BASE + 8 * K4, 7, 0, &err), SIM_OK);
     cr_assert_eq(s.nr, 4);
     expect_area(BASE, BASE, BASE + 2 * K4, 1);
     expect_area(BASE + 3 * K4, BASE + 2 * K4, BASE + 4 * K4, 7);
     cr_assert_null(vma_find(&s, BASE + 5 * K4), "the hole stays a hole");
     expect_area(BASE + 6 * K4, BASE + 6 * K4, BASE + 8 * K4, 7);
     expect_area(BASE + 9 * K4, BASE + 8 * K4, BASE + 10 * K4, 1);
-    cr_assert_eq(vma_protect(&s, BASE + K4, BASE + 2 * K4, 9, &err), SIM_OK);
+    cr_assert_eq(vma_protect(&s, BASE + K4, BASE + 2 * K4, 9, 0, &err), SIM_OK);
     expect_area(BASE + K4, BASE + K4, BASE + 2 * K4, 9);
     cr_assert_eq(s.nr, 5);
 }
@@ -121,11 +121,11 @@ Test(vma, limit_gives_elimit_and_no_change)
     cr_assert_eq(vma_insert(&s, BASE + 20 * K4, BASE + 21 * K4, 0, 12, &err), SIM_ELIMIT);
     cr_assert_eq(vma_remove(&s, BASE + K4, BASE + 2 * K4, &err), SIM_ELIMIT,
                  "punching a hole needs a third area");
-    cr_assert_eq(vma_protect(&s, BASE + K4, BASE + 2 * K4, 3, &err), SIM_ELIMIT);
+    cr_assert_eq(vma_protect(&s, BASE + K4, BASE + 2 * K4, 3, 0, &err), SIM_ELIMIT);
     cr_assert_eq(s.nr, 2);
     expect_area(BASE + K4, BASE, BASE + 4 * K4, 1);
     cr_assert_eq(vma_remove(&s, BASE, BASE + 2 * K4, &err), SIM_OK, "trimming is fine");
-    cr_assert_eq(vma_protect(&s, BASE + 8 * K4, BASE + 12 * K4, 3, &err), SIM_OK);
+    cr_assert_eq(vma_protect(&s, BASE + 8 * K4, BASE + 12 * K4, 3, 0, &err), SIM_OK);
 }
 
 /* ---- random sequence against a page array ------------------------------ */
@@ -269,7 +269,7 @@ Test(vma, random_against_reference)
             rc = vma_remove(&s, pva(p0), pva(p1), &err);
         } else {
             want = ref_edit(&r, p0, p1, true, flags);
-            rc = vma_protect(&s, pva(p0), pva(p1), flags, &err);
+            rc = vma_protect(&s, pva(p0), pva(p1), flags, 0, &err);
         }
         cr_assert_eq(rc, want, "op %d kind %d [%zu, %zu): got %d want %d (%s)",
                      op, kind, p0, p1, rc, want, err.msg);

@@ -4,6 +4,7 @@
  */
 #include "sim_priv.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* ==== ops ================================================================= */
@@ -62,7 +63,8 @@ static int op_change(struct sim *s, struct sim_cpu *sc, const struct trace_op *o
         u64 f = mm_prot_flags(op->prot, !va_is_kernel(op->va), false);
         rc = pt_protect(&mm->pt, op->va, op->len, f, &reduced, g, &e);
         if (!rc)
-            rc = vma_protect(&mm->vmas, op->va, op->va + op->len, f, &e);
+            rc = vma_protect(&mm->vmas, op->va, op->va + op->len, f, mm->pt.ctx->keyid_mask,
+                             &e);
         /* Upgrades need no flush: x86 re-walks on the spurious fault. */
         flush = reduced;
         break;
@@ -197,15 +199,28 @@ void op_vcpu_run(struct sim *s, struct sim_cpu *sc)
         sim_wake_at(s, sc, sd_irq_time(sc));
 }
 
-static int op_map(struct sim *s, const struct trace_op *op)
+int op_map(struct sim *s, const struct trace_op *op)
 {
     struct mm *mm = sim_mm_lookup(s, op->mm);
     struct sim_err e = { 0 };
 
     if (!mm)
         return sim_fail(s, SIM_ENOENT, op->line, "mm", "address space does not exist");
-    if (mm_map(mm, op->va, op->len, op->page_shift, op->prot,
-               op->flags & OPF_POPULATE, op->flags & OPF_GLOBAL, &e))
+    if (op->keyid >> s->m.keyid_bits) {
+        char msg[160];
+        unsigned need = 32u - (unsigned)__builtin_clz(op->keyid);
+
+        if (!s->m.keyid_bits)
+            snprintf(msg, sizeof(msg), "KeyID %u needs %u KeyID bits; the machine has none "
+                     "(try --set paging.keyid_bits=%u)", op->keyid, need, need);
+        else
+            snprintf(msg, sizeof(msg), "KeyID %u needs %u KeyID bits; the machine's "
+                     "paging.keyid_bits %u allow KeyIDs 0..%u", op->keyid, need,
+                     s->m.keyid_bits, (1u << s->m.keyid_bits) - 1);
+        return sim_fail(s, SIM_EINVAL, op->line, "keyid", msg);
+    }
+    if (mm_map_keyid(mm, op->va, op->len, op->page_shift, op->prot, op->flags & OPF_POPULATE,
+                     op->flags & OPF_GLOBAL, op->keyid, &e))
         return sim_fail_err(s, op->line, "va", &e);
     return SIM_OK;
 }

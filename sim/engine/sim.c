@@ -549,12 +549,7 @@ static int run_barrier(struct sim *s)
         rc = mm_create(s, op);
         break;
     case OP_MAP:
-        mm = sim_mm_lookup(s, op->mm);
-        if (!mm)
-            return sim_fail(s, SIM_ENOENT, op->line, "mm", "address space does not exist");
-        if (mm_map(mm, op->va, op->len, op->page_shift, op->prot,
-                   op->flags & OPF_POPULATE, op->flags & OPF_GLOBAL, &e))
-            rc = sim_fail_err(s, op->line, "va", &e);
+        rc = op_map(s, op);
         break;
     case OP_EPT_MAP:
         rc = op_ept_map(s, op);
@@ -741,7 +736,8 @@ int sim_create(const struct sim_config *cfg, struct sim **out, struct sim_err *e
         goto out;
     if (s->m.ept && (rc = ept_init(&s->ept, &s->m, err)))
         goto out;
-    if ((rc = pt_ctx_init(&s->ptc, &s->frames, s->m.max_table_pages))) {
+    if ((rc = pt_ctx_init(&s->ptc, &s->frames, s->m.max_table_pages)) ||
+        (rc = pt_ctx_set_keyid_bits(&s->ptc, s->m.keyid_bits))) {
         sim_err_set(err, rc, "page tables: cannot initialise");
         goto out;
     }

@@ -222,6 +222,7 @@ void op_switch_point(struct sim *s, struct sim_cpu *sc);  /* deferred work at a 
  * that changed nr_ptes present PTEs (kernel.* keys; 0 for other ops). */
 cycles_t op_kernel_work(const struct machine *m, enum trace_op_type type, u64 nr_ptes);
 void op_vcpu_run(struct sim *s, struct sim_cpu *sc);
+int  op_map(struct sim *s, const struct trace_op *op);      /* barrier op, or on its cpu */
 int  op_ept_map(struct sim *s, const struct trace_op *op);  /* barrier op */
 
 #endif

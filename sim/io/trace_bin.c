@@ -233,11 +233,12 @@ static inline u8 *enc_va(struct trace_bin_wr *b, u8 *p, u32 slot, u64 va)
  * order is part of the file format: a new field goes at the end. */
 static const u8 bin_order[] = {
     F_MM, F_KIND, F_VA, F_LEN, F_STRIDE, F_COUNT, F_PAGE, F_PROT, F_CSTATE, F_CYCLES, F_LABEL,
-    F_GPA,
+    F_GPA, F_KEYID,
 };
 
 #define BIN_BODY (B(F_MM) | B(F_KIND) | B(F_VA) | B(F_LEN) | B(F_STRIDE) | B(F_COUNT) | \
-                  B(F_PAGE) | B(F_PROT) | B(F_CSTATE) | B(F_CYCLES) | B(F_LABEL) | B(F_GPA))
+                  B(F_PAGE) | B(F_PROT) | B(F_CSTATE) | B(F_CYCLES) | B(F_LABEL) | B(F_GPA) | \
+                  B(F_KEYID))
 
 /* The body fields op carries, as B(F_*) bits (flags already known): the
  * required ones, and the optional ones given (trace_op_has). */
@@ -289,6 +290,7 @@ static u8 *enc_field(struct trace_bin_wr *b, u8 *p, u32 slot, const struct trace
     case F_CSTATE: *p++ = op->cstate; return p;
     case F_CYCLES: return put_varint(p, op->cycles);
     case F_GPA:    return put_varint(p, op->gpa);
+    case F_KEYID:  return put_varint(p, op->keyid);
     case F_LABEL: {
         size_t n = strlen(op->label);
         p = put_varint(p, n);
@@ -642,6 +644,10 @@ static int dec_field(struct trace_reader *r, struct cur *c, u32 slot, struct tra
     case F_CSTATE: op->cstate = get_u8(c); return SIM_OK;
     case F_CYCLES: op->cycles = get_varint(c); return SIM_OK;
     case F_GPA:    op->gpa = get_varint(c); return SIM_OK;
+    case F_KEYID: {
+        u64 v = get_varint(c);
+        return c->bad ? SIM_OK : trace_keyid_set(op, v, err);
+    }
     case F_LABEL:  return dec_label(r, c, op, err);
     }
     return SIM_OK;

@@ -41,6 +41,21 @@ const char *trace_prot_name(unsigned prot)
 
 static bool kind_valid(unsigned k) { return k == 'r' || k == 'w' || k == 'x'; }
 
+static int keyid_too_large(u64 v, struct sim_err *err)
+{
+    return sim_err_set(err, SIM_EPARSE, "keyid: %" PRIu64 " is above %u, the largest KeyID "
+                       "(paging.keyid_bits is at most 16)", v, TRACE_MAX_KEYID);
+}
+
+int trace_keyid_set(struct trace_op *op, u64 v, struct sim_err *err)
+{
+    if (v > TRACE_MAX_KEYID)
+        return keyid_too_large(v, err);
+    op->keyid = (u32)v;
+    op->flags = v ? (op->flags | OPF_KEYID) : (op->flags & ~OPF_KEYID);
+    return SIM_OK;
+}
+
 /* ===== UTF-8 ============================================================= */
 
 /* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid
@@ -320,6 +335,10 @@ static int check_map(struct trace_check *c, const struct trace_op *op, struct si
         return sim_err_set(err, SIM_EPARSE, "page: invalid page shift %u", op->page_shift);
     if (!trace_prot_name(op->prot))
         return sim_err_set(err, SIM_EPARSE, "prot: invalid protection 0x%x", op->prot);
+    if (op->keyid > TRACE_MAX_KEYID)
+        return keyid_too_large(op->keyid, err);
+    if (op->keyid && !(op->flags & OPF_KEYID))
+        return sim_err_set(err, SIM_EINVAL, "keyid: %u without OPF_KEYID", op->keyid);
     if (op->mm == MM_KERNEL)
         return check_range(c, op->va, op->len, op->page_shift, HALF_KERNEL,
                            "a kernel map", err);

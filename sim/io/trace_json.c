@@ -571,6 +571,10 @@ static int json_field(struct jctx *j, int f, const cJSON *it, struct trace_op *o
     case F_ALL:          return json_flag(it, f, OPF_ALL, op, err);
     case F_FREED_TABLES: return json_flag(it, f, OPF_FREED_TABLES, op, err);
     case F_CSTATE:       return json_cstate(j, it, op, err);
+    case F_KEYID:
+        if ((rc = json_uint(j, it, "keyid", &v, err)))
+            return rc;
+        return trace_keyid_set(op, v, err);
     case F_LABEL:        return json_label(j, it, op, err);
     }
     return sim_err_set(err, SIM_EINTERNAL, "internal: field %d", f);

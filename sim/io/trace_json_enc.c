@@ -126,6 +126,7 @@ static char *j_value(char *p, const struct trace_op *op, enum trace_field f)
     case F_CSTATE: return j_dec(p, op->cstate);
     case F_CYCLES: return j_num(p, op->cycles);
     case F_GPA:    return j_hex(p, op->gpa);
+    case F_KEYID:  return j_dec(p, op->keyid);
     case F_LABEL:  return j_str(p, op->label);
     case F_T:      return j_num(p, op->t);
     case F_GAP:    return j_num(p, op->gap);
@@ -134,7 +135,7 @@ static char *j_value(char *p, const struct trace_op *op, enum trace_field f)
 }
 
 /* Keys in TRACE_FIELDS order (op cpu mm va len stride count kind page prot
- * populate global all freed_tables cstate cycles label t gap gpa), each one the
+ * populate global all freed_tables cstate cycles label t gap gpa keyid), each one the
  * op carries (trace_op_has). */
 static char *json_encode_op(char *p, const struct trace_op *op)
 {

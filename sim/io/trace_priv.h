@@ -71,6 +71,10 @@ int  trace_check_op(struct trace_check *c, const struct trace_op *op,
                     struct sim_err *err);
 /* Header fields that do not depend on the syntax: version, cpus, va_bits. */
 int  trace_check_header(const struct trace_header *hdr, struct sim_err *err);
+/* A map's keyid as read (JSON or binary): 0..TRACE_MAX_KEYID, else
+ * SIM_EPARSE "keyid: ..."; OPF_KEYID set iff it is not 0, so keyid 0 reads
+ * as absent and the canonical form leaves it out. */
+int  trace_keyid_set(struct trace_op *op, u64 v, struct sim_err *err);
 bool trace_utf8_valid(const u8 *s, size_t n, size_t *bad_at);
 /* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
 size_t trace_utf8_seq(const u8 *s, size_t n);

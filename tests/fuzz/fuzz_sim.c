@@ -96,6 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         m.sockets = m.cpus;
     m.quantum = h & 0x100 ? 0 : 100;
     m.virt = m.ept = (h & 0x200) != 0;  /* two-dimensional walks, ept_map ops */
+    m.keyid_bits = h & 0x400 ? 6 : 0;   /* maps with a keyid run (else: exit 2 at the first) */
     m.max_frames = 1 << 16;
     m.max_table_pages = 1 << 12;
     m.max_vmas = 1 << 12;

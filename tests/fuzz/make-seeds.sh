@@ -36,6 +36,7 @@ cat >"$S/trace_jsonl/all-ops.jsonl" <<'T'
 {"op":"map","mm":7,"va":"0x00fe000000000000","len":"0x40000000","page":"1g","prot":"rwx","populate":false}
 {"op":"map","mm":"kernel","va":"0xff00000000000000","len":"0x200000","page":"2m","prot":"r","global":true}
 {"op":"map","cpu":2,"mm":7,"va":4096,"len":8192,"page":"4k","prot":"rx"}
+{"op":"map","mm":7,"va":"0x40000000","len":"0x400000","page":"2m","prot":"rw","keyid":5,"populate":false}
 {"op":"switch","cpu":0,"mm":7,"t":100}
 {"op":"access","cpu":0,"va":["0x1000","0x2000",8192],"kind":"x","gap":3}
 {"op":"stream","cpu":0,"va":"0x1000","stride":"0x40","count":128,"kind":"r"}
