@@ -710,6 +710,31 @@ static struct bad_case cases[] = {
       HDR "{'op':'mm_new','mm':1}\n"
       "{'op':'map','mm':1,'va':'0x100000000000','len':'0x1000000000','page':'1g','prot':'rw'}\n",
       NULL, "t.jsonl:3: va: frames: MAXPHYADDR exhausted (16777216 frames)" },
+    { "virtualization", "a KeyID on a machine without KeyID bits", RUN, "t.jsonl",
+      HDR "{'op':'mm_new','mm':1}\n"
+      "{'op':'map','mm':1,'va':'0x1000','len':'0x1000','page':'4k','prot':'rw','keyid':5}\n",
+      NULL, "t.jsonl:3: keyid: KeyID 5 needs 3 KeyID bits; the machine has none (try --set "
+      "paging.keyid_bits=3)" },
+    { "virtualization", "a KeyID beyond paging.keyid_bits",
+      RUN " --set paging.keyid_bits=3", "t.jsonl",
+      HDR "{'op':'mm_new','mm':1}\n"
+      "{'op':'map','mm':1,'va':'0x1000','len':'0x1000','page':'4k','prot':'rw','keyid':7}\n"
+      "{'op':'map','mm':1,'va':'0x2000','len':'0x1000','page':'4k','prot':'rw','keyid':8}\n",
+      NULL, "t.jsonl:4: keyid: KeyID 8 needs 4 KeyID bits; the machine's paging.keyid_bits 3 "
+      "allow KeyIDs 0..7" },
+    { "virtualization", "a KeyID above 16 bits", "check t.jsonl", "t.jsonl",
+      HDR "{'op':'mm_new','mm':1}\n"
+      "{'op':'map','mm':1,'va':'0x1000','len':'0x1000','page':'4k','prot':'rw',"
+      "'keyid':65536}\n", NULL,
+      "t.jsonl:3: keyid: 65536 is above 65535, the largest KeyID (paging.keyid_bits is at "
+      "most 16)" },
+    { "virtualization", "a KeyID as a hex string", "check t.jsonl", "t.jsonl",
+      HDR "{'op':'mm_new','mm':1}\n"
+      "{'op':'map','mm':1,'va':'0x1000','len':'0x1000','page':'4k','prot':'rw',"
+      "'keyid':'0x5'}\n", NULL, "t.jsonl:3: keyid: expected an integer, got a string" },
+    { "virtualization", "a KeyID on an op other than map", "check t.jsonl", "t.jsonl",
+      PRE "{'op':'protect','cpu':0,'mm':1,'va':'0x7f0000000000','len':'0x1000','prot':'r',"
+      "'keyid':1}\n", NULL, "t.jsonl:5: keyid: unknown field for protect" },
 
     /* ---- machine models and --set ---------------------------------------- */
     { "model file", "unknown key", "run ok.jsonl -q --out out --machine ./m.json", "m.json",

@@ -117,6 +117,7 @@ static void expect_op_eq(const struct trace_op *a, const struct trace_op *b, int
     cr_expect_eq(a->prot, b->prot, "op %d: prot", i);
     cr_expect_eq(a->stride_shift, b->stride_shift, "op %d: stride_shift", i);
     cr_expect_eq(a->cstate, b->cstate, "op %d: cstate", i);
+    cr_expect_eq(a->keyid, b->keyid, "op %d: keyid", i);
     cr_expect_eq(a->nr_va, b->nr_va, "op %d: nr_va", i);
     for (u32 k = 0; k < a->nr_va && k < b->nr_va; k++)
         cr_expect_eq(a->vas[k], b->vas[k], "op %d: vas[%u]", i, k);
@@ -142,6 +143,11 @@ static int all_ops(struct trace_op *ops)
     o.va = KVA; o.len = 0x40000000; o.page_shift = 30; o.prot = PROT_R | PROT_W; ops[n++] = o;
     o = mk(OP_MAP, OPF_GAP); o.mm = 2; o.va = 0x7f0000000000; o.len = 0x10000;
     o.page_shift = 12; o.prot = PROT_R | PROT_W | PROT_X; o.gap = 5; ops[n++] = o;
+    o = mk(OP_MAP, OPF_KEYID); o.mm = 2; o.va = 0x7f0040000000; o.len = 0x200000;
+    o.page_shift = 21; o.prot = PROT_R | PROT_W; o.keyid = 5; ops[n++] = o;
+    o = mk_cpu(OP_MAP, 3, OPF_KEYID); o.flags &= ~OPF_POPULATE; o.mm = 1;
+    o.va = 0x40000000; o.len = 0x1000; o.page_shift = 12; o.prot = PROT_R;
+    o.keyid = TRACE_MAX_KEYID; ops[n++] = o;
     o = mk_cpu(OP_SWITCH, 0, 0); o.mm = 1; ops[n++] = o;
     o = mk_cpu(OP_SWITCH, 1, OPF_T); o.mm = 2; o.t = 50; ops[n++] = o;
     ops[n++] = mk_access(0, 'x', 1, (u64[]){ 0x400123 }, false);
@@ -886,12 +892,57 @@ Test(trace, binary_applies_the_same_checks)
     craft_bin(tpath("m.bin"), mark, sizeof(mark), 1);
     expect_read_error(tpath("m.bin"), SIM_EPARSE, "m.bin:1: label: invalid UTF-8", &nops);
 
+    /* keyid in a binary record: above 16 bits, and on an op without it */
+    static const u8 mapk[] = { 0, 0, 2,                  /* mm_new 1 */
+                               2, 0x88, 0x08, 2, 0x80, 0x40, 0x80, 0x20, 12, 3,
+                               0x80, 0x80, 0x04 };       /* map ... keyid 65536 */
+    craft_bin(tpath("k.bin"), mapk, sizeof(mapk), 2);
+    expect_read_error(tpath("k.bin"), SIM_EPARSE, "k.bin:2: keyid: 65536 is above 65535",
+                      &nops);
+    static const u8 unk[] = { 0, 0, 2, 9, 1, 0, 2,      /* mm_new 1, switch cpu 0 */
+                              3, 0x81, 0x08, 0, 2, 0x80, 0x40, 0x80, 0x20 };
+    craft_bin(tpath("u.bin"), unk, sizeof(unk), 3);
+    expect_read_error(tpath("u.bin"), SIM_EPARSE, "u.bin:3: flags:", &nops);
+
     /* the crafted format itself is right: a valid record reads */
     static const u8 ok[] = { 0, 0, 4 };                  /* mm_new 2 */
     struct sim_err err = { 0 };
     craft_bin(tpath("ok.bin"), ok, sizeof(ok), 1);
     cr_expect_eq(read_all(tpath("ok.bin"), &nops, &err), SIM_OK, "%s", err.msg);
     cr_expect_eq(nops, 1);
+}
+
+/* keyid came after version 1 shipped: it is an OPF_KEYID flag bit and a
+ * varint at the end of the map body, so a file written before (no such
+ * bit) reads as it did, with KeyID 0; a keyid of 0 reads as absent. */
+Test(trace, binary_map_keyid_is_backward_compatible)
+{
+    /* mm_new 1; map (flags POPULATE) mm 1 va 0x1000 len 0x1000 4k rw, as
+     * the writer of the first version lays it out; then the same map with
+     * OPF_KEYID and keyid 5, and with keyid 0. */
+    static const u8 rec[] = { 0, 0, 2,
+                              2, 8, 2, 0x80, 0x40, 0x80, 0x20, 12, 3,
+                              2, 0x88, 0x08, 2, 0x80, 0x40, 0x80, 0x20, 12, 3, 5,
+                              2, 0x88, 0x08, 2, 0x80, 0x40, 0x80, 0x20, 12, 3, 0 };
+    static const u32 want_keyid[] = { 0, 0, 5, 0 };
+    struct trace_reader *r;
+    struct trace_op op;
+    struct sim_err err = { 0 };
+    int i = 0, rc;
+
+    craft_bin(tpath("old.bin"), rec, sizeof(rec), 4);
+    cr_assert_eq(trace_open(tpath("old.bin"), &r, NULL, &err), SIM_OK, "%s", err.msg);
+    while ((rc = trace_next(r, &op, &err)) == 1) {
+        cr_assert_lt(i, 4);
+        cr_expect_eq(op.keyid, want_keyid[i], "record %d: keyid %u", i + 1, op.keyid);
+        if (op.type == OP_MAP)
+            cr_expect_eq(op.flags, OPF_POPULATE | (want_keyid[i] ? OPF_KEYID : 0),
+                         "record %d: flags 0x%x", i + 1, op.flags);
+        i++;
+    }
+    cr_expect_eq(rc, 0, "%s", err.msg);
+    cr_expect_eq(i, 4);
+    trace_close(r);
 }
 
 /* ===== writer ============================================================ */
