@@ -58,7 +58,7 @@ static inline u64 pte_frame_mask(const struct frame_alloc *fa)
 /* The frame number an entry points at (its KeyID dropped). */
 static inline u64 pte_pfn(const struct frame_alloc *fa, u64 pte)
 {
-    return (pte & pte_frame_mask(fa)) >> PAGE_SHIFT_4K;
+    return (pte >> PAGE_SHIFT_4K) & (fa->max_pfn - 1);
 }
 
 /* Levels are numbered as the SDM does: 1 = PT (PTE), 2 = PD (PDE),
