@@ -24,7 +24,7 @@ const struct machine_key machine_keys[] = {
     { "freq_mhz", MK_U32, OFF(freq_mhz), 1, 100000, "core clock in MHz (converts trace timestamps)" },
     { "paging.levels", MK_U32, OFF(paging_levels), 4, 5, "page-table levels: 4 or 5" },
     { "paging.maxphyaddr", MK_U32, OFF(maxphyaddr), 36, 52, "physical address bits" },
-    { "paging.keyid_bits", MK_U32, OFF(keyid_bits), 0, 16, "KeyID bits (TME-MK, TDX) taken from the top of maxphyaddr; at least 36 address bits must remain" },
+    { "paging.keyid_bits", MK_U32, OFF(keyid_bits), 0, 16, "KeyID bits (TME-MK, TDX) taken from the top of maxphyaddr, where a map's keyid sits in every leaf PTE; at least 36 address bits must remain" },
     { "tlb.replacement", MK_REPL, OFF(replacement), 0, 0, "lru | plru | random" },
     GEOM("tlb.l1d.4k", l1d_4k, 65536, "L1 DTLB 4K"),
     GEOM("tlb.l1d.2m", l1d_2m, 65536, "L1 DTLB 2M"),
