@@ -49,7 +49,7 @@ static void op_compare(const struct trace_op *a, const struct trace_op *b, unsig
     bool same = SAME(type) && SAME(flags) && SAME(cpu) && SAME(mm) && SAME(va) && SAME(len) &&
                 SAME(stride) && SAME(count) && SAME(cycles) && SAME(t) && SAME(gap) &&
                 SAME(nr_va) && SAME(kind) && SAME(page_shift) && SAME(prot) &&
-                SAME(stride_shift) && SAME(cstate);
+                SAME(stride_shift) && SAME(cstate) && SAME(keyid);
 
     if (same && a->type == OP_ACCESS)
         same = a->vas && b->vas && !memcmp(a->vas, b->vas, a->nr_va * sizeof(u64));
