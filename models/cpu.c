@@ -475,7 +475,6 @@ static void walk(struct cpu *c, u64 va, struct walk *w)
     c->st.walk_cycles += w->cycles;
 }
 
-
 /* ---- prefetch ----------------------------------------------------------- */
 
 /* Every cache line of [p, p + n). */

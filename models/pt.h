@@ -190,8 +190,9 @@ int  pt_unmap(struct pt *pt, u64 va, u64 len, struct mmu_gather *g,
 int  pt_zap(struct pt *pt, u64 va, u64 len, struct mmu_gather *g,
             struct sim_err *err);
 /* Replace the permission bits (PTE_RW, PTE_NX, PTE_US) of every present leaf
- * in range; frame and KeyID stay (the kernel's pte_modify() keeps them).  *reduced is set when any leaf lost a permission (a flush is
- * then required); g->start/end/nr_ptes/stride_shift record what changed. */
+ * in range; frame and KeyID stay (the kernel's pte_modify() keeps them).
+ * *reduced is set when any leaf lost a permission (a flush is then
+ * required); g->start/end/nr_ptes/stride_shift record what changed. */
 int  pt_protect(struct pt *pt, u64 va, u64 len, u64 flags, bool *reduced,
                 struct mmu_gather *g, struct sim_err *err);
 /* Move every present leaf in range to a newly allocated frame of the same
