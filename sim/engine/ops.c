@@ -292,7 +292,7 @@ bool op_batch_flush_first(const struct sim *s, const struct sim_cpu *sc,
 static bool run_refs(struct sim_cpu *sc, cycles_t stop)
 {
     struct cpu *c = &sc->hw;
-    const struct trace_op *op = &sc->cur;
+    const struct trace_op *op = sc->cur;
     cycles_t now = c->now, t0 = now;
     u64 i = sc->idx;
     u8 kind = op->kind;
@@ -325,10 +325,10 @@ bool op_exec_local(struct sim_cpu *sc, cycles_t stop)
 {
     struct cpu *c = &sc->hw;
 
-    if (sc->cur.type == OP_IRQS_OFF) {
-        sc->irqs_off_until = c->now + sc->cur.cycles;
-        c->now += sc->cur.cycles;
-        c->st.busy_cycles += sc->cur.cycles;
+    if (sc->cur->type == OP_IRQS_OFF) {
+        sc->irqs_off_until = c->now + sc->cur->cycles;
+        c->now += sc->cur->cycles;
+        c->st.busy_cycles += sc->cur->cycles;
         return true;
     }
     return run_refs(sc, stop);

@@ -79,7 +79,7 @@ struct sim_cpu {
     u32 q_head, q_len, q_cap;
     u64 *ring;                          /* access addresses, FIFO like q */
     size_t r_head, r_len, r_cap;
-    struct trace_op cur;                /* op being executed */
+    struct trace_op *cur;               /* op being executed (its slot in q) */
     bool has_cur, started, gap_busy, waiting_busy;
     cycles_t start_at;                  /* when cur may start */
     u64 idx;                            /* references of cur done */
@@ -146,6 +146,7 @@ struct sim {
     size_t buffered_addrs;
     bool eof;
     bool has_barrier;
+    struct sim_cpu *last_q;             /* CPU the last op read went to (pump) */
     struct trace_op barrier;
     char barrier_label[TRACE_MAX_LABEL + 1];
 

@@ -703,7 +703,102 @@ bad:
                        " (corrupted file)", b->block_no - 1);
 }
 
-int trace_bin_next(struct trace_reader *r, struct trace_op *op, struct sim_err *err)
+/* ===== fast path: access records ======================================== */
+
+bool trace_bin_fast = true;
+
+/* Bytes an access record's head can take: type, flags, cpu, t, gap, kind
+ * and the array length (five varints of at most VARINT_MAX bytes). */
+#define ACCESS_HEAD_MAX (3 + 5 * VARINT_MAX)
+
+static bool kind_ok(unsigned k) { return k == 'r' || k == 'w' || k == 'x'; }
+
+/* The bulk of every trace, access records, decoded and checked in one pass
+ * without the field tables: the same op as dec_op() and the same verdict
+ * as trace_check_op() (check_flags and check_access) for every record it
+ * accepts.  It accepts only records that pass every check; anything else
+ * (another op, a failed check, a record near the end of its block) returns
+ * false with nothing consumed, and the general decoder and the checker then
+ * handle the record and write any message.  Nothing is committed (cursor,
+ * predictors) before the record has passed. */
+static bool dec_access_fast(struct trace_reader *r, struct trace_op *op)
+{
+    struct trace_bin_rd *b = r->bin;
+    struct cur *c = &b->blk;
+    const u8 *p0 = c->p;
+
+    if (c->end - c->p < ACCESS_HEAD_MAX || *c->p != OP_ACCESS)
+        return false;
+    c->p++;
+    u64 flags = get_varint_fast(c);
+    if ((flags & ~(u64)(OPF_CPU | OPF_T | OPF_GAP | OPF_VA_ARRAY)) || !(flags & OPF_CPU) ||
+        (flags & (OPF_T | OPF_GAP)) == (OPF_T | OPF_GAP))
+        goto slow;
+    u64 cpu = get_varint_fast(c), t = 0, gap = 0, nr = 1;
+    if (cpu >= r->hdr.cpus)
+        goto slow;
+    if (flags & OPF_T) {
+        t = b->prev_t + zz_dec(get_varint_fast(c));
+        if (t > TRACE_MAX_CYCLES)
+            goto slow;
+    }
+    if (flags & OPF_GAP) {
+        gap = get_varint_fast(c);
+        if (gap > TRACE_MAX_CYCLES)
+            goto slow;
+    }
+    u8 kind = *c->p++;
+    if (!kind_ok(kind))
+        goto slow;
+    if (flags & OPF_VA_ARRAY) {
+        nr = get_varint_fast(c);
+        if (nr == 0 || nr > TRACE_MAX_ARRAY || nr > (u64)(c->end - c->p))
+            goto slow;
+    }
+    if (c->bad || (nr > r->vas_cap && trace_reader_vas(r, (u32)nr)))
+        goto slow;
+    /* Decode as dec_access() does; every address canonical, and a CPU
+     * that touches a user address must run a user address space. */
+    unsigned sh = 64 - r->chk.va_bits;
+    u64 va = b->prev_va[cpu], *out = r->vas, noncanon = 0, user = 0;
+    u32 i = 0;
+    for (; i < (u32)nr && c->end - c->p >= VARINT_MAX; i++) {
+        out[i] = va += zz_dec(get_varint_fast(c));
+        noncanon |= (u64)((s64)(va << sh) >> sh) ^ va;
+        user |= ~va;
+    }
+    for (; i < (u32)nr; i++) {
+        out[i] = va += zz_dec(get_varint(c));
+        noncanon |= (u64)((s64)(va << sh) >> sh) ^ va;
+        user |= ~va;
+    }
+    if (c->bad || noncanon || ((user >> 63) && r->chk.cur_mm[cpu] < 0))
+        goto slow;
+    b->prev_va[cpu] = va;
+    if (flags & OPF_T)
+        b->prev_t = t;
+    memset(op, 0, sizeof(*op));
+    op->type = OP_ACCESS;
+    op->flags = (u32)flags;
+    op->cpu = (u32)cpu;
+    op->va = out[0];
+    op->t = t;
+    op->gap = gap;
+    op->line = r->line + r->line_base;
+    op->vas = out;
+    op->nr_va = (u32)nr;
+    op->kind = kind;
+    return true;
+slow:
+    c->p = p0;
+    c->bad = false;
+    return false;
+}
+
+/* trace_bin_next() past the fast path: block boundaries, the end, and
+ * every record the fast path left to the general decoder. */
+static __attribute__((noinline)) int bin_next_slow(struct trace_reader *r, struct trace_op *op,
+                                                   struct sim_err *err)
 {
     struct trace_bin_rd *b = r->bin;
     int rc;
@@ -725,4 +820,19 @@ int trace_bin_next(struct trace_reader *r, struct trace_op *op, struct sim_err *
     b->left--;
     r->line++;
     return trace_reader_op_done(r, op, dec_op(r, op, err), err);
+}
+
+int trace_bin_next(struct trace_reader *r, struct trace_op *op, struct sim_err *err)
+{
+    struct trace_bin_rd *b = r->bin;
+
+    if (likely(b->left && trace_bin_fast)) {
+        b->left--;
+        r->line++;
+        if (dec_access_fast(r, op))
+            return 1;
+        b->left++;
+        r->line--;
+    }
+    return bin_next_slow(r, op, err);
 }
