@@ -115,12 +115,30 @@ static inline u64 get_varint(struct cur *c)
 static inline u64 get_varint_fast(struct cur *c)
 {
     const u8 *p = c->p;
-    u64 b = *p++, v;
+    u64 x, b = *p, v;
 
-    if (likely(b < 0x80)) {
-        c->p = p;
+    if (likely(b < 0x80)) {             /* one byte: flags, cpu, small deltas */
+        c->p = p + 1;
         return b;
     }
+    /* Up to 8 bytes at once, without a branch on the length: the first
+     * byte with its top bit clear ends the varint; its 7-bit groups are
+     * then packed by pairs of bytes, of 16-bit and of 32-bit lanes. */
+    memcpy(&x, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    u64 ends = ~x & 0x8080808080808080ull;
+    if (likely(ends)) {
+        x &= (ends ^ (ends - 1)) & 0x7f7f7f7f7f7f7f7full;
+        x = (x & 0x007f007f007f007full) | (x & 0x7f007f007f007f00ull) >> 1;
+        x = (x & 0x00003fff00003fffull) | (x & 0x3fff00003fff0000ull) >> 2;
+        x = (x & 0x000000000fffffffull) | (x & 0x0fffffff00000000ull) >> 4;
+        c->p = p + (__builtin_ctzll(ends) >> 3) + 1;
+        return x;
+    }
+    /* 9 or 10 bytes: one at a time */
+    b = *p++;
     v = b & 0x7f;
     for (unsigned sh = 7; sh < 64; sh += 7) {
         b = *p++;
@@ -721,7 +739,8 @@ static bool kind_ok(unsigned k) { return k == 'r' || k == 'w' || k == 'x'; }
  * false with nothing consumed, and the general decoder and the checker then
  * handle the record and write any message.  Nothing is committed (cursor,
  * predictors) before the record has passed. */
-static bool dec_access_fast(struct trace_reader *r, struct trace_op *op)
+static inline __attribute__((always_inline)) bool dec_access_fast(struct trace_reader *r,
+                                                                   struct trace_op *op)
 {
     struct trace_bin_rd *b = r->bin;
     struct cur *c = &b->blk;
@@ -777,17 +796,26 @@ static bool dec_access_fast(struct trace_reader *r, struct trace_op *op)
     b->prev_va[cpu] = va;
     if (flags & OPF_T)
         b->prev_t = t;
-    memset(op, 0, sizeof(*op));
+    /* Every field, one store each (a memset of the op compiles to rep
+     * stos at -O3, which costs more than the rest of this function).  A
+     * new field of struct trace_op must be added here: the assertion
+     * below fails when the struct changes size. */
+    _Static_assert(sizeof(void *) != 8 || sizeof(struct trace_op) == 128,
+                   "dec_access_fast() sets every field of struct trace_op");
     op->type = OP_ACCESS;
     op->flags = (u32)flags;
     op->cpu = (u32)cpu;
+    op->mm = 0;
     op->va = out[0];
+    op->len = op->gpa = op->stride = op->count = op->cycles = 0;
     op->t = t;
     op->gap = gap;
     op->line = r->line + r->line_base;
     op->vas = out;
     op->nr_va = (u32)nr;
     op->kind = kind;
+    op->page_shift = op->prot = op->stride_shift = op->cstate = 0;
+    op->label = NULL;
     return true;
 slow:
     c->p = p0;
@@ -835,4 +863,20 @@ int trace_bin_next(struct trace_reader *r, struct trace_op *op, struct sim_err *
         r->line--;
     }
     return bin_next_slow(r, op, err);
+}
+
+int trace_bin_src_next(void *ctx, struct trace_op *op, struct sim_err *err)
+{
+    struct trace_reader *r = ctx;
+    struct trace_bin_rd *b = r->bin;
+
+    if (likely(b->left && trace_bin_fast && !r->sticky)) {
+        b->left--;
+        r->line++;
+        if (dec_access_fast(r, op))
+            return 1;
+        b->left++;
+        r->line--;
+    }
+    return trace_next(r, op, err);
 }
