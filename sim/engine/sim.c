@@ -229,12 +229,12 @@ static inline __attribute__((always_inline)) struct trace_op *q_tail(struct sim_
     return &sc->q[(sc->q_head + sc->q_len) & (sc->q_cap - 1)];
 }
 
-/* Queue op on its CPU.  op may already be that CPU's tail slot (pump
- * decodes into one): then nothing is copied. */
-static int enqueue(struct sim *s, const struct trace_op *op)
+/* Queue op, just decoded into the tail slot of s->last_q, on its CPU:
+ * in place when that is the CPU, else copied to the CPU's tail. */
+static int enqueue(struct sim *s, struct trace_op *op)
 {
     struct sim_cpu *sc = &s->cpus[op->cpu];
-    struct trace_op *slot = q_tail(sc);
+    struct trace_op *slot = sc == s->last_q ? op : q_tail(sc);
 
     if (!slot)
         return sim_fail(s, SIM_ENOMEM, op->line, "op", "out of memory");
@@ -308,7 +308,7 @@ static int pump(struct sim *s)
 }
 
 /* The next queued op becomes cur; its slot stays taken until op_done. */
-static bool fetch_op(struct sim *s, struct sim_cpu *sc)
+static inline __attribute__((always_inline)) bool fetch_op(struct sim *s, struct sim_cpu *sc)
 {
     if (!sc->q_len)
         return false;
@@ -322,7 +322,7 @@ static bool fetch_op(struct sim *s, struct sim_cpu *sc)
     return true;
 }
 
-static void op_done(struct sim *s, struct sim_cpu *sc)
+static inline __attribute__((always_inline)) void op_done(struct sim *s, struct sim_cpu *sc)
 {
     if (sc->cur->type == OP_ACCESS) {
         sc->r_head = (sc->r_head + sc->cur->nr_va) & (sc->r_cap - 1);
@@ -346,7 +346,7 @@ static void go_wait_input(struct sim *s, struct sim_cpu *sc)
 
 /* Start time of cur: `t` is the earliest start (idle until then), `gap`
  * is busy work before it. */
-static void op_begin(struct sim_cpu *sc)
+static inline __attribute__((always_inline)) void op_begin(struct sim_cpu *sc)
 {
     const struct trace_op *op = sc->cur;
     cycles_t now = sc->hw.now;
