@@ -735,10 +735,11 @@ static bool kind_ok(unsigned k) { return k == 'r' || k == 'w' || k == 'x'; }
  * without the field tables: the same op as dec_op() and the same verdict
  * as trace_check_op() (check_flags and check_access) for every record it
  * accepts.  It accepts only records that pass every check; anything else
- * (another op, a failed check, a record near the end of its block) returns
- * false with nothing consumed, and the general decoder and the checker then
- * handle the record and write any message.  Nothing is committed (cursor,
- * predictors) before the record has passed. */
+ * (another op, a failed check, a block to load, a record near the end of
+ * its block) returns false with nothing consumed, and the general decoder
+ * and the checker then handle the record and write any message.  Nothing
+ * is committed (cursor, predictors, record count) before the record has
+ * passed. */
 static inline __attribute__((always_inline)) bool dec_access_fast(struct trace_reader *r,
                                                                    struct trace_op *op)
 {
@@ -746,7 +747,7 @@ static inline __attribute__((always_inline)) bool dec_access_fast(struct trace_r
     struct cur *c = &b->blk;
     const u8 *p0 = c->p;
 
-    if (c->end - c->p < ACCESS_HEAD_MAX || *c->p != OP_ACCESS)
+    if (!b->left || c->end - c->p < ACCESS_HEAD_MAX || *c->p != OP_ACCESS)
         return false;
     c->p++;
     u64 flags = get_varint_fast(c);
@@ -796,6 +797,8 @@ static inline __attribute__((always_inline)) bool dec_access_fast(struct trace_r
     b->prev_va[cpu] = va;
     if (flags & OPF_T)
         b->prev_t = t;
+    b->left--;
+    r->line++;
     /* Every field, one store each (a memset of the op compiles to rep
      * stos at -O3, which costs more than the rest of this function).  A
      * new field of struct trace_op must be added here: the assertion
@@ -852,31 +855,16 @@ static __attribute__((noinline)) int bin_next_slow(struct trace_reader *r, struc
 
 int trace_bin_next(struct trace_reader *r, struct trace_op *op, struct sim_err *err)
 {
-    struct trace_bin_rd *b = r->bin;
-
-    if (likely(b->left && trace_bin_fast)) {
-        b->left--;
-        r->line++;
-        if (dec_access_fast(r, op))
-            return 1;
-        b->left++;
-        r->line--;
-    }
+    if (likely(trace_bin_fast) && dec_access_fast(r, op))
+        return 1;
     return bin_next_slow(r, op, err);
 }
 
 int trace_bin_src_next(void *ctx, struct trace_op *op, struct sim_err *err)
 {
     struct trace_reader *r = ctx;
-    struct trace_bin_rd *b = r->bin;
 
-    if (likely(b->left && trace_bin_fast && !r->sticky)) {
-        b->left--;
-        r->line++;
-        if (dec_access_fast(r, op))
-            return 1;
-        b->left++;
-        r->line--;
-    }
+    if (likely(trace_bin_fast && !r->sticky) && dec_access_fast(r, op))
+        return 1;
     return trace_next(r, op, err);
 }
