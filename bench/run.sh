@@ -257,9 +257,15 @@ if [ $MODE = smoke ]; then
     fi
     exit $FAILED
 fi
-"$TOOLS/ceiling" > "$OUT/ceiling.txt"
-ceil_hot=$(awk '$1 == "ceiling_hot" { print $2 }' "$OUT/ceiling.txt")
-ceil_rnd=$(awk '$1 == "ceiling_random" { print $2 }' "$OUT/ceiling.txt")
+# The ceiling, best of REPS runs like tlbsim's scenarios (CPU time).
+: > "$OUT/ceiling.txt"
+i=0
+while [ $i -lt $REPS ]; do
+    i=$((i + 1))
+    "$TOOLS/ceiling" >> "$OUT/ceiling.txt"
+done
+ceil_hot=$(awk '$1 == "ceiling_hot" && $2 > m { m = $2 } END { print m }' "$OUT/ceiling.txt")
+ceil_rnd=$(awk '$1 == "ceiling_random" && $2 > m { m = $2 } END { print m }' "$OUT/ceiling.txt")
 
 # v NAME FIELD: a field of a run (refs_per_s, flushes_per_min, peak_rss_mb, cpu_s, ...).
 v() {
@@ -308,7 +314,7 @@ for e in "references hot,$e_hot" "references random,$e_rnd" "references JSON,$e_
 done
 echo
 awk -v h="$ceil_hot" -v r="$ceil_rnd" -v th="$(v hot-160M refs_per_s)" -v tr="$(v rnd-30M refs_per_s)" 'BEGIN {
-    printf "ceiling on this machine (bench/ceiling.c: bare 4-way LRU lookup loop, wall time):\n"
+    printf "ceiling on this machine (bench/ceiling.c: bare 4-way LRU lookup loop, CPU time):\n"
     printf "  hot %.1f Mrefs/s (tlbsim: %.0f%% of it), random with STLB %.1f Mrefs/s (tlbsim: %.0f%%)\n",
            h / 1e6, 100 * th / h, r / 1e6, 100 * tr / r }'
 
