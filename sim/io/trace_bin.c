@@ -847,6 +847,8 @@ static __attribute__((noinline)) int bin_next_slow(struct trace_reader *r, struc
             return 0;
         if ((rc = bin_load_block(r, b, err)))
             return rc;
+        if (trace_bin_fast && dec_access_fast(r, op))
+            return 1;                   /* a block's first record */
     }
     b->left--;
     r->line++;
