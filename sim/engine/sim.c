@@ -269,8 +269,6 @@ static int enqueue(struct sim *s, struct trace_op *op)
 }
 
 /* Read ahead until the window is full, the file ends, or a barrier op
- * comes (it waits in s->barrier until everything before it is done). */
-/* Read ahead until the window is full, the file ends, or a barrier op
  * comes (it waits in s->barrier until everything before it is done).
  * Each op is decoded straight into the tail slot of the CPU that took the
  * previous one (traces give a CPU runs of ops), so most ops are never
