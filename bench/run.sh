@@ -14,7 +14,8 @@
 #   3. runs every scenario single-threaded (`tlbsim run -j 1`, one policy
 #      unless the scenario says otherwise, full timing model) under runstat,
 #      which reports wall and CPU time and peak RSS (getrusage of the child),
-#      and with --plain runs PLAIN_BUILD's tlbsim on the PLAIN scenarios too;
+#      and with --plain runs PLAIN_BUILD's tlbsim on the PLAIN_RUNS scenarios
+#      too, each run of one build followed by a run of the other;
 #   4. prints a table, writes it to BUILD/bench.csv, checks the targets of
 #      issues 7 and 16 and writes the verdicts to BUILD/bench-targets.csv.
 # Rates are references (or flushes) per second of the simulator's CPU time
@@ -95,7 +96,7 @@ shoot64-l shoot bin 600000 64
 shoot16 shoot bin 600000 16
 shoot256-s shoot bin 30000 256"
     PLAIN_RUNS="hot-l rnd-l"
-    REPS=1
+    REPS=1 PAIR_REPS=1
 else
     INPUTS="hot-16M hot bin 16000000 1
 hot-50M hot bin 50000000 1
@@ -122,7 +123,8 @@ shoot256-1k shoot bin 1000000 256
 shoot1024-1k shoot bin 1000000 1024"
     # Run with the plain build too (--plain): one size of every kind.
     PLAIN_RUNS="hot-50M hot1-8M rnd-10M json-6M jsonr-6M shoot64-15k"
-    REPS=3
+    # runs per scenario; PAIR_REPS for those compared with the plain build
+    REPS=3 PAIR_REPS=5
 fi
 
 # ext FORMAT: the file extension of a format.
@@ -155,63 +157,78 @@ col() {
                        NR == 2 && c { print $c }' "$1"
 }
 
-# measure NAME: run the input NAME REPS times (best CPU time, largest RSS) and
-# append "name cpus refs flushes events wall cpu rss_kb" to $RESULTS.
+# measure NAME TAG...: run the input NAME REPS times with each TAG's build
+# (TAG NAME: BUILD's tlbsim; TAG plain:NAME: PLAIN_BUILD's), the tags
+# interleaved run by run, so that a build compared with another meets the
+# same neighbours: on a shared VM the CPU time of one run can be 1.5 to 2
+# times another's for seconds at a time, whatever the build.  Appends
+# "tag cpus refs flushes events wall cpu rss_kb" per TAG (best CPU time,
+# largest RSS) to $RESULTS.
 RESULTS=$OUT/results.txt
+RUNS=$OUT/runs.txt
 : > "$RESULTS"
 FAILED=0
+bin_of() { case $1 in plain:*) echo "$PLAIN/tlbsim" ;; *) echo "$TLBSIM" ;; esac; }
 measure() {
-    name=$1 bin=$2 tag=$3
+    name=$1
+    shift
     spec=$(echo "$INPUTS" | awk -v n="$name" '$1 == n { print $2, $3, $4, $5, ($6 == "" ? "linux" : $6), ($7 == "" ? $1 : $7) }')
     read -r scen fmt refs cpus policy file <<SPEC
 $spec
 SPEC
-    trace=$IN/$file.$(ext "$fmt") best="" rss=0 wall=0
+    trace=$IN/$file.$(ext "$fmt")
+    : > "$RUNS"
+    reps=$REPS
+    [ $# -gt 1 ] && reps=$PAIR_REPS
     i=0
-    while [ $i -lt $REPS ]; do
+    while [ $i -lt $reps ]; do
         i=$((i + 1))
-        if ! "$TOOLS/runstat" "$bin" run "$trace" -q -j 1 --policy "$policy" \
-                --out "$OUT/$tag" < /dev/null 2> "$OUT/$tag.err"; then
-            echo "bench: $tag: tlbsim failed:" >&2
-            cat "$OUT/$tag.err" >&2
-            FAILED=1
-            return 0
-        fi
-        line=$(grep '^runstat:' "$OUT/$tag.err")
-        w=$(echo "$line" | sed 's/.*wall=\([^ ]*\).*/\1/')
-        c=$(echo "$line" | awk '{ split($3, u, "="); split($4, s, "="); print u[2] + s[2] }')
-        r=$(echo "$line" | sed 's/.*maxrss_kb=\([^ ]*\).*/\1/')
-        if [ -z "$best" ] || awk -v a="$c" -v b="$best" 'BEGIN { exit !(a < b) }'; then
-            best=$c wall=$w
-        fi
-        if [ "$r" -gt "$rss" ]; then
-            rss=$r
-        fi
+        for tag in "$@"; do
+            if ! "$TOOLS/runstat" "$(bin_of "$tag")" run "$trace" -q -j 1 --policy "$policy" \
+                    --out "$OUT/$tag" < /dev/null 2> "$OUT/$tag.err"; then
+                echo "bench: $tag: tlbsim failed:" >&2
+                cat "$OUT/$tag.err" >&2
+                FAILED=1
+                echo "$tag failed" >> "$RUNS"
+                continue
+            fi
+            echo "$tag $(grep '^runstat:' "$OUT/$tag.err")" >> "$RUNS"
+        done
     done
-    sum=$OUT/$tag/summary.csv
-    acc=$(col "$sum" accesses)
     want=$refs
     [ "$scen" = mms ] && want=$((refs * 4))
-    if [ "$acc" != "$want" ]; then
-        echo "bench: $tag: simulated $acc references, expected $want" >&2
-        FAILED=1
-    fi
-    fl=$(col "$sum" flush_requests)
-    ev=$(col "$sum" events)
-    [ -n "$ev" ] || ev=$(( $(col "$sum" ops) + $(col "$sum" ipis_received) ))
-    echo "$tag $cpus $want $fl $ev $wall $best $rss" >> "$RESULTS"
+    for tag in "$@"; do
+        grep -q "^$tag failed" "$RUNS" && continue
+        # best CPU time (user + sys) and its wall time, largest RSS
+        read -r wall best rss <<BEST
+$(awk -v t="$tag" '$1 == t {
+        for (k = 2; k <= NF; k++) { split($k, kv, "="); f[kv[1]] = kv[2] }
+        c = f["user"] + f["sys"]
+        if (best == "" || c < best) { best = c; wall = f["wall"] }
+        if (f["maxrss_kb"] + 0 > rss) rss = f["maxrss_kb"] + 0
+    } END { print wall, best, rss + 0 }' "$RUNS")
+BEST
+        sum=$OUT/$tag/summary.csv
+        acc=$(col "$sum" accesses)
+        if [ "$acc" != "$want" ]; then
+            echo "bench: $tag: simulated $acc references, expected $want" >&2
+            FAILED=1
+        fi
+        fl=$(col "$sum" flush_requests)
+        ev=$(col "$sum" events)
+        [ -n "$ev" ] || ev=$(( $(col "$sum" ops) + $(col "$sum" ipis_received) ))
+        echo "$tag $cpus $want $fl $ev $wall $best $rss" >> "$RESULTS"
+    done
 }
 
 echo "bench: $MODE run of $TLBSIM on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$INPUTS" > "$OUT/inputs.txt"
 while read -r name _; do
-    measure "$name" "$TLBSIM" "$name"
+    case " $PLAIN_RUNS " in
+    *" $name "*) [ -n "$PLAIN" ] && { measure "$name" "$name" "plain:$name"; continue; } ;;
+    esac
+    measure "$name" "$name"
 done < "$OUT/inputs.txt"
-if [ -n "$PLAIN" ]; then
-    for name in $PLAIN_RUNS; do
-        measure "$name" "$PLAIN/tlbsim" "plain:$name"
-    done
-fi
 
 # ---- the table ---------------------------------------------------------------------
 echo "scenario,cpus,refs,flushes,events,wall_s,cpu_s,refs_per_s,refs_per_s_wall,events_per_s,flushes_per_s,flushes_per_min,peak_rss_mb" > "$CSV"
@@ -240,9 +257,15 @@ if [ $MODE = smoke ]; then
     fi
     exit $FAILED
 fi
-"$TOOLS/ceiling" > "$OUT/ceiling.txt"
-ceil_hot=$(awk '$1 == "ceiling_hot" { print $2 }' "$OUT/ceiling.txt")
-ceil_rnd=$(awk '$1 == "ceiling_random" { print $2 }' "$OUT/ceiling.txt")
+# The ceiling, best of REPS runs like tlbsim's scenarios (CPU time).
+: > "$OUT/ceiling.txt"
+i=0
+while [ $i -lt $REPS ]; do
+    i=$((i + 1))
+    "$TOOLS/ceiling" >> "$OUT/ceiling.txt"
+done
+ceil_hot=$(awk '$1 == "ceiling_hot" && $2 > m { m = $2 } END { print m }' "$OUT/ceiling.txt")
+ceil_rnd=$(awk '$1 == "ceiling_random" && $2 > m { m = $2 } END { print m }' "$OUT/ceiling.txt")
 
 # v NAME FIELD: a field of a run (refs_per_s, flushes_per_min, peak_rss_mb, cpu_s, ...).
 v() {
@@ -291,7 +314,7 @@ for e in "references hot,$e_hot" "references random,$e_rnd" "references JSON,$e_
 done
 echo
 awk -v h="$ceil_hot" -v r="$ceil_rnd" -v th="$(v hot-160M refs_per_s)" -v tr="$(v rnd-30M refs_per_s)" 'BEGIN {
-    printf "ceiling on this machine (bench/ceiling.c: bare 4-way LRU lookup loop, wall time):\n"
+    printf "ceiling on this machine (bench/ceiling.c: bare 4-way LRU lookup loop, CPU time):\n"
     printf "  hot %.1f Mrefs/s (tlbsim: %.0f%% of it), random with STLB %.1f Mrefs/s (tlbsim: %.0f%%)\n",
            h / 1e6, 100 * th / h, r / 1e6, 100 * tr / r }'
 

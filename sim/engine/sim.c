@@ -194,44 +194,72 @@ static int grow_ring(struct sim_cpu *sc, size_t need)
     return SIM_OK;
 }
 
-static int grow_q(struct sim_cpu *sc)
+/* A CPU's op ring holds its q_len queued ops from q_head on and, while
+ * an op runs (has_cur), that op: cur points at its slot, the one before
+ * q_head.  So the ring is full at q_len + has_cur == q_cap. */
+static inline bool q_full(const struct sim_cpu *sc)
+{
+    return sc->q_len + sc->has_cur == sc->q_cap;
+}
+
+static __attribute__((noinline)) int grow_q(struct sim_cpu *sc)
 {
     u32 cap = sc->q_cap ? sc->q_cap * 2 : 16;
     struct trace_op *n = buf_alloc(cap * sizeof(*n));
+    u32 live = sc->q_len + sc->has_cur, first = sc->q_head - sc->has_cur;
 
     if (!n)
         return SIM_ENOMEM;
-    for (u32 i = 0; i < sc->q_len; i++)
-        n[i] = sc->q[(sc->q_head + i) & (sc->q_cap - 1)];
+    for (u32 i = 0; i < live; i++)
+        n[i] = sc->q[(first + i) & (sc->q_cap - 1)];
     buf_free(sc->q, sc->q_cap * sizeof(*n));
     sc->q = n;
-    sc->q_head = 0;
+    sc->q_head = sc->has_cur;
+    if (sc->has_cur)
+        sc->cur = &n[0];
     sc->q_cap = cap;
     return SIM_OK;
 }
 
-static int enqueue(struct sim *s, const struct trace_op *op)
+/* The slot the next op queued on sc goes to (room made first). */
+static inline __attribute__((always_inline)) struct trace_op *q_tail(struct sim_cpu *sc)
+{
+    if (q_full(sc) && grow_q(sc))
+        return NULL;
+    return &sc->q[(sc->q_head + sc->q_len) & (sc->q_cap - 1)];
+}
+
+/* Queue op, just decoded into the tail slot of s->last_q, on its CPU:
+ * in place when that is the CPU, else copied to the CPU's tail. */
+static int enqueue(struct sim *s, struct trace_op *op)
 {
     struct sim_cpu *sc = &s->cpus[op->cpu];
-    struct trace_op *slot;
+    struct trace_op *slot = sc == s->last_q ? op : q_tail(sc);
 
-    if (sc->q_len == sc->q_cap && grow_q(sc))
+    if (!slot)
         return sim_fail(s, SIM_ENOMEM, op->line, "op", "out of memory");
     if (op->type == OP_ACCESS) {
-        if (grow_ring(sc, op->nr_va))
+        u32 n = op->nr_va;
+        if (sc->r_len + n > sc->r_cap && grow_ring(sc, n))
             return sim_fail(s, SIM_ENOMEM, op->line, "va", "out of memory");
-        /* Two copies around the wrap (the ring's fields stay in registers). */
         size_t cap = sc->r_cap, at = (sc->r_head + sc->r_len) & (cap - 1);
-        size_t first = op->nr_va < cap - at ? op->nr_va : cap - at;
-        memcpy(sc->ring + at, op->vas, first * sizeof(u64));
-        memcpy(sc->ring, op->vas + first, (op->nr_va - first) * sizeof(u64));
-        sc->r_len += op->nr_va;
-        s->buffered_addrs += op->nr_va;
+        if (n <= 4) {                   /* short arrays: no memcpy call */
+            for (u32 i = 0; i < n; i++)
+                sc->ring[(at + i) & (cap - 1)] = op->vas[i];
+        } else {                        /* two copies around the wrap */
+            size_t first = n < cap - at ? n : cap - at;
+            memcpy(sc->ring + at, op->vas, first * sizeof(u64));
+            memcpy(sc->ring, op->vas + first, (n - first) * sizeof(u64));
+        }
+        sc->r_len += n;
+        s->buffered_addrs += n;
     }
-    slot = &sc->q[(sc->q_head + sc->q_len++) & (sc->q_cap - 1)];
-    *slot = *op;
+    sc->q_len++;
+    if (slot != op)
+        *slot = *op;
     slot->vas = NULL;
     slot->label = NULL;
+    s->last_q = sc;
     s->buffered_ops++;
     if (sc->starved) {
         sc->starved = false;
@@ -241,42 +269,48 @@ static int enqueue(struct sim *s, const struct trace_op *op)
 }
 
 /* Read ahead until the window is full, the file ends, or a barrier op
- * comes (it waits in s->barrier until everything before it is done). */
+ * comes (it waits in s->barrier until everything before it is done).
+ * Each op is decoded straight into the tail slot of the CPU that took the
+ * previous one (traces give a CPU runs of ops), so most ops are never
+ * copied; one for another CPU, or a barrier, is copied from there. */
 static int pump(struct sim *s)
 {
-    struct trace_op op;
     int rc;
 
     while (!s->eof && !s->has_barrier && !s->fail &&
            s->buffered_ops < s->window_ops && s->buffered_addrs < WINDOW_ADDRS) {
-        rc = s->src.next(s->src.ctx, &op, &s->err);
+        struct trace_op *op = q_tail(s->last_q);
+        if (!op)
+            return sim_fail(s, SIM_ENOMEM, 0, "op", "out of memory");
+        rc = s->src.next(s->src.ctx, op, &s->err);
         if (rc < 0)
             return s->fail = rc;
         if (rc == 0) {
             s->eof = true;
             break;
         }
-        if (trace_op_is_barrier(&op)) {
-            s->barrier = op;
+        if (trace_op_is_barrier(op)) {
+            s->barrier = *op;
             s->barrier.vas = NULL;
-            if (op.type == OP_MARK) {
-                snprintf(s->barrier_label, sizeof(s->barrier_label), "%s", op.label);
+            if (op->type == OP_MARK) {
+                snprintf(s->barrier_label, sizeof(s->barrier_label), "%s", op->label);
                 s->barrier.label = s->barrier_label;
             }
             s->has_barrier = true;
             break;
         }
-        if ((rc = enqueue(s, &op)))
+        if ((rc = enqueue(s, op)))
             return rc;
     }
     return SIM_OK;
 }
 
-static bool fetch_op(struct sim *s, struct sim_cpu *sc)
+/* The next queued op becomes cur; its slot stays taken until op_done. */
+static inline __attribute__((always_inline)) bool fetch_op(struct sim *s, struct sim_cpu *sc)
 {
     if (!sc->q_len)
         return false;
-    sc->cur = sc->q[sc->q_head];
+    sc->cur = &sc->q[sc->q_head];
     sc->q_head = (sc->q_head + 1) & (sc->q_cap - 1);
     sc->q_len--;
     s->buffered_ops--;
@@ -286,12 +320,12 @@ static bool fetch_op(struct sim *s, struct sim_cpu *sc)
     return true;
 }
 
-static void op_done(struct sim *s, struct sim_cpu *sc)
+static inline __attribute__((always_inline)) void op_done(struct sim *s, struct sim_cpu *sc)
 {
-    if (sc->cur.type == OP_ACCESS) {
-        sc->r_head = (sc->r_head + sc->cur.nr_va) & (sc->r_cap - 1);
-        sc->r_len -= sc->cur.nr_va;
-        s->buffered_addrs -= sc->cur.nr_va;
+    if (sc->cur->type == OP_ACCESS) {
+        sc->r_head = (sc->r_head + sc->cur->nr_va) & (sc->r_cap - 1);
+        sc->r_len -= sc->cur->nr_va;
+        s->buffered_addrs -= sc->cur->nr_va;
     }
     sc->has_cur = false;
     s->eng.ops++;
@@ -310,9 +344,9 @@ static void go_wait_input(struct sim *s, struct sim_cpu *sc)
 
 /* Start time of cur: `t` is the earliest start (idle until then), `gap`
  * is busy work before it. */
-static void op_begin(struct sim_cpu *sc)
+static inline __attribute__((always_inline)) void op_begin(struct sim_cpu *sc)
 {
-    const struct trace_op *op = &sc->cur;
+    const struct trace_op *op = sc->cur;
     cycles_t now = sc->hw.now;
 
     sc->started = true;
@@ -379,9 +413,9 @@ static enum cpu_next step_no_op(struct sim *s, struct sim_cpu *sc, const struct 
 /* The op starts later (`t`, or a `gap` of work): wait in place when the
  * start (or the next interrupt) is within the limit, else sleep until it. */
 static enum cpu_next step_wait_start(struct sim *s, struct sim_cpu *sc,
-                                     const struct cpu_turn *tn)
+                                     const struct cpu_turn *tn, cycles_t irq)
 {
-    cycles_t until = sc->start_at < sd_irq_time(sc) ? sc->start_at : sd_irq_time(sc);
+    cycles_t until = sc->start_at < irq ? sc->start_at : irq;
 
     sc->waiting_busy = sc->gap_busy;
     if (until > tn->limit) {
@@ -398,30 +432,55 @@ static enum cpu_next step_global(struct sim *s, struct sim_cpu *sc, const struct
 {
     if (sc->hw.now > tn->popped && sc->hw.now >= tn->horizon)
         return CPU_YIELD;                       /* someone else goes first */
-    if (op_batch_flush_first(s, sc, &sc->cur)) {
+    if (op_batch_flush_first(s, sc, sc->cur)) {
         sim_check(s, sd_batch_flush(s, sc));
         return CPU_STEP;
     }
-    sim_check(s, op_exec_global(s, sc, &sc->cur));
+    sim_check(s, op_exec_global(s, sc, sc->cur));
     op_done(s, sc);
     return CPU_STEP;
 }
 
-/* References (or irqs_off) run ahead up to the limit or the next interrupt.
- * The earliest CPU always makes progress (one reference at least), even
- * with sim.quantum = 0 and another CPU at the same cycle. */
-static enum cpu_next step_local(struct sim *s, struct sim_cpu *sc, const struct cpu_turn *tn)
+/* Whether the CPU's next queued op can follow the one just done inside
+ * step_local, skipping cpu_step: it is references (access or stream) with
+ * no start time or gap, and every check cpu_step makes before step_local
+ * would pass (no interrupt or host kick due, not spinning, idle or
+ * preempted).  References change none of that state, nor the event queue,
+ * so the irq time and the turn's bounds stay as cpu_step computed them. */
+static bool next_refs_follow(const struct sim_cpu *sc, cycles_t irq)
+{
+    if (!sc->q_len || sc->hw.now >= irq || sc->spinning || sc->idle || sc->preempted)
+        return false;
+    const struct trace_op *op = &sc->q[sc->q_head];
+    return (op->type == OP_ACCESS || op->type == OP_STREAM) &&
+           !(op->flags & (OPF_T | OPF_GAP));
+}
+
+/* References (or irqs_off) run ahead up to the limit or the next interrupt
+ * (irq: sd_irq_time).  The earliest CPU always makes progress (one
+ * reference at least), even with sim.quantum = 0 and another CPU at the
+ * same cycle.  A run of reference ops goes on here, op after op, while
+ * next_refs_follow() says cpu_step would do just that. */
+static enum cpu_next step_local(struct sim *s, struct sim_cpu *sc, const struct cpu_turn *tn,
+                                cycles_t irq)
 {
     struct cpu *c = &sc->hw;
 
-    if (c->now >= tn->limit && c->now > tn->popped)
-        return CPU_YIELD;
-    cycles_t stop = tn->limit < sd_irq_time(sc) ? tn->limit : sd_irq_time(sc);
-    if (stop <= c->now)
-        stop = c->now + 1;
-    if (op_exec_local(sc, stop))
+    for (;;) {
+        if (c->now >= tn->limit && c->now > tn->popped)
+            return CPU_YIELD;
+        cycles_t stop = tn->limit < irq ? tn->limit : irq;
+        if (stop <= c->now)
+            stop = c->now + 1;
+        bool irqs_off = sc->cur->type == OP_IRQS_OFF;       /* it moves irq */
+        if (!op_exec_local(sc, stop))
+            return CPU_STEP;
         op_done(s, sc);
-    return CPU_STEP;
+        if (irqs_off || !next_refs_follow(sc, irq))
+            return CPU_STEP;
+        fetch_op(s, sc);
+        op_begin(sc);
+    }
 }
 
 /* One step: due interrupts first, then the current op (fetched and begun
@@ -438,7 +497,8 @@ static enum cpu_next cpu_step(struct sim *s, struct sim_cpu *sc, struct cpu_turn
         host_take_kick(s, sc);          /* a host IPI: VM exit, re-entry */
         return CPU_STEP;
     }
-    if (sd_irq_time(sc) <= c->now) {
+    cycles_t irq = sd_irq_time(sc);
+    if (irq <= c->now) {
         sd_handle_irqs(s, sc);
         return CPU_STEP;
     }
@@ -449,13 +509,15 @@ static enum cpu_next cpu_step(struct sim *s, struct sim_cpu *sc, struct cpu_turn
     if (!sc->started)
         op_begin(sc);
     if (c->now < sc->start_at)
-        return step_wait_start(s, sc, tn);
+        return step_wait_start(s, sc, tn, irq);
     if (sc->idle)
         wake_from_idle(s, sc);
-    if (sc->preempted && sc->cur.type != OP_VCPU_RUN && !trace_op_is(&sc->cur, TOP_HOST))
+    if (sc->preempted && sc->cur->type != OP_VCPU_RUN && !trace_op_is(sc->cur, TOP_HOST)) {
         op_vcpu_run(s, sc);             /* the host resumed it implicitly */
-    if (trace_op_is(&sc->cur, TOP_LOCAL))
-        return step_local(s, sc, tn);
+        irq = sd_irq_time(sc);
+    }
+    if (trace_op_is(sc->cur, TOP_LOCAL))
+        return step_local(s, sc, tn, irq);
     return step_global(s, sc, tn);
 }
 
@@ -756,6 +818,7 @@ int sim_create(const struct sim_config *cfg, struct sim **out, struct sim_err *e
     s->nr_free_idx = TRACE_MAX_MMS;
     if ((rc = cpus_init(s, err)))
         goto out;
+    s->last_q = &s->cpus[0];
     s->env = (struct flush_env){ .cpus = s->cpu_ptrs, .nr_cpus = s->nr_cpus,
                                  .init_mm = &s->init_mm, .m = &s->m, .pol = s->pol,
                                  .trace = sd_trace_hook, .trace_arg = s };

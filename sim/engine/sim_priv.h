@@ -79,7 +79,7 @@ struct sim_cpu {
     u32 q_head, q_len, q_cap;
     u64 *ring;                          /* access addresses, FIFO like q */
     size_t r_head, r_len, r_cap;
-    struct trace_op cur;                /* op being executed */
+    struct trace_op *cur;               /* op being executed (its slot in q) */
     bool has_cur, started, gap_busy, waiting_busy;
     cycles_t start_at;                  /* when cur may start */
     u64 idx;                            /* references of cur done */
@@ -146,6 +146,7 @@ struct sim {
     size_t buffered_addrs;
     bool eof;
     bool has_barrier;
+    struct sim_cpu *last_q;             /* CPU the last op read went to (pump) */
     struct trace_op barrier;
     char barrier_label[TRACE_MAX_LABEL + 1];
 
@@ -213,8 +214,6 @@ void host_vcpu_in(struct sim *s, struct sim_cpu *sc);
 
 /* ---- ops.c ------------------------------------------------------------------ */
 int  op_exec_global(struct sim *s, struct sim_cpu *sc, const struct trace_op *op);
-/* Run sc's local op until it ends (true) or the clock reaches stop. */
-bool op_exec_local(struct sim_cpu *sc, cycles_t stop);
 bool op_batch_flush_first(const struct sim *s, const struct sim_cpu *sc,
                           const struct trace_op *op);
 void op_switch_point(struct sim *s, struct sim_cpu *sc);  /* deferred work at a switch */
@@ -223,6 +222,57 @@ void op_switch_point(struct sim *s, struct sim_cpu *sc);  /* deferred work at a 
 cycles_t op_kernel_work(const struct machine *m, enum trace_op_type type, u64 nr_ptes);
 void op_vcpu_run(struct sim *s, struct sim_cpu *sc);
 int  op_map(struct sim *s, const struct trace_op *op);      /* barrier op, or on its cpu */
+
+#define REF_PREFETCH 8                  /* references ahead for cpu_prefetch */
+
+/* References until the op ends or the clock reaches stop.  The hot loop:
+ * no event queue, no allocation, no logging.  Inline (with
+ * op_exec_local) in the run loop, which calls it once per op. */
+static inline bool op_run_refs(struct sim_cpu *sc, cycles_t stop)
+{
+    struct cpu *c = &sc->hw;
+    const struct trace_op *op = sc->cur;
+    cycles_t now = c->now, t0 = now;
+    u64 i = sc->idx;
+    u8 kind = op->kind;
+
+    if (op->type == OP_STREAM) {
+        u64 n = op->count, va = op->va + i * op->stride;
+        for (; i < n && now < stop; i++, va += op->stride)
+            now += cpu_access(c, va, kind);
+    } else {
+        u64 n = op->nr_va;
+        size_t mask = sc->r_cap - 1, h = sc->r_head;
+        u32 hit_cycles = c->m->access_cycles;
+        for (; i < n && now < stop; i++) {
+            c->now = now;
+            u32 cost = cpu_access(c, sc->ring[(h + i) & mask], kind);
+            /* After a miss, warm the host caches for a reference a few
+             * ahead (no effect on results; see cpu_prefetch). */
+            if (unlikely(cost != hit_cycles) && i + REF_PREFETCH < n)
+                cpu_prefetch(c, sc->ring[(h + i + REF_PREFETCH) & mask]);
+            now += cost;
+        }
+    }
+    c->st.busy_cycles += now - t0;
+    c->now = now;
+    sc->idx = i;
+    return i == (op->type == OP_STREAM ? op->count : op->nr_va);
+}
+
+/* Run sc's local op until it ends (true) or the clock reaches stop. */
+static inline bool op_exec_local(struct sim_cpu *sc, cycles_t stop)
+{
+    struct cpu *c = &sc->hw;
+
+    if (sc->cur->type == OP_IRQS_OFF) {
+        sc->irqs_off_until = c->now + sc->cur->cycles;
+        c->now += sc->cur->cycles;
+        c->st.busy_cycles += sc->cur->cycles;
+        return true;
+    }
+    return op_run_refs(sc, stop);
+}
 int  op_ept_map(struct sim *s, const struct trace_op *op);  /* barrier op */
 
 #endif

@@ -195,8 +195,9 @@ static void src_close(void *ctx) { trace_close(ctx); }
 
 struct trace_src trace_src(struct trace_reader *r)
 {
-    return (struct trace_src){ .ctx = r, .next = src_next, .progress = src_progress,
-                               .close = src_close };
+    return (struct trace_src){ .ctx = r,
+                               .next = r->fmt == TRACE_FMT_BINARY ? trace_bin_src_next : src_next,
+                               .progress = src_progress, .close = src_close };
 }
 
 void trace_close(struct trace_reader *r)

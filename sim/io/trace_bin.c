@@ -115,12 +115,30 @@ static inline u64 get_varint(struct cur *c)
 static inline u64 get_varint_fast(struct cur *c)
 {
     const u8 *p = c->p;
-    u64 b = *p++, v;
+    u64 x, b = *p, v;
 
-    if (likely(b < 0x80)) {
-        c->p = p;
+    if (likely(b < 0x80)) {             /* one byte: flags, cpu, small deltas */
+        c->p = p + 1;
         return b;
     }
+    /* Up to 8 bytes at once, without a branch on the length: the first
+     * byte with its top bit clear ends the varint; its 7-bit groups are
+     * then packed by pairs of bytes, of 16-bit and of 32-bit lanes. */
+    memcpy(&x, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    u64 ends = ~x & 0x8080808080808080ull;
+    if (likely(ends)) {
+        x &= (ends ^ (ends - 1)) & 0x7f7f7f7f7f7f7f7full;
+        x = (x & 0x007f007f007f007full) | (x & 0x7f007f007f007f00ull) >> 1;
+        x = (x & 0x00003fff00003fffull) | (x & 0x3fff00003fff0000ull) >> 2;
+        x = (x & 0x000000000fffffffull) | (x & 0x0fffffff00000000ull) >> 4;
+        c->p = p + (__builtin_ctzll(ends) >> 3) + 1;
+        return x;
+    }
+    /* 9 or 10 bytes: one at a time */
+    b = *p++;
     v = b & 0x7f;
     for (unsigned sh = 7; sh < 64; sh += 7) {
         b = *p++;
@@ -709,7 +727,117 @@ bad:
                        " (corrupted file)", b->block_no - 1);
 }
 
-int trace_bin_next(struct trace_reader *r, struct trace_op *op, struct sim_err *err)
+/* ===== fast path: access records ======================================== */
+
+bool trace_bin_fast = true;
+
+/* Bytes an access record's head can take: type, flags, cpu, t, gap, kind
+ * and the array length (five varints of at most VARINT_MAX bytes). */
+#define ACCESS_HEAD_MAX (3 + 5 * VARINT_MAX)
+
+static bool kind_ok(unsigned k) { return k == 'r' || k == 'w' || k == 'x'; }
+
+/* The bulk of every trace, access records, decoded and checked in one pass
+ * without the field tables: the same op as dec_op() and the same verdict
+ * as trace_check_op() (check_flags and check_access) for every record it
+ * accepts.  It accepts only records that pass every check; anything else
+ * (another op, a failed check, a block to load, a record near the end of
+ * its block) returns false with nothing consumed, and the general decoder
+ * and the checker then handle the record and write any message.  Nothing
+ * is committed (cursor, predictors, record count) before the record has
+ * passed. */
+static inline __attribute__((always_inline)) bool dec_access_fast(struct trace_reader *r,
+                                                                   struct trace_op *op)
+{
+    struct trace_bin_rd *b = r->bin;
+    struct cur *c = &b->blk;
+    const u8 *p0 = c->p;
+
+    if (!b->left || c->end - c->p < ACCESS_HEAD_MAX || *c->p != OP_ACCESS)
+        return false;
+    c->p++;
+    u64 flags = get_varint_fast(c);
+    if ((flags & ~(u64)(OPF_CPU | OPF_T | OPF_GAP | OPF_VA_ARRAY)) || !(flags & OPF_CPU) ||
+        (flags & (OPF_T | OPF_GAP)) == (OPF_T | OPF_GAP))
+        goto slow;
+    u64 cpu = get_varint_fast(c), t = 0, gap = 0, nr = 1;
+    if (cpu >= r->hdr.cpus)
+        goto slow;
+    if (flags & OPF_T) {
+        t = b->prev_t + zz_dec(get_varint_fast(c));
+        if (t > TRACE_MAX_CYCLES)
+            goto slow;
+    }
+    if (flags & OPF_GAP) {
+        gap = get_varint_fast(c);
+        if (gap > TRACE_MAX_CYCLES)
+            goto slow;
+    }
+    u8 kind = *c->p++;
+    if (!kind_ok(kind))
+        goto slow;
+    if (flags & OPF_VA_ARRAY) {
+        nr = get_varint_fast(c);
+        if (nr == 0 || nr > TRACE_MAX_ARRAY || nr > (u64)(c->end - c->p))
+            goto slow;
+    }
+    if (c->bad || (nr > r->vas_cap && trace_reader_vas(r, (u32)nr)))
+        goto slow;
+    /* Decode as dec_access() does; every address canonical, and a CPU
+     * that touches a user address must run a user address space. */
+    unsigned sh = 64 - r->chk.va_bits;
+    u64 va = b->prev_va[cpu], *out = r->vas, noncanon = 0, user = 0;
+    u32 i = 0;
+    for (; i < (u32)nr && c->end - c->p >= VARINT_MAX; i++) {
+        out[i] = va += zz_dec(get_varint_fast(c));
+        noncanon |= (u64)((s64)(va << sh) >> sh) ^ va;
+        user |= ~va;
+    }
+    for (; i < (u32)nr; i++) {
+        out[i] = va += zz_dec(get_varint(c));
+        noncanon |= (u64)((s64)(va << sh) >> sh) ^ va;
+        user |= ~va;
+    }
+    if (c->bad || noncanon || ((user >> 63) && r->chk.cur_mm[cpu] < 0))
+        goto slow;
+    b->prev_va[cpu] = va;
+    if (flags & OPF_T)
+        b->prev_t = t;
+    b->left--;
+    r->line++;
+    /* Every field, one store each (a memset of the op compiles to rep
+     * stos at -O3, which costs more than the rest of this function).  A
+     * new field of struct trace_op must be added here: the assertion
+     * below fails when the struct changes size, but a field that fits in
+     * padding does not change it (keyid did not), so check by hand too. */
+    _Static_assert(sizeof(void *) != 8 || sizeof(struct trace_op) == 128,
+                   "dec_access_fast() sets every field of struct trace_op");
+    op->type = OP_ACCESS;
+    op->flags = (u32)flags;
+    op->cpu = (u32)cpu;
+    op->mm = 0;
+    op->va = out[0];
+    op->len = op->gpa = op->stride = op->count = op->cycles = 0;
+    op->t = t;
+    op->gap = gap;
+    op->line = r->line + r->line_base;
+    op->vas = out;
+    op->nr_va = (u32)nr;
+    op->keyid = 0;
+    op->kind = kind;
+    op->page_shift = op->prot = op->stride_shift = op->cstate = 0;
+    op->label = NULL;
+    return true;
+slow:
+    c->p = p0;
+    c->bad = false;
+    return false;
+}
+
+/* trace_bin_next() past the fast path: block boundaries, the end, and
+ * every record the fast path left to the general decoder. */
+static __attribute__((noinline)) int bin_next_slow(struct trace_reader *r, struct trace_op *op,
+                                                   struct sim_err *err)
 {
     struct trace_bin_rd *b = r->bin;
     int rc;
@@ -727,8 +855,26 @@ int trace_bin_next(struct trace_reader *r, struct trace_op *op, struct sim_err *
             return 0;
         if ((rc = bin_load_block(r, b, err)))
             return rc;
+        if (trace_bin_fast && dec_access_fast(r, op))
+            return 1;                   /* a block's first record */
     }
     b->left--;
     r->line++;
     return trace_reader_op_done(r, op, dec_op(r, op, err), err);
+}
+
+int trace_bin_next(struct trace_reader *r, struct trace_op *op, struct sim_err *err)
+{
+    if (likely(trace_bin_fast) && dec_access_fast(r, op))
+        return 1;
+    return bin_next_slow(r, op, err);
+}
+
+int trace_bin_src_next(void *ctx, struct trace_op *op, struct sim_err *err)
+{
+    struct trace_reader *r = ctx;
+
+    if (likely(trace_bin_fast && !r->sticky) && dec_access_fast(r, op))
+        return 1;
+    return trace_next(r, op, err);
 }

@@ -158,6 +158,12 @@ int  trace_json_next(struct trace_reader *r, struct trace_op *op, struct sim_err
 int  trace_bin_open(struct trace_reader *r, struct sim_err *err);
 int  trace_bin_next(struct trace_reader *r, struct trace_op *op, struct sim_err *err);
 void trace_bin_free(struct trace_reader *r);
+/* trace_src()'s next for a binary reader: trace_next() with the access
+ * fast path taken first (no call through the format dispatch). */
+int  trace_bin_src_next(void *ctx, struct trace_op *op, struct sim_err *err);
+/* The binary reader's access fast path (true; tests turn it off to compare
+ * it with the general decoder and checker, which must agree on every file). */
+extern bool trace_bin_fast;
 
 /* ===== writer =========================================================== */
 
