@@ -1,0 +1,263 @@
+/* sim/engine/csdq.c - a CPU's queue of flush requests (see csdq.h). */
+#include "csdq.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ==== node slabs ========================================================= */
+
+struct csd_node *csd_pool_get(struct csd_pool *p)
+{
+    struct csd_node *n = p->free;
+    struct csd_slab *sl = p->slabs;
+
+    if (n) {
+        p->free = n->next;
+        return n;
+    }
+    if (!sl || sl->used == sl->cap) {
+        /* Slabs double up to 64K nodes: as many mallocs as doublings. */
+        u32 cap = sl ? (sl->cap < 65536 ? 2 * sl->cap : sl->cap) : 64;
+        struct csd_slab *ns = malloc(sizeof(*ns) + (size_t)cap * sizeof(ns->n[0]));
+
+        if (!ns)
+            return NULL;
+        ns->next = sl;
+        ns->used = 0;
+        ns->cap = cap;
+        p->slabs = sl = ns;
+    }
+    return &sl->n[sl->used++];
+}
+
+void csd_pool_put(struct csd_pool *p, struct csd_node *n)
+{
+    n->next = p->free;
+    p->free = n;
+}
+
+void csd_pool_destroy(struct csd_pool *p)
+{
+    while (p->slabs) {
+        struct csd_slab *n = p->slabs->next;
+        free(p->slabs);
+        p->slabs = n;
+    }
+    p->free = NULL;
+}
+
+/* ==== the queue ========================================================== */
+
+void csdq_destroy(struct csdq *q)
+{
+    free(q->ring);
+    free(q->heap);
+    free(q->queued.ring);
+    free(q->queued.out.t);
+    free(q->queued.gone.t);
+    *q = (struct csdq){ 0 };
+}
+
+/* Room for `need` elements of `size` bytes in *arr (capacity *cap,
+ * doubling from 16). */
+static int reserve(void **arr, u32 *cap, u32 need, size_t size)
+{
+    u32 n = *cap ? *cap : 16;
+    void *p;
+
+    if (need <= *cap)
+        return SIM_OK;
+    while (n < need)
+        if ((n *= 2) < need / 2)
+            return SIM_ENOMEM;          /* wrapped */
+    if (!(p = realloc(*arr, (size_t)n * size)))
+        return SIM_ENOMEM;
+    *arr = p;
+    *cap = n;
+    return SIM_OK;
+}
+
+/* Double a ring of `size`-byte elements, unwrapped to start at 0. */
+static int ring_grow(void **ring, u32 *head, u32 len, u32 *cap, size_t size)
+{
+    u32 n = *cap ? 2 * *cap : 16;
+    u8 *r, *old = *ring;
+
+    if (n <= *cap || !(r = malloc((size_t)n * size)))
+        return SIM_ENOMEM;
+    for (u32 i = 0; i < len; i++)
+        memcpy(r + i * size, old + ((*head + i) & (*cap - 1)) * size, size);
+    free(old);
+    *ring = r;
+    *head = 0;
+    *cap = n;
+    return SIM_OK;
+}
+
+/* ---- times ------------------------------------------------------------------ */
+
+static void heap64_push(struct csdq_heap64 *h, cycles_t t)
+{
+    u32 i;
+
+    for (i = h->nr++; i > 0 && h->t[(i - 1) / 2] > t; i = (i - 1) / 2)
+        h->t[i] = h->t[(i - 1) / 2];
+    h->t[i] = t;
+}
+
+static void heap64_pop(struct csdq_heap64 *h)
+{
+    u32 i = 0, n = --h->nr;
+    cycles_t last = h->t[n];
+
+    if (!n)
+        return;
+    for (;;) {
+        u32 l = 2 * i + 1;
+
+        if (l >= n)
+            break;
+        if (l + 1 < n && h->t[l + 1] < h->t[l])
+            l++;
+        if (h->t[l] >= last)
+            break;
+        h->t[i] = h->t[l];
+        i = l;
+    }
+    h->t[i] = last;
+}
+
+/* Room for one more time; `gone` as large as everything held (every time
+ * in it is also in the ring or `out`), so that removing never allocates. */
+static int times_reserve(struct csdq_times *m)
+{
+    u32 held = m->len + m->out.nr + 1;
+
+    if (m->len == m->cap &&
+        ring_grow((void **)&m->ring, &m->head, m->len, &m->cap, sizeof(*m->ring)))
+        return SIM_ENOMEM;
+    if (reserve((void **)&m->out.t, &m->out.cap, m->out.nr + 1, sizeof(*m->out.t)) ||
+        reserve((void **)&m->gone.t, &m->gone.cap, held, sizeof(*m->gone.t)))
+        return SIM_ENOMEM;
+    return SIM_OK;
+}
+
+/* Insert t (times_reserve first): into the ring from its tail, or into
+ * `out` when more than CSDQ_SHIFT_MAX later ones are already held. */
+static void times_push(struct csdq_times *m, cycles_t t)
+{
+    u32 mask = m->cap - 1, k = 0;
+
+    while (k < m->len && k <= CSDQ_SHIFT_MAX && m->ring[(m->head + m->len - 1 - k) & mask] > t)
+        k++;
+    if (k > CSDQ_SHIFT_MAX) {
+        heap64_push(&m->out, t);
+        return;
+    }
+    for (u32 i = m->len; i > m->len - k; i--)
+        m->ring[(m->head + i) & mask] = m->ring[(m->head + i - 1) & mask];
+    m->ring[(m->head + m->len - k) & mask] = t;
+    m->len++;
+}
+
+static void times_pop_min(struct csdq_times *m)
+{
+    if (m->len && (!m->out.nr || m->ring[m->head] <= m->out.t[0])) {
+        m->head = (m->head + 1) & (m->cap - 1);
+        m->len--;
+    } else {
+        heap64_pop(&m->out);
+    }
+}
+
+/* One request queued at t was taken out: one t leaves, at once if it is
+ * the earliest, else once it becomes the earliest. */
+static void times_remove(struct csdq *q, cycles_t t)
+{
+    struct csdq_times *m = &q->queued;
+
+    if (csdq_queued_since(q) == t)
+        times_pop_min(m);
+    else
+        heap64_push(&m->gone, t);
+    while (m->gone.nr && csdq_queued_since(q) == m->gone.t[0]) {
+        times_pop_min(m);
+        heap64_pop(&m->gone);
+    }
+}
+
+/* ---- the requests in arrival order ---------------------------------------- */
+
+static void heap_push(struct csdq *q, const struct csd *c)
+{
+    u32 i;
+
+    for (i = q->nr_heap++; i > 0 && csd_before(c, &q->heap[(i - 1) / 2]); i = (i - 1) / 2)
+        q->heap[i] = q->heap[(i - 1) / 2];
+    q->heap[i] = *c;
+}
+
+static void heap_pop(struct csdq *q)
+{
+    u32 i = 0, n = --q->nr_heap;
+    const struct csd *last = &q->heap[n];
+
+    if (!n)
+        return;
+    for (;;) {
+        u32 l = 2 * i + 1;
+
+        if (l >= n)
+            break;
+        if (l + 1 < n && csd_before(&q->heap[l + 1], &q->heap[l]))
+            l++;
+        if (!csd_before(&q->heap[l], last))
+            break;
+        q->heap[i] = q->heap[l];
+        i = l;
+    }
+    q->heap[i] = *last;
+}
+
+int csdq_push(struct csdq *q, const struct csd *c)
+{
+    struct csd x = *c;
+    u32 k = 0, mask;
+
+    x.seq = q->next_seq;
+    if (times_reserve(&q->queued) ||
+        (q->len == q->cap && ring_grow((void **)&q->ring, &q->head, q->len, &q->cap, sizeof(*q->ring))) ||
+        reserve((void **)&q->heap, &q->cap_heap, q->nr_heap + 1, sizeof(*q->heap)))
+        return SIM_ENOMEM;
+    mask = q->cap - 1;
+    /* Its place in the ring: behind every request arriving no later (they
+     * were posted earlier), at most CSDQ_SHIFT_MAX from the tail. */
+    while (k < q->len && k <= CSDQ_SHIFT_MAX &&
+           q->ring[(q->head + q->len - 1 - k) & mask].arrival > x.arrival)
+        k++;
+    if (k > CSDQ_SHIFT_MAX) {
+        heap_push(q, &x);
+    } else {
+        for (u32 i = q->len; i > q->len - k; i--)
+            q->ring[(q->head + i) & mask] = q->ring[(q->head + i - 1) & mask];
+        q->ring[(q->head + q->len - k) & mask] = x;
+        q->len++;
+    }
+    times_push(&q->queued, x.queued);
+    q->next_seq++;
+    return SIM_OK;
+}
+
+void csdq_pop(struct csdq *q)
+{
+    const struct csd *first = csdq_first(q);
+    cycles_t t = first->queued;
+
+    if (q->len && first == &q->ring[q->head]) {
+        q->head = (q->head + 1) & (q->cap - 1);
+        q->len--;
+    } else {
+        heap_pop(q);
+    }
+    times_remove(q, t);
+}
