@@ -148,6 +148,8 @@ static void times_push(struct csdq_times *m, cycles_t t)
 {
     u32 mask = m->cap - 1, k = 0;
 
+    if (m->len > CSDQ_SHIFT_MAX && m->ring[(m->head + m->len - 1 - CSDQ_SHIFT_MAX) & mask] > t)
+        k = CSDQ_SHIFT_MAX + 1;
     while (k < m->len && k <= CSDQ_SHIFT_MAX && m->ring[(m->head + m->len - 1 - k) & mask] > t)
         k++;
     if (k > CSDQ_SHIFT_MAX) {
@@ -232,6 +234,9 @@ int csdq_push(struct csdq *q, const struct csd *c)
     mask = q->cap - 1;
     /* Its place in the ring: behind every request arriving no later (they
      * were posted earlier), at most CSDQ_SHIFT_MAX from the tail. */
+    if (q->len > CSDQ_SHIFT_MAX &&
+        q->ring[(q->head + q->len - 1 - CSDQ_SHIFT_MAX) & mask].arrival > x.arrival)
+        k = CSDQ_SHIFT_MAX + 1;
     while (k < q->len && k <= CSDQ_SHIFT_MAX &&
            q->ring[(q->head + q->len - 1 - k) & mask].arrival > x.arrival)
         k++;

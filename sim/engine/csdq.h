@@ -63,7 +63,7 @@ void csd_pool_put(struct csd_pool *p, struct csd_node *n);
 void csd_pool_destroy(struct csd_pool *p);
 
 /* Farthest a new request is moved into the ring from its tail. */
-#define CSDQ_SHIFT_MAX 32u
+#define CSDQ_SHIFT_MAX 16u
 
 /* A min-heap of times. */
 struct csdq_heap64 {
