@@ -59,8 +59,10 @@ void csdq_destroy(struct csdq *q)
 }
 
 /* Room for `need` elements of `size` bytes in *arr (capacity *cap,
- * doubling from 16). */
-static int reserve(void **arr, u32 *cap, u32 need, size_t size)
+ * doubling from 16), nr of them in use.  Only those are copied: a fresh
+ * page costs a fault, and the spare capacity of a heap that rarely fills
+ * (`gone`) is never touched. */
+static int reserve(void **arr, u32 *cap, u32 nr, u32 need, size_t size)
 {
     u32 n = *cap ? *cap : 16;
     void *p;
@@ -70,8 +72,11 @@ static int reserve(void **arr, u32 *cap, u32 need, size_t size)
     while (n < need)
         if ((n *= 2) < need / 2)
             return SIM_ENOMEM;          /* wrapped */
-    if (!(p = realloc(*arr, (size_t)n * size)))
+    if (!(p = malloc((size_t)n * size)))
         return SIM_ENOMEM;
+    if (nr)
+        memcpy(p, *arr, (size_t)nr * size);
+    free(*arr);
     *arr = p;
     *cap = n;
     return SIM_OK;
@@ -136,8 +141,8 @@ static int times_reserve(struct csdq_times *m)
     if (m->len == m->cap &&
         ring_grow((void **)&m->ring, &m->head, m->len, &m->cap, sizeof(*m->ring)))
         return SIM_ENOMEM;
-    if (reserve((void **)&m->out.t, &m->out.cap, m->out.nr + 1, sizeof(*m->out.t)) ||
-        reserve((void **)&m->gone.t, &m->gone.cap, held, sizeof(*m->gone.t)))
+    if (reserve((void **)&m->out.t, &m->out.cap, m->out.nr, m->out.nr + 1, sizeof(*m->out.t)) ||
+        reserve((void **)&m->gone.t, &m->gone.cap, m->gone.nr, held, sizeof(*m->gone.t)))
         return SIM_ENOMEM;
     return SIM_OK;
 }
@@ -229,7 +234,7 @@ int csdq_push(struct csdq *q, const struct csd *c)
     x.seq = q->next_seq;
     if (times_reserve(&q->queued) ||
         (q->len == q->cap && ring_grow((void **)&q->ring, &q->head, q->len, &q->cap, sizeof(*q->ring))) ||
-        reserve((void **)&q->heap, &q->cap_heap, q->nr_heap + 1, sizeof(*q->heap)))
+        reserve((void **)&q->heap, &q->cap_heap, q->nr_heap, q->nr_heap + 1, sizeof(*q->heap)))
         return SIM_ENOMEM;
     mask = q->cap - 1;
     /* Its place in the ring: behind every request arriving no later (they

@@ -33,10 +33,10 @@ struct shootdown;
 /* One queued flush request on a target (the kernel's call_single_data). */
 struct csd {
     cycles_t arrival;                   /* the handler may take it from here */
-    u64 seq;                            /* posting order on this CPU (csdq_push) */
     cycles_t queued;                    /* its llist_add() onto call_single_queue */
     cycles_t wait_before;               /* csd_lock_wait cycles of the targets before it */
     struct shootdown *sd;
+    u32 seq;                            /* posting order on this CPU (csdq_push; wraps) */
     bool ipi;                           /* that llist_add() sent an IPI (queue was empty) */
 };
 
@@ -86,7 +86,7 @@ struct csdq {
     struct csd *heap;                   /* the other requests, a min-heap by (arrival, seq) */
     u32 nr_heap, cap_heap;
     struct csdq_times queued;           /* llist_add() of every queued request */
-    u64 next_seq;
+    u32 next_seq;
 };
 
 void csdq_destroy(struct csdq *q);      /* a zeroed csdq is an empty one */
@@ -97,9 +97,11 @@ void csdq_pop(struct csdq *q);
 
 static inline u32 csdq_len(const struct csdq *q) { return q->len + q->nr_heap; }
 
+/* (arrival, seq) order.  Posting numbers wrap at 2^32: two requests
+ * queued together are fewer than 2^31 postings apart. */
 static inline bool csd_before(const struct csd *a, const struct csd *b)
 {
-    return a->arrival < b->arrival || (a->arrival == b->arrival && a->seq < b->seq);
+    return a->arrival < b->arrival || (a->arrival == b->arrival && (int32_t)(a->seq - b->seq) < 0);
 }
 
 /* The first request by (arrival, seq), or NULL. */
