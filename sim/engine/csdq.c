@@ -62,13 +62,11 @@ void csdq_destroy(struct csdq *q)
  * doubling from 16), nr of them in use.  Only those are copied: a fresh
  * page costs a fault, and the spare capacity of a heap that rarely fills
  * (`gone`) is never touched. */
-static int reserve(void **arr, u32 *cap, u32 nr, u32 need, size_t size)
+static int grow(void **arr, u32 *cap, u32 nr, u32 need, size_t size)
 {
     u32 n = *cap ? *cap : 16;
     void *p;
 
-    if (need <= *cap)
-        return SIM_OK;
     while (n < need)
         if ((n *= 2) < need / 2)
             return SIM_ENOMEM;          /* wrapped */
@@ -82,16 +80,23 @@ static int reserve(void **arr, u32 *cap, u32 nr, u32 need, size_t size)
     return SIM_OK;
 }
 
+static inline int reserve(void **arr, u32 *cap, u32 nr, u32 need, size_t size)
+{
+    return need <= *cap ? SIM_OK : grow(arr, cap, nr, need, size);
+}
+
 /* Double a ring of `size`-byte elements, unwrapped to start at 0. */
 static int ring_grow(void **ring, u32 *head, u32 len, u32 *cap, size_t size)
 {
-    u32 n = *cap ? 2 * *cap : 16;
+    u32 n = *cap ? 2 * *cap : 16, first = len < *cap - *head ? len : *cap - *head;
     u8 *r, *old = *ring;
 
     if (n <= *cap || !(r = malloc((size_t)n * size)))
         return SIM_ENOMEM;
-    for (u32 i = 0; i < len; i++)
-        memcpy(r + i * size, old + ((*head + i) & (*cap - 1)) * size, size);
+    if (len) {
+        memcpy(r, old + (size_t)*head * size, (size_t)first * size);
+        memcpy(r + (size_t)first * size, old, (size_t)(len - first) * size);
+    }
     free(old);
     *ring = r;
     *head = 0;
@@ -233,8 +238,7 @@ int csdq_push(struct csdq *q, const struct csd *c)
 
     x.seq = q->next_seq;
     if (times_reserve(&q->queued) ||
-        (q->len == q->cap && ring_grow((void **)&q->ring, &q->head, q->len, &q->cap, sizeof(*q->ring))) ||
-        reserve((void **)&q->heap, &q->cap_heap, q->nr_heap, q->nr_heap + 1, sizeof(*q->heap)))
+        (q->len == q->cap && ring_grow((void **)&q->ring, &q->head, q->len, &q->cap, sizeof(*q->ring))))
         return SIM_ENOMEM;
     mask = q->cap - 1;
     /* Its place in the ring: behind every request arriving no later (they
@@ -246,6 +250,8 @@ int csdq_push(struct csdq *q, const struct csd *c)
            q->ring[(q->head + q->len - 1 - k) & mask].arrival > x.arrival)
         k++;
     if (k > CSDQ_SHIFT_MAX) {
+        if (reserve((void **)&q->heap, &q->cap_heap, q->nr_heap, q->nr_heap + 1, sizeof(*q->heap)))
+            return SIM_ENOMEM;
         heap_push(q, &x);
     } else {
         for (u32 i = q->len; i > q->len - k; i--)
