@@ -76,6 +76,7 @@ static void run(u64 seed, u64 jitter, u64 spread, u32 pop_every)
 {
     static struct model m;
     struct csdq q = { 0 };
+    struct csd_pool pool = { 0 };
     u64 s = seed, now = 1000000;
 
     m.nr = 0;
@@ -86,7 +87,7 @@ static void run(u64 seed, u64 jitter, u64 spread, u32 pop_every)
             arrival = m.c[rnd(&s) % m.nr].arrival;       /* a tie */
         struct csd c = { .arrival = arrival, .queued = arrival - rnd(&s) % (spread + 1),
                          .wait_before = i };
-        cr_assert_eq(csdq_push(&q, &c), SIM_OK);
+        cr_assert_eq(csdq_push(&q, &pool, &c), SIM_OK);
         c.seq = i;                      /* csdq_push numbers them 0, 1, ... */
         m.c[m.nr] = c;
         m.live[m.nr++] = true;
@@ -95,7 +96,7 @@ static void run(u64 seed, u64 jitter, u64 spread, u32 pop_every)
             for (u32 n = (u32)(rnd(&s) % 4); n-- && csdq_len(&q);) {
                 const struct csd *f = model_first(&m);
                 m.live[f - m.c] = false;
-                csdq_pop(&q);
+                csdq_pop(&q, &pool);
                 check(&q, &m);
             }
         }
@@ -103,11 +104,12 @@ static void run(u64 seed, u64 jitter, u64 spread, u32 pop_every)
     while (csdq_len(&q)) {
         const struct csd *f = model_first(&m);
         m.live[f - m.c] = false;
-        csdq_pop(&q);
+        csdq_pop(&q, &pool);
         check(&q, &m);
     }
     cr_assert_eq(csdq_queued_since(&q), CYCLES_NEVER);
-    csdq_destroy(&q);
+    csdq_destroy(&q, &pool);
+    csd_pool_destroy(&pool);
 }
 
 Test(csdq, in_order_posts)              { run(1, 0, 300, 2); }
@@ -119,29 +121,31 @@ Test(csdq, llist_add_times_unordered)   { run(5, 50, 1000000, 2); }
 Test(csdq, equal_arrivals_go_in_posting_order)
 {
     struct csdq q = { 0 };
+    struct csd_pool pool = { 0 };
 
     /* Past CSDQ_SHIFT_MAX later ones, an early request goes to the heap:
      * then equal arrivals in the ring and the heap still come out in
      * posting order. */
     for (u32 i = 0; i < CSDQ_SHIFT_MAX + 4; i++)
-        cr_assert_eq(csdq_push(&q, &(struct csd){ .arrival = 100, .queued = 50,
+        cr_assert_eq(csdq_push(&q, &pool, &(struct csd){ .arrival = 100, .queued = 50,
                                                    .wait_before = i }), SIM_OK);
-    cr_assert_eq(csdq_push(&q, &(struct csd){ .arrival = 10, .queued = 5,
+    cr_assert_eq(csdq_push(&q, &pool, &(struct csd){ .arrival = 10, .queued = 5,
                                                .wait_before = 900 }), SIM_OK);
-    cr_assert_eq(csdq_push(&q, &(struct csd){ .arrival = 10, .queued = 7,
+    cr_assert_eq(csdq_push(&q, &pool, &(struct csd){ .arrival = 10, .queued = 7,
                                                .wait_before = 901 }), SIM_OK);
     cr_assert_eq(q.nr_heap, 2, "far out of order: in the heap");
     cr_assert_eq(csdq_queued_since(&q), 5);
     cr_assert_eq(csdq_first(&q)->wait_before, 900);
-    csdq_pop(&q);
+    csdq_pop(&q, &pool);
     cr_assert_eq(csdq_queued_since(&q), 7);
     cr_assert_eq(csdq_first(&q)->wait_before, 901);
-    csdq_pop(&q);
+    csdq_pop(&q, &pool);
     for (u32 i = 0; i < CSDQ_SHIFT_MAX + 4; i++) {
         cr_assert_eq(csdq_first(&q)->wait_before, i);
         cr_assert_eq(csdq_queued_since(&q), 50);
-        csdq_pop(&q);
+        csdq_pop(&q, &pool);
     }
     cr_assert_null(csdq_first(&q));
-    csdq_destroy(&q);
+    csdq_destroy(&q, &pool);
+    csd_pool_destroy(&pool);
 }

@@ -43,14 +43,38 @@ void csd_pool_destroy(struct csd_pool *p)
         free(p->slabs);
         p->slabs = n;
     }
+    while (p->free_segs) {
+        struct csd_seg *n = p->free_segs->next;
+        free(p->free_segs);
+        p->free_segs = n;
+    }
     p->free = NULL;
+}
+
+static struct csd_seg *seg_get(struct csd_pool *p)
+{
+    struct csd_seg *g = p->free_segs;
+
+    if (!g)
+        return malloc(sizeof(*g));
+    p->free_segs = g->next;
+    return g;
+}
+
+static void seg_put(struct csd_pool *p, struct csd_seg *g)
+{
+    g->next = p->free_segs;
+    p->free_segs = g;
 }
 
 /* ==== the queue ========================================================== */
 
-void csdq_destroy(struct csdq *q)
+void csdq_destroy(struct csdq *q, struct csd_pool *p)
 {
-    free(q->ring);
+    for (u32 i = 0; i < q->nr_segs; i++)
+        if (q->segs[i])
+            seg_put(p, q->segs[i]);
+    free(q->segs);
     free(q->heap);
     free(q->queued.ring);
     free(q->queued.out.t);
@@ -231,23 +255,48 @@ static void heap_pop(struct csdq *q)
     q->heap[i] = *last;
 }
 
-int csdq_push(struct csdq *q, const struct csd *c)
+/* Room for one more csd in the ring and a segment at its tail. */
+static int ring_reserve(struct csdq *q, struct csd_pool *p)
+{
+    u32 tail;
+
+    if (!q->nr_segs || q->len + 1 > (q->nr_segs - 1) * CSDQ_SEG) {
+        /* Twice the segments, in ring order from the head's. */
+        u32 n = q->nr_segs ? 2 * q->nr_segs : 2, first = q->head / CSDQ_SEG;
+        struct csd_seg **g = calloc(n, sizeof(*g));
+
+        if (!g || n <= q->nr_segs) {
+            free(g);
+            return SIM_ENOMEM;
+        }
+        for (u32 i = 0; i < q->nr_segs; i++)
+            g[i] = q->segs[(first + i) & (q->nr_segs - 1)];
+        free(q->segs);
+        q->segs = g;
+        q->nr_segs = n;
+        q->head %= CSDQ_SEG;
+    }
+    tail = ((q->head + q->len) & (q->nr_segs * CSDQ_SEG - 1)) / CSDQ_SEG;
+    if (!q->segs[tail] && !(q->segs[tail] = seg_get(p)))
+        return SIM_ENOMEM;
+    return SIM_OK;
+}
+
+int csdq_push(struct csdq *q, struct csd_pool *p, const struct csd *c)
 {
     struct csd x = *c;
-    u32 k = 0, mask;
+    u32 k = 0;
 
     x.seq = q->next_seq;
-    if (times_reserve(&q->queued) ||
-        (q->len == q->cap && ring_grow((void **)&q->ring, &q->head, q->len, &q->cap, sizeof(*q->ring))))
+    if (times_reserve(&q->queued) || ring_reserve(q, p))
         return SIM_ENOMEM;
-    mask = q->cap - 1;
     /* Its place in the ring: behind every request arriving no later (they
      * were posted earlier), at most CSDQ_SHIFT_MAX from the tail. */
     if (q->len > CSDQ_SHIFT_MAX &&
-        q->ring[(q->head + q->len - 1 - CSDQ_SHIFT_MAX) & mask].arrival > x.arrival)
+        csdq_slot(q, q->head + q->len - 1 - CSDQ_SHIFT_MAX)->arrival > x.arrival)
         k = CSDQ_SHIFT_MAX + 1;
     while (k < q->len && k <= CSDQ_SHIFT_MAX &&
-           q->ring[(q->head + q->len - 1 - k) & mask].arrival > x.arrival)
+           csdq_slot(q, q->head + q->len - 1 - k)->arrival > x.arrival)
         k++;
     if (k > CSDQ_SHIFT_MAX) {
         if (reserve((void **)&q->heap, &q->cap_heap, q->nr_heap, q->nr_heap + 1, sizeof(*q->heap)))
@@ -255,8 +304,8 @@ int csdq_push(struct csdq *q, const struct csd *c)
         heap_push(q, &x);
     } else {
         for (u32 i = q->len; i > q->len - k; i--)
-            q->ring[(q->head + i) & mask] = q->ring[(q->head + i - 1) & mask];
-        q->ring[(q->head + q->len - k) & mask] = x;
+            *csdq_slot(q, q->head + i) = *csdq_slot(q, q->head + i - 1);
+        *csdq_slot(q, q->head + q->len - k) = x;
         q->len++;
     }
     times_push(&q->queued, x.queued);
@@ -264,14 +313,20 @@ int csdq_push(struct csdq *q, const struct csd *c)
     return SIM_OK;
 }
 
-void csdq_pop(struct csdq *q)
+void csdq_pop(struct csdq *q, struct csd_pool *p)
 {
     const struct csd *first = csdq_first(q);
     cycles_t t = first->queued;
 
-    if (q->len && first == &q->ring[q->head]) {
-        q->head = (q->head + 1) & (q->cap - 1);
+    if (q->len && first == csdq_slot(q, q->head)) {
+        u32 h = q->head & (q->nr_segs * CSDQ_SEG - 1);
+
+        q->head = (h + 1) & (q->nr_segs * CSDQ_SEG - 1);
         q->len--;
+        if (q->head % CSDQ_SEG == 0) {          /* left a segment: back to the pool */
+            seg_put(p, q->segs[h / CSDQ_SEG]);
+            q->segs[h / CSDQ_SEG] = NULL;
+        }
     } else {
         heap_pop(q);
     }

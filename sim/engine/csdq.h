@@ -53,14 +53,26 @@ struct csd_slab {
     struct csd_node n[];
 };
 
+/* A piece of a ring: rings grow and shrink by segments, which every CPU's
+ * queue takes from and returns to one pool, so memory follows the
+ * requests queued in all (a fresh page costs a fault) rather than the sum
+ * of each queue's largest size. */
+#define CSDQ_SEG 64u
+
+struct csd_seg {
+    struct csd_seg *next;               /* in the pool's free list */
+    struct csd c[CSDQ_SEG];
+};
+
 struct csd_pool {
     struct csd_node *free;
     struct csd_slab *slabs;             /* newest first; nodes are carved from the head */
+    struct csd_seg *free_segs;          /* every segment not in a ring */
 };
 
 struct csd_node *csd_pool_get(struct csd_pool *p);     /* NULL when out of memory */
 void csd_pool_put(struct csd_pool *p, struct csd_node *n);
-void csd_pool_destroy(struct csd_pool *p);
+void csd_pool_destroy(struct csd_pool *p);             /* after every csdq_destroy */
 
 /* Farthest a new request is moved into the ring from its tail. */
 #define CSDQ_SHIFT_MAX 16u
@@ -81,19 +93,32 @@ struct csdq_times {
 };
 
 struct csdq {
-    struct csd *ring;                   /* sorted by (arrival, seq) from head */
-    u32 head, len, cap;                 /* cap: a power of two (or 0) */
+    /* The ring, sorted by (arrival, seq) from head: position pos lives in
+     * segs[pos / CSDQ_SEG mod nr_segs]; positions wrap at nr_segs *
+     * CSDQ_SEG, and one segment's worth stays free, so the tail never
+     * reaches the head's segment from behind. */
+    struct csd_seg **segs;
+    u32 nr_segs;                        /* a power of two (or 0) */
+    u32 head, len;
     struct csd *heap;                   /* the other requests, a min-heap by (arrival, seq) */
     u32 nr_heap, cap_heap;
     struct csdq_times queued;           /* llist_add() of every queued request */
     u32 next_seq;
 };
 
-void csdq_destroy(struct csdq *q);      /* a zeroed csdq is an empty one */
+/* A zeroed csdq is an empty one; destroying returns its segments to p. */
+void csdq_destroy(struct csdq *q, struct csd_pool *p);
 /* Queue *c (its seq is assigned here); SIM_ENOMEM when nothing can grow. */
-int  csdq_push(struct csdq *q, const struct csd *c);
+int  csdq_push(struct csdq *q, struct csd_pool *p, const struct csd *c);
 /* Remove the first request (csdq_first must be non-NULL). */
-void csdq_pop(struct csdq *q);
+void csdq_pop(struct csdq *q, struct csd_pool *p);
+
+/* The csd at ring position pos. */
+static inline struct csd *csdq_slot(const struct csdq *q, u32 pos)
+{
+    pos &= q->nr_segs * CSDQ_SEG - 1;
+    return &q->segs[pos / CSDQ_SEG]->c[pos % CSDQ_SEG];
+}
 
 static inline u32 csdq_len(const struct csdq *q) { return q->len + q->nr_heap; }
 
@@ -107,7 +132,7 @@ static inline bool csd_before(const struct csd *a, const struct csd *b)
 /* The first request by (arrival, seq), or NULL. */
 static inline const struct csd *csdq_first(const struct csdq *q)
 {
-    const struct csd *a = q->len ? &q->ring[q->head] : NULL;
+    const struct csd *a = q->len ? csdq_slot(q, q->head) : NULL;
 
     if (q->nr_heap && (!a || csd_before(&q->heap[0], a)))
         return &q->heap[0];
@@ -127,7 +152,7 @@ static inline cycles_t csdq_queued_since(const struct csdq *q)
 static inline const struct csd *csdq_at(const struct csdq *q, u32 i)
 {
     if (i < q->len)
-        return &q->ring[(q->head + i) & (q->cap - 1)];
+        return csdq_slot(q, q->head + i);
     return &q->heap[i - q->len];
 }
 

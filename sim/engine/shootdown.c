@@ -46,8 +46,10 @@ static int post_csd(struct sim *s, struct sim_cpu *tc, struct shootdown *sd,
      * (flush_smp_call_function_queue() takes the whole llist). */
     if (!ipi && first && first->arrival > arrival)
         arrival = first->arrival;
-    if (csdq_push(&tc->csdq, &(struct csd){ .sd = sd, .arrival = arrival, .queued = added,
-                                          .ipi = ipi, .wait_before = wait_before }))
+    struct csd c = { .sd = sd, .arrival = arrival, .queued = added, .ipi = ipi,
+                     .wait_before = wait_before };
+
+    if (csdq_push(&tc->csdq, &s->csds, &c))
         return SIM_ENOMEM;
     if (sd_irq_time(tc) != CYCLES_NEVER)
         sim_wake_at(s, tc, sd_irq_time(tc));
@@ -177,7 +179,7 @@ void sd_handle_irqs(struct sim *s, struct sim_cpu *sc)
         struct shootdown *sd = q->sd;
         cycles_t wait_before = q->wait_before;
 
-        csdq_pop(&sc->csdq);
+        csdq_pop(&sc->csdq, &s->csds);
         cost += smp_target_read(&s->m, sd->info.initiating_cpu, c->id, &sd->info_line, t + cost);
         s->env.now = t + cost;
         cycles_t early = t + cost;      /* early-ack: before the flush work */

@@ -772,7 +772,7 @@ void sim_destroy(struct sim *s)
         return;
     for (u32 i = 0; s->cpus && i < s->nr_cpus; i++) {
         struct sim_cpu *sc = &s->cpus[i];
-        csdq_destroy(&sc->csdq);
+        csdq_destroy(&sc->csdq, &s->csds);
         cpu_destroy(&sc->hw);
         buf_free(sc->q, sc->q_cap * sizeof(*sc->q));
         buf_free(sc->ring, sc->r_cap * sizeof(*sc->ring));

@@ -116,7 +116,7 @@ struct sim {
     struct flush_env env;
     struct sim_totals eng;              /* engine counters (cpu part unused) */
     struct hist lat;
-    struct csd_pool csds;               /* heap-queued and deferred requests */
+    struct csd_pool csds;               /* ring segments and deferred requests */
     struct shootdown *sd_free;
     struct shootdown *sd_all;
 
