@@ -128,21 +128,27 @@ static int ring_grow(void **ring, u32 *head, u32 len, u32 *cap, size_t size)
     return SIM_OK;
 }
 
-/* ---- times ------------------------------------------------------------------ */
+/* ---- binary min-heaps of `size`-byte elements (inlined per type) ------ */
 
-static void heap64_push(struct csdq_heap64 *h, cycles_t t)
+typedef bool heap_less(const void *a, const void *b);
+
+static inline void heap_add(void *base, u32 *nr, const void *x, size_t size, heap_less *less)
 {
+    u8 *h = base;
     u32 i;
 
-    for (i = h->nr++; i > 0 && h->t[(i - 1) / 2] > t; i = (i - 1) / 2)
-        h->t[i] = h->t[(i - 1) / 2];
-    h->t[i] = t;
+    for (i = (*nr)++; i > 0 && less(x, h + (size_t)((i - 1) / 2) * size); i = (i - 1) / 2)
+        memcpy(h + (size_t)i * size, h + (size_t)((i - 1) / 2) * size, size);
+    memcpy(h + (size_t)i * size, x, size);
 }
 
-static void heap64_pop(struct csdq_heap64 *h)
+/* Remove the first: the earlier child moves up until the last element
+ * fits the hole. */
+static inline void heap_remove_first(void *base, u32 *nr, size_t size, heap_less *less)
 {
-    u32 i = 0, n = --h->nr;
-    cycles_t last = h->t[n];
+    u8 *h = base;
+    u32 i = 0, n = --*nr;
+    const u8 *last = h + (size_t)n * size;
 
     if (!n)
         return;
@@ -151,14 +157,31 @@ static void heap64_pop(struct csdq_heap64 *h)
 
         if (l >= n)
             break;
-        if (l + 1 < n && h->t[l + 1] < h->t[l])
+        if (l + 1 < n && less(h + (size_t)(l + 1) * size, h + (size_t)l * size))
             l++;
-        if (h->t[l] >= last)
+        if (!less(h + (size_t)l * size, last))
             break;
-        h->t[i] = h->t[l];
+        memcpy(h + (size_t)i * size, h + (size_t)l * size, size);
         i = l;
     }
-    h->t[i] = last;
+    memcpy(h + (size_t)i * size, last, size);
+}
+
+/* ---- times ------------------------------------------------------------------ */
+
+static bool time_before(const void *a, const void *b)
+{
+    return *(const cycles_t *)a < *(const cycles_t *)b;
+}
+
+static void heap64_push(struct csdq_heap64 *h, cycles_t t)
+{
+    heap_add(h->t, &h->nr, &t, sizeof(t), time_before);
+}
+
+static void heap64_pop(struct csdq_heap64 *h)
+{
+    heap_remove_first(h->t, &h->nr, sizeof(*h->t), time_before);
 }
 
 /* Room for one more time; `gone` as large as everything held (every time
@@ -224,35 +247,19 @@ static void times_remove(struct csdq *q, cycles_t t)
 
 /* ---- the requests in arrival order ---------------------------------------- */
 
+static bool csd_before_v(const void *a, const void *b)
+{
+    return csd_before(a, b);
+}
+
 static void heap_push(struct csdq *q, const struct csd *c)
 {
-    u32 i;
-
-    for (i = q->nr_heap++; i > 0 && csd_before(c, &q->heap[(i - 1) / 2]); i = (i - 1) / 2)
-        q->heap[i] = q->heap[(i - 1) / 2];
-    q->heap[i] = *c;
+    heap_add(q->heap, &q->nr_heap, c, sizeof(*c), csd_before_v);
 }
 
 static void heap_pop(struct csdq *q)
 {
-    u32 i = 0, n = --q->nr_heap;
-    const struct csd *last = &q->heap[n];
-
-    if (!n)
-        return;
-    for (;;) {
-        u32 l = 2 * i + 1;
-
-        if (l >= n)
-            break;
-        if (l + 1 < n && csd_before(&q->heap[l + 1], &q->heap[l]))
-            l++;
-        if (!csd_before(&q->heap[l], last))
-            break;
-        q->heap[i] = q->heap[l];
-        i = l;
-    }
-    q->heap[i] = *last;
+    heap_remove_first(q->heap, &q->nr_heap, sizeof(*q->heap), csd_before_v);
 }
 
 /* Room for one more csd in the ring and a segment at its tail. */
