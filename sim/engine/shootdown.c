@@ -5,9 +5,9 @@
  * transports, invalidation) are models/flush.c's and the costs of a
  * cross-CPU call models/smp.c's and models/apic.c's.
  *
- * Cost per flush request: O(targets log pending) - one csd per target into
- * that CPU's two heaps of pending requests (by arrival, and by llist_add()
- * time for the earliest one) - plus cpumask scans.
+ * Cost per flush request: one csd per target onto that CPU's queue of
+ * pending requests (csdq.h: O(1) when posted in arrival order, O(log
+ * pending) otherwise) plus cpumask scans.
  */
 #include "sim_priv.h"
 
@@ -17,12 +17,11 @@
 
 cycles_t sd_irq_time(const struct sim_cpu *sc)
 {
-    cycles_t t = CYCLES_NEVER;
+    const struct csd *q = sd_first_csd(sc);
+    cycles_t t = q ? q->arrival : CYCLES_NEVER;
 
     if (sc->preempted)
         return CYCLES_NEVER;
-    if (sc->irqq.nr)
-        t = sd_first_csd(sc)->arrival;
     if (sc->deferred && sc->tick_at < t)
         t = sc->tick_at;                /* the tick that runs deferred work */
     if (t != CYCLES_NEVER && t < sc->irqs_off_until)
@@ -32,68 +31,26 @@ cycles_t sd_irq_time(const struct sim_cpu *sc)
     return t;
 }
 
-static struct csd *csd_get(struct sim *s)
-{
-    struct csd *c = s->csd_free;
-    struct csd_slab *sl = s->csd_slabs;
-
-    if (c) {
-        s->csd_free = c->next;
-        return c;
-    }
-    if (!sl || sl->used == sl->cap) {
-        /* Slabs double up to 64K csds: as many mallocs as doublings. */
-        u32 cap = sl ? (sl->cap < 65536 ? 2 * sl->cap : sl->cap) : 64;
-        struct csd_slab *n = malloc(sizeof(*n) + (size_t)cap * sizeof(n->c[0]));
-
-        if (!n)
-            return NULL;
-        n->next = sl;
-        n->used = 0;
-        n->cap = cap;
-        s->csd_slabs = sl = n;
-    }
-    return &sl->c[sl->used++];
-}
-
-static void csd_put(struct sim *s, struct csd *c)
-{
-    c->next = s->csd_free;
-    s->csd_free = c;
-}
-
-/* Queue a request on tc's call_single_queue: a heap ordered by (arrival,
- * posting order), O(log pending), whatever order arrivals come in.  ipi:
- * the llist_add() found the queue empty and an IPI arrives at `arrival`;
- * otherwise `arrival` is the llist_add() and the csd rides on the
- * interrupt already pending (kernel/smp.c: only the first queuer sends). */
+/* Queue a request on tc's call_single_queue (csdq.h: in (arrival, posting
+ * order), O(1) when posted in arrival order).  ipi: the llist_add() found
+ * the queue empty and an IPI arrives at `arrival`; otherwise `arrival` is
+ * the llist_add() and the csd rides on the interrupt already pending
+ * (kernel/smp.c: only the first queuer sends). */
 static int post_csd(struct sim *s, struct sim_cpu *tc, struct shootdown *sd,
                     cycles_t sent, cycles_t arrival, bool ipi, cycles_t wait_before)
 {
-    struct csd *c = csd_get(s);
     const struct csd *first = sd_first_csd(tc);
     cycles_t added = ipi ? sent : arrival;  /* llist_add() (IPI'd: end of the loop) */
 
-    if (!c)
-        return SIM_ENOMEM;
     /* Without an IPI of its own it is drained by the pending interrupt
      * (flush_smp_call_function_queue() takes the whole llist). */
     if (!ipi && first && first->arrival > arrival)
         arrival = first->arrival;
-    *c = (struct csd){ .sd = sd, .sent = added, .arrival = arrival,
-                       .queued = added, .ipi = ipi,
-                       .wait_before = wait_before };
-    ev_init(&c->ev, NULL, c);
-    ev_init(&c->qev, NULL, c);
-    if (ev_schedule(&tc->irqq, &c->ev, arrival)) {
-        csd_put(s, c);
+    struct csd c = { .sd = sd, .arrival = arrival, .queued = added, .ipi = ipi,
+                     .wait_before = wait_before };
+
+    if (csdq_push(&tc->csdq, &s->csds, &c))
         return SIM_ENOMEM;
-    }
-    if (ev_schedule(&tc->queuedq, &c->qev, added)) {
-        ev_cancel(&tc->irqq, &c->ev);
-        csd_put(s, c);
-        return SIM_ENOMEM;
-    }
     if (sd_irq_time(tc) != CYCLES_NEVER)
         sim_wake_at(s, tc, sd_irq_time(tc));
     return SIM_OK;
@@ -144,9 +101,9 @@ cycles_t sd_run_deferred(struct sim *s, struct sim_cpu *sc)
 
     /* Many queued ranges cost more one page at a time than a CR3 reload:
      * past the kernel's flush ceiling, flush everything once. */
-    for (const struct csd *q = sc->deferred; q; q = q->next) {
-        const struct flush_tlb_info *f = &q->sd->info;
-        if (c->loaded_mm == q->sd->mm)
+    for (const struct csd_node *q = sc->deferred; q; q = q->next) {
+        const struct flush_tlb_info *f = &q->c.sd->info;
+        if (c->loaded_mm == q->c.sd->mm)
             pages += f->end == TLB_FLUSH_ALL ? UINT32_MAX : (f->end - f->start) >> f->stride_shift;
     }
     full = pages > s->m.flush_ceiling;
@@ -156,14 +113,14 @@ cycles_t sd_run_deferred(struct sim *s, struct sim_cpu *sc)
         cost += s->m.cr3_flush_cycles;
     }
     while (sc->deferred) {
-        struct csd *q = sc->deferred;
+        struct csd_node *q = sc->deferred;
 
         sc->deferred = q->next;
         if (!full)
-            cost += flush_deferred_invalidate(&s->env, c, &q->sd->info, q->sd->mm);
+            cost += flush_deferred_invalidate(&s->env, c, &q->c.sd->info, q->c.sd->mm);
         s->eng.deferred_invalidations++;
-        sd_ack(s, q->sd, t + cost);
-        csd_put(s, q);
+        sd_ack(s, q->c.sd, t + cost);
+        csd_pool_put(&s->csds, q);
     }
     sc->deferred_tail = NULL;
     sc->tick_at = CYCLES_NEVER;
@@ -172,12 +129,13 @@ cycles_t sd_run_deferred(struct sim *s, struct sim_cpu *sc)
 
 static int post_deferred(struct sim *s, struct sim_cpu *tc, struct shootdown *sd)
 {
-    struct csd *c = csd_get(s);
+    struct csd_node *c = csd_pool_get(&s->csds);
     u64 tick = s->m.deferred_tick_cycles;
 
     if (!c)
         return SIM_ENOMEM;
-    *c = (struct csd){ .sd = sd, .sent = tc->hw.now, .arrival = CYCLES_NEVER };
+    c->c = (struct csd){ .sd = sd, .queued = tc->hw.now, .arrival = CYCLES_NEVER };
+    c->next = NULL;
     if (tc->deferred_tail)
         tc->deferred_tail->next = c;
     else
@@ -205,7 +163,7 @@ void sd_handle_irqs(struct sim *s, struct sim_cpu *sc)
 {
     struct cpu *c = &sc->hw;
     cycles_t t = c->now, cost = s->m.irq_entry_cycles + sd_cstate_exit(s, sc);
-    struct csd *q = sd_first_csd(sc);
+    const struct csd *q = sd_first_csd(sc);
     bool ipi = q && q->arrival <= t, from_user;
     u32 handled = 0;
 
@@ -221,9 +179,7 @@ void sd_handle_irqs(struct sim *s, struct sim_cpu *sc)
         struct shootdown *sd = q->sd;
         cycles_t wait_before = q->wait_before;
 
-        ev_pop(&sc->irqq);
-        ev_cancel(&sc->queuedq, &q->qev);
-        csd_put(s, q);
+        csdq_pop(&sc->csdq, &s->csds);
         cost += smp_target_read(&s->m, sd->info.initiating_cpu, c->id, &sd->info_line, t + cost);
         s->env.now = t + cost;
         cycles_t early = t + cost;      /* early-ack: before the flush work */
@@ -385,7 +341,7 @@ static int deliver_ipis(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
     /* When each target's call_single_queue became non-empty: the earliest
      * llist_add() of the csds it still holds (its handler empties it). */
     for_each_cpu(cpu, &tg->mask, s->nr_cpus)
-        s->queued_since[cpu] = ev_next_time(&s->cpus[cpu].queuedq);
+        s->queued_since[cpu] = csdq_queued_since(&s->cpus[cpu].csdq);
     smp_call_function_many_cond(&s->m, self, &tg->mask, tg->examined, pv, at,
                                 s->queued_since, s->arrival, snd);
     if (pv)

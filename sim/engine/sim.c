@@ -577,7 +577,7 @@ static bool barrier_ready(const struct sim *s)
 {
     for (u32 i = 0; i < s->nr_cpus; i++) {
         const struct sim_cpu *sc = &s->cpus[i];
-        if (sc->q_len || sc->has_cur || sc->spinning || sc->irqq.nr || sc->batch.sd)
+        if (sc->q_len || sc->has_cur || sc->spinning || csdq_len(&sc->csdq) || sc->batch.sd)
             return false;
     }
     return true;
@@ -750,8 +750,6 @@ static int cpus_init(struct sim *s, struct sim_err *err)
         kvm_vcpu_init(&sc->kvm);
         s->cpu_ptrs[i] = &sc->hw;
         ev_init(&sc->run_ev, cpu_run, sc);
-        if (ev_queue_init(&sc->irqq) || ev_queue_init(&sc->queuedq))
-            return sim_err_set(err, SIM_ENOMEM, "out of memory");
     }
     return SIM_OK;
 }
@@ -837,17 +835,12 @@ void sim_destroy(struct sim *s)
         return;
     for (u32 i = 0; s->cpus && i < s->nr_cpus; i++) {
         struct sim_cpu *sc = &s->cpus[i];
-        ev_queue_destroy(&sc->irqq);    /* its csds live in s->csd_slabs */
-        ev_queue_destroy(&sc->queuedq);
+        csdq_destroy(&sc->csdq, &s->csds);
         cpu_destroy(&sc->hw);
         buf_free(sc->q, sc->q_cap * sizeof(*sc->q));
         buf_free(sc->ring, sc->r_cap * sizeof(*sc->ring));
     }
-    while (s->csd_slabs) {
-        struct csd_slab *n = s->csd_slabs->next;
-        free(s->csd_slabs);
-        s->csd_slabs = n;
-    }
+    csd_pool_destroy(&s->csds);
     while (s->sd_all) {
         struct shootdown *n = s->sd_all->all_next;
         mmu_gather_finish(&s->ptc, &s->sd_all->gather);  /* tables back to the pool */
@@ -890,7 +883,7 @@ static bool resume_blocking_vcpus(struct sim *s)
 
     for (u32 i = 0; i < s->nr_cpus; i++) {
         struct sim_cpu *sc = &s->cpus[i];
-        if (sc->preempted && sc->irqq.nr) {
+        if (sc->preempted && csdq_len(&sc->csdq)) {
             s->eng.vcpu_forced_runs++;
             op_vcpu_run(s, sc);
             any = true;
@@ -1036,11 +1029,11 @@ u32 sim_ipis_in_flight(const struct sim *s, struct sim_ipi *out, u32 max)
     u32 n = 0;
 
     for (u32 i = 0; i < s->nr_cpus; i++)
-        for (u32 k = 0; k < s->cpus[i].irqq.nr && n < max; k++) {
-            const struct csd *c = s->cpus[i].irqq.heap[k]->owner;
+        for (u32 k = 0; k < csdq_len(&s->cpus[i].csdq) && n < max; k++) {
+            const struct csd *c = csdq_at(&s->cpus[i].csdq, k);
             if (!c->ipi)
                 continue;               /* queued behind another's IPI */
-            out[n++] = (struct sim_ipi){ c->sd->info.initiating_cpu, i, c->sent, c->arrival };
+            out[n++] = (struct sim_ipi){ c->sd->info.initiating_cpu, i, c->queued, c->arrival };
         }
     return n;
 }

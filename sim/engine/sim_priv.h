@@ -12,6 +12,7 @@
 #include "../../models/ept.h"
 #include "../../models/kvm.h"
 #include "../../models/smp.h"
+#include "csdq.h"
 #include "ev.h"
 #include "sim.h"
 
@@ -19,25 +20,6 @@
 #define WINDOW_ADDRS (1u << 19)         /* buffered access addresses (4 MiB) */
 #define MM_HASH_BITS 17                 /* > 2 * TRACE_MAX_MMS slots */
 #define MM_HASH_SIZE (1u << MM_HASH_BITS)
-
-/* One queued flush request on a target (the kernel's call_single_data). */
-struct csd {
-    struct ev ev;                       /* in the target's irqq, keyed by arrival */
-    struct ev qev;                      /* in the target's queuedq, keyed by queued */
-    struct csd *next;                   /* deferred FIFO and the free list */
-    struct shootdown *sd;
-    cycles_t sent, arrival;
-    cycles_t queued;                    /* its llist_add() onto call_single_queue */
-    bool ipi;                           /* that llist_add() sent an IPI (queue was empty) */
-    cycles_t wait_before;               /* csd_lock_wait cycles of the targets before it */
-};
-
-/* csds come from slabs (no malloc per IPI; freed together at the end). */
-struct csd_slab {
-    struct csd_slab *next;
-    u32 used, cap;
-    struct csd c[];
-};
 
 /* The initiator's side of one flush request (pooled: a deferred request
  * outlives the op that made it). */
@@ -92,11 +74,10 @@ struct sim_cpu {
     struct kvm_vcpu kvm;                /* host side: pending requests, kick, TD epoch */
     cycles_t irqs_off_until;
 
-    struct ev_queue irqq;               /* pending requests (struct csd), by (arrival, seq) */
-    struct ev_queue queuedq;            /* the same csds by their llist_add() time */
+    struct csdq csdq;                   /* pending requests by (arrival, posting order) */
     u64 irqs_taken;                     /* flush interrupts so far (entry-spread stream) */
-    struct csd *deferred;               /* lazy-deferred invalidations, FIFO */
-    struct csd *deferred_tail;          /* its last entry */
+    struct csd_node *deferred;          /* lazy-deferred invalidations, FIFO */
+    struct csd_node *deferred_tail;     /* its last entry */
     cycles_t tick_at;                   /* next tick that handles them */
     struct shootdown *sd_wait;          /* the flush it spins on */
     struct tlbbatch batch;
@@ -135,8 +116,7 @@ struct sim {
     struct flush_env env;
     struct sim_totals eng;              /* engine counters (cpu part unused) */
     struct hist lat;
-    struct csd *csd_free;
-    struct csd_slab *csd_slabs;         /* newest first; csds are carved from the head */
+    struct csd_pool csds;               /* ring segments and deferred requests */
     struct shootdown *sd_free;
     struct shootdown *sd_all;
 
@@ -176,9 +156,9 @@ void sim_wake_at(struct sim *s, struct sim_cpu *sc, cycles_t t);
 
 /* ---- shootdown.c ------------------------------------------------------------ */
 /* The earliest queued request on sc (NULL if none). */
-static inline struct csd *sd_first_csd(const struct sim_cpu *sc)
+static inline const struct csd *sd_first_csd(const struct sim_cpu *sc)
 {
-    return sc->irqq.nr ? (struct csd *)sc->irqq.heap[0]->owner : NULL;
+    return csdq_first(&sc->csdq);
 }
 cycles_t sd_irq_time(const struct sim_cpu *sc);         /* next deliverable interrupt */
 cycles_t sd_cstate_exit(const struct sim *s, const struct sim_cpu *sc);

@@ -1,0 +1,151 @@
+/* tests/test_csdq.c - a CPU's queue of flush requests (sim/engine/csdq.c):
+ * the first request by (arrival, posting order) and the earliest
+ * llist_add() time, checked after every operation against a brute-force
+ * model (a list scanned for both), on arrival patterns that exercise the
+ * ring (in order, a little out of order), the heap beside it (far out of
+ * order) and ties. */
+#include "../sim/engine/csdq.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+
+struct model {
+    struct csd c[4096];                 /* wait_before: the request's id */
+    bool live[4096];
+    u32 nr;
+};
+
+static const struct csd *model_first(const struct model *m)
+{
+    const struct csd *best = NULL;
+
+    for (u32 i = 0; i < m->nr; i++)
+        if (m->live[i] && (!best || csd_before(&m->c[i], best)))
+            best = &m->c[i];
+    return best;
+}
+
+static cycles_t model_queued_since(const struct model *m)
+{
+    cycles_t t = CYCLES_NEVER;
+
+    for (u32 i = 0; i < m->nr; i++)
+        if (m->live[i] && m->c[i].queued < t)
+            t = m->c[i].queued;
+    return t;
+}
+
+static void check(const struct csdq *q, const struct model *m)
+{
+    const struct csd *want = model_first(m), *got = csdq_first(q);
+    u32 live = 0;
+
+    for (u32 i = 0; i < m->nr; i++)
+        live += m->live[i];
+    cr_assert_eq(csdq_len(q), live);
+    cr_assert_eq(csdq_queued_since(q), model_queued_since(m));
+    if (!want) {
+        cr_assert_null(got);
+        return;
+    }
+    cr_assert_not_null(got);
+    cr_assert_eq(got->wait_before, want->wait_before, "first: request %llu, expected %llu",
+                 (unsigned long long)got->wait_before, (unsigned long long)want->wait_before);
+    cr_assert_eq(got->arrival, want->arrival);
+    /* Every live request is reachable through csdq_at, once. */
+    u64 sum = 0, want_sum = 0;
+    for (u32 i = 0; i < csdq_len(q); i++)
+        sum += csdq_at(q, i)->wait_before + 1;
+    for (u32 i = 0; i < m->nr; i++)
+        if (m->live[i])
+            want_sum += m->c[i].wait_before + 1;
+    cr_assert_eq(sum, want_sum);
+}
+
+static u64 rnd(u64 *s)
+{
+    u64 z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* jitter: how far a request may arrive before the latest posted one;
+ * spread: range of llist_add() time before arrival. */
+static void run(u64 seed, u64 jitter, u64 spread, u32 pop_every)
+{
+    static struct model m;
+    struct csdq q = { 0 };
+    struct csd_pool pool = { 0 };
+    u64 s = seed, now = 1000000;
+
+    m.nr = 0;
+    for (u32 i = 0; i < 4000; i++) {
+        now += rnd(&s) % 50;
+        cycles_t arrival = now - (jitter ? rnd(&s) % jitter : 0);
+        if (rnd(&s) % 8 == 0 && m.nr)
+            arrival = m.c[rnd(&s) % m.nr].arrival;       /* a tie */
+        struct csd c = { .arrival = arrival, .queued = arrival - rnd(&s) % (spread + 1),
+                         .wait_before = i };
+        cr_assert_eq(csdq_push(&q, &pool, &c), SIM_OK);
+        c.seq = i;                      /* csdq_push numbers them 0, 1, ... */
+        m.c[m.nr] = c;
+        m.live[m.nr++] = true;
+        check(&q, &m);
+        if (rnd(&s) % pop_every == 0) {
+            for (u32 n = (u32)(rnd(&s) % 4); n-- && csdq_len(&q);) {
+                const struct csd *f = model_first(&m);
+                m.live[f - m.c] = false;
+                csdq_pop(&q, &pool);
+                check(&q, &m);
+            }
+        }
+    }
+    while (csdq_len(&q)) {
+        const struct csd *f = model_first(&m);
+        m.live[f - m.c] = false;
+        csdq_pop(&q, &pool);
+        check(&q, &m);
+    }
+    cr_assert_eq(csdq_queued_since(&q), CYCLES_NEVER);
+    csdq_destroy(&q, &pool);
+    csd_pool_destroy(&pool);
+}
+
+Test(csdq, in_order_posts)              { run(1, 0, 300, 2); }
+Test(csdq, slightly_out_of_order)       { run(2, 200, 300, 2); }
+Test(csdq, far_out_of_order_uses_heap)  { run(3, 100000, 100000, 3); }
+Test(csdq, long_queues)                 { run(4, 3000, 50, 50); }
+Test(csdq, llist_add_times_unordered)   { run(5, 50, 1000000, 2); }
+
+Test(csdq, equal_arrivals_go_in_posting_order)
+{
+    struct csdq q = { 0 };
+    struct csd_pool pool = { 0 };
+
+    /* Past CSDQ_SHIFT_MAX later ones, an early request goes to the heap:
+     * then equal arrivals in the ring and the heap still come out in
+     * posting order. */
+    for (u32 i = 0; i < CSDQ_SHIFT_MAX + 4; i++)
+        cr_assert_eq(csdq_push(&q, &pool, &(struct csd){ .arrival = 100, .queued = 50,
+                                                   .wait_before = i }), SIM_OK);
+    cr_assert_eq(csdq_push(&q, &pool, &(struct csd){ .arrival = 10, .queued = 5,
+                                               .wait_before = 900 }), SIM_OK);
+    cr_assert_eq(csdq_push(&q, &pool, &(struct csd){ .arrival = 10, .queued = 7,
+                                               .wait_before = 901 }), SIM_OK);
+    cr_assert_eq(q.nr_heap, 2, "far out of order: in the heap");
+    cr_assert_eq(csdq_queued_since(&q), 5);
+    cr_assert_eq(csdq_first(&q)->wait_before, 900);
+    csdq_pop(&q, &pool);
+    cr_assert_eq(csdq_queued_since(&q), 7);
+    cr_assert_eq(csdq_first(&q)->wait_before, 901);
+    csdq_pop(&q, &pool);
+    for (u32 i = 0; i < CSDQ_SHIFT_MAX + 4; i++) {
+        cr_assert_eq(csdq_first(&q)->wait_before, i);
+        cr_assert_eq(csdq_queued_since(&q), 50);
+        csdq_pop(&q, &pool);
+    }
+    cr_assert_null(csdq_first(&q));
+    csdq_destroy(&q, &pool);
+    csd_pool_destroy(&pool);
+}
