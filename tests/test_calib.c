@@ -68,7 +68,7 @@ static void measure_with(struct meas *m, const struct machine *truth,
     struct calib c;
     struct sim_err err = { 0 };
 
-    cr_assert_eq(calib_open(&c, m, "synthetic", truth, pol, &err), SIM_OK, "%s", err.msg);
+    cr_assert_eq(calib_open(&c, m, "synthetic", truth, pol, 0, &err), SIM_OK, "%s", err.msg);
     for (u32 i = 0; i < c.nr; i++) {
         double ns;
         cr_assert_eq(calib_simulate(&c, truth, i, &ns, &err), SIM_OK, "%s", err.msg);
@@ -93,7 +93,7 @@ static void fit_known(const struct known_key *known, size_t n, struct meas *m,
     for (size_t i = 0; i < n; i++)
         calib_set(&truth, key_index(known[i].key), known[i].truth);
     measure_with(m, &truth, pol);
-    cr_assert_eq(calib_open(c, m, "synthetic", &base, pol, &err), SIM_OK, "%s", err.msg);
+    cr_assert_eq(calib_open(c, m, "synthetic", &base, pol, 0, &err), SIM_OK, "%s", err.msg);
     cr_assert_eq(calib_fit(c, &fitted, res, &err), SIM_OK, "%s", err.msg);
     for (size_t i = 0; i < n; i++) {
         size_t k = key_index(known[i].key);
@@ -149,7 +149,7 @@ Test(calib, no_ipis_no_ipi_keys, .timeout = 120)
     measure_with(&m, &base, pol);
     for (u32 i = 0; i < m.nr_cases; i++)
         m.cases[i].ns_median *= 1.5;
-    cr_assert_eq(calib_open(&c, &m, "synthetic", &base, pol, &err), SIM_OK, "%s", err.msg);
+    cr_assert_eq(calib_open(&c, &m, "synthetic", &base, pol, 0, &err), SIM_OK, "%s", err.msg);
     cr_assert_eq(calib_fit(&c, &fitted, &res, &err), SIM_OK, "%s", err.msg);
     size_t d = key_index("ipi.delivery_cycles");
     cr_expect_eq(res.state[d], CK_INSENSITIVE);
@@ -191,6 +191,79 @@ Test(calib, recovers_kernel_keys, .timeout = 120)
     meas_free(&m);
 }
 
+/* The spread rules.  One-CPU madvise cases measured on a known machine;
+ * then one fit-set case is made three times too slow.  Given a narrow
+ * spread it pulls the fit off the truth; given a wide one (sigma 4.5x
+ * larger, still under the exclusion limit) it pulls less; wider than
+ * --max-spread it is excluded (listed, in neither set's fit or RMS) and
+ * the fit finds the truth again. */
+struct spread_run {
+    double off;                         /* sum of |fitted - truth| / truth */
+    double fit_rms;
+    u32 nr_excluded;
+    bool bad_excluded;
+};
+
+static void spread_fit(double spread, double max_spread, struct spread_run *out)
+{
+    static const struct known_key known[] = {
+        { "kernel.zap_call_cycles", 3000 }, { "kernel.zap_pte_cycles", 600 },
+        { "cost.invlpg_cycles", 700 }, { "cost.cr3_flush_cycles", 1900 },
+    };
+    static const u32 pages[] = { 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 33, 34, 40, 48, 64 };
+    const struct flush_policy *pol = flush_policy_find("linux");
+    const u32 bad = 4;                  /* the 5th case: in the fit set (4 % 3 != 0) */
+    struct machine base, truth, fitted;
+    struct meas m = { 0 };
+    struct calib c;
+    struct calib_result res;
+    struct sim_err err = { 0 };
+
+    machine_init(&base);
+    truth = base;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        calib_set(&truth, key_index(known[i].key), known[i].truth);
+    for (size_t p = 0; p < sizeof(pages) / sizeof(pages[0]); p++)
+        add_case(&m, MEAS_MADVISE, pages[p], MEAS_SIB_NONE, 0);
+    measure_with(&m, &truth, pol);
+    for (u32 i = 0; i < m.nr_cases; i++)
+        m.cases[i].ns_p10 = m.cases[i].ns_p90 = m.cases[i].ns_median;
+    m.cases[bad].ns_median *= 3;
+    m.cases[bad].ns_p10 = m.cases[bad].ns_median * (1 - spread / 2);
+    m.cases[bad].ns_p90 = m.cases[bad].ns_median * (1 + spread / 2);
+    cr_assert_eq(calib_open(&c, &m, "synthetic", &base, pol, max_spread, &err), SIM_OK, "%s",
+                 err.msg);
+    cr_assert(c.cases[bad].fit);
+    cr_assert_eq(calib_fit(&c, &fitted, &res, &err), SIM_OK, "%s", err.msg);
+    out->off = 0;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        out->off += fabs(res.value[key_index(known[i].key)] - known[i].truth) / known[i].truth;
+    out->fit_rms = res.fit_rms;
+    out->nr_excluded = c.nr_excluded;
+    out->bad_excluded = c.cases[bad].excluded;
+    calib_close(&c);
+    meas_free(&m);
+}
+
+Test(calib, spread_weights_and_excludes, .timeout = 300)
+{
+    struct spread_run narrow, wide, excluded;
+
+    spread_fit(0, CALIB_MAX_SPREAD, &narrow);
+    spread_fit(0.45, CALIB_MAX_SPREAD, &wide);
+    spread_fit(0.8, CALIB_MAX_SPREAD, &excluded);
+    cr_expect(narrow.off > 0.1, "the bad case pulls the fit: %g", narrow.off);
+    cr_expect(!narrow.bad_excluded && !wide.bad_excluded && narrow.nr_excluded == 0);
+    cr_expect(wide.off < narrow.off / 2, "wide spread weighs less: %g vs %g", wide.off,
+              narrow.off);
+    cr_expect(excluded.bad_excluded && excluded.nr_excluded == 1);
+    cr_expect(excluded.off < 0.02 * 4, "excluded: keys back at the truth (%g)", excluded.off);
+    cr_expect(excluded.fit_rms < 0.01, "the excluded case is not in the RMS (%g)",
+              excluded.fit_rms);
+    cr_expect(calib_spread(&(struct meas_case){ .ns_median = 200, .ns_p10 = 150,
+                                                .ns_p90 = 250 }) == 0.5);
+}
+
 /* ---- the file format ------------------------------------------------------ */
 
 Test(calib, roundtrip)
@@ -209,6 +282,12 @@ Test(calib, roundtrip)
     m.cases[2].cal_per_call = 1.25;
     m.cases[3].have_events = true;
     m.cases[3].events_per_call[1] = 2;
+    m.rounds = 3;
+    m.cases[4].repeats = m.cases[4].nr_rep = 3;
+    m.cases[4].rep_ns = calloc(3, sizeof(double));
+    cr_assert(m.cases[4].rep_ns);
+    m.cases[4].rep_ns[0] = 7.5;
+    m.cases[4].rep_ns[2] = 1e6;
     snprintf(m.env.policy, sizeof(m.env.policy), "pv-kvm");
     cr_assert_eq(meas_write(path, &m, &err), SIM_OK, "%s", err.msg);
     cr_assert_eq(meas_load(path, &back, &err), SIM_OK, "%s", err.msg);
@@ -227,6 +306,11 @@ Test(calib, roundtrip)
     cr_expect(back.cases[2].have_irqs && back.cases[2].cal_per_call == 1.25);
     cr_expect(back.cases[3].have_events && back.cases[3].events_per_call[1] == 2);
     cr_expect_str_eq(back.env.policy, "pv-kvm");
+    cr_expect_eq(back.rounds, 3);
+    cr_expect_eq(back.cases[4].nr_rep, 3);
+    cr_expect(back.cases[4].rep_ns && back.cases[4].rep_ns[0] == 7.5 &&
+              back.cases[4].rep_ns[1] == 0 && back.cases[4].rep_ns[2] == 1e6);
+    cr_expect_eq(back.cases[5].nr_rep, 0);
     meas_free(&m);
     meas_free(&back);
     remove(path);
@@ -264,6 +348,16 @@ static const struct { const char *name, *text, *want; } bad_files[] = {
       "\"siblings\":\"none\",\"threads\":0,\"status\":\"ok\",\"repeats\":1,\"iterations\":1,"
       "\"ns_per_call\":{\"median\":-5}}]}",
       "m.json: cases[0].ns_per_call.median: -5 is out of range [0.001, 1e+12]" },
+    { "per_repeat count", HEAD "\"cases\":[{\"name\":\"a\",\"op\":\"munmap\",\"pages\":1,"
+      "\"siblings\":\"none\",\"threads\":0,\"status\":\"ok\",\"repeats\":1,\"iterations\":1,"
+      "\"ns_per_call\":{\"median\":5,\"per_repeat\":[5,6]}}]}",
+      "m.json: cases[0].ns_per_call.per_repeat: holds 2 numbers, repeats is 1" },
+    { "per_repeat element", HEAD "\"cases\":[{\"name\":\"a\",\"op\":\"munmap\",\"pages\":1,"
+      "\"siblings\":\"none\",\"threads\":0,\"status\":\"ok\",\"repeats\":2,\"iterations\":1,"
+      "\"ns_per_call\":{\"median\":5,\"per_repeat\":[5,\"x\"]}}]}",
+      "m.json: cases[0].ns_per_call.per_repeat: element 1 must be a number in [0, 1e12]" },
+    { "bad rounds", "{\"format\":\"tlbsim-measurements\",\"version\":1,\"rounds\":0}",
+      "m.json: rounds: 0 is out of range [1, 1e+06]" },
     { "trace not strings", HEAD "\"cases\":[{\"name\":\"a\",\"op\":\"munmap\",\"pages\":1,"
       "\"siblings\":\"none\",\"threads\":0,\"status\":\"ok\",\"repeats\":1,\"iterations\":1,"
       "\"ns_per_call\":{\"median\":5},\"trace\":[1,2]}]}",
@@ -348,12 +442,17 @@ Test(calib, probe_quick_end_to_end, .timeout = 600)
     cr_assert_eq(r.status, 0, "validate: %s", r.err);
     char *csv = cli_slurp(cli_path(&ws, "v/validation.csv", path, sizeof(path)), NULL);
     cr_assert(csv);
-    cr_expect(!strncmp(csv, "case,measured_ns,simulated_ns,ratio,used_in_fit\n", 48));
+    cr_expect(!strncmp(csv, "case,measured_ns,simulated_ns,ratio,used_in_fit,spread,band,"
+                       "spread_exceeds_band\n", 80));
     cr_expect_eq(cli_lines(csv), (int)ok + 1);
     u32 fit = 0, rows = 0;
     for (char *p = strchr(csv, '\n'); p && p[1]; p = strchr(p + 1, '\n')) {
+        const char *f = p + 1;
+        for (int col = 0; col < 4 && f; col++)      /* to used_in_fit, the 5th column */
+            f = strchr(f, ',') ? strchr(f, ',') + 1 : NULL;
+        cr_assert(f, "short row after %u rows", rows);
         rows++;
-        fit += p[strcspn(p + 1, "\n")] == '1';
+        fit += *f == '1';
     }
     cr_expect(rows - fit >= (rows + 2) / 3, "%u of %u held out", rows - fit, rows);
     free(csv);
@@ -389,5 +488,122 @@ Test(calib, probe_one_cpu_skips, .timeout = 300)
             cr_expect(!c->skipped, "%s: %s", c->name, c->reason);
     }
     meas_free(&m);
+    cli_ws_done(&ws);
+}
+
+/* --rounds: every case's repeats, recorded one by one, come from every
+ * round; more rounds than repeats is a usage error. */
+Test(calib, probe_rounds, .timeout = 300)
+{
+    struct cli_ws ws;
+    struct cli_res r;
+    struct meas m;
+    struct sim_err err = { 0 };
+    char path[512];
+    const char *const probe[] = { "probe", "--quick", "--rounds", "3", "--repeats", "4",
+                                  "--iterations", "3", "-o", "meas.json", NULL };
+    const char *const bad[] = { "probe", "--quick", "--rounds", "4", "--repeats", "3",
+                                "-o", "bad.json", NULL };
+
+    cli_ws_init(&ws);
+    cli_run(&ws, probe, 200, &r);
+    cr_assert_eq(r.status, 0, "probe: %s", r.err);
+    cr_expect(strstr(r.err, "probe: round 3 of 3"), "%s", r.err);
+    cr_assert_eq(meas_load(cli_path(&ws, "meas.json", path, sizeof(path)), &m, &err), SIM_OK,
+                 "%s", err.msg);
+    cr_expect_eq(m.rounds, 3);
+    for (u32 i = 0; i < m.nr_cases; i++) {
+        const struct meas_case *c = &m.cases[i];
+        if (c->skipped)
+            continue;
+        cr_expect_eq(c->repeats, 4, "%s", c->name);
+        cr_assert_eq(c->nr_rep, 4, "%s", c->name);
+        double v[4], lo = c->rep_ns[0], hi = c->rep_ns[0];
+        memcpy(v, c->rep_ns, sizeof(v));
+        for (int j = 1; j < 4; j++) {
+            lo = fmin(lo, v[j]);
+            hi = fmax(hi, v[j]);
+        }
+        cr_expect(c->ns_p10 >= lo && c->ns_p90 <= hi && c->ns_median >= c->ns_p10 &&
+                  c->ns_median <= c->ns_p90, "%s: median and p10/p90 from per_repeat", c->name);
+    }
+    meas_free(&m);
+    cli_run(&ws, bad, 60, &r);
+    expect_one_line(&r, "--rounds 4: more rounds than repeats (3)");
+    cr_expect(access(cli_path(&ws, "bad.json", path, sizeof(path)), F_OK) != 0);
+    cli_ws_done(&ws);
+}
+
+/* validate flags a case whose own p10..p90 is wider than its band, and
+ * calibrate lists the cases its --max-spread rule excluded. */
+Test(calib, spread_in_validate_and_calibrate, .timeout = 300)
+{
+    static const u32 pages[] = { 1, 2, 8, 16, 33, 34, 48, 64 };
+    static const double spread[] = { 0.6, 0.4, 0, 0, 0, 0.7, 0, 0 };
+    struct cli_ws ws;
+    struct cli_res r;
+    struct meas m = { 0 };
+    struct sim_err err = { 0 };
+    char path[512];
+    const char *const val[] = { "validate", "meas.json", "--machine", "skylake-sp", "--out", "v",
+                                NULL };
+    const char *const cal[] = { "calibrate", "meas.json", "--machine", "skylake-sp",
+                                "-o", "mine.json", NULL };
+    const char *const badopt[] = { "calibrate", "meas.json", "--machine", "skylake-sp",
+                                   "-o", "mine.json", "--max-spread", "x", NULL };
+
+    cli_ws_init(&ws);
+    snprintf(m.env.kind, sizeof(m.env.kind), "bare-metal");
+    for (size_t p = 0; p < sizeof(pages) / sizeof(pages[0]); p++) {
+        add_case(&m, MEAS_MADVISE, pages[p], MEAS_SIB_NONE, 0);
+        struct meas_case *c = &m.cases[m.nr_cases - 1];
+        c->ns_median = 2000.0 + 300.0 * pages[p];
+        c->ns_p10 = c->ns_median * (1 - spread[p] / 2);
+        c->ns_p90 = c->ns_median * (1 + spread[p] / 2);
+    }
+    cr_assert_eq(meas_write(cli_path(&ws, "meas.json", path, sizeof(path)), &m, &err), SIM_OK,
+                 "%s", err.msg);
+    meas_free(&m);
+
+    cli_run(&ws, val, 120, &r);
+    cr_assert_eq(r.status, 0, "validate: %s", r.err);
+    char *csv = cli_slurp(cli_path(&ws, "v/validation.csv", path, sizeof(path)), NULL);
+    cr_assert(csv);
+    /* not calibrated: every case is held to +-25%, so "wider" means > 50% */
+    cr_expect(strstr(csv, "\nmadvise-1p-none,") && strstr(strstr(csv, "\nmadvise-1p-none,"),
+              ",0,0.6000,0.25,1\n"), "%s", csv);
+    cr_expect(strstr(strstr(csv, "\nmadvise-2p-none,"), ",0,0.4000,0.25,0\n"), "%s", csv);
+    cr_expect(strstr(strstr(csv, "\nmadvise-8p-none,"), ",0,0.0000,0.25,0\n"), "%s", csv);
+    cr_expect(strstr(strstr(csv, "\nmadvise-34p-none,"), ",0,0.7000,0.25,1\n"), "%s", csv);
+    cr_expect(strstr(r.out, "wider than their band: 2 ("), "%s", r.out);
+    free(csv);
+
+    cli_run(&ws, cal, 300, &r);
+    cr_assert_eq(r.status, 0, "calibrate: %s", r.err);
+    cr_expect(strstr(r.out, "excluded madvise-1p-none: p10..p90 over its repeats spans 60% of "
+                     "its median, more than --max-spread 50%"), "%s", r.out);
+    cr_expect(strstr(r.out, "excluded madvise-34p-none: "), "%s", r.out);
+    cr_expect(!strstr(r.out, "excluded madvise-2p-none"), "%s", r.out);
+    cr_expect(strstr(r.out, "excluded as too noisy: 2;"), "%s", r.out);
+    char *mine = cli_slurp(cli_path(&ws, "mine.json", path, sizeof(path)), NULL);
+    cr_assert(mine);
+    cr_expect(strstr(mine, "\"excluded: madvise-1p-none: p10..p90"), "%s", mine);
+    cr_expect(!strstr(mine, "\"fit: madvise-34p-none\""), "an excluded case is not fitted");
+    cr_expect(!strstr(mine, "\"held_out: madvise-1p-none\""), "nor held out");
+    free(mine);
+    /* validate on the calibrated model: the excluded fit-set case is not used_in_fit */
+    const char *const val2[] = { "validate", "meas.json", "--machine", "mine.json", "--out", "w",
+                                 NULL };
+    cli_run(&ws, val2, 120, &r);
+    cr_assert_eq(r.status, 0, "validate: %s", r.err);
+    csv = cli_slurp(cli_path(&ws, "w/validation.csv", path, sizeof(path)), NULL);
+    cr_assert(csv);
+    cr_expect(strstr(strstr(csv, "\nmadvise-34p-none,"), ",0,0.7000,0.25,1\n"), "%s", csv);
+    cr_expect(strstr(strstr(csv, "\nmadvise-2p-none,"), ",1,0.4000,0.15,1\n"),
+              "a fitted case is held to +-15%%: 40%% is wider: %s", csv);
+    free(csv);
+
+    cli_run(&ws, badopt, 60, &r);
+    expect_one_line(&r, "--max-spread: 'x' is not a number");
     cli_ws_done(&ws);
 }

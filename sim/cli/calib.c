@@ -131,9 +131,14 @@ void calib_close(struct calib *c)
     c->dir[0] = 0;
 }
 
+double calib_spread(const struct meas_case *mc)
+{
+    return (mc->ns_p90 - mc->ns_p10) / mc->ns_median;
+}
+
 int calib_open(struct calib *c, const struct meas *m, const char *meas_path,
                const struct machine *base, const struct flush_policy *pol,
-               struct sim_err *err)
+               double max_spread, struct sim_err *err)
 {
     const char *tmp = getenv("TMPDIR");
     int rc = SIM_OK;
@@ -142,6 +147,7 @@ int calib_open(struct calib *c, const struct meas *m, const char *meas_path,
     c->base = *base;
     c->pol = pol;
     c->meas_path = meas_path;
+    c->max_spread = max_spread;
     for (size_t k = 0; k < calib_nr_keys; k++)
         if (!mkey(k) || mkey(k)->type != MK_U32)
             return sim_err_set(err, SIM_EINTERNAL, "calib_keys: %s is not a cycle key",
@@ -160,6 +166,9 @@ int calib_open(struct calib *c, const struct meas *m, const char *meas_path,
         cc->mc = &m->cases[i];
         cc->index = i;
         cc->fit = c->nr % 3 != 0;
+        cc->spread = calib_spread(cc->mc);
+        cc->excluded = max_spread > 0 && cc->spread > max_spread;
+        c->nr_excluded += cc->excluded;
         snprintf(cc->path, sizeof(cc->path), "%s/case-%u.jsonl", c->dir, i);
         c->nr++;
         rc = write_trace(cc->path, cc->mc, err);
@@ -237,7 +246,7 @@ struct fit {
  * switched modes during it) weighs less in the fit. */
 static double case_sigma(const struct meas_case *mc)
 {
-    double s = (mc->ns_p90 - mc->ns_p10) / (2 * mc->ns_median);
+    double s = calib_spread(mc) / 2;
 
     return s > SPREAD_FLOOR ? s : SPREAD_FLOOR;
 }
@@ -484,7 +493,7 @@ static double rms_of(const struct calib *c, const struct machine *m, bool fit, u
 
     *n = 0;
     for (u32 i = 0; i < c->nr && !*rc; i++) {
-        if (c->cases[i].fit != fit)
+        if (c->cases[i].fit != fit || c->cases[i].excluded)
             continue;
         if ((*rc = calib_simulate(c, m, i, &ns, err)))
             break;
@@ -513,11 +522,11 @@ int calib_fit(const struct calib *c, struct machine *out, struct calib_result *r
     if (!f.idx || !f.J || !r)
         rc = sim_err_set(err, SIM_ENOMEM, "out of memory");
     for (u32 i = 0; !rc && i < c->nr; i++)
-        if (c->cases[i].fit)
+        if (c->cases[i].fit && !c->cases[i].excluded)
             f.idx[f.n++] = i;
     if (!rc && f.n == 0)
-        rc = sim_err_set(err, SIM_EINVAL, "%s: no measured case to fit on (all skipped?)",
-                         c->meas_path);
+        rc = sim_err_set(err, SIM_EINVAL, "%s: no measured case to fit on (all skipped%s?)",
+                         c->meas_path, c->nr_excluded ? " or excluded as too noisy" : "");
     double cost;
     if (!rc)
         rc = residuals(&f, out, r, &cost, err);

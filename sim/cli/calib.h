@@ -44,7 +44,7 @@ struct calib_result {
     u32 collinear_with[64];             /* earlier calib_keys[] index, for CK_COLLINEAR */
     double base[64], value[64];         /* key values before and after */
     double fit_rms, held_rms;           /* relative RMS residual per set */
-    u32 nr_fit, nr_held;
+    u32 nr_fit, nr_held;                /* in each RMS (excluded cases are not) */
     u32 iterations;                     /* Gauss-Newton steps taken */
 };
 
@@ -53,6 +53,8 @@ struct calib_case {
     u32 index;                          /* in the measurement file's cases[] */
     char path[512];                     /* the case's trace, written once */
     bool fit;                           /* in the fit set (else held out) */
+    bool excluded;                      /* too noisy: in neither set's fit or RMS */
+    double spread;                      /* (p90 - p10) / median over its repeats */
 };
 
 struct calib {
@@ -60,16 +62,27 @@ struct calib {
     const struct flush_policy *pol;
     struct calib_case *cases;           /* the measured (not skipped) cases */
     u32 nr;
+    u32 nr_excluded;
+    double max_spread;                  /* exclusion rule: spread above this */
     char dir[256];                      /* temporary directory of the traces */
     const char *meas_path;              /* for messages */
 };
 
+/* The default exclusion rule: a case whose repeats' p10..p90 spans more
+ * than half its median (wider than the +-25% band held-out cases are held
+ * to) cannot be held to any target and stays out of the fit and the RMS. */
+#define CALIB_MAX_SPREAD 0.5
+
 /* Write every measured case's trace into a fresh temporary directory and
  * split the cases: the k-th measured case is held out when k % 3 == 0
- * (at least a third).  Errors name the case and its trace line. */
+ * (at least a third); a case whose spread is above max_spread (<= 0: no
+ * exclusion) is excluded from either set's fit and RMS, whichever set it
+ * is in.  Errors name the case and its trace line. */
 int  calib_open(struct calib *c, const struct meas *m, const char *meas_path,
                 const struct machine *base, const struct flush_policy *pol,
-                struct sim_err *err);
+                double max_spread, struct sim_err *err);
+/* (p90 - p10) / median of a measured case. */
+double calib_spread(const struct meas_case *mc);
 void calib_close(struct calib *c);      /* removes the directory */
 
 /* Simulated ns per call of case i on machine m (cpus taken from the case). */

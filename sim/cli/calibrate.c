@@ -19,6 +19,7 @@
 struct cal_opts {
     const char *meas, *machine, *out, *policy;
     bool keep_freq;
+    double max_spread;                  /* calibrate: the exclusion rule */
 };
 
 static int cal_parse(int argc, char **argv, struct cal_opts *o, bool validate)
@@ -26,7 +27,8 @@ static int cal_parse(int argc, char **argv, struct cal_opts *o, bool validate)
     static const struct option lopts[] = {
         { "machine", required_argument, 0, 'm' }, { "output", required_argument, 0, 'o' },
         { "out", required_argument, 0, 'O' }, { "policy", required_argument, 0, 'p' },
-        { "keep-freq", no_argument, 0, 'k' }, { "help", no_argument, 0, 'h' },
+        { "keep-freq", no_argument, 0, 'k' }, { "max-spread", required_argument, 0, 's' },
+        { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
     int c;
@@ -39,6 +41,18 @@ static int cal_parse(int argc, char **argv, struct cal_opts *o, bool validate)
         case 'O': if (!validate) return -2; o->out = optarg; break;
         case 'p': o->policy = optarg; break;
         case 'k': if (validate) return -2; o->keep_freq = true; break;
+        case 's': {
+            char *end;
+            if (validate)
+                return -2;
+            o->max_spread = strtod(optarg, &end);
+            if (!*optarg || *end || !(o->max_spread >= 0 && o->max_spread <= 100)) {
+                fprintf(stderr, "tlbsim: calibrate: --max-spread: '%s' is not a number in "
+                        "0..100\n", optarg);
+                return -3;
+            }
+            break;
+        }
         case 'h': return -1;
         default:  return -2;
         }
@@ -95,10 +109,11 @@ static void key_note(struct meas_model_note *n, const struct calib *c, const str
     case CK_FITTED:
     case CK_AT_BOUND:
         snprintf(n->text, sizeof(n->text), "fitted by tlbsim calibrate on %s (%s) to the %u fit "
-                 "cases of %s (probe run %s, %s), policy %s; relative RMS residual %.1f%% fit, "
-                 "%.1f%% on %u held-out cases; base value %.0f%s", date, calib_keys[k].what,
-                 r->nr_fit, o->meas, m->date, m->env.kind, c->pol->name, 100 * r->fit_rms,
-                 100 * r->held_rms, r->nr_held, r->base[k],
+                 "cases of %s (probe run %s, %s; %u cases excluded as too noisy), policy %s; "
+                 "relative RMS residual %.1f%% fit, %.1f%% on %u held-out cases; base value "
+                 "%.0f%s", date, calib_keys[k].what, r->nr_fit, o->meas, m->date, m->env.kind,
+                 c->nr_excluded, c->pol->name, 100 * r->fit_rms, 100 * r->held_rms,
+                 r->nr_held, r->base[k],
                  r->state[k] == CK_AT_BOUND ? "; stopped at its range limit" : "");
         break;
     case CK_INSENSITIVE:
@@ -113,15 +128,32 @@ static void key_note(struct meas_model_note *n, const struct calib *c, const str
     }
 }
 
-static void print_fit(const struct calib_result *r, const struct machine *out)
+/* "CASE: p10..p90 spans N% of its median, more than --max-spread M%" */
+static void excluded_text(const struct calib *c, u32 i, char *buf, size_t len)
 {
+    snprintf(buf, len, "%s: p10..p90 over its repeats spans %.0f%% of its median, more than "
+             "--max-spread %.0f%%", c->cases[i].mc->name, 100 * c->cases[i].spread,
+             100 * c->max_spread);
+}
+
+static void print_fit(const struct calib *c, const struct calib_result *r,
+                      const struct machine *out)
+{
+    char text[MEAS_TEXT_MAX + 128];
+
     printf("%-28s %10s %10s  %s\n", "key", "base", "fitted", "state");
     for (size_t k = 0; k < calib_nr_keys; k++)
         printf("%-28s %10.0f %10.0f  %s\n", calib_keys[k].key, r->base[k], r->value[k],
                state_name(r->state[k]));
+    for (u32 i = 0; i < c->nr; i++)
+        if (c->cases[i].excluded) {
+            excluded_text(c, i, text, sizeof(text));
+            printf("excluded %s\n", text);
+        }
     printf("fit: %u cases, relative RMS residual %.1f%%; held out: %u cases, %.1f%%; "
-           "%u Gauss-Newton steps; freq_mhz %u\n", r->nr_fit, 100 * r->fit_rms, r->nr_held,
-           100 * r->held_rms, r->iterations, out->freq_mhz);
+           "excluded as too noisy: %u; %u Gauss-Newton steps; freq_mhz %u\n", r->nr_fit,
+           100 * r->fit_rms, r->nr_held, 100 * r->held_rms, c->nr_excluded, r->iterations,
+           out->freq_mhz);
 }
 
 static int write_calibrated(const struct cal_opts *o, const struct calib *c,
@@ -129,6 +161,8 @@ static int write_calibrated(const struct cal_opts *o, const struct calib *c,
                             const struct meas *m, struct sim_err *err)
 {
     const char **fit = calloc(c->nr + 1, sizeof(*fit)), **held = calloc(c->nr + 1, sizeof(*held));
+    const char **excl = calloc(c->nr + 1, sizeof(*excl));
+    char (*excl_text)[MEAS_TEXT_MAX + 128] = calloc(c->nr + 1, sizeof(*excl_text));
     const char *undet[64];
     struct meas_model_note notes[65];
     struct meas_calib_info ci = { .base = o->machine, .policy = c->pol->name,
@@ -138,21 +172,29 @@ static int write_calibrated(const struct cal_opts *o, const struct calib *c,
     time_t now = time(NULL);
     int rc;
 
-    if (!fit || !held) {
+    if (!fit || !held || !excl || !excl_text) {
         free(fit);
         free(held);
+        free(excl);
+        free(excl_text);
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
     }
     strftime(date, sizeof(date), "%Y-%m-%d", gmtime(&now));
     ci.date = date;
     for (u32 i = 0; i < c->nr; i++) {
-        if (c->cases[i].fit)
+        if (c->cases[i].excluded) {
+            excluded_text(c, i, excl_text[ci.nr_excluded], sizeof(excl_text[0]));
+            excl[ci.nr_excluded] = excl_text[ci.nr_excluded];
+            ci.nr_excluded++;
+        } else if (c->cases[i].fit) {
             fit[ci.nr_fit++] = c->cases[i].mc->name;
-        else
+        } else {
             held[ci.nr_held++] = c->cases[i].mc->name;
+        }
     }
     ci.fit = fit;
     ci.held = held;
+    ci.excluded = excl;
     ci.undetermined = undet;
     for (size_t k = 0; k < calib_nr_keys; k++) {
         key_note(&notes[ci.nr_notes++], c, r, k, o, m, date);
@@ -166,6 +208,8 @@ static int write_calibrated(const struct cal_opts *o, const struct calib *c,
                  "the probed machine's clock (/proc/cpuinfo cpu MHz, rounded)");
     }
     rc = meas_write_model(o->out, out, &ci, err);
+    free(excl);
+    free(excl_text);
     free(fit);
     free(held);
     return rc;
@@ -174,24 +218,28 @@ static int write_calibrated(const struct cal_opts *o, const struct calib *c,
 static int calibrate_usage(FILE *f, int status)
 {
     fputs("usage: tlbsim calibrate MEAS.json --machine BASE -o MINE.json [--policy P]\n"
-          "                        [--keep-freq]\n"
+          "                        [--keep-freq] [--max-spread F]\n"
           "Fit the timing keys of machine model BASE (a shipped name or a file) to the\n"
-          "measurements of `tlbsim probe` by least squares on relative error (a case\n"
-          "whose repeats spread widely weighs less): every measured case is replayed\n"
-          "through the simulator; two thirds of them are fitted,\n"
-          "every third one (the 1st, 4th, ...) is held out.  Keys the data cannot\n"
+          "measurements of `tlbsim probe` by least squares on relative error, each case\n"
+          "weighted by its own spread (sigma = (p90 - p10) / (2 median), at least 5%):\n"
+          "every measured case is replayed through the simulator; two thirds of them\n"
+          "are fitted, every third one (the 1st, 4th, ...) is held out.  Keys the data cannot\n"
           "determine keep BASE's value and are listed.  MINE.json is a model file whose\n"
           "source lines say what each key was fitted on.\n"
           "  --policy P     flush policy to replay under (default: the one the probe\n"
           "                 suggested for the environment it found)\n"
           "  --keep-freq    keep BASE's freq_mhz (default: the probed clock)\n"
+          "  --max-spread F exclude from the fit and the RMS every case whose repeats'\n"
+          "                 p10..p90 spans more than F times its median (default 0.5,\n"
+          "                 the width of the +-25% held-out band; 0: exclude none);\n"
+          "                 the excluded cases are printed and listed in MINE.json\n"
           "Fittable keys and the method: docs/validation.md.\n", f);
     return status;
 }
 
 int cmd_calibrate(int argc, char **argv)
 {
-    struct cal_opts o = { 0 };
+    struct cal_opts o = { .max_spread = CALIB_MAX_SPREAD };
     struct meas m;
     struct machine base, out;
     struct calib c;
@@ -201,6 +249,8 @@ int cmd_calibrate(int argc, char **argv)
     const struct flush_policy *pol;
     int rc = cal_parse(argc, argv, &o, false);
 
+    if (rc == -3)
+        return EXIT_BADINPUT;
     if (rc)
         return calibrate_usage(rc == -1 ? stdout : stderr, rc == -1 ? EXIT_OK : EXIT_BADINPUT);
     if ((rc = meas_load(o.meas, &m, &err)))
@@ -215,9 +265,9 @@ int cmd_calibrate(int argc, char **argv)
     char bname[MACHINE_NAME_MAX];
     snprintf(bname, sizeof(bname), "%s", base.name);
     snprintf(base.name, sizeof(base.name), "%.40s-calibrated", bname);
-    if (!(rc = calib_open(&c, &m, o.meas, &base, pol, &err))) {
+    if (!(rc = calib_open(&c, &m, o.meas, &base, pol, o.max_spread, &err))) {
         if (!(rc = calib_fit(&c, &out, &res, &err))) {
-            print_fit(&res, &out);
+            print_fit(&c, &res, &out);
             rc = write_calibrated(&o, &c, &res, &out, &m, &err);
         }
         calib_close(&c);
@@ -238,26 +288,33 @@ static bool named(char **names, u32 n, const char *name)
 
 struct val_sum {
     u32 n[2], ok[2];                    /* [held out, fitted] */
+    u32 noisy, noisy_ok;                /* cases whose own spread is wider than their band */
 };
 
 static int validate_rows(const struct calib *c, const struct machine *mach, char **fit, u32 nr_fit,
                          FILE *csv, struct val_sum *vs, struct sim_err *err)
 {
-    printf("%-24s %14s %14s %7s  %s\n", "case", "measured_ns", "simulated_ns", "ratio", "fit");
+    printf("%-24s %14s %14s %7s  %-8s %7s\n", "case", "measured_ns", "simulated_ns", "ratio",
+           "fit", "spread");
     for (u32 i = 0; i < c->nr; i++) {
         const struct meas_case *mc = c->cases[i].mc;
         bool used = named(fit, nr_fit, mc->name);
-        double ns, ratio;
+        double ns, ratio, band = used ? 0.15 : 0.25, spread = c->cases[i].spread;
+        bool ok, noisy = spread > 2 * band;    /* p10..p90 wider than the band */
         int rc = calib_simulate(c, mach, i, &ns, err);
 
         if (rc)
             return rc;
         ratio = ns / mc->ns_median;
+        ok = fabs(ratio - 1) <= band;
         vs->n[used]++;
-        vs->ok[used] += fabs(ratio - 1) <= (used ? 0.15 : 0.25);
-        fprintf(csv, "%s,%.1f,%.1f,%.4f,%d\n", mc->name, mc->ns_median, ns, ratio, used);
-        printf("%-24s %14.1f %14.1f %7.3f  %s\n", mc->name, mc->ns_median, ns, ratio,
-               used ? "fit" : "held-out");
+        vs->ok[used] += ok;
+        vs->noisy += noisy;
+        vs->noisy_ok += noisy && ok;
+        fprintf(csv, "%s,%.1f,%.1f,%.4f,%d,%.4f,%.2f,%d\n", mc->name, mc->ns_median, ns, ratio,
+                used, spread, band, noisy);
+        printf("%-24s %14.1f %14.1f %7.3f  %-8s %6.0f%%%s\n", mc->name, mc->ns_median, ns, ratio,
+               used ? "fit" : "held-out", 100 * spread, noisy ? "  wider than the band" : "");
     }
     return SIM_OK;
 }
@@ -267,8 +324,12 @@ static int validate_usage(FILE *f, int status)
     fputs("usage: tlbsim validate MEAS.json --machine MINE.json [--out DIR] [--policy P]\n"
           "Replay every measured case of MEAS.json (from `tlbsim probe`) on the machine\n"
           "model and compare: prints a table and writes DIR/validation.csv (default\n"
-          "DIR out) with case,measured_ns,simulated_ns,ratio,used_in_fit (docs/output.md).\n"
-          "used_in_fit is 1 for the cases a `tlbsim calibrate` model was fitted on.\n"
+          "DIR out) with case,measured_ns,simulated_ns,ratio,used_in_fit,spread,band,\n"
+          "spread_exceeds_band (docs/output.md).  used_in_fit is 1 for the cases a\n"
+          "`tlbsim calibrate` model was fitted on; band is the target (0.15 for those,\n"
+          "0.25 for the others); spread is the case's (p90 - p10) / median over its\n"
+          "repeats, and spread_exceeds_band is 1 when that is wider than the band\n"
+          "(2 x band): the target cannot be judged on such a case.\n"
           "  --policy P   flush policy (default: the calibration's, else the probe's)\n", f);
     return status;
 }
@@ -280,7 +341,7 @@ int cmd_validate(int argc, char **argv)
     struct machine mach;
     struct calib c;
     struct csv_file csv = { 0 };
-    struct val_sum vs = { { 0 }, { 0 } };
+    struct val_sum vs = { { 0 }, { 0 }, 0, 0 };
     struct sim_err err = { 0 };
     char path[4096], cal_policy_name[64], **fit = NULL;
     const struct flush_policy *pol = NULL;
@@ -296,9 +357,10 @@ int cmd_validate(int argc, char **argv)
                                       sizeof(cal_policy_name), &err)) &&
         !(pol = cal_policy(o.policy, cal_policy_name, &m, &err)))
         rc = SIM_EINVAL;
-    if (!rc && !(rc = calib_open(&c, &m, o.meas, &mach, pol, &err))) {
+    if (!rc && !(rc = calib_open(&c, &m, o.meas, &mach, pol, 0, &err))) {
         if (!(rc = csv_mkdir(o.out, &err)) && !(rc = csv_open(&csv, o.out, "validation.csv", &err))) {
-            fputs("case,measured_ns,simulated_ns,ratio,used_in_fit\n", csv.f);
+            fputs("case,measured_ns,simulated_ns,ratio,used_in_fit,spread,band,"
+                  "spread_exceeds_band\n", csv.f);
             rc = validate_rows(&c, &mach, fit, nr_fit, csv.f, &vs, &err);
             if (rc)
                 csv_abort(&csv);
@@ -312,8 +374,9 @@ int cmd_validate(int argc, char **argv)
             printf("%-24s skipped: %s\n", m.cases[i].name, m.cases[i].reason);
     if (!rc)
         printf("policy %s on %s: fitted cases within 15%%: %u of %u; other cases within 25%%: "
-               "%u of %u; wrote %s/validation.csv\n", pol->name, mach.name, vs.ok[1], vs.n[1],
-               vs.ok[0], vs.n[0], o.out);
+               "%u of %u; cases whose own p10..p90 is wider than their band: %u (%u of them "
+               "within it); wrote %s/validation.csv\n", pol->name, mach.name, vs.ok[1],
+               vs.n[1], vs.ok[0], vs.n[0], vs.noisy, vs.noisy_ok, o.out);
     meas_names_free(fit, nr_fit);
     meas_free(&m);
     return cal_exit(rc, &err);

@@ -59,7 +59,7 @@ static const u32 pages_quick[] = { 1, 33, 34 };
 struct probe_opts {
     const char *out;
     bool quick;
-    u32 repeats, iterations, max_threads;
+    u32 repeats, iterations, max_threads, rounds;
 };
 
 static volatile sig_atomic_t probe_stop;
@@ -520,16 +520,28 @@ struct ctx {
     struct sib sibs[PROBE_MAX_SIBS];
 };
 
-/* rep[r] = the median call of repeat r; -1 with c->reason on failure. */
-static int time_repeats(const struct probe_opts *o, struct meas_case *c, char *at, double *rep)
+/* A case being measured, over the rounds: the counters are summed and the
+ * per-case figures computed when the last round is done. */
+struct pcase {
+    struct meas_case c;
+    u32 done;                           /* repeats measured so far (c.rep_ns[0..done)) */
+    bool irqs;                          /* every round could read /proc/interrupts */
+    u64 tlb, cal;                       /* their deltas, summed */
+    bool events, complete;              /* tlb:tlb_flush counted in every round, no loss */
+    u64 ev[MEAS_NR_REASONS];
+};
+
+/* Repeats `n` more calls' medians into pc->c.rep_ns; -1 with the reason on failure. */
+static int time_repeats(const struct probe_opts *o, struct pcase *pc, char *at, u32 n)
 {
+    struct meas_case *c = &pc->c;
     double *calls = malloc(sizeof(double) * o->iterations);
 
     if (!calls) {
         snprintf(c->reason, sizeof(c->reason), "out of memory for %u call times", o->iterations);
         return -1;
     }
-    for (u32 r = 0; r < o->repeats; r++) {
+    for (u32 r = 0; r < n; r++) {
         for (u32 i = 0; i < o->iterations; i++) {
             if ((calls[i] = timed_call(c->op, at, c->pages)) < 0) {
                 snprintf(c->reason, sizeof(c->reason), "%s failed: %s", meas_op_names[c->op],
@@ -541,43 +553,73 @@ static int time_repeats(const struct probe_opts *o, struct meas_case *c, char *a
         /* The median call of the repeat: a call the scheduler preempted
          * (other tasks on a shared machine) does not move it. */
         qsort(calls, o->iterations, sizeof(calls[0]), cmp_double);
-        rep[r] = quantile(calls, o->iterations, 0.5);
+        c->rep_ns[pc->done++] = quantile(calls, o->iterations, 0.5);
     }
     free(calls);
     return 0;
 }
 
-/* Interrupt and tlb:tlb_flush counts of the case, per call. */
-static void case_counters(struct ctx *x, struct meas_case *c, bool irqs, u64 tlb0, u64 cal0)
+/* Add one round's interrupt and tlb:tlb_flush counts to the case's sums. */
+static void count_round(struct ctx *x, struct pcase *pc, bool irqs, u64 tlb0, u64 cal0)
 {
-    double nr_calls = (double)c->repeats * c->iterations;
-    u64 tlb1, cal1, ev[MEAS_NR_REASONS] = { 0 };
+    u64 tlb1, cal1;
 
     if (irqs && read_irqs(&tlb1, &cal1)) {
-        c->have_irqs = true;
-        c->tlb_per_call = (double)(tlb1 - tlb0) / nr_calls;
-        c->cal_per_call = (double)(cal1 - cal0) / nr_calls;
+        pc->tlb += tlb1 - tlb0;
+        pc->cal += cal1 - cal0;
+    } else {
+        pc->irqs = false;
     }
     if (!x->tr.dir[0]) {
-        snprintf(c->events_reason, sizeof(c->events_reason), "%s", x->env->tracefs_reason);
+        pc->events = false;
         return;
     }
     pid_t tids[PROBE_MAX_SIBS + 1];
     tids[0] = (pid_t)syscall(SYS_gettid);
-    for (u32 i = 0; i < c->threads; i++)
+    for (u32 i = 0; i < pc->c.threads; i++)
         tids[i + 1] = x->sibs[i].tid;
-    tracer_count(&x->tr, tids, c->threads + 1, x->cpus, c->threads + 1, ev);
-    c->have_events = true;
-    c->events_complete = tracer_overrun(&x->tr, x->env->cpus_online) == 0;
-    for (int r = 0; r < MEAS_NR_REASONS; r++)
-        c->events_per_call[r] = (double)ev[r] / nr_calls;
+    tracer_count(&x->tr, tids, pc->c.threads + 1, x->cpus, pc->c.threads + 1, pc->ev);
+    pc->complete &= tracer_overrun(&x->tr, x->env->cpus_online) == 0;
 }
 
-static int measure(struct ctx *x, struct meas_case *c)
+/* The case's figures from its repeats and sums, once every round is done. */
+static void finish_case(struct ctx *x, struct pcase *pc)
 {
-    const struct probe_opts *o = x->o;
+    struct meas_case *c = &pc->c;
+    double nr_calls = (double)pc->done * x->o->iterations;
+    double *sorted = malloc(sizeof(double) * (pc->done ? pc->done : 1));
+
+    if (!sorted) {
+        c->skipped = true;
+        snprintf(c->reason, sizeof(c->reason), "out of memory for %u repeat times", pc->done);
+        return;
+    }
+    memcpy(sorted, c->rep_ns, sizeof(double) * pc->done);
+    qsort(sorted, pc->done, sizeof(sorted[0]), cmp_double);
+    c->repeats = c->nr_rep = pc->done;
+    c->iterations = x->o->iterations;
+    c->ns_median = quantile(sorted, pc->done, 0.5);
+    c->ns_p10 = quantile(sorted, pc->done, 0.1);
+    c->ns_p90 = quantile(sorted, pc->done, 0.9);
+    free(sorted);
+    if ((c->have_irqs = pc->irqs)) {
+        c->tlb_per_call = (double)pc->tlb / nr_calls;
+        c->cal_per_call = (double)pc->cal / nr_calls;
+    }
+    if (!(c->have_events = pc->events)) {
+        snprintf(c->events_reason, sizeof(c->events_reason), "%s", x->env->tracefs_reason);
+        return;
+    }
+    c->events_complete = pc->complete;
+    for (int r = 0; r < MEAS_NR_REASONS; r++)
+        c->events_per_call[r] = (double)pc->ev[r] / nr_calls;
+}
+
+/* n repeats of the case on a fresh 2 MiB-aligned range; -1 with the reason. */
+static int measure(struct ctx *x, struct pcase *pc, u32 n)
+{
+    struct meas_case *c = &pc->c;
     size_t len = (size_t)c->pages << PAGE_SHIFT_4K;
-    double rep[1024];
     char *at = aligned_hole();
     u64 tlb0 = 0, cal0 = 0;
     bool irqs = x->env->interrupts && read_irqs(&tlb0, &cal0);
@@ -588,52 +630,52 @@ static int measure(struct ctx *x, struct meas_case *c)
         return -1;
     }
     tracer_clear(&x->tr);
-    rc = time_repeats(o, c, at, rep);
+    rc = time_repeats(x->o, pc, at, n);
+    if (!rc)                            /* before the munmap below: not one of the calls */
+        count_round(x, pc, irqs, tlb0, cal0);
     if (c->op != MEAS_MUNMAP || rc)
         munmap(at, len);
-    if (rc)
-        return rc;
-    qsort(rep, o->repeats, sizeof(rep[0]), cmp_double);
-    c->repeats = o->repeats;
-    c->iterations = o->iterations;
-    c->ns_median = quantile(rep, o->repeats, 0.5);
-    c->ns_p10 = quantile(rep, o->repeats, 0.1);
-    c->ns_p90 = quantile(rep, o->repeats, 0.9);
-    case_counters(x, c, irqs, tlb0, cal0);
-    return 0;
+    return rc;
 }
 
-static int run_case(struct ctx *x, struct meas *m, enum meas_op op, u32 pages,
-                    enum meas_sib sib, u32 threads, struct sim_err *err)
+/* The case's reason to be skipped before anything runs, or false. */
+static bool cannot_run(const struct ctx *x, struct meas_case *c)
 {
-    struct meas_case c = { .op = op, .pages = pages, .sib = sib, .threads = threads };
-    int rc;
+    if (c->threads + 1 > x->nr_cpus)
+        snprintf(c->reason, sizeof(c->reason), "needs %u CPUs in the affinity mask, there are %u",
+                 c->threads + 1, x->nr_cpus);
+    else if (c->threads + 1 > x->o->max_threads)
+        snprintf(c->reason, sizeof(c->reason), "needs %u threads, --max-threads is %u",
+                 c->threads + 1, x->o->max_threads);
+    else
+        return false;
+    return true;
+}
 
-    meas_case_name(&c);
-    if (threads + 1 > x->nr_cpus) {
-        c.skipped = true;
-        snprintf(c.reason, sizeof(c.reason), "needs %u CPUs in the affinity mask, there are %u",
-                 threads + 1, x->nr_cpus);
-    } else if (threads + 1 > x->o->max_threads) {
-        c.skipped = true;
-        snprintf(c.reason, sizeof(c.reason), "needs %u threads, --max-threads is %u",
-                 threads + 1, x->o->max_threads);
-    } else if (sibs_start(x->sibs, threads, x->cpus, sib == MEAS_SIB_SLEEP,
-                          c.reason, sizeof(c.reason))) {
-        c.skipped = true;
-    } else {
-        c.skipped = measure(x, &c) != 0;
-        sibs_stop(x->sibs, threads);
+/* One round of one case: its share of the repeats, siblings started for it. */
+static void run_round(struct ctx *x, struct pcase *pc, u32 n)
+{
+    struct meas_case *c = &pc->c;
+
+    if (c->skipped || n == 0)
+        return;
+    if (sibs_start(x->sibs, c->threads, x->cpus, c->sib == MEAS_SIB_SLEEP,
+                   c->reason, sizeof(c->reason))) {
+        c->skipped = true;
+        return;
     }
-    if ((rc = meas_case_trace(&c, TRACE_ITERATIONS, err)) || (rc = meas_case_add(m, &c, err)))
-        return rc;
-    fprintf(stderr, "probe: %-22s %s", c.name, c.skipped ? "skipped: " : "");
-    if (c.skipped)
-        fprintf(stderr, "%s\n", c.reason);
+    c->skipped = measure(x, pc, n) != 0;
+    sibs_stop(x->sibs, c->threads);
+}
+
+static void report_case(const struct meas_case *c)
+{
+    fprintf(stderr, "probe: %-22s %s", c->name, c->skipped ? "skipped: " : "");
+    if (c->skipped)
+        fprintf(stderr, "%s\n", c->reason);
     else
         fprintf(stderr, "%10.0f ns  (p10 %.0f, p90 %.0f)  TLB %.2f CAL %.2f /call\n",
-                c.ns_median, c.ns_p10, c.ns_p90, c.tlb_per_call, c.cal_per_call);
-    return SIM_OK;
+                c->ns_median, c->ns_p10, c->ns_p90, c->tlb_per_call, c->cal_per_call);
 }
 
 /* Sibling counts: 1, 2, 4, ... and the largest, up to max. */
@@ -642,26 +684,96 @@ static u32 next_threads(u32 k, u32 max)
     return k == 0 ? 1 : k * 2 < max ? k * 2 : k < max ? max : max + 1;
 }
 
-static int run_all(struct ctx *x, struct meas *m, struct sim_err *err)
+/* The case list, in the order a round runs it: op, then sibling mode and
+ * count, then pages, into v (when not NULL); returns its length. */
+static u32 list_cases(const struct ctx *x, struct pcase *v)
 {
     const u32 *pages = x->o->quick ? pages_quick : pages_full;
     u32 nr_pages = x->o->quick ? ARRAY_SIZE(pages_quick) : ARRAY_SIZE(pages_full);
-    u32 max_sibs = x->o->max_threads - 1;
-    int rc = SIM_OK;
+    u32 max_sibs = x->o->max_threads - 1, n = 0;
 
     if (max_sibs < 1)
         max_sibs = 1;                   /* so that the skip shows on one CPU */
     if (max_sibs > PROBE_MAX_SIBS)
         max_sibs = PROBE_MAX_SIBS;
-    for (int op = 0; op < MEAS_NR_OPS && !rc; op++)
-        for (int sib = 0; sib < MEAS_NR_SIBS && !rc; sib++)
-            for (u32 k = sib ? 1 : 0; k <= (sib ? max_sibs : 0) && !rc;
-                 k = sib ? next_threads(k, max_sibs) : 1)
-                for (u32 p = 0; p < nr_pages && !rc; p++) {
-                    if (probe_stop)
-                        return sim_err_set(err, SIM_EINTR, "probe: interrupted");
-                    rc = run_case(x, m, (enum meas_op)op, pages[p], (enum meas_sib)sib, k, err);
-                }
+    for (int op = 0; op < MEAS_NR_OPS; op++)
+        for (int sib = 0; sib < MEAS_NR_SIBS; sib++)
+            for (u32 k = sib ? 1 : 0; k <= (sib ? max_sibs : 0); k = sib ? next_threads(k, max_sibs) : 1)
+                for (u32 p = 0; p < nr_pages; p++, n++)
+                    if (v)
+                        v[n].c = (struct meas_case){ .op = (enum meas_op)op, .pages = pages[p],
+                                                     .sib = (enum meas_sib)sib, .threads = k };
+    return n;
+}
+
+/* Run a thread of the process on each other CPU once, before any case:
+ * since Linux 6.13 a CPU stays in the mm's cpumask after the mm left it
+ * (until a trim), so every `none` case, in every round, starts from the
+ * same history -- the call goes through flush_tlb_multi() and sends no IPI
+ * -- instead of the first cases seeing a one-CPU mask and the later ones
+ * not. */
+static void warm_up(struct ctx *x)
+{
+    u32 n = x->nr_cpus > x->o->max_threads ? x->o->max_threads : x->nr_cpus;
+    char why[MEAS_TEXT_MAX];
+
+    if (n > 1 && !sibs_start(x->sibs, n - 1, x->cpus, false, why, sizeof(why)))
+        sibs_stop(x->sibs, n - 1);
+}
+
+/* Every case, --rounds times over the list: round r runs each case's
+ * repeats r, r + rounds, ... (so the share of each case is the same in
+ * every round, give or take one), and slow drift of the machine reaches
+ * every case alike. */
+static int run_all(struct ctx *x, struct meas *m, struct sim_err *err)
+{
+    u32 n = list_cases(x, NULL), rounds = x->o->rounds;
+    struct pcase *v = calloc(n, sizeof(*v));
+    int rc = SIM_OK;
+
+    if (!v)
+        return sim_err_set(err, SIM_ENOMEM, "probe: out of memory for the case list");
+    list_cases(x, v);
+    warm_up(x);
+    for (u32 i = 0; i < n; i++) {
+        struct pcase *pc = &v[i];
+        meas_case_name(&pc->c);
+        pc->irqs = pc->events = pc->complete = true;
+        pc->c.skipped = cannot_run(x, &pc->c);
+        if (!pc->c.skipped && !(pc->c.rep_ns = calloc(x->o->repeats, sizeof(double)))) {
+            rc = sim_err_set(err, SIM_ENOMEM, "probe: out of memory");
+            break;
+        }
+    }
+    for (u32 r = 0; r < rounds && !rc; r++) {
+        if (rounds > 1)
+            fprintf(stderr, "probe: round %u of %u\n", r + 1, rounds);
+        for (u32 i = 0; i < n && !rc; i++) {
+            struct meas_case *c = &v[i].c;
+            if (probe_stop) {
+                rc = sim_err_set(err, SIM_EINTR, "probe: interrupted");
+                break;
+            }
+            run_round(x, &v[i], x->o->repeats / rounds + (r < x->o->repeats % rounds));
+            if (r + 1 < rounds)
+                continue;
+            if (!c->skipped)
+                finish_case(x, &v[i]);
+            report_case(c);
+        }
+    }
+    for (u32 i = 0; i < n; i++) {
+        struct meas_case *c = &v[i].c;
+        if (c->skipped) {               /* what a round measured before the skip is dropped */
+            free(c->rep_ns);
+            c->rep_ns = NULL;
+        }
+        if (!rc && !(rc = meas_case_trace(c, TRACE_ITERATIONS, err)) &&
+            !(rc = meas_case_add(m, c, err)))
+            continue;
+        meas_case_free(c);
+    }
+    free(v);
     return rc;
 }
 
@@ -714,7 +826,7 @@ static void env_policy(struct meas_env *e, const struct meas *m)
 static int probe_usage(FILE *f, int status)
 {
     fputs("usage: tlbsim probe [-o MEAS.json] [--quick] [--repeats N] [--iterations N]\n"
-          "                    [--max-threads N]\n"
+          "                    [--max-threads N] [--rounds N]\n"
           "Measure madvise(MADV_DONTNEED), munmap and mprotect of 1..64 pages on this\n"
           "Linux machine, with 0..N-1 sibling threads pinned to other CPUs, spinning\n"
           "(mm loaded) or sleeping (lazy TLB).  Records ns per call (median, p10 and\n"
@@ -730,6 +842,10 @@ static int probe_usage(FILE *f, int status)
           "  --max-threads N  sibling counts 1, 2, 4, ... up to N-1 (default: the CPUs\n"
           "                   of the affinity mask; counts that need more CPUs than\n"
           "                   there are show as skipped)\n"
+          "  --rounds N       run the whole case list N times, each case's repeats\n"
+          "                   spread over the rounds, so that slow drift of the machine\n"
+          "                   reaches every case alike (default 1: one case at a time;\n"
+          "                   at most --repeats)\n"
           "Then: tlbsim calibrate MEAS.json --machine BASE -o MINE.json and\n"
           "tlbsim validate MEAS.json --machine MINE.json (docs/validation.md).\n", f);
     return status;
@@ -753,10 +869,11 @@ static int probe_opts(int argc, char **argv, struct probe_opts *o)
     static const struct option lopts[] = {
         { "quick", no_argument, 0, 'q' }, { "repeats", required_argument, 0, 'r' },
         { "iterations", required_argument, 0, 'i' },
-        { "max-threads", required_argument, 0, 't' }, { "help", no_argument, 0, 'h' },
+        { "max-threads", required_argument, 0, 't' }, { "rounds", required_argument, 0, 'R' },
+        { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
-    u32 rep = 0, it = 0;
+    u32 rep = 0, it = 0, rounds = 1;
     int c;
 
     *o = (struct probe_opts){ .out = "meas.json" };
@@ -770,6 +887,7 @@ static int probe_opts(int argc, char **argv, struct probe_opts *o)
         case 't': if (parse_u32(optarg, 1, PROBE_MAX_SIBS + 1, &o->max_threads))
                       return EXIT_BADINPUT;
                   break;
+        case 'R': if (parse_u32(optarg, 1, 1024, &rounds)) return EXIT_BADINPUT; break;
         case 'h': return probe_usage(stdout, -1);
         default:  return probe_usage(stderr, EXIT_BADINPUT);
         }
@@ -778,6 +896,12 @@ static int probe_opts(int argc, char **argv, struct probe_opts *o)
         return probe_usage(stderr, EXIT_BADINPUT);
     o->repeats = rep ? rep : o->quick ? 3 : 7;
     o->iterations = it ? it : o->quick ? 20 : 200;
+    if (rounds > o->repeats) {
+        fprintf(stderr, "tlbsim: probe: --rounds %u: more rounds than repeats (%u); each round "
+                "runs every case at least once\n", rounds, o->repeats);
+        return EXIT_BADINPUT;
+    }
+    o->rounds = rounds;
     return EXIT_OK;
 }
 
@@ -797,6 +921,7 @@ int cmd_probe(int argc, char **argv)
     x.o = &o;
     x.env = &m.env;
     m.quick = o.quick;
+    m.rounds = o.rounds;
     strftime(m.date, sizeof(m.date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     env_detect(&x, &m.env);
     if (!o.max_threads)                 /* more than the CPUs: those cases show as skipped */

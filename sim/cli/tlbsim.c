@@ -62,7 +62,7 @@ static void usage(FILE *f)
           "  record [-o OUT] [--cpus N] -- PROG [ARGS...]\n"
           "                      run PROG under valgrind (+ perf's kernel events) and\n"
           "                      write its trace: threads, syscalls, references\n"
-          "  probe [-o MEAS.json] [--quick] [--repeats N] [--max-threads N]\n"
+          "  probe [-o MEAS.json] [--quick] [--repeats N] [--max-threads N] [--rounds N]\n"
           "                      measure flush costs on this machine (docs/validation.md)\n"
           "  calibrate MEAS.json --machine BASE -o MINE.json\n"
           "                      fit the timing keys of BASE to the measurements\n"

@@ -172,14 +172,24 @@ int meas_case_add(struct meas *m, const struct meas_case *c, struct sim_err *err
     if (!(v = realloc(m->cases, (m->nr_cases + 1) * sizeof(*v))))
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
     m->cases = v;
-    m->cases[m->nr_cases++] = *c;      /* takes the trace lines */
+    m->cases[m->nr_cases++] = *c;      /* takes the trace lines and rep_ns */
     return SIM_OK;
+}
+
+void meas_case_free(struct meas_case *c)
+{
+    lines_free(c->trace, c->nr_trace);
+    free(c->rep_ns);
+    c->trace = NULL;
+    c->nr_trace = 0;
+    c->rep_ns = NULL;
+    c->nr_rep = 0;
 }
 
 void meas_free(struct meas *m)
 {
     for (u32 i = 0; i < m->nr_cases; i++)
-        lines_free(m->cases[i].trace, m->cases[i].nr_trace);
+        meas_case_free(&m->cases[i]);
     free(m->cases);
     m->cases = NULL;
     m->nr_cases = 0;

@@ -7,7 +7,8 @@
  *     "environment": { "kind": "kvm", ... },
  *     "cases": [ { "name": "madvise-1p-spin1", "op": "madvise", "pages": 1,
  *                  "siblings": "spin", "threads": 1, "status": "ok",
- *                  "ns_per_call": { "median": 812.5, "p10": 790, "p90": 840 },
+ *                  "ns_per_call": { "median": 812.5, "p10": 790, "p90": 840,
+ *                                   "per_repeat": [ 790, 812.5, 845 ] },
  *                  "trace": [ "{\"format\":\"tlbsim-trace\",...}", ... ] },
  *                { "name": "...", "status": "skipped", "reason": "..." } ] }
  *
@@ -78,6 +79,9 @@ struct meas_case {
     char reason[MEAS_TEXT_MAX];         /* why skipped */
     u32 repeats, iterations;            /* calls = repeats * iterations */
     double ns_median, ns_p10, ns_p90;   /* ns per call over the repeats */
+    double *rep_ns;                     /* each repeat's median call, in the order
+                                           measured (owned); NULL when not recorded */
+    u32 nr_rep;                         /* repeats, or 0 */
     bool have_irqs;
     double tlb_per_call, cal_per_call;  /* /proc/interrupts deltas, all CPUs */
     bool have_events;                   /* tlb:tlb_flush counted */
@@ -91,6 +95,7 @@ struct meas_case {
 struct meas {
     char date[32];                      /* ISO 8601 UTC */
     bool quick;
+    u32 rounds;                         /* passes over the case list (1: one case at a time) */
     struct meas_env env;
     struct meas_case *cases;            /* owned */
     u32 nr_cases;
@@ -111,6 +116,7 @@ int  meas_case_trace(struct meas_case *c, u32 iterations, struct sim_err *err);
 /* Fill name from op, pages, sib and threads. */
 void meas_case_name(struct meas_case *c);
 int  meas_case_add(struct meas *m, const struct meas_case *c, struct sim_err *err);
+void meas_case_free(struct meas_case *c);       /* its trace and rep_ns; c stays reusable */
 
 /* ---- calibrated machine files ------------------------------------------ */
 
@@ -124,7 +130,8 @@ struct meas_model_note {
  * machine_keys as a flat dotted member, "source" lines (one per note), and
  * "_calibration", an array of "KEY: value" strings: base, policy,
  * measurements, date, fit_rms, held_out_rms, then one "undetermined: KEY",
- * "fit: CASE" or "held_out: CASE" line each.  Whole or not at all. */
+ * "fit: CASE", "held_out: CASE" or "excluded: CASE: why" line each.  Whole
+ * or not at all. */
 struct meas_calib_info {
     const char *base;                   /* base model name or path */
     const char *policy;                 /* flush policy the fit ran under */
@@ -134,6 +141,8 @@ struct meas_calib_info {
     u32 nr_fit;
     const char *const *held;            /* held-out case names */
     u32 nr_held;
+    const char *const *excluded;        /* "CASE: why", cases left out as too noisy */
+    u32 nr_excluded;
     const char *const *undetermined;    /* keys kept at the base value */
     u32 nr_undetermined;
     const struct meas_model_note *notes;

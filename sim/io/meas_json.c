@@ -92,6 +92,11 @@ static cJSON *case_json(const struct meas_case *c)
         cJSON_AddNumberToObject(a, "median", c->ns_median);
         cJSON_AddNumberToObject(a, "p10", c->ns_p10);
         cJSON_AddNumberToObject(a, "p90", c->ns_p90);
+        if (c->nr_rep) {
+            cJSON *rep = cJSON_AddArrayToObject(a, "per_repeat");
+            for (u32 i = 0; i < c->nr_rep; i++)
+                cJSON_AddItemToArray(rep, cJSON_CreateNumber(c->rep_ns[i]));
+        }
         if (c->have_irqs) {
             a = cJSON_AddObjectToObject(o, "interrupts_per_call");
             cJSON_AddNumberToObject(a, "TLB", c->tlb_per_call);
@@ -121,6 +126,7 @@ int meas_write(const char *path, const struct meas *m, struct sim_err *err)
     cJSON_AddNumberToObject(root, "version", 1);
     cJSON_AddStringToObject(root, "date", m->date);
     cJSON_AddBoolToObject(root, "quick", m->quick);
+    cJSON_AddNumberToObject(root, "rounds", m->rounds ? m->rounds : 1);
     add_env(cJSON_AddObjectToObject(root, "environment"), &m->env);
     cases = cJSON_AddArrayToObject(root, "cases");
     for (u32 i = 0; i < m->nr_cases; i++)
@@ -302,9 +308,32 @@ static int read_trace(struct rd *r, const cJSON *a, struct meas_case *c)
     return SIM_OK;
 }
 
+/* ns_per_call.per_repeat: one number per repeat, in the order measured. */
+static int read_per_repeat(struct rd *r, const cJSON *a, struct meas_case *c)
+{
+    u32 n;
+
+    if (!a)
+        return SIM_OK;
+    if (!cJSON_IsArray(a))
+        return bad(r, SIM_EPARSE, "per_repeat", "must be an array of numbers");
+    if ((n = (u32)cJSON_GetArraySize(a)) != c->repeats)
+        return bad(r, SIM_EINVAL, "per_repeat", "holds %u numbers, repeats is %u", n, c->repeats);
+    if (!(c->rep_ns = calloc(n, sizeof(*c->rep_ns))))
+        return bad(r, SIM_ENOMEM, "per_repeat", "out of memory");
+    for (const cJSON *it = a->child; it; it = it->next) {
+        if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < 0 ||
+            it->valuedouble > 1e12)
+            return bad(r, SIM_EINVAL, "per_repeat", "element %u must be a number in [0, 1e12]",
+                       c->nr_rep);
+        c->rep_ns[c->nr_rep++] = it->valuedouble;
+    }
+    return SIM_OK;
+}
+
 static int read_timing(struct rd *r, const cJSON *o, struct meas_case *c)
 {
-    static const char *const known_ns[] = { "median", "p10", "p90", NULL };
+    static const char *const known_ns[] = { "median", "p10", "p90", "per_repeat", NULL };
     static const char *const known_irq[] = { "TLB", "CAL", NULL };
     const cJSON *ns = cJSON_GetObjectItemCaseSensitive(o, "ns_per_call");
     const cJSON *irq = cJSON_GetObjectItemCaseSensitive(o, "interrupts_per_call");
@@ -322,7 +351,8 @@ static int read_timing(struct rd *r, const cJSON *o, struct meas_case *c)
     if ((rc = check_members(r, ns, known_ns)) ||
         (rc = get_num(r, ns, "median", 1e-3, 1e12, &c->ns_median, true)) ||
         (rc = get_num(r, ns, "p10", 0, 1e12, &c->ns_p10, false)) ||
-        (rc = get_num(r, ns, "p90", 0, 1e12, &c->ns_p90, false)))
+        (rc = get_num(r, ns, "p90", 0, 1e12, &c->ns_p90, false)) ||
+        (rc = read_per_repeat(r, cJSON_GetObjectItemCaseSensitive(ns, "per_repeat"), c)))
         return rc;
     r->field[base] = 0;
     if (irq) {
@@ -442,7 +472,7 @@ static int read_cases(struct rd *r, const cJSON *a, struct meas *m)
 static int read_root(struct rd *r, const cJSON *root, struct meas *m)
 {
     static const char *const known[] = {
-        "format", "version", "date", "quick", "environment", "cases", "notes", NULL,
+        "format", "version", "date", "quick", "rounds", "environment", "cases", "notes", NULL,
     };
     char fmt[32];
     u32 version = 0;
@@ -458,6 +488,9 @@ static int read_root(struct rd *r, const cJSON *root, struct meas *m)
     if ((rc = get_u32(r, root, "version", 1, 1, &version, true)) ||
         (rc = get_str(r, root, "date", m->date, sizeof(m->date), false)) ||
         (rc = get_bool(r, root, "quick", &m->quick)))
+        return rc;
+    m->rounds = 1;
+    if ((rc = get_u32(r, root, "rounds", 1, 1000000, &m->rounds, false)))
         return rc;
     if (!cJSON_GetObjectItemCaseSensitive(root, "environment"))
         return bad(r, SIM_EPARSE, "environment", "missing");
@@ -594,6 +627,7 @@ int meas_write_model(const char *path, const struct machine *m,
     cal_lines(cal, "undetermined", ci->undetermined, ci->nr_undetermined);
     cal_lines(cal, "fit", ci->fit, ci->nr_fit);
     cal_lines(cal, "held_out", ci->held, ci->nr_held);
+    cal_lines(cal, "excluded", ci->excluded, ci->nr_excluded);
     for (size_t i = 0; i < machine_nr_keys; i++)
         add_key(root, m, &machine_keys[i]);
     rc = write_json(path, root, err);
