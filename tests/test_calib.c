@@ -11,6 +11,11 @@
  *                         file the parser accepts; on one CPU the sibling
  *                         cases are skipped with a reason; calibrate and
  *                         validate run on it end to end
+ *   probe_rounds          --rounds: per-repeat medians from every round
+ *   spread_*              the fit weighs a case by its spread and excludes
+ *                         one wider than --max-spread; validate flags a
+ *                         case whose spread is wider than its band
+ *   repeatability_*       the across-run table and the remote cost
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -605,5 +610,60 @@ Test(calib, spread_in_validate_and_calibrate, .timeout = 300)
 
     cli_run(&ws, badopt, 60, &r);
     expect_one_line(&r, "--max-spread: 'x' is not a number");
+    cli_ws_done(&ws);
+}
+
+/* repeatability: two runs of the same cases, the second 20% slower in one
+ * case and with a spin/sleep pair whose difference differs: the run
+ * spread, the repeat spread and the remote cost are those numbers. */
+Test(calib, repeatability_of_two_runs, .timeout = 120)
+{
+    struct cli_ws ws;
+    struct cli_res r;
+    struct sim_err err = { 0 };
+    char path[512];
+    const char *const rep[] = { "repeatability", "a.json", "b.json", "--out", "o", NULL };
+    const char *const one[] = { "repeatability", "a.json", NULL };
+    const char *const badf[] = { "repeatability", "a.json", "bad.json", NULL };
+
+    cli_ws_init(&ws);
+    for (int run = 0; run < 2; run++) {
+        struct meas m = { 0 };
+        snprintf(m.env.kind, sizeof(m.env.kind), "bare-metal");
+        add_case(&m, MEAS_MADVISE, 8, MEAS_SIB_NONE, 0);
+        add_case(&m, MEAS_MADVISE, 8, MEAS_SIB_SPIN, 1);
+        add_case(&m, MEAS_MADVISE, 8, MEAS_SIB_SLEEP, 1);
+        add_case(&m, MEAS_MUNMAP, 1, MEAS_SIB_SPIN, 1);      /* no sleep pair: no remote row */
+        m.cases[0].ns_median = run ? 12000 : 10000;           /* 20% apart */
+        m.cases[0].ns_p10 = 9000;
+        m.cases[0].ns_p90 = 13000;                            /* within run 0: 40% */
+        m.cases[1].ns_median = run ? 50000 : 40000;
+        m.cases[2].ns_median = 30000;
+        m.cases[3].ns_median = 5000;
+        for (u32 i = 1; i < m.nr_cases; i++)
+            m.cases[i].ns_p10 = m.cases[i].ns_p90 = m.cases[i].ns_median;
+        cr_assert_eq(meas_write(cli_path(&ws, run ? "b.json" : "a.json", path, sizeof(path)), &m,
+                                &err), SIM_OK, "%s", err.msg);
+        meas_free(&m);
+    }
+    cli_run(&ws, rep, 60, &r);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char *csv = cli_slurp(cli_path(&ws, "o/repeatability.csv", path, sizeof(path)), NULL);
+    cr_assert(csv);
+    /* median of 10000 and 12000 is 11000; (12000 - 10000) / 11000 */
+    cr_expect(strstr(csv, "\nmadvise-8p-none,2,11000.0,10000.0,12000.0,0.1818,0.4000\n"), "%s", csv);
+    cr_expect(strstr(csv, "\nmadvise-8p-spin1,2,45000.0,40000.0,50000.0,0.2222,0.0000\n"), "%s", csv);
+    free(csv);
+    csv = cli_slurp(cli_path(&ws, "o/remote.csv", path, sizeof(path)), NULL);
+    cr_assert(csv);
+    cr_expect_str_eq(csv, "op,pages,threads,runs,remote_ns,min_ns,max_ns\n"
+                          "madvise,8,1,2,15000.0,10000.0,20000.0\n");
+    free(csv);
+    cr_expect(strstr(r.out, "4 cases in all 2 runs: run spread above 15%: 2;"), "%s", r.out);
+    cli_run(&ws, one, 60, &r);
+    cr_expect_eq(r.status, 2);
+    cli_write_str(&ws, "bad.json", "{\"format\":\"x\"}");
+    cli_run(&ws, badf, 60, &r);
+    expect_one_line(&r, "bad.json: format: must be \"tlbsim-measurements\"");
     cli_ws_done(&ws);
 }

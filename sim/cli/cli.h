@@ -20,6 +20,7 @@ int cmd_report(int argc, char **argv);  /* report.c */
 int cmd_probe(int argc, char **argv);   /* probe.c */
 int cmd_calibrate(int argc, char **argv);   /* calibrate.c */
 int cmd_validate(int argc, char **argv);    /* calibrate.c */
+int cmd_repeatability(int argc, char **argv);   /* repeat.c */
 int cmd_record(int argc, char **argv);  /* record.c */
 
 #endif

@@ -1,5 +1,5 @@
 /* sim/cli/tlbsim.c - the tlbsim command: run, check, policies, import, gen,
- * convert, sweep, report, probe, calibrate, validate.  Exit status: 0 ok, 2 bad
+ * convert, sweep, report, probe, calibrate, validate, repeatability.  Exit status: 0 ok, 2 bad
  * input or usage, 1 internal error. */
 #include "cli.h"
 
@@ -68,6 +68,9 @@ static void usage(FILE *f)
           "                      fit the timing keys of BASE to the measurements\n"
           "  validate MEAS.json --machine MINE.json [--out DIR]\n"
           "                      replay every measured case: validation.csv\n"
+          "  repeatability MEAS.json MEAS.json... [--out DIR]\n"
+          "                      how several probe runs agree, case by case, and the\n"
+          "                      remote cost each run shows (spin minus sleep)\n"
           "\n"
           "Every command takes --help.  `tlbsim --version` prints the version.\n"
           "File arguments: `-` is stdin (inputs) or stdout (outputs); inputs compressed\n"
@@ -348,6 +351,8 @@ int main(int argc, char **argv)
         return cmd_calibrate(argc - 1, argv + 1);
     if (!strcmp(cmd, "validate"))
         return cmd_validate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "repeatability"))
+        return cmd_repeatability(argc - 1, argv + 1);
     if (!strcmp(cmd, "record"))
         return cmd_record(argc - 1, argv + 1);
     fprintf(stderr, "tlbsim: unknown command '%s' (see `tlbsim --help`)\n", cmd);
