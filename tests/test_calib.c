@@ -409,12 +409,24 @@ Test(calib, bad_files, .timeout = 120)
 
 /* ---- the probe on this machine --------------------------------------------- */
 
+/* Run `tlbsim probe ARGV` (writing meas.json) in ws and load its file. */
+static void probe_and_load(const struct cli_ws *ws, const char *const *argv, unsigned timeout_s,
+                           struct cli_res *r, struct meas *m)
+{
+    struct sim_err err = { 0 };
+    char path[512];
+
+    cli_run(ws, argv, timeout_s, r);
+    cr_assert_eq(r->status, 0, "probe: %s", r->err);
+    cr_assert_eq(meas_load(cli_path(ws, "meas.json", path, sizeof(path)), m, &err), SIM_OK,
+                 "%s", err.msg);
+}
+
 Test(calib, probe_quick_end_to_end, .timeout = 600)
 {
     struct cli_ws ws;
     struct cli_res r;
     struct meas m;
-    struct sim_err err = { 0 };
     char path[512];
     const char *const probe[] = { "probe", "--quick", "-o", "meas.json", NULL };
     const char *const cal[] = { "calibrate", "meas.json", "--machine", "kvm-guest-skylake",
@@ -423,10 +435,7 @@ Test(calib, probe_quick_end_to_end, .timeout = 600)
                                 NULL };
 
     cli_ws_init(&ws);
-    cli_run(&ws, probe, 300, &r);
-    cr_assert_eq(r.status, 0, "probe: %s", r.err);
-    cr_assert_eq(meas_load(cli_path(&ws, "meas.json", path, sizeof(path)), &m, &err), SIM_OK,
-                 "%s", err.msg);
+    probe_and_load(&ws, probe, 300, &r, &m);
     cr_expect(m.quick);
     cr_expect(m.env.kind[0] && m.env.cpus_online >= 1);
     cr_expect_eq(m.nr_cases % 9, 0, "%u cases: 3 ops x 3 page counts x modes", m.nr_cases);
@@ -470,8 +479,6 @@ Test(calib, probe_one_cpu_skips, .timeout = 300)
     struct cli_ws ws;
     struct cli_res r;
     struct meas m;
-    struct sim_err err = { 0 };
-    char path[512];
     cpu_set_t one;
     const char *const probe[] = { "probe", "--quick", "--repeats", "1", "--iterations", "2",
                                   "-o", "meas.json", NULL };
@@ -480,10 +487,7 @@ Test(calib, probe_one_cpu_skips, .timeout = 300)
     CPU_SET(sched_getcpu(), &one);
     cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);  /* inherited by tlbsim */
     cli_ws_init(&ws);
-    cli_run(&ws, probe, 200, &r);
-    cr_assert_eq(r.status, 0, "probe: %s", r.err);
-    cr_assert_eq(meas_load(cli_path(&ws, "meas.json", path, sizeof(path)), &m, &err), SIM_OK,
-                 "%s", err.msg);
+    probe_and_load(&ws, probe, 200, &r, &m);
     cr_expect_eq(m.env.cpus_allowed, 1);
     for (u32 i = 0; i < m.nr_cases; i++) {
         const struct meas_case *c = &m.cases[i];
@@ -503,7 +507,6 @@ Test(calib, probe_rounds, .timeout = 300)
     struct cli_ws ws;
     struct cli_res r;
     struct meas m;
-    struct sim_err err = { 0 };
     char path[512];
     const char *const probe[] = { "probe", "--quick", "--rounds", "3", "--repeats", "4",
                                   "--iterations", "3", "-o", "meas.json", NULL };
@@ -511,11 +514,8 @@ Test(calib, probe_rounds, .timeout = 300)
                                 "-o", "bad.json", NULL };
 
     cli_ws_init(&ws);
-    cli_run(&ws, probe, 200, &r);
-    cr_assert_eq(r.status, 0, "probe: %s", r.err);
+    probe_and_load(&ws, probe, 200, &r, &m);
     cr_expect(strstr(r.err, "probe: round 3 of 3"), "%s", r.err);
-    cr_assert_eq(meas_load(cli_path(&ws, "meas.json", path, sizeof(path)), &m, &err), SIM_OK,
-                 "%s", err.msg);
     cr_expect_eq(m.rounds, 3);
     for (u32 i = 0; i < m.nr_cases; i++) {
         const struct meas_case *c = &m.cases[i];
