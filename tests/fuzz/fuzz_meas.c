@@ -3,7 +3,8 @@
  *
  * Input: the bytes of a measurement file.  Oracle: a file meas_load accepts
  * is written back with meas_write and must load again with the same cases,
- * names, timings and traces (what the writer emits the reader must take).
+ * names, timings, per-repeat values, rounds and traces (what the writer
+ * emits the reader must take).
  */
 #include "fuzz_common.h"
 
@@ -15,6 +16,8 @@ static void same(const struct meas *a, const struct meas *b)
 {
     if (a->nr_cases != b->nr_cases)
         fz_fail("roundtrip: %u cases became %u", a->nr_cases, b->nr_cases);
+    if (a->rounds != b->rounds)
+        fz_fail("roundtrip: rounds %u became %u", a->rounds, b->rounds);
     for (u32 i = 0; i < a->nr_cases; i++) {
         const struct meas_case *x = &a->cases[i], *y = &b->cases[i];
         if (strcmp(x->name, y->name) || x->op != y->op || x->pages != y->pages ||
@@ -24,6 +27,11 @@ static void same(const struct meas *a, const struct meas *b)
         for (u32 j = 0; j < x->nr_trace; j++)
             if (strcmp(x->trace[j], y->trace[j]))
                 fz_fail("roundtrip: case %u trace line %u changed", i, j);
+        if (x->nr_rep != y->nr_rep)
+            fz_fail("roundtrip: case %u per_repeat %u values became %u", i, x->nr_rep, y->nr_rep);
+        for (u32 j = 0; j < x->nr_rep; j++)
+            if (x->rep_ns[j] != y->rep_ns[j])
+                fz_fail("roundtrip: case %u per_repeat[%u] changed", i, j);
     }
 }
 
