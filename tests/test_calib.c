@@ -667,3 +667,83 @@ Test(calib, repeatability_of_two_runs, .timeout = 120)
     expect_one_line(&r, "bad.json: format: must be \"tlbsim-measurements\"");
     cli_ws_done(&ws);
 }
+
+/* Pooling runs: each case's repeats are every run's (per_repeat, or p10,
+ * median and p90 of a run without it); a case not measured in every run
+ * is skipped with the reason; calibrate and validate take several files. */
+Test(calib, pooled_runs, .timeout = 300)
+{
+    struct meas runs[2], pool;
+    struct sim_err err = { 0 };
+    struct cli_ws ws;
+    struct cli_res r;
+    char path[512];
+
+    memset(runs, 0, sizeof(runs));
+    for (int k = 0; k < 2; k++) {
+        snprintf(runs[k].env.kind, sizeof(runs[k].env.kind), "bare-metal");
+        add_case(&runs[k], MEAS_MADVISE, 1, MEAS_SIB_NONE, 0);
+        add_case(&runs[k], MEAS_MADVISE, 2, MEAS_SIB_NONE, 0);
+        add_case(&runs[k], MEAS_MADVISE, 8, MEAS_SIB_NONE, 0);
+        add_case(&runs[k], MEAS_MADVISE, 16, MEAS_SIB_NONE, 0);
+    }
+    /* run 0 with per_repeat {100, 110, 120}; run 1 without: p10 200, median 210, p90 220 */
+    for (u32 i = 0; i < 4; i++) {
+        struct meas_case *a = &runs[0].cases[i], *b = &runs[1].cases[i];
+        a->repeats = a->nr_rep = 3;
+        a->rep_ns = calloc(3, sizeof(double));
+        cr_assert(a->rep_ns);
+        a->rep_ns[0] = 1000 * (i + 1) + 100;
+        a->rep_ns[1] = 1000 * (i + 1) + 120;
+        a->rep_ns[2] = 1000 * (i + 1) + 110;
+        a->ns_median = 1000 * (i + 1) + 110;
+        a->ns_p10 = 1000 * (i + 1) + 102;
+        a->ns_p90 = 1000 * (i + 1) + 118;
+        b->ns_median = 1000 * (i + 1) + 210;
+        b->ns_p10 = 1000 * (i + 1) + 200;
+        b->ns_p90 = 1000 * (i + 1) + 220;
+    }
+    runs[1].cases[3].skipped = true;
+    snprintf(runs[1].cases[3].reason, sizeof(runs[1].cases[3].reason), "no CPU");
+    cr_assert_eq(meas_pool(runs, 2, &pool, &err), SIM_OK, "%s", err.msg);
+    cr_assert_eq(pool.nr_cases, 4);
+    /* values 100 110 120 200 210 220 (+1000): median 160, p10 105, p90 215 */
+    cr_expect_eq(pool.cases[0].repeats, 6);
+    cr_expect_eq(pool.cases[0].nr_rep, 6);
+    cr_expect(fabs(pool.cases[0].ns_median - 1160) < 1e-9, "%g", pool.cases[0].ns_median);
+    cr_expect(fabs(pool.cases[0].ns_p10 - 1105) < 1e-9, "%g", pool.cases[0].ns_p10);
+    cr_expect(fabs(pool.cases[0].ns_p90 - 1215) < 1e-9, "%g", pool.cases[0].ns_p90);
+    cr_expect_eq(pool.cases[0].nr_trace, runs[0].cases[0].nr_trace);
+    cr_expect_str_eq(pool.cases[0].trace[1], runs[0].cases[0].trace[1]);
+    cr_expect(pool.cases[3].skipped && strstr(pool.cases[3].reason, "not measured in every run"),
+              "%s", pool.cases[3].reason);
+    meas_free(&pool);
+
+    cli_ws_init(&ws);
+    for (int k = 0; k < 2; k++)
+        cr_assert_eq(meas_write(cli_path(&ws, k ? "b.json" : "a.json", path, sizeof(path)),
+                                &runs[k], &err), SIM_OK, "%s", err.msg);
+    const char *const cal[] = { "calibrate", "a.json", "b.json", "--machine", "skylake-sp",
+                                "-o", "mine.json", "--max-spread", "0", NULL };
+    const char *const val[] = { "validate", "a.json", "b.json", "--machine", "mine.json",
+                                "--out", "v", NULL };
+    cli_run(&ws, cal, 300, &r);
+    cr_assert_eq(r.status, 0, "calibrate: %s", r.err);
+    char *mine = cli_slurp(cli_path(&ws, "mine.json", path, sizeof(path)), NULL);
+    cr_assert(mine);
+    cr_expect(strstr(mine, "\"measurements: a.json, b.json (pooled)\""), "%s", mine);
+    cr_expect(strstr(mine, "cases of a.json + 1 more runs pooled"), "%s", mine);
+    free(mine);
+    cli_run(&ws, val, 120, &r);
+    cr_assert_eq(r.status, 0, "validate: %s", r.err);
+    char *csv = cli_slurp(cli_path(&ws, "v/validation.csv", path, sizeof(path)), NULL);
+    cr_assert(csv);
+    cr_expect(strstr(csv, "\nmadvise-1p-none,1160.0,"), "the pooled median: %s", csv);
+    cr_expect(!strstr(csv, "madvise-16p-none"), "a case not in every run has no row: %s", csv);
+    free(csv);
+    cr_expect(strstr(r.out, "madvise-16p-none         skipped: not measured in every run (run 2)"),
+              "%s", r.out);
+    meas_free(&runs[0]);
+    meas_free(&runs[1]);
+    cli_ws_done(&ws);
+}

@@ -16,8 +16,14 @@
 #include "../io/meas.h"
 #include "../io/model_load.h"
 
+#define CAL_MAX_RUNS 16                 /* measurement files pooled by one command */
+
 struct cal_opts {
     const char *meas, *machine, *out, *policy;
+    const char *runs[CAL_MAX_RUNS];     /* every MEAS.json; meas is the first */
+    u32 nr_runs;
+    char meas_desc[160];                /* "m1.json" or "m1.json + 2 more runs pooled" */
+    char meas_list[CAL_MAX_RUNS * 256]; /* "m1.json, m2.json, m3.json (pooled)" */
     bool keep_freq;
     double max_spread;                  /* calibrate: the exclusion rule */
 };
@@ -57,10 +63,43 @@ static int cal_parse(int argc, char **argv, struct cal_opts *o, bool validate)
         default:  return -2;
         }
     }
-    if (argc - optind != 1 || !o->machine || (!validate && !o->out))
+    if (argc - optind < 1 || argc - optind > CAL_MAX_RUNS || !o->machine ||
+        (!validate && !o->out))
         return -2;
     o->meas = argv[optind];
+    for (int i = optind; i < argc; i++)
+        o->runs[o->nr_runs++] = argv[i];
+    if (o->nr_runs == 1)
+        snprintf(o->meas_desc, sizeof(o->meas_desc), "%.150s", o->meas);
+    else
+        snprintf(o->meas_desc, sizeof(o->meas_desc), "%.120s + %u more runs pooled", o->meas,
+                 o->nr_runs - 1);
+    size_t n = 0;
+    for (u32 i = 0; i < o->nr_runs; i++)
+        n += (size_t)snprintf(o->meas_list + n, sizeof(o->meas_list) - n, "%s%.240s",
+                              i ? ", " : "", o->runs[i]);
+    if (o->nr_runs > 1)
+        snprintf(o->meas_list + n, sizeof(o->meas_list) - n, " (pooled)");
     return 0;
+}
+
+/* The measurements: one file as it is, or several runs pooled (meas_pool). */
+static int load_runs(const struct cal_opts *o, struct meas *m, struct sim_err *err)
+{
+    static struct meas runs[CAL_MAX_RUNS];     /* large: environments */
+    u32 loaded = 0;
+    int rc = SIM_OK;
+
+    if (o->nr_runs == 1)
+        return meas_load(o->meas, m, err);
+    for (; loaded < o->nr_runs; loaded++)
+        if ((rc = meas_load(o->runs[loaded], &runs[loaded], err)))
+            break;
+    if (!rc)
+        rc = meas_pool(runs, o->nr_runs, m, err);
+    for (u32 r = 0; r < loaded; r++)
+        meas_free(&runs[r]);
+    return rc;
 }
 
 /* The policy: --policy, the calibration's, the probe's suggestion, linux. */
@@ -111,7 +150,7 @@ static void key_note(struct meas_model_note *n, const struct calib *c, const str
         snprintf(n->text, sizeof(n->text), "fitted by tlbsim calibrate on %s (%s) to the %u fit "
                  "cases of %s (probe run %s, %s; %u cases excluded as too noisy), policy %s; "
                  "relative RMS residual %.1f%% fit, %.1f%% on %u held-out cases; base value "
-                 "%.0f%s", date, calib_keys[k].what, r->nr_fit, o->meas, m->date, m->env.kind,
+                 "%.0f%s", date, calib_keys[k].what, r->nr_fit, o->meas_desc, m->date, m->env.kind,
                  c->nr_excluded, c->pol->name, 100 * r->fit_rms, 100 * r->held_rms,
                  r->nr_held, r->base[k],
                  r->state[k] == CK_AT_BOUND ? "; stopped at its range limit" : "");
@@ -166,7 +205,7 @@ static int write_calibrated(const struct cal_opts *o, const struct calib *c,
     const char *undet[64];
     struct meas_model_note notes[65];
     struct meas_calib_info ci = { .base = o->machine, .policy = c->pol->name,
-                                  .meas_path = o->meas, .fit_rms = r->fit_rms,
+                                  .meas_path = o->meas_list, .fit_rms = r->fit_rms,
                                   .held_rms = r->held_rms, .notes = notes };
     char date[32];
     time_t now = time(NULL);
@@ -217,15 +256,17 @@ static int write_calibrated(const struct cal_opts *o, const struct calib *c,
 
 static int calibrate_usage(FILE *f, int status)
 {
-    fputs("usage: tlbsim calibrate MEAS.json --machine BASE -o MINE.json [--policy P]\n"
-          "                        [--keep-freq] [--max-spread F]\n"
+    fputs("usage: tlbsim calibrate MEAS.json [MEAS.json...] --machine BASE -o MINE.json\n"
+          "                        [--policy P] [--keep-freq] [--max-spread F]\n"
           "Fit the timing keys of machine model BASE (a shipped name or a file) to the\n"
           "measurements of `tlbsim probe` by least squares on relative error, each case\n"
           "weighted by its own spread (sigma = (p90 - p10) / (2 median), at least 5%):\n"
           "every measured case is replayed through the simulator; two thirds of them\n"
           "are fitted, every third one (the 1st, 4th, ...) is held out.  Keys the data cannot\n"
           "determine keep BASE's value and are listed.  MINE.json is a model file whose\n"
-          "source lines say what each key was fitted on.\n"
+          "source lines say what each key was fitted on.  Several MEAS.json files (up to\n"
+          "16 probe runs of the same machine) are pooled: each case's repeats are those\n"
+          "of every run, so a case whose runs disagree has a wide spread.\n"
           "  --policy P     flush policy to replay under (default: the one the probe\n"
           "                 suggested for the environment it found)\n"
           "  --keep-freq    keep BASE's freq_mhz (default: the probed clock)\n"
@@ -253,7 +294,7 @@ int cmd_calibrate(int argc, char **argv)
         return EXIT_BADINPUT;
     if (rc)
         return calibrate_usage(rc == -1 ? stdout : stderr, rc == -1 ? EXIT_OK : EXIT_BADINPUT);
-    if ((rc = meas_load(o.meas, &m, &err)))
+    if ((rc = load_runs(&o, &m, &err)))
         return cal_exit(rc, &err);
     if ((rc = load_machine(o.machine, &base, path, sizeof(path), &err)) ||
         !(pol = cal_policy(o.policy, NULL, &m, &err))) {
@@ -321,8 +362,10 @@ static int validate_rows(const struct calib *c, const struct machine *mach, char
 
 static int validate_usage(FILE *f, int status)
 {
-    fputs("usage: tlbsim validate MEAS.json --machine MINE.json [--out DIR] [--policy P]\n"
-          "Replay every measured case of MEAS.json (from `tlbsim probe`) on the machine\n"
+    fputs("usage: tlbsim validate MEAS.json [MEAS.json...] --machine MINE.json [--out DIR]\n"
+          "                       [--policy P]\n"
+          "Replay every measured case of MEAS.json (from `tlbsim probe`; several files\n"
+          "are pooled as calibrate pools them) on the machine\n"
           "model and compare: prints a table and writes DIR/validation.csv (default\n"
           "DIR out) with case,measured_ns,simulated_ns,ratio,used_in_fit,spread,band,\n"
           "spread_exceeds_band (docs/output.md).  used_in_fit is 1 for the cases a\n"
@@ -350,7 +393,7 @@ int cmd_validate(int argc, char **argv)
 
     if (rc)
         return validate_usage(rc == -1 ? stdout : stderr, rc == -1 ? EXIT_OK : EXIT_BADINPUT);
-    if ((rc = meas_load(o.meas, &m, &err)))
+    if ((rc = load_runs(&o, &m, &err)))
         return cal_exit(rc, &err);
     if (!(rc = load_machine(o.machine, &mach, path, sizeof(path), &err)) &&
         !(rc = meas_model_calibration(path, &fit, &nr_fit, cal_policy_name,

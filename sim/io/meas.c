@@ -199,3 +199,110 @@ void meas_names_free(char **names, u32 nr)
 {
     lines_free(names, nr);
 }
+
+/* ---- pooling runs --------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Linear interpolation between the order statistics, as the probe does. */
+static double quantile(const double *sorted, u32 n, double q)
+{
+    double pos = q * (n - 1);
+    u32 i = (u32)pos;
+
+    return i + 1 < n ? sorted[i] + (pos - i) * (sorted[i + 1] - sorted[i]) : sorted[n - 1];
+}
+
+static const struct meas_case *pool_find(const struct meas *m, const char *name)
+{
+    for (u32 i = 0; i < m->nr_cases; i++)
+        if (!strcmp(m->cases[i].name, name))
+            return &m->cases[i];
+    return NULL;
+}
+
+/* c (a copy of runs[0]'s case, trace not yet copied) gets the pooled values. */
+static int pool_case(const struct meas *runs, u32 n, struct meas_case *c)
+{
+    u32 total = 0, k = 0, missing = 0;
+    double *v, *sorted;
+
+    for (u32 r = 0; r < n; r++) {
+        const struct meas_case *x = pool_find(&runs[r], c->name);
+        if (!x || x->skipped)
+            missing = missing ? missing : r + 1;
+        else
+            total += x->nr_rep ? x->nr_rep : 3;
+    }
+    c->rep_ns = NULL;
+    c->nr_rep = 0;
+    if (missing) {
+        c->skipped = true;
+        snprintf(c->reason, sizeof(c->reason), "not measured in every run (run %u)", missing);
+        return SIM_OK;
+    }
+    if (!(v = malloc(sizeof(double) * total)) || !(sorted = malloc(sizeof(double) * total))) {
+        free(v);
+        return SIM_ENOMEM;
+    }
+    for (u32 r = 0; r < n; r++) {
+        const struct meas_case *x = pool_find(&runs[r], c->name);
+        if (x->nr_rep) {
+            memcpy(v + k, x->rep_ns, sizeof(double) * x->nr_rep);
+            k += x->nr_rep;
+        } else {
+            v[k++] = x->ns_p10;
+            v[k++] = x->ns_median;
+            v[k++] = x->ns_p90;
+        }
+    }
+    memcpy(sorted, v, sizeof(double) * total);
+    qsort(sorted, total, sizeof(double), cmp_double);
+    c->ns_median = quantile(sorted, total, 0.5);
+    c->ns_p10 = quantile(sorted, total, 0.1);
+    c->ns_p90 = quantile(sorted, total, 0.9);
+    free(sorted);
+    c->rep_ns = v;
+    c->nr_rep = c->repeats = total;
+    return SIM_OK;
+}
+
+int meas_pool(const struct meas *runs, u32 n, struct meas *out, struct sim_err *err)
+{
+    int rc = SIM_OK;
+
+    memset(out, 0, sizeof(*out));
+    memcpy(out->date, runs[0].date, sizeof(out->date));
+    out->quick = runs[0].quick;
+    out->rounds = runs[0].rounds;
+    out->env = runs[0].env;
+    if (runs[0].nr_cases && !(out->cases = calloc(runs[0].nr_cases, sizeof(*out->cases))))
+        return sim_err_set(err, SIM_ENOMEM, "out of memory pooling %u runs", n);
+    for (u32 i = 0; i < runs[0].nr_cases && !rc; i++) {
+        struct meas_case *c = &out->cases[out->nr_cases];
+        *c = runs[0].cases[i];
+        c->trace = NULL;
+        c->nr_trace = 0;
+        c->rep_ns = NULL;
+        c->nr_rep = 0;
+        out->nr_cases++;
+        if (!c->skipped)
+            rc = pool_case(runs, n, c);
+        c->trace = rc ? NULL : calloc(runs[0].cases[i].nr_trace ? runs[0].cases[i].nr_trace : 1,
+                                      sizeof(char *));
+        if (!rc && !c->trace)
+            rc = SIM_ENOMEM;
+        for (u32 j = 0; !rc && j < runs[0].cases[i].nr_trace; j++, c->nr_trace++)
+            if (!(c->trace[j] = strdup(runs[0].cases[i].trace[j])))
+                rc = SIM_ENOMEM;
+    }
+    if (rc) {
+        meas_free(out);
+        return sim_err_set(err, rc, "out of memory pooling %u runs", n);
+    }
+    return SIM_OK;
+}

@@ -118,12 +118,21 @@ void meas_case_name(struct meas_case *c);
 int  meas_case_add(struct meas *m, const struct meas_case *c, struct sim_err *err);
 void meas_case_free(struct meas_case *c);       /* its trace and rep_ns; c stays reusable */
 
+/* Pool n runs of the probe on the same machine into *out: the cases of
+ * runs[0] measured (not skipped) in every run, each with the values of all
+ * runs as its repeats -- a run's per_repeat values, or its p10, median and
+ * p90 when it has none -- and median, p10 and p90 over those, so that a
+ * case whose runs disagree shows it in its spread.  Environment, date and
+ * traces from runs[0]; a case skipped or missing in some run is skipped,
+ * with the reason.  SIM_ENOMEM. */
+int  meas_pool(const struct meas *runs, u32 n, struct meas *out, struct sim_err *err);
+
 /* ---- calibrated machine files ------------------------------------------ */
 
 /* One line of a written model's "source" array per key it names. */
 struct meas_model_note {
     const char *key;                    /* machine key */
-    char text[400];
+    char text[600];
 };
 
 /* Write machine m as a model file that model_load reads back: every key of

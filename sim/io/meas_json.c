@@ -586,7 +586,7 @@ static void add_key(cJSON *o, const struct machine *m, const struct machine_key 
  * strings: "KEY: value", one "fit: NAME" / "held_out: NAME" per case. */
 static void cal_line(cJSON *a, const char *key, const char *value)
 {
-    char line[700];
+    char line[900];
 
     snprintf(line, sizeof(line), "%s: %s", key, value);
     cJSON_AddItemToArray(a, cJSON_CreateString(line));
@@ -602,7 +602,7 @@ int meas_write_model(const char *path, const struct machine *m,
                      const struct meas_calib_info *ci, struct sim_err *err)
 {
     cJSON *root = cJSON_CreateObject(), *src, *cal;
-    char line[600];
+    char line[800];
     int rc;
 
     cJSON_AddStringToObject(root, "_format", "tlbsim machine model written by `tlbsim calibrate`; "
