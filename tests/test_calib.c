@@ -409,6 +409,19 @@ Test(calib, bad_files, .timeout = 120)
 
 /* ---- the probe on this machine --------------------------------------------- */
 
+/* Run `tlbsim ARGV` in ws, expect exit 0, and return ws/FILE (malloc'd). */
+static char *run_slurp(const struct cli_ws *ws, const char *const *argv, unsigned timeout_s,
+                       struct cli_res *r, const char *file)
+{
+    char path[512], *text;
+
+    cli_run(ws, argv, timeout_s, r);
+    cr_assert_eq(r->status, 0, "%s: %s", argv[0], r->err);
+    text = cli_slurp(cli_path(ws, file, path, sizeof(path)), NULL);
+    cr_assert(text, "%s: no %s", argv[0], file);
+    return text;
+}
+
 /* Run `tlbsim probe ARGV` (writing meas.json) in ws and load its file. */
 static void probe_and_load(const struct cli_ws *ws, const char *const *argv, unsigned timeout_s,
                            struct cli_res *r, struct meas *m)
@@ -427,7 +440,6 @@ Test(calib, probe_quick_end_to_end, .timeout = 600)
     struct cli_ws ws;
     struct cli_res r;
     struct meas m;
-    char path[512];
     const char *const probe[] = { "probe", "--quick", "-o", "meas.json", NULL };
     const char *const cal[] = { "calibrate", "meas.json", "--machine", "kvm-guest-skylake",
                                 "-o", "mine.json", NULL };
@@ -452,10 +464,7 @@ Test(calib, probe_quick_end_to_end, .timeout = 600)
     meas_free(&m);
     cli_run(&ws, cal, 300, &r);
     cr_assert_eq(r.status, 0, "calibrate: %s", r.err);
-    cli_run(&ws, val, 300, &r);
-    cr_assert_eq(r.status, 0, "validate: %s", r.err);
-    char *csv = cli_slurp(cli_path(&ws, "v/validation.csv", path, sizeof(path)), NULL);
-    cr_assert(csv);
+    char *csv = run_slurp(&ws, val, 300, &r, "v/validation.csv");
     cr_expect(!strncmp(csv, "case,measured_ns,simulated_ns,ratio,used_in_fit,spread,band,"
                        "spread_exceeds_band\n", 80));
     cr_expect_eq(cli_lines(csv), (int)ok + 1);
@@ -570,10 +579,7 @@ Test(calib, spread_in_validate_and_calibrate, .timeout = 300)
                  "%s", err.msg);
     meas_free(&m);
 
-    cli_run(&ws, val, 120, &r);
-    cr_assert_eq(r.status, 0, "validate: %s", r.err);
-    char *csv = cli_slurp(cli_path(&ws, "v/validation.csv", path, sizeof(path)), NULL);
-    cr_assert(csv);
+    char *csv = run_slurp(&ws, val, 120, &r, "v/validation.csv");
     /* not calibrated: every case is held to +-25%, so "wider" means > 50% */
     cr_expect(strstr(csv, "\nmadvise-1p-none,") && strstr(strstr(csv, "\nmadvise-1p-none,"),
               ",0,0.6000,0.25,1\n"), "%s", csv);
@@ -599,10 +605,7 @@ Test(calib, spread_in_validate_and_calibrate, .timeout = 300)
     /* validate on the calibrated model: the excluded fit-set case is not used_in_fit */
     const char *const val2[] = { "validate", "meas.json", "--machine", "mine.json", "--out", "w",
                                  NULL };
-    cli_run(&ws, val2, 120, &r);
-    cr_assert_eq(r.status, 0, "validate: %s", r.err);
-    csv = cli_slurp(cli_path(&ws, "w/validation.csv", path, sizeof(path)), NULL);
-    cr_assert(csv);
+    csv = run_slurp(&ws, val2, 120, &r, "w/validation.csv");
     cr_expect(strstr(strstr(csv, "\nmadvise-34p-none,"), ",0,0.7000,0.25,1\n"), "%s", csv);
     cr_expect(strstr(strstr(csv, "\nmadvise-2p-none,"), ",1,0.4000,0.15,1\n"),
               "a fitted case is held to +-15%%: 40%% is wider: %s", csv);
@@ -646,10 +649,7 @@ Test(calib, repeatability_of_two_runs, .timeout = 120)
                                 &err), SIM_OK, "%s", err.msg);
         meas_free(&m);
     }
-    cli_run(&ws, rep, 60, &r);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    char *csv = cli_slurp(cli_path(&ws, "o/repeatability.csv", path, sizeof(path)), NULL);
-    cr_assert(csv);
+    char *csv = run_slurp(&ws, rep, 60, &r, "o/repeatability.csv");
     /* median of 10000 and 12000 is 11000; (12000 - 10000) / 11000 */
     cr_expect(strstr(csv, "\nmadvise-8p-none,2,11000.0,10000.0,12000.0,0.1818,0.4000\n"), "%s", csv);
     cr_expect(strstr(csv, "\nmadvise-8p-spin1,2,45000.0,40000.0,50000.0,0.2222,0.0000\n"), "%s", csv);
@@ -727,17 +727,11 @@ Test(calib, pooled_runs, .timeout = 300)
                                 "-o", "mine.json", "--max-spread", "0", NULL };
     const char *const val[] = { "validate", "a.json", "b.json", "--machine", "mine.json",
                                 "--out", "v", NULL };
-    cli_run(&ws, cal, 300, &r);
-    cr_assert_eq(r.status, 0, "calibrate: %s", r.err);
-    char *mine = cli_slurp(cli_path(&ws, "mine.json", path, sizeof(path)), NULL);
-    cr_assert(mine);
+    char *mine = run_slurp(&ws, cal, 300, &r, "mine.json");
     cr_expect(strstr(mine, "\"measurements: a.json, b.json (pooled)\""), "%s", mine);
     cr_expect(strstr(mine, "cases of a.json + 1 more runs pooled"), "%s", mine);
     free(mine);
-    cli_run(&ws, val, 120, &r);
-    cr_assert_eq(r.status, 0, "validate: %s", r.err);
-    char *csv = cli_slurp(cli_path(&ws, "v/validation.csv", path, sizeof(path)), NULL);
-    cr_assert(csv);
+    char *csv = run_slurp(&ws, val, 120, &r, "v/validation.csv");
     cr_expect(strstr(csv, "\nmadvise-1p-none,1160.0,"), "the pooled median: %s", csv);
     cr_expect(!strstr(csv, "madvise-16p-none"), "a case not in every run has no row: %s", csv);
     free(csv);

@@ -449,20 +449,6 @@ static int sibs_start(struct sib *s, u32 n, const int *cpus, bool sleep, char *w
 
 /* ==== one case =========================================================== */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double quantile(const double *sorted, u32 n, double q)
-{
-    double pos = q * (n - 1);
-    u32 i = (u32)pos;
-
-    return i + 1 < n ? sorted[i] + (pos - i) * (sorted[i + 1] - sorted[i]) : sorted[n - 1];
-}
-
 static void touch(char *p, u32 pages)
 {
     for (u32 i = 0; i < pages; i++)
@@ -552,8 +538,8 @@ static int time_repeats(const struct probe_opts *o, struct pcase *pc, char *at, 
         }
         /* The median call of the repeat: a call the scheduler preempted
          * (other tasks on a shared machine) does not move it. */
-        qsort(calls, o->iterations, sizeof(calls[0]), cmp_double);
-        c->rep_ns[pc->done++] = quantile(calls, o->iterations, 0.5);
+        meas_sort(calls, o->iterations);
+        c->rep_ns[pc->done++] = meas_quantile(calls, o->iterations, 0.5);
     }
     free(calls);
     return 0;
@@ -595,12 +581,12 @@ static void finish_case(struct ctx *x, struct pcase *pc)
         return;
     }
     memcpy(sorted, c->rep_ns, sizeof(double) * pc->done);
-    qsort(sorted, pc->done, sizeof(sorted[0]), cmp_double);
+    meas_sort(sorted, pc->done);
     c->repeats = c->nr_rep = pc->done;
     c->iterations = x->o->iterations;
-    c->ns_median = quantile(sorted, pc->done, 0.5);
-    c->ns_p10 = quantile(sorted, pc->done, 0.1);
-    c->ns_p90 = quantile(sorted, pc->done, 0.9);
+    c->ns_median = meas_quantile(sorted, pc->done, 0.5);
+    c->ns_p10 = meas_quantile(sorted, pc->done, 0.1);
+    c->ns_p90 = meas_quantile(sorted, pc->done, 0.9);
     free(sorted);
     if ((c->have_irqs = pc->irqs)) {
         c->tlb_per_call = (double)pc->tlb / nr_calls;

@@ -72,16 +72,10 @@ static const struct meas_case *find_case(const struct meas *m, const char *name)
     return NULL;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median_of(double *v, u32 n)
 {
-    qsort(v, n, sizeof(v[0]), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    meas_sort(v, n);
+    return meas_quantile(v, n, 0.5);
 }
 
 struct rep_sum {

@@ -208,8 +208,12 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Linear interpolation between the order statistics, as the probe does. */
-static double quantile(const double *sorted, u32 n, double q)
+void meas_sort(double *v, u32 n)
+{
+    qsort(v, n, sizeof(v[0]), cmp_double);
+}
+
+double meas_quantile(const double *sorted, u32 n, double q)
 {
     double pos = q * (n - 1);
     u32 i = (u32)pos;
@@ -261,10 +265,10 @@ static int pool_case(const struct meas *runs, u32 n, struct meas_case *c)
         }
     }
     memcpy(sorted, v, sizeof(double) * total);
-    qsort(sorted, total, sizeof(double), cmp_double);
-    c->ns_median = quantile(sorted, total, 0.5);
-    c->ns_p10 = quantile(sorted, total, 0.1);
-    c->ns_p90 = quantile(sorted, total, 0.9);
+    meas_sort(sorted, total);
+    c->ns_median = meas_quantile(sorted, total, 0.5);
+    c->ns_p10 = meas_quantile(sorted, total, 0.1);
+    c->ns_p90 = meas_quantile(sorted, total, 0.9);
     free(sorted);
     c->rep_ns = v;
     c->nr_rep = c->repeats = total;

@@ -118,6 +118,12 @@ void meas_case_name(struct meas_case *c);
 int  meas_case_add(struct meas *m, const struct meas_case *c, struct sim_err *err);
 void meas_case_free(struct meas_case *c);       /* its trace and rep_ns; c stays reusable */
 
+/* Sort n values ascending; the q-quantile (0..1) of n >= 1 sorted values,
+ * interpolated linearly between the order statistics (how the probe's
+ * median, p10 and p90 are defined). */
+void   meas_sort(double *v, u32 n);
+double meas_quantile(const double *sorted, u32 n, double q);
+
 /* Pool n runs of the probe on the same machine into *out: the cases of
  * runs[0] measured (not skipped) in every run, each with the values of all
  * runs as its repeats -- a run's per_repeat values, or its p10, median and
