@@ -707,10 +707,10 @@ static void warm_up(struct ctx *x)
         sibs_stop(x->sibs, n - 1);
 }
 
-/* Every case, --rounds times over the list: round r runs each case's
- * repeats r, r + rounds, ... (so the share of each case is the same in
- * every round, give or take one), and slow drift of the machine reaches
- * every case alike. */
+/* Every case, --rounds times over the list: each round runs the next
+ * repeats / rounds repeats of every case (the first repeats % rounds
+ * rounds one more), so that slow drift of the machine reaches every case
+ * alike. */
 static int run_all(struct ctx *x, struct meas *m, struct sim_err *err)
 {
     u32 n = list_cases(x, NULL), rounds = x->o->rounds;
