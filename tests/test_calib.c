@@ -288,6 +288,8 @@ Test(calib, roundtrip)
     m.cases[3].have_events = true;
     m.cases[3].events_per_call[1] = 2;
     m.rounds = 3;
+    m.env.load_start = 1.25;
+    m.env.load_end = 3.5;
     m.cases[4].repeats = m.cases[4].nr_rep = 3;
     m.cases[4].rep_ns = calloc(3, sizeof(double));
     cr_assert(m.cases[4].rep_ns);
@@ -312,6 +314,7 @@ Test(calib, roundtrip)
     cr_expect(back.cases[3].have_events && back.cases[3].events_per_call[1] == 2);
     cr_expect_str_eq(back.env.policy, "pv-kvm");
     cr_expect_eq(back.rounds, 3);
+    cr_expect(back.env.load_start == 1.25 && back.env.load_end == 3.5);
     cr_expect_eq(back.cases[4].nr_rep, 3);
     cr_expect(back.cases[4].rep_ns && back.cases[4].rep_ns[0] == 7.5 &&
               back.cases[4].rep_ns[1] == 0 && back.cases[4].rep_ns[2] == 1e6);
@@ -450,6 +453,8 @@ Test(calib, probe_quick_end_to_end, .timeout = 600)
     probe_and_load(&ws, probe, 300, &r, &m);
     cr_expect(m.quick);
     cr_expect(m.env.kind[0] && m.env.cpus_online >= 1);
+    cr_expect(m.env.load_start >= 0 && m.env.load_end >= 0, "load average %g, %g",
+              m.env.load_start, m.env.load_end);
     cr_expect_eq(m.nr_cases % 9, 0, "%u cases: 3 ops x 3 page counts x modes", m.nr_cases);
     u32 ok = 0;
     for (u32 i = 0; i < m.nr_cases; i++) {

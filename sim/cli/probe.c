@@ -185,6 +185,19 @@ static void env_cpuinfo(struct meas_env *e)
         fclose(f);
 }
 
+/* The 1-minute load average (/proc/loadavg), or -1. */
+static double loadavg(void)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    double l = -1;
+
+    if (f && fscanf(f, "%lf", &l) != 1)
+        l = -1;
+    if (f)
+        fclose(f);
+    return l;
+}
+
 static double timer_cost(void)
 {
     double t0 = now_ns(), t1 = t0;
@@ -785,6 +798,7 @@ static void env_detect(struct ctx *x, struct meas_env *e)
     e->cpus_allowed = x->nr_cpus;
     e->interrupts = read_irqs(&a, &b);
     e->timer_ns = timer_cost();
+    e->load_start = loadavg();
 }
 
 /* The policy that fits what was found.  Spinning siblings hold the mm
@@ -922,12 +936,17 @@ int cmd_probe(int argc, char **argv)
             m.env.kernel, m.env.cpus_online, m.env.cpus_allowed, m.env.pcid ? "yes" : "no",
             m.env.invlpgb ? "yes" : "no", m.env.interrupts ? "yes" : "no",
             m.env.tracefs ? "yes" : m.env.tracefs_reason);
+    if (m.env.load_start > 0.5 * x.nr_cpus)
+        fprintf(stderr, "probe: load average %.1f on %u CPUs: other work will inflate and scatter "
+                "these numbers; measure on a quiet machine (docs/validation.md)\n",
+                m.env.load_start, x.nr_cpus);
     if (x.nr_cpus == 0 || pin_self(x.cpus[0]))
         rc = sim_err_set(&err, SIM_EINTERNAL, "probe: cannot run on CPU %d of the affinity mask",
                          x.nr_cpus ? x.cpus[0] : -1);
     else
         rc = run_all(&x, &m, &err);
     tracer_close(&x.tr);
+    m.env.load_end = loadavg();
     sched_setaffinity(0, sizeof(saved), &saved);
     env_policy(&m.env, &m);
     if (!rc)

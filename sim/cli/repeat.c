@@ -198,9 +198,13 @@ int cmd_repeatability(int argc, char **argv)
         if ((rc = meas_load(o.meas[loaded], &m[loaded], &err)))
             break;
     if (!rc) {
-        for (u32 r = 0; r < o.nr; r++)
-            printf("run %u: %s (%s, %s, rounds %u)\n", r + 1, o.meas[r], m[r].date,
+        for (u32 r = 0; r < o.nr; r++) {
+            printf("run %u: %s (%s, %s, rounds %u", r + 1, o.meas[r], m[r].date,
                    m[r].env.kind, m[r].rounds);
+            if (m[r].env.load_start >= 0)
+                printf(", load average %.1f to %.1f", m[r].env.load_start, m[r].env.load_end);
+            printf(")\n");
+        }
         rc = write_tables(&o, m, &sum, &err);
     }
     for (u32 r = 0; r < loaded; r++)

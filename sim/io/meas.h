@@ -66,6 +66,7 @@ struct meas_env {
     bool flush_without_ipis;            /* spinning siblings, yet the TLB row stayed 0 */
     char tracefs_reason[MEAS_TEXT_MAX]; /* why not, when !tracefs */
     double timer_ns;                    /* cost of one clock_gettime pair, included in ns */
+    double load_start, load_end;        /* 1-minute load average before and after; -1 unknown */
     char policy[32];                    /* flush policy that fits the environment */
 };
 

@@ -70,6 +70,10 @@ static void add_env(cJSON *o, const struct meas_env *e)
     cJSON_AddStringToObject(o, "tracefs_reason", e->tracefs_reason);
     cJSON_AddBoolToObject(o, "flush_without_ipis", e->flush_without_ipis);
     cJSON_AddNumberToObject(o, "timer_ns", e->timer_ns);
+    if (e->load_start >= 0 && e->load_end >= 0) {
+        cJSON_AddNumberToObject(o, "loadavg_start", e->load_start);
+        cJSON_AddNumberToObject(o, "loadavg_end", e->load_end);
+    }
     cJSON_AddStringToObject(o, "policy", e->policy);
 }
 
@@ -251,11 +255,13 @@ static int read_env(struct rd *r, const cJSON *o, struct meas_env *e)
         "kind", "hypervisor_signature", "hypervisor_kernel", "kvm_pv_tlb_flush",
         "kvm_pv_send_ipi", "hyperv_remote_flush", "pcid", "invpcid", "invlpgb", "cpu_model",
         "cpu_mhz", "kernel", "cpus_online", "cpus_allowed", "interrupts", "tracefs",
-        "tracefs_reason", "flush_without_ipis", "timer_ns", "policy", "notes", NULL,
+        "tracefs_reason", "flush_without_ipis", "timer_ns", "loadavg_start", "loadavg_end",
+        "policy", "notes", NULL,
     };
     int rc;
 
     snprintf(r->field, sizeof(r->field), "environment");
+    e->load_start = e->load_end = -1;
     if (!cJSON_IsObject(o))
         return bad(r, SIM_EPARSE, "", "must be an object");
     if ((rc = check_members(r, o, known)) ||
@@ -278,6 +284,8 @@ static int read_env(struct rd *r, const cJSON *o, struct meas_env *e)
         (rc = get_str(r, o, "tracefs_reason", e->tracefs_reason, sizeof(e->tracefs_reason), false)) ||
         (rc = get_bool(r, o, "flush_without_ipis", &e->flush_without_ipis)) ||
         (rc = get_num(r, o, "timer_ns", 0, 1e9, &e->timer_ns, false)) ||
+        (rc = get_num(r, o, "loadavg_start", 0, 1e6, &e->load_start, false)) ||
+        (rc = get_num(r, o, "loadavg_end", 0, 1e6, &e->load_end, false)) ||
         (rc = get_str(r, o, "policy", e->policy, sizeof(e->policy), false)))
         return rc;
     return SIM_OK;
