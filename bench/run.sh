@@ -338,7 +338,10 @@ target "one address per op, binary (Mrefs/s)" "$(mrefs hot1-8M)" ">=" 35 M/s
 target "hot binary / ceiling.c, same flags" \
        "$(awk -v t="$(v hot-160M refs_per_s)" -v c="$ceil_hot" 'BEGIN { printf "%.2f", t / c }')" ">=" 0.8 x
 target "JSON, other key order / canonical, CPU time" "$(ratio jsonr-6M json-6M cpu_s)" "<=" 1.15 x
-target "--policy all (9) / one policy, JSON, CPU time" "$(ratio all-json-6M json-6M cpu_s)" "<=" 5 x
+# `all` ran 9 policies when the target was set; it runs every policy now
+# (12 and counting), so the label says how many this run had.
+npol=$(($(wc -l < "$OUT/all-json-6M/summary.csv" 2> /dev/null || echo 1) - 1))
+target "--policy all ($npol) / one policy, JSON, CPU time" "$(ratio all-json-6M json-6M cpu_s)" "<=" 5 x
 target "100,000 small address spaces: peak RSS (MB)" "$(v mms-100k peak_rss_mb)" "<=" 2048 MB
 target "100,000 small address spaces: CPU s" "$(v mms-100k cpu_s)" "<=" 10 s
 target "shootdowns, 256 CPUs (flushes/min)" "$(v shoot256-1k flushes_per_min)" ">=" 1000000 /min
