@@ -56,8 +56,11 @@ static int rep_parse(int argc, char **argv, struct rep_opts *o)
         default:  return rep_usage(stderr, EXIT_BADINPUT);
         }
     }
-    if (argc - optind < 2 || argc - optind > REP_MAX_RUNS)
-        return rep_usage(stderr, EXIT_BADINPUT);
+    if (argc - optind < 2 || argc - optind > REP_MAX_RUNS) {
+        fprintf(stderr, "tlbsim: repeatability: %d measurement file(s) given; it compares "
+                "2 to %d (see --help)\n", argc - optind, REP_MAX_RUNS);
+        return EXIT_BADINPUT;
+    }
     for (int i = optind; i < argc; i++)
         o->meas[o->nr++] = argv[i];
     return EXIT_OK;
