@@ -138,7 +138,7 @@ static cycles_t vcpu_migrate(struct sim *s, struct sim_cpu *sc)
 void host_ept_changed(struct sim *s)
 {
     mm_pte_changed(&s->init_mm);
-    for (u32 i = 1; i <= TRACE_MAX_MMS; i++)
+    for (u32 i = 1; i <= s->mm_idx_high; i++)
         if (s->mm_by_idx[i])
             mm_pte_changed(s->mm_by_idx[i]);
 }

@@ -95,6 +95,8 @@ static int mm_create(struct sim *s, const struct trace_op *op)
     s->env.now = s->now;
     mm->next_trim_cpumask = flush_jiffies(&s->env) + s->m.hz;
     s->mm_by_idx[mm->idx] = mm;
+    if (mm->idx > s->mm_idx_high)
+        s->mm_idx_high = mm->idx;
     mm_hash_insert(s, mm);
     return SIM_OK;
 }
@@ -720,7 +722,7 @@ static void check_invariants(struct sim *s)
         sim_fail(s, SIM_EINTERNAL, 0, "invariant", "kernel page-table check failed");
     if (s->m.ept && !ept_check(&s->ept))
         sim_fail(s, SIM_EINTERNAL, 0, "invariant", "EPT check failed");
-    for (u32 i = 1; i <= TRACE_MAX_MMS; i++)
+    for (u32 i = 1; i <= s->mm_idx_high; i++)
         if (s->mm_by_idx[i] && !pt_check(&s->mm_by_idx[i]->pt)) {
             sim_fail(s, SIM_EINTERNAL, 0, "invariant", "page-table check failed");
             return;
@@ -849,7 +851,7 @@ void sim_destroy(struct sim *s)
         free(s->sd_all);
         s->sd_all = n;
     }
-    for (u32 i = 1; s->mm_by_idx && i <= TRACE_MAX_MMS; i++)
+    for (u32 i = 1; s->mm_by_idx && i <= s->mm_idx_high; i++)
         if (s->mm_by_idx[i]) {
             mm_destroy(s->mm_by_idx[i]);
             free(s->mm_by_idx[i]);

@@ -109,6 +109,7 @@ struct sim {
     struct mm init_mm;
     struct mm_hslot *mm_hash;           /* trace id -> mm */
     struct mm **mm_by_idx;              /* idx -> mm (1..TRACE_MAX_MMS) */
+    u32 mm_idx_high;                    /* highest idx ever handed out: loops over mm_by_idx stop there */
     u16 *free_idx;
     u32 nr_free_idx;
     u64 next_ctx_id;
