@@ -280,8 +280,11 @@ struct trace_header {
 /* A stream of checked ops, pulled in file order (sim/io/trace.h makes one
  * from an open reader: trace_src()).  next returns 1 with *op filled, 0 at
  * the end, or a negative SIM_E* code with err->msg = "FILE:LINE: FIELD:
- * what" (sticky).  progress is the fraction read (0 if unknown); close
- * releases it (the engine calls it once, at sim_destroy). */
+ * what" (sticky).  A shared source (sim/engine/lockstep.h) may also return
+ * TRACE_SRC_WAIT: no op yet, ask again once it has read more.  progress is
+ * the fraction read (0 if unknown); close releases it (the engine calls it
+ * once, at sim_destroy). */
+#define TRACE_SRC_WAIT 2
 struct trace_src {
     void *ctx;                          /* the reader */
     int (*next)(void *ctx, struct trace_op *op, struct sim_err *err);

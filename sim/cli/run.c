@@ -1,8 +1,10 @@
 /* sim/cli/run.c - `tlbsim run`: one simulation per policy, outputs to CSV.
  *
- * Each policy (and, with --repeat N, each of its N seeds) runs in its own
- * process when several are asked for (the job pool of jobs.h, up to --jobs
- * at once); every run writes its rows to part files in a private directory
+ * The runs (each policy and, with --repeat N, each of its N seeds) are
+ * split into up to --jobs groups of at most GROUP_MAX, each a process of
+ * the job pool of jobs.h when there are several (up to --jobs at once).  A
+ * group reads the trace once for all its runs, which go in lockstep
+ * (sim/engine/lockstep.h); every run writes its rows to part files in a private directory
  * under --out, and the parent assembles summary.csv, cpus.csv, flushes.csv
  * and timeline.csv in policy order, so the output is the same whatever the
  * number of workers.  All files are renamed into place at the end; an error
@@ -28,6 +30,7 @@
 
 #include "../../models/machine.h"
 #include "../../models/policy.h"
+#include "../engine/lockstep.h"
 #include "../engine/sim.h"
 #include "../io/columns.h"
 #include "../io/csv.h"
@@ -45,6 +48,8 @@
 #define MAX_REPEAT 1000
 #define PROGRESS_TTY_S  0.5             /* seconds between progress updates on a TTY */
 #define PROGRESS_LOG_S  2.0             /* ... between --progress lines elsewhere */
+#define PROGRESS_CYCLES 50000000        /* simulated cycles between progress checks */
+#define GROUP_MAX 16                    /* simulations one process runs in lockstep */
 
 struct run_opts {
     const char *trace;
@@ -65,13 +70,15 @@ struct run_opts {
     u32 repeat;                         /* runs per policy (--repeat), >= 1 */
 };
 
-static struct sim *volatile running_sim;   /* read by the signal handler */
+/* This process's simulations, read by the signal handler. */
+static struct sim *volatile running_sims[GROUP_MAX];
 
-/* jobs_signals() hook, in the handler: stop this process's simulation. */
-static void stop_running_sim(void)
+/* jobs_signals() hook, in the handler: stop this process's simulations. */
+static void stop_running_sims(void)
 {
-    if (running_sim)
-        sim_interrupt(running_sim);
+    for (u32 i = 0; i < GROUP_MAX; i++)
+        if (running_sims[i])
+            sim_interrupt(running_sims[i]);
 }
 
 /* ---- output rows ------------------------------------------------------ */
@@ -345,86 +352,229 @@ static int close_part(FILE *f, const char *dir, int rc, struct sim_err *err)
     return rc;
 }
 
-/* Run job n: policy n / repeat with seed offset n % repeat; rows go to part
- * files DIR/N.* (only .summary after the first repeat).  Returns a SIM_E* code. */
-static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_err *err)
+/* One run in progress: policy n / repeat with seed offset n % repeat;
+ * rows go to part files DIR/N.* (only .summary after the first repeat). */
+struct job {
+    u32 n, rep;
+    const char *policy;
+    struct machine m;
+    struct sim *s;
+    struct run_out out;
+    FILE *fs, *fc;
+    struct timespec last;               /* last progress line */
+    bool shown;                         /* a progress line is on the TTY */
+};
+
+/* Finish job j, whose run ended with rc (SIM_OK: it ran to the end; its
+ * rows are written): close its part files, free it.  Returns rc or a
+ * write error. */
+static int job_end(const struct run_opts *o, const char *dir, struct job *j, int rc,
+                   struct sim_err *err)
+{
+    char p[4200];
+
+    if (rc == SIM_OK) {
+        progress(o, j->policy, j->s, &j->last, true);
+        write_summary(j->fs, o->trace, &j->m, j->policy, j->s);
+        if (j->fc)
+            write_cpus(j->fc, j->policy, j->s);
+        if (!o->quiet && j->rep == 0)
+            print_human(stdout, j->policy, j->s);
+    }
+    rc = close_part(j->out.flushes, dir, rc, err);
+    rc = close_part(j->out.timeline, dir, rc, err);
+    rc = close_part(j->out.tlblog, dir, rc, err);
+    if (j->out.tlblog && !rc) {
+        snprintf(p, sizeof(p), "%s/%u.tlblog", dir, j->n);
+        rc = sort_tlblog(p, err);
+    }
+    rc = close_part(j->fs, dir, rc, err);
+    rc = close_part(j->fc, dir, rc, err);
+    sim_destroy(j->s);
+    j->s = NULL;
+    return rc;
+}
+
+/* Set job n up to read src (which it owns from here on, also on failure)
+ * of a trace with header hdr.  Returns a SIM_E* code. */
+static int job_start(const struct run_opts *o, u32 n, const char *dir, struct trace_src src,
+                     const struct trace_header *hdr, struct job *j, struct sim_err *err)
 {
     const char *policy = o->policies[n / o->repeat];
     u32 rep = n % o->repeat;
-    const struct flush_policy *pol = flush_policy_find(policy);
-    struct trace_reader *r = NULL;
-    struct trace_header hdr;
-    struct machine m;
-    struct sim *s = NULL;
-    struct run_out out = { .policy = policy };
-    char p[4200];
-    FILE *fs = NULL, *fc = NULL;
-    struct timespec last;
     int rc;
 
-    if ((rc = trace_open(o->input ? o->input : o->trace, &r, &hdr, err)))
-        return rc;
-    if (o->input)
-        trace_set_first_line(r, o->input_line);
-    machine_init(&m);
-    if ((rc = load_machine(o, hdr.cpus, &m, err)))
+    *j = (struct job){ .n = n, .rep = rep, .policy = policy, .out = { .policy = policy } };
+    machine_init(&j->m);
+    if ((rc = load_machine(o, hdr->cpus, &j->m, err)))
         goto out;
-    m.seed += rep;                      /* the documented derivation: S + r */
-    out.freq_mhz = m.freq_mhz;
-    if ((rc = open_part(&fs, dir, n, "summary", err)) ||
-        (rep == 0 && ((rc = open_part(&out.flushes, dir, n, "flushes", err)) ||
-                      (rc = open_part(&out.timeline, dir, n, "timeline", err)) ||
-                      (rc = open_part(&fc, dir, n, "cpus", err)))) ||
-        (o->tlb_log && rep == 0 && (rc = open_part(&out.tlblog, dir, n, "tlblog", err))))
+    j->m.seed += rep;                   /* the documented derivation: S + r */
+    j->out.freq_mhz = j->m.freq_mhz;
+    if ((rc = open_part(&j->fs, dir, n, "summary", err)) ||
+        (rep == 0 && ((rc = open_part(&j->out.flushes, dir, n, "flushes", err)) ||
+                      (rc = open_part(&j->out.timeline, dir, n, "timeline", err)) ||
+                      (rc = open_part(&j->fc, dir, n, "cpus", err)))) ||
+        (o->tlb_log && rep == 0 && (rc = open_part(&j->out.tlblog, dir, n, "tlblog", err))))
         goto out;
     struct sim_config cfg = {
-        .m = &m, .pol = pol, .src = trace_src(r), .hdr = &hdr, .trace_path = o->trace,
-        .hooks = { .arg = &out, .flush = out.flushes ? hook_flush : NULL,
-                   .interval = out.timeline ? hook_interval : NULL,
-                   .mark = out.timeline ? hook_mark : NULL,
-                   .tlb_event = out.tlblog ? hook_tlb_event : NULL },
+        .m = &j->m, .pol = flush_policy_find(policy), .src = src, .hdr = hdr,
+        .trace_path = o->trace,
+        .hooks = { .arg = &j->out, .flush = j->out.flushes ? hook_flush : NULL,
+                   .interval = j->out.timeline ? hook_interval : NULL,
+                   .mark = j->out.timeline ? hook_mark : NULL,
+                   .tlb_event = j->out.tlblog ? hook_tlb_event : NULL },
         .interval = o->interval, .check_invariants = o->check,
     };
-    if ((rc = sim_create(&cfg, &s, err)))
+    if ((rc = sim_create(&cfg, &j->s, err)))
         goto out;
-    r = NULL;                           /* the sim owns it now */
-    running_sim = s;
-    if (jobs_interrupted)               /* a signal before running_sim was set */
-        sim_interrupt(s);
-    clock_gettime(CLOCK_MONOTONIC, &last);
+    clock_gettime(CLOCK_MONOTONIC, &j->last);
+    return SIM_OK;
+out:
+    if (src.close)
+        src.close(src.ctx);
+    return job_end(o, dir, j, rc, err);
+}
+
+/* After a stretch of job j's run: its progress line. */
+static void job_progress(const struct run_opts *o, struct job *j)
+{
+    struct timespec before = j->last;
+
+    progress(o, j->policy, j->s, &j->last, false);
+    j->shown |= j->last.tv_sec != before.tv_sec || j->last.tv_nsec != before.tv_nsec;
+}
+
+/* Open what the runs read: the trace, or its binary copy. */
+static int open_input(const struct run_opts *o, struct trace_reader **r,
+                      struct trace_header *hdr, struct sim_err *err)
+{
+    int rc = trace_open(o->input ? o->input : o->trace, r, hdr, err);
+
+    if (!rc && o->input)
+        trace_set_first_line(*r, o->input_line);
+    return rc;
+}
+
+/* Run job n alone, reading the input itself.  Returns a SIM_E* code. */
+static int run_one(const struct run_opts *o, u32 n, const char *dir, struct sim_err *err)
+{
+    struct trace_reader *r;
+    struct trace_header hdr;
+    struct job j;
+    int rc;
+
+    if ((rc = open_input(o, &r, &hdr, err)) ||
+        (rc = job_start(o, n, dir, trace_src(r), &hdr, &j, err)))
+        return rc;
+    running_sims[0] = j.s;
+    if (jobs_interrupted)               /* a signal before running_sims was set */
+        sim_interrupt(j.s);
+    while ((rc = sim_run(j.s, sim_now(j.s) + PROGRESS_CYCLES, err)) > 0)
+        job_progress(o, &j);
+    running_sims[0] = NULL;
+    if (!o->quiet && isatty(2) && j.shown)
+        fputs("\r\033[K", stderr);
+    return job_end(o, dir, &j, rc, err);
+}
+
+struct group {
+    const struct run_opts *o;
+    struct job *jobs;
+};
+
+static void group_ran(void *arg, u32 i)
+{
+    struct group *g = arg;
+
+    job_progress(g->o, &g->jobs[i]);
+}
+
+/* Run jobs first .. first + nr - 1 (nr <= GROUP_MAX) in lockstep over one
+ * read of the input (lockstep.h).  The outcome is what running them one
+ * after another would give: the rows and stdout summaries of the jobs
+ * before the first that fails, and that one's error. */
+static int run_group(const struct run_opts *o, u32 first, u32 nr, const char *dir,
+                     struct sim_err *err)
+{
+    struct trace_reader *r;
+    struct trace_header hdr;
+    struct src_tee *t;
+    struct job *jobs;
+    struct sim **sims;
+    struct sim_err *errs;
+    int *rcs, rc;
+    u32 started = 0;
     bool shown = false;
-    /* Progress every 50M simulated cycles (times stay below 2^61). */
-    while ((rc = sim_run(s, sim_now(s) + 50000000, err)) > 0) {
-        struct timespec before = last;
-        progress(o, policy, s, &last, false);
-        shown |= last.tv_sec != before.tv_sec || last.tv_nsec != before.tv_nsec;
+
+    if (nr == 1)
+        return run_one(o, first, dir, err);
+    jobs = calloc(nr, sizeof(*jobs));
+    sims = calloc(nr, sizeof(*sims));
+    errs = calloc(nr, sizeof(*errs));
+    rcs = calloc(nr, sizeof(*rcs));
+    if (!jobs || !sims || !errs || !rcs) {
+        rc = sim_err_set(err, SIM_ENOMEM, "out of memory");
+        goto out;
     }
-    running_sim = NULL;
+    if ((rc = open_input(o, &r, &hdr, err)) ||
+        (rc = src_tee_create(trace_src(r), nr, &t, err)))
+        goto out;
+    for (; started < nr; started++) {
+        if ((rc = job_start(o, first + started, dir, src_tee_branch(t, started), &hdr,
+                            &jobs[started], err)))
+            break;
+        sims[started] = jobs[started].s;
+    }
+    if (!rc) {
+        struct group g = { o, jobs };
+
+        for (u32 i = 0; i < nr; i++)
+            running_sims[i] = sims[i];
+        if (jobs_interrupted)           /* a signal before running_sims was set */
+            for (u32 i = 0; i < nr; i++)
+                sim_interrupt(sims[i]);
+        lockstep_run(t, sims, nr, PROGRESS_CYCLES, group_ran, &g, rcs, errs);
+        for (u32 i = 0; i < nr; i++)
+            running_sims[i] = NULL;
+    }
+    src_tee_put(t);
+    for (u32 i = 0; i < started; i++)
+        shown |= jobs[i].shown;
     if (!o->quiet && isatty(2) && shown)
         fputs("\r\033[K", stderr);
-    if (rc < 0)
-        goto out;
-    progress(o, policy, s, &last, true);
-    write_summary(fs, o->trace, &m, policy, s);
-    if (fc)
-        write_cpus(fc, policy, s);
-    if (!o->quiet && rep == 0)
-        print_human(stdout, policy, s);
-    rc = SIM_OK;
-out:
-    running_sim = NULL;
-    rc = close_part(out.flushes, dir, rc, err);
-    rc = close_part(out.timeline, dir, rc, err);
-    rc = close_part(out.tlblog, dir, rc, err);
-    if (out.tlblog && !rc) {
-        snprintf(p, sizeof(p), "%s/%u.tlblog", dir, n);
-        rc = sort_tlblog(p, err);
+    /* In job order; after the first failure the rest only close. */
+    for (u32 i = 0; i < started; i++) {
+        if (rc) {
+            job_end(o, dir, &jobs[i], SIM_EINTR, &errs[i]);
+            continue;
+        }
+        if ((rc = job_end(o, dir, &jobs[i], rcs[i], &errs[i])))
+            *err = errs[i];
     }
-    rc = close_part(fs, dir, rc, err);
-    rc = close_part(fc, dir, rc, err);
-    sim_destroy(s);
-    trace_close(r);
+out:
+    free(jobs);
+    free(sims);
+    free(errs);
+    free(rcs);
     return rc;
+}
+
+/* The jobs split into groups that run in lockstep: groups jobs contiguous
+ * parts, at most GROUP_MAX jobs each (their simulations are in memory
+ * together), sizes differing by at most one.  Group g starts at job
+ * group_first(g); group_first(groups) is the number of jobs. */
+static u32 nr_groups(const struct run_opts *o)
+{
+    u32 n = o->nr_policies * o->repeat, g = o->jobs < n ? o->jobs : n;
+
+    return g > (n + GROUP_MAX - 1) / GROUP_MAX ? g : (n + GROUP_MAX - 1) / GROUP_MAX;
+}
+
+static u32 group_first(const struct run_opts *o, u32 g)
+{
+    u32 n = o->nr_policies * o->repeat, groups = nr_groups(o);
+
+    return (u32)((u64)n * g / groups);
 }
 
 /* ---- assembling the outputs ------------------------------------------------ */
@@ -523,9 +673,11 @@ static int assemble(const struct run_opts *o, const struct machine *m, const cha
     return rc;
 }
 
-/* Several runs (policies, repeats) of a JSON Lines trace: parse it once,
- * into the binary form at BIN (in the parts directory), for every run to
- * read: decoding that is several times cheaper than parsing JSON.  Only
+/* Several groups of runs (run_all: processes, or groups one after another)
+ * on a JSON Lines trace: parse it once, into the binary form at BIN (in
+ * the parts directory), for every group to read: decoding that is several
+ * times cheaper than parsing JSON.  (One group reads the trace itself,
+ * once for all its runs.)  Only
  * when the op lines are consecutive (no blank or comment lines between
  * ops), so that the runs can report the trace's own line numbers (*first:
  * the first op's line).  False when the trace is binary already or
@@ -540,7 +692,7 @@ static bool parse_once(const struct run_opts *o, const char *bin, u64 *first)
     u64 n = 0;
     int rc;
 
-    if (o->nr_policies * o->repeat < 2 || o->input || trace_open(o->trace, &r, &hdr, &e))
+    if (nr_groups(o) < 2 || o->input || trace_open(o->trace, &r, &hdr, &e))
         return false;
     rc = trace_format(r) == TRACE_FMT_JSONL ? trace_writer_open(bin, &hdr, TRACE_FMT_BINARY, &w, &e)
                                             : SIM_EINVAL;
@@ -564,14 +716,15 @@ struct run_job {
     const char *dir;
 };
 
-/* In a child of the pool: run job n; a failure leaves DIR/N.error. */
+/* In a child of the pool: run group n; a failure leaves DIR/N.error. */
 static int run_child(void *arg, u32 n)
 {
     const struct run_job *j = arg;
     struct sim_err e = { 0 };
     char p[4200];
     FILE *f;
-    int c = run_one(j->o, n, j->dir, &e);
+    int c = run_group(j->o, group_first(j->o, n), group_first(j->o, n + 1) - group_first(j->o, n),
+                      j->dir, &e);
 
     if (c) {
         /* overwrite the space run_all reserved: no new blocks on a full disk */
@@ -584,10 +737,11 @@ static int run_child(void *arg, u32 n)
     return c ? 1 : 0;
 }
 
-/* Run every job (policy x repeat), up to o->jobs at once in child processes. */
+/* Run every job (policy x repeat), in groups that each read the input
+ * once; up to o->jobs groups at once in child processes. */
 static int run_all(const struct run_opts *o, const char *dir, struct sim_err *err)
 {
-    u32 n = o->nr_policies * o->repeat;
+    u32 n = nr_groups(o);
     struct run_job job = { o, dir };
     int *st, rc = SIM_OK;
     char bin[4200];
@@ -612,13 +766,14 @@ static int run_all(const struct run_opts *o, const char *dir, struct sim_err *er
     }
 
     if (n == 1 || o->jobs <= 1) {
-        for (u32 i = 0; i < n && !rc; i++)
-            rc = run_one(o, i, dir, err);
+        for (u32 g = 0; g < n && !rc; g++)
+            rc = run_group(o, group_first(o, g), group_first(o, g + 1) - group_first(o, g), dir,
+                           err);
         return rc;
     }
     if (!(st = calloc(n, sizeof(*st))))
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
-    /* Reserve each job's error file now, so a worker can still report
+    /* Reserve each group's error file now, so a worker can still report
      * "No space left on device" when the disk fills up under it. */
     for (u32 i = 0; i < n && !rc; i++) {
         char p[4200], pad[SIM_ERR_MSG + 32];
@@ -881,7 +1036,7 @@ int cmd_run(int argc, char **argv)
     /* Handlers first: a signal between mkdir and the run must still clean
      * up.  Parts and the new set go into a generation directory that DIR
      * is switched to in one rename at the end (outdir.h). */
-    jobs_signals(stop_running_sim);
+    jobs_signals(stop_running_sims);
     if ((rc = outdir_begin(&od, &err))) {
         outdir_unlock(&od);
         cli_error(err.msg);

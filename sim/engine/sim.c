@@ -287,6 +287,10 @@ static int pump(struct sim *s)
         rc = s->src.next(s->src.ctx, op, &s->err);
         if (rc < 0)
             return s->fail = rc;
+        if (rc == TRACE_SRC_WAIT) {     /* sim_step returns; the read resumes here */
+            s->need_input = true;
+            break;
+        }
         if (rc == 0) {
             s->eof = true;
             break;
@@ -911,12 +915,28 @@ int sim_step(struct sim *s, struct sim_err *err)
 
     if (s->fail)
         goto failed;
+    if (s->need_input) {                /* finish the read a step left short, then the step */
+        s->need_input = false;
+        sim_check(s, pump(s));
+        if (s->need_input)
+            return SIM_NEED_INPUT;
+        if (s->input_after_barrier)
+            goto out;
+        goto pumped;
+    }
     if (s->has_barrier && barrier_ready(s)) {
         sim_check(s, run_barrier(s));
         sim_check(s, pump(s));
+        if ((s->input_after_barrier = s->need_input))
+            return SIM_NEED_INPUT;
         goto out;
     }
     sim_check(s, pump(s));
+    if (s->need_input) {
+        s->input_after_barrier = false;
+        return SIM_NEED_INPUT;
+    }
+pumped:
     if (s->fail)
         goto failed;
     e = ev_pop(&s->q);
@@ -955,7 +975,7 @@ int sim_run(struct sim *s, cycles_t until, struct sim_err *err)
         if (s->stop)
             return sim_err_set(err, SIM_EINTR, "interrupted");
         rc = sim_step(s, err);
-        if (rc <= 0)
+        if (rc != 1)
             return rc;
     }
     return 1;

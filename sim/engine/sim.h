@@ -124,9 +124,13 @@ int  sim_create(const struct sim_config *cfg, struct sim **out, struct sim_err *
 void sim_destroy(struct sim *s);        /* closes the source */
 
 /* Fire one event.  Returns 1 if more remain, 0 when the run is over, or a
- * negative SIM_E* code (bad trace line: err names file, line, field). */
+ * negative SIM_E* code (bad trace line: err names file, line, field).
+ * SIM_NEED_INPUT: the source answered TRACE_SRC_WAIT before the step could
+ * run; nothing was lost, call again once the source has more ops. */
 int  sim_step(struct sim *s, struct sim_err *err);
-/* Run until the global time reaches `until` (CYCLES_NEVER: the end). */
+#define SIM_NEED_INPUT 2
+/* Run until the global time reaches `until` (CYCLES_NEVER: the end), the
+ * run ends (0), fails (< 0) or needs input (SIM_NEED_INPUT). */
 int  sim_run(struct sim *s, cycles_t until, struct sim_err *err);
 /* Ask a running sim_run to stop at the next event (signal-safe). */
 void sim_interrupt(struct sim *s);

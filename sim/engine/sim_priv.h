@@ -126,6 +126,8 @@ struct sim {
     u32 buffered_ops;
     size_t buffered_addrs;
     bool eof;
+    bool need_input;                    /* the source said TRACE_SRC_WAIT mid-read */
+    bool input_after_barrier;           /* ... in the read that follows a barrier */
     bool has_barrier;
     struct sim_cpu *last_q;             /* CPU the last op read went to (pump) */
     struct trace_op barrier;
