@@ -280,6 +280,11 @@ Test(cli, sigterm_workers, .timeout = 300)
 {
     interrupt_run(SIGTERM, false, "linux,linux-4.14,broadcast", "2");
 }
+/* One process running three policies in lockstep (sim/engine/lockstep.h). */
+Test(cli, sigint_lockstep, .timeout = 300)
+{
+    interrupt_run(SIGINT, false, "linux,linux-4.14,broadcast", "1");
+}
 
 /* A trace that goes bad half way, after outputs were started: exit 2 and
  * the previous outputs untouched. */

@@ -517,7 +517,7 @@ static int run_group(const struct run_opts *o, u32 first, u32 nr, const char *di
         goto out;
     }
     if ((rc = open_input(o, &r, &hdr, err)) ||
-        (rc = src_tee_create(trace_src(r), nr, &t, err)))
+        (rc = src_tee_create(trace_src(r), nr, 0, &t, err)))
         goto out;
     for (; started < nr; started++) {
         if ((rc = job_start(o, first + started, dir, src_tee_branch(t, started), &hdr,

@@ -41,6 +41,7 @@ struct src_tee {
     struct tee_block *free;             /* for reuse */
     u32 refs;                           /* the creator's and every branch's not closed */
     u32 nr;
+    u32 block_ops;                      /* ops per block, <= TEE_BLOCK_OPS */
     bool eof;
     int fail;                           /* the source's error, once read */
     struct sim_err err;
@@ -67,7 +68,8 @@ static void tee_unref(struct src_tee *t)
     free(t);
 }
 
-int src_tee_create(struct trace_src up, u32 nr, struct src_tee **out, struct sim_err *err)
+int src_tee_create(struct trace_src up, u32 nr, u32 block_ops, struct src_tee **out,
+                   struct sim_err *err)
 {
     struct src_tee *t = calloc(1, sizeof(*t) + nr * sizeof(t->br[0]));
 
@@ -82,6 +84,7 @@ int src_tee_create(struct trace_src up, u32 nr, struct src_tee **out, struct sim
     }
     t->up = up;
     t->nr = nr;
+    t->block_ops = block_ops && block_ops < TEE_BLOCK_OPS ? block_ops : TEE_BLOCK_OPS;
     t->refs = 1;
     *out = t;
     return SIM_OK;
@@ -177,7 +180,7 @@ int src_tee_fill(struct src_tee *t)
     }
     blk->next = NULL;
     blk->nr = blk->nr_addrs = blk->nr_label = 0;
-    while (blk->nr < TEE_BLOCK_OPS && blk->nr_addrs < TEE_BLOCK_ADDRS &&
+    while (blk->nr < t->block_ops && blk->nr_addrs < TEE_BLOCK_ADDRS &&
            blk->nr_label + TRACE_MAX_LABEL + 1 <= TEE_LABEL_BYTES) {
         struct trace_op *op = &blk->ops[blk->nr];
         int rc = t->up.next(t->up.ctx, op, &t->err);

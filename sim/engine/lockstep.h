@@ -27,8 +27,11 @@
 struct src_tee;
 
 /* A tee over `up` (owned by the tee from here on, closed when the tee and
- * every branch are gone, also on failure) with room for nr branches. */
-int  src_tee_create(struct trace_src up, u32 nr, struct src_tee **out, struct sim_err *err);
+ * every branch are gone, also on failure) with room for nr branches,
+ * reading blocks of up to block_ops ops (0: TEE_BLOCK_OPS; tests use
+ * small ones to pause the simulations everywhere). */
+int  src_tee_create(struct trace_src up, u32 nr, u32 block_ops, struct src_tee **out,
+                    struct sim_err *err);
 /* Branch i (0 <= i < nr), reading from the first op: a source for
  * sim_config.src.  Take every branch before the first src_tee_fill().
  * Its close (sim_destroy) releases it. */
