@@ -1,12 +1,14 @@
 /* sim/cli/run.c - `tlbsim run`: one simulation per policy, outputs to CSV.
  *
  * The runs (each policy and, with --repeat N, each of its N seeds) are
- * split into up to --jobs groups of at most GROUP_MAX, each a process of
- * the job pool of jobs.h when there are several (up to --jobs at once).  A
- * group reads the trace once for all its runs, which go in lockstep
- * (sim/engine/lockstep.h); every run writes its rows to part files in a private directory
- * under --out, and the parent assembles summary.csv, cpus.csv, flushes.csv
- * and timeline.csv in policy order, so the output is the same whatever the
+ * split into groups of consecutive runs: --jobs of them (at most one per
+ * run), or more to keep each within GROUP_MAX runs.  With --jobs > 1 and
+ * several groups, each is a process of the job pool of jobs.h (up to
+ * --jobs at once); else they run in turn.  A group reads the trace once
+ * for all its runs, which go in lockstep (sim/engine/lockstep.h).  Every
+ * run writes its rows to part files in a private directory under --out,
+ * and the parent assembles summary.csv, cpus.csv, flushes.csv and
+ * timeline.csv in policy order, so the output is the same whatever the
  * number of workers.  All files are renamed into place at the end; an error
  * or an interrupt leaves the previous outputs untouched.
  *
