@@ -561,10 +561,11 @@ out:
     return rc;
 }
 
-/* The jobs split into groups that run in lockstep: groups jobs contiguous
- * parts, at most GROUP_MAX jobs each (their simulations are in memory
- * together), sizes differing by at most one.  Group g starts at job
- * group_first(g); group_first(groups) is the number of jobs. */
+/* The jobs are split into groups of consecutive jobs, each run in
+ * lockstep: as many groups as --jobs (at most one per job), or more so
+ * that none has over GROUP_MAX jobs (their simulations are in memory
+ * together); sizes differ by at most one.  Group g starts at job
+ * group_first(g); group_first(nr_groups()) is the number of jobs. */
 static u32 nr_groups(const struct run_opts *o)
 {
     u32 n = o->nr_policies * o->repeat, g = o->jobs < n ? o->jobs : n;
