@@ -289,7 +289,7 @@ static int ring_reserve(struct csdq *q, struct csd_pool *p)
     return SIM_OK;
 }
 
-int csdq_push(struct csdq *q, struct csd_pool *p, const struct csd *c)
+int csdq_push_slow(struct csdq *q, struct csd_pool *p, const struct csd *c)
 {
     struct csd x = *c;
     u32 k = 0;
@@ -320,7 +320,7 @@ int csdq_push(struct csdq *q, struct csd_pool *p, const struct csd *c)
     return SIM_OK;
 }
 
-void csdq_pop(struct csdq *q, struct csd_pool *p)
+void csdq_pop_slow(struct csdq *q, struct csd_pool *p)
 {
     const struct csd *first = csdq_first(q);
     cycles_t t = first->queued;

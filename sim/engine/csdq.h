@@ -108,16 +108,61 @@ struct csdq {
 
 /* A zeroed csdq is an empty one; destroying returns its segments to p. */
 void csdq_destroy(struct csdq *q, struct csd_pool *p);
-/* Queue *c (its seq is assigned here); SIM_ENOMEM when nothing can grow. */
-int  csdq_push(struct csdq *q, struct csd_pool *p, const struct csd *c);
-/* Remove the first request (csdq_first must be non-NULL). */
-void csdq_pop(struct csdq *q, struct csd_pool *p);
+/* The general cases of csdq_push and csdq_pop (below): any order, growing. */
+int  csdq_push_slow(struct csdq *q, struct csd_pool *p, const struct csd *c);
+void csdq_pop_slow(struct csdq *q, struct csd_pool *p);
 
 /* The csd at ring position pos. */
 static inline struct csd *csdq_slot(const struct csdq *q, u32 pos)
 {
     pos &= q->nr_segs * CSDQ_SEG - 1;
     return &q->segs[pos / CSDQ_SEG]->c[pos % CSDQ_SEG];
+}
+
+/* Queue *c (its seq is assigned here); SIM_ENOMEM when nothing can grow.
+ * Inline: the common case, a request arriving and queued no earlier than
+ * the ring's last ones, with room everywhere, goes at both tails (what
+ * csdq_push_slow does then too); everything else goes there. */
+static inline int csdq_push(struct csdq *q, struct csd_pool *p, const struct csd *c)
+{
+    struct csdq_times *m = &q->queued;
+    u32 pos = q->head + q->len;
+    struct csd_seg *g;
+
+    if (q->nr_segs && q->len + 1 <= (q->nr_segs - 1) * CSDQ_SEG &&
+        m->len < m->cap && m->len + m->out.nr + 1 <= m->gone.cap &&
+        (g = q->segs[(pos & (q->nr_segs * CSDQ_SEG - 1)) / CSDQ_SEG]) &&
+        (!q->len || csdq_slot(q, pos - 1)->arrival <= c->arrival) &&
+        (!m->len || m->ring[(m->head + m->len - 1) & (m->cap - 1)] <= c->queued)) {
+        struct csd *d = &g->c[pos % CSDQ_SEG];
+
+        *d = *c;
+        d->seq = q->next_seq++;
+        q->len++;
+        m->ring[(m->head + m->len) & (m->cap - 1)] = c->queued;
+        m->len++;
+        return SIM_OK;
+    }
+    return csdq_push_slow(q, p, c);
+}
+
+/* Remove the first request (csdq_first must be non-NULL).  Inline: the
+ * common case, the ring's head first and its llist_add() time the
+ * earliest with nothing held elsewhere, inside a segment. */
+static inline void csdq_pop(struct csdq *q, struct csd_pool *p)
+{
+    struct csdq_times *m = &q->queued;
+    u32 h = q->head & (q->nr_segs * CSDQ_SEG - 1);
+
+    if (!q->nr_heap && !m->out.nr && !m->gone.nr && (h + 1) % CSDQ_SEG &&
+        m->ring[m->head] == csdq_slot(q, h)->queued) {
+        q->head = h + 1;
+        q->len--;
+        m->head = (m->head + 1) & (m->cap - 1);
+        m->len--;
+        return;
+    }
+    csdq_pop_slow(q, p);
 }
 
 static inline u32 csdq_len(const struct csdq *q) { return q->len + q->nr_heap; }
