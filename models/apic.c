@@ -32,18 +32,21 @@ void apic_send_ipi_mask(const struct machine *m, u32 self,
     bool flat = m->apic_mode == APIC_XAPIC_FLAT && m->cpus <= 8;
     bool shorthand = !pv_ipi && m->apic_shorthand && n == m->cpus - 1 && n > 1;
     u32 last_key = UINT32_MAX;
+    /* apic_delivery(), worked out once: same socket or not. */
+    struct socket_span near = machine_socket_span(m, self);
+    cycles_t delivery[2] = { m->ipi_delivery_cycles, m->ipi_cross_socket_cycles };
 
     out->writes = 0;
     if (shorthand || (flat && n)) {
         /* One write reaches every target. */
         t += per;
         out->writes = 1;
-        for_each_cpu(cpu, targets, m->cpus)
-            arrival[cpu] = t + apic_delivery(m, self, cpu);
+        for_each_cpu_word(cpu, targets, m->cpus)
+            arrival[cpu] = t + delivery[!socket_span_has(near, cpu)];
     } else {
         /* Targets in ascending order; one write per new key (cluster,
          * PV window or single CPU). */
-        for_each_cpu(cpu, targets, m->cpus) {
+        for_each_cpu_word(cpu, targets, m->cpus) {
             u32 key = write_key(m, cpu, pv_ipi, false);
 
             if (key != last_key) {
@@ -51,7 +54,7 @@ void apic_send_ipi_mask(const struct machine *m, u32 self,
                 out->writes++;
                 last_key = key;
             }
-            arrival[cpu] = t + apic_delivery(m, self, cpu);
+            arrival[cpu] = t + delivery[!socket_span_has(near, cpu)];
         }
     }
     out->send_cycles = t - t0;

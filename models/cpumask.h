@@ -51,4 +51,21 @@ static inline u32 cpumask_next(const struct cpumask *m, u32 from, u32 limit)
     for ((c) = cpumask_next((mask), 0, (limit)); (c) < (limit); \
          (c) = cpumask_next((mask), (c) + 1, (limit)))
 
+/* Word w of m with the CPUs from limit on cleared. */
+static inline u64 cpumask_word_below(const struct cpumask *m, u32 w, u32 limit)
+{
+    u64 b = m->bits[w];
+
+    return (w + 1) * 64 <= limit ? b : b & ((1ull << (limit % 64)) - 1);
+}
+
+/* for_each_cpu() for a loop whose body changes neither the mask nor
+ * limit, a word at a time (a few instructions per CPU: the hot loops of
+ * a flush to many CPUs).  The body must not `break` (that leaves only the
+ * word) and c is not defined after the loop. */
+#define for_each_cpu_word(c, mask, limit) \
+    for (u32 w_ = 0; w_ < ((limit) + 63) / 64; w_++) \
+        for (u64 b_ = cpumask_word_below((mask), w_, (limit)); \
+             b_ && ((c) = w_ * 64 + (u32)__builtin_ctzll(b_), 1); b_ &= b_ - 1)
+
 #endif

@@ -317,7 +317,7 @@ void flush_choose_targets(const struct flush_env *env,
         t->local = true;
         return;
     }
-    for_each_cpu(cpu, cpumask, env->nr_cpus) {
+    for_each_cpu_word(cpu, cpumask, env->nr_cpus) {
         bool go = all || should_flush_tlb(env, cpu, f);
 
         if (cpu == self) {

@@ -201,4 +201,23 @@ static inline u32 machine_socket_of(const struct machine *m, u32 cpu)
     return (u32)((u64)cpu * m->sockets / m->cpus);
 }
 
+/* The CPUs on one socket, [lo, hi): what machine_socket_of() gives for
+ * them, without a division per CPU (for loops over many targets). */
+struct socket_span { u32 lo, hi; };
+
+static inline struct socket_span machine_socket_span(const struct machine *m, u32 cpu)
+{
+    u64 s = machine_socket_of(m, cpu), n = m->sockets, c = m->cpus;
+
+    if (!n)
+        return (struct socket_span){ 0, UINT32_MAX };   /* socket_of is 0 for all */
+    /* cpu * n / c == s  <=>  s * c <= cpu * n < (s + 1) * c */
+    return (struct socket_span){ (u32)((s * c + n - 1) / n), (u32)(((s + 1) * c + n - 1) / n) };
+}
+
+static inline bool socket_span_has(struct socket_span sp, u32 cpu)
+{
+    return cpu - sp.lo < sp.hi - sp.lo;
+}
+
 #endif

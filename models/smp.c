@@ -1,6 +1,24 @@
 /* models/smp.c - smp_call_function_many_cond() costs (see smp.h). */
 #include "smp.h"
 
+/* smp_line() for a target on the same (far 0) or another socket. */
+static cycles_t line_cost(const struct machine *m, u32 far, u32 base)
+{
+    return base + (far ? m->smp_cross_socket_line_cycles : 0);
+}
+
+void smp_costs_init(const struct machine *m, u32 self, struct smp_costs *k)
+{
+    k->near = machine_socket_span(m, self);
+    for (u32 f = 0; f < 2; f++) {
+        k->queue[f] = line_cost(m, f, m->smp_csd_lock_cycles) +
+                      line_cost(m, f, m->smp_llist_add_cycles);
+        k->wait[f] = line_cost(m, f, m->ack_cycles);
+        k->read[f] = line_cost(m, f, m->smp_csd_read_cycles);
+        k->info[f] = line_cost(m, f, m->smp_info_line_cycles);
+    }
+}
+
 void smp_call_function_many_cond(const struct machine *m, u32 self,
                                  const struct cpumask *targets, u32 nr_cond,
                                  bool pv_ipi, cycles_t t0, const cycles_t *queued_since,
@@ -9,12 +27,16 @@ void smp_call_function_many_cond(const struct machine *m, u32 self,
     struct apic_send snd = { 0 };
     struct cpumask *ipi = &out->ipi;
     cycles_t queue = (cycles_t)nr_cond * m->smp_cond_cycles, wait = 0;
+    struct smp_costs k;
     u32 cpu;
 
+    smp_costs_init(m, self, &k);
     *ipi = *targets;
-    for_each_cpu(cpu, targets, m->cpus) {
-        queue += smp_queue_cycles(m, self, cpu);
-        wait += smp_wait_cycles(m, self, cpu);
+    for_each_cpu_word(cpu, targets, m->cpus) {
+        u32 far = smp_far(&k, cpu);
+
+        queue += k.queue[far];
+        wait += k.wait[far];
         /* llist_add() onto a non-empty queue returns false: no IPI. */
         if (queued_since && queued_since[cpu] <= t0 + queue) {
             cpumask_clear_cpu(cpu, ipi);
@@ -34,16 +56,10 @@ void smp_call_function_many_cond(const struct machine *m, u32 self,
 cycles_t smp_target_read(const struct machine *m, u32 self, u32 cpu,
                          struct smp_info_line *line, cycles_t t)
 {
-    cycles_t at = t + smp_line(m, self, cpu, m->smp_csd_read_cycles);
-    cycles_t start = at;
+    struct smp_costs k;
 
-    if (at >= line->last_at) {          /* in time order: queue behind the others */
-        if (line->busy_until > start)
-            start = line->busy_until;
-        line->busy_until = start + m->smp_info_share_cycles;
-        line->last_at = at;
-    }
-    return start + smp_line(m, self, cpu, m->smp_info_line_cycles) - t;
+    smp_costs_init(m, self, &k);
+    return smp_target_read_k(m, &k, cpu, line, t);
 }
 
 cycles_t smp_irq_entry_spread(const struct machine *m, u32 cpu, u64 n)

@@ -54,6 +54,25 @@ static inline cycles_t smp_wait_cycles(const struct machine *m, u32 self, u32 cp
     return smp_line(m, self, cpu, m->ack_cycles);
 }
 
+/* The per-target costs of one initiator's request, worked out once per
+ * request: [0] for a target on the initiator's socket, [1] across (each
+ * the same sum of smp_line() terms as the functions above). */
+struct smp_costs {
+    struct socket_span near;            /* the initiator's socket */
+    cycles_t queue[2];                  /* smp_queue_cycles */
+    cycles_t wait[2];                   /* smp_wait_cycles */
+    cycles_t read[2];                   /* the csd (smp.csd_read_cycles) */
+    cycles_t info[2];                   /* the info line (smp.info_line_cycles) */
+};
+
+void smp_costs_init(const struct machine *m, u32 self, struct smp_costs *k);
+
+/* 1 when cpu is on another socket than the initiator, else 0. */
+static inline u32 smp_far(const struct smp_costs *k, u32 cpu)
+{
+    return !socket_span_has(k->near, cpu);
+}
+
 struct smp_send {
     u32 writes;                         /* ICR writes (or PV send-IPI hypercalls) */
     u32 nr_ipi;                         /* targets whose llist_add() found the queue empty */
@@ -92,6 +111,22 @@ struct smp_info_line {
  * reservation made in its future. */
 cycles_t smp_target_read(const struct machine *m, u32 self, u32 cpu,
                          struct smp_info_line *line, cycles_t t);
+
+/* smp_target_read() with the initiator's costs worked out (smp_costs). */
+static inline cycles_t smp_target_read_k(const struct machine *m, const struct smp_costs *k,
+                                         u32 cpu, struct smp_info_line *line, cycles_t t)
+{
+    u32 far = smp_far(k, cpu);
+    cycles_t at = t + k->read[far], start = at;
+
+    if (at >= line->last_at) {          /* in time order: queue behind the others */
+        if (line->busy_until > start)
+            start = line->busy_until;
+        line->busy_until = start + m->smp_info_share_cycles;
+        line->last_at = at;
+    }
+    return start + k->info[far] - t;
+}
 
 /* The extra interrupt-entry latency of cpu's n-th interrupt: uniform in
  * [0, 2 x ipi.irq_entry_spread_cycles), mean the key, deterministic from
