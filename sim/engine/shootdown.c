@@ -15,11 +15,9 @@
 
 /* ==== interrupts ========================================================= */
 
-cycles_t sd_irq_time(const struct sim_cpu *sc)
+/* sd_irq_time() when the first queued request arrives at t. */
+static inline cycles_t irq_time_from(const struct sim_cpu *sc, cycles_t t)
 {
-    const struct csd *q = sd_first_csd(sc);
-    cycles_t t = q ? q->arrival : CYCLES_NEVER;
-
     if (sc->preempted)
         return CYCLES_NEVER;
     if (sc->deferred && sc->tick_at < t)
@@ -29,6 +27,13 @@ cycles_t sd_irq_time(const struct sim_cpu *sc)
     if (sc->kvm.kick_at < t)
         t = sc->kvm.kick_at;            /* a host IPI exits whatever the guest's IF */
     return t;
+}
+
+cycles_t sd_irq_time(const struct sim_cpu *sc)
+{
+    const struct csd *q = sd_first_csd(sc);
+
+    return irq_time_from(sc, q ? q->arrival : CYCLES_NEVER);
 }
 
 /* Queue a request on tc's call_single_queue (csdq.h: in (arrival, posting
@@ -41,6 +46,7 @@ static int post_csd(struct sim *s, struct sim_cpu *tc, struct shootdown *sd,
 {
     const struct csd *first = sd_first_csd(tc);
     cycles_t added = ipi ? sent : arrival;  /* llist_add() (IPI'd: end of the loop) */
+    cycles_t first_at = first ? first->arrival : CYCLES_NEVER, irq;
 
     /* Without an IPI of its own it is drained by the pending interrupt
      * (flush_smp_call_function_queue() takes the whole llist). */
@@ -51,8 +57,11 @@ static int post_csd(struct sim *s, struct sim_cpu *tc, struct shootdown *sd,
 
     if (csdq_push(&tc->csdq, &s->csds, &c))
         return SIM_ENOMEM;
-    if (sd_irq_time(tc) != CYCLES_NEVER)
-        sim_wake_at(s, tc, sd_irq_time(tc));
+    /* The first request now: c (posted last, so first only when it
+     * arrives strictly earlier) or the one before. */
+    irq = irq_time_from(tc, arrival < first_at ? arrival : first_at);
+    if (irq != CYCLES_NEVER)
+        sim_wake_at(s, tc, irq);
     return SIM_OK;
 }
 
@@ -180,7 +189,7 @@ void sd_handle_irqs(struct sim *s, struct sim_cpu *sc)
         cycles_t wait_before = q->wait_before;
 
         csdq_pop(&sc->csdq, &s->csds);
-        cost += smp_target_read(&s->m, sd->info.initiating_cpu, c->id, &sd->info_line, t + cost);
+        cost += smp_target_read_k(&s->m, &sd->costs, c->id, &sd->info_line, t + cost);
         s->env.now = t + cost;
         cycles_t early = t + cost;      /* early-ack: before the flush work */
         cost += flush_tlb_func(&s->env, c, &sd->info, false);
@@ -340,18 +349,19 @@ static int deliver_ipis(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
 
     /* When each target's call_single_queue became non-empty: the earliest
      * llist_add() of the csds it still holds (its handler empties it). */
-    for_each_cpu(cpu, &tg->mask, s->nr_cpus)
+    for_each_cpu_word(cpu, &tg->mask, s->nr_cpus)
         s->queued_since[cpu] = csdq_queued_since(&s->cpus[cpu].csdq);
     smp_call_function_many_cond(&s->m, self, &tg->mask, tg->examined, pv, at,
                                 s->queued_since, s->arrival, snd);
     if (pv)
         s->eng.hypercalls += snd->writes;   /* KVM_HC_SEND_IPI */
     sd->wait_total = snd->wait_total;
-    for_each_cpu(cpu, &tg->mask, s->nr_cpus) {
+    smp_costs_init(&s->m, self, &sd->costs);
+    for_each_cpu_word(cpu, &tg->mask, s->nr_cpus) {
         if (post_csd(s, &s->cpus[cpu], sd, at + snd->queue_cycles, s->arrival[cpu],
                      cpumask_test_cpu(cpu, &snd->ipi), before))
             return SIM_ENOMEM;
-        before += smp_wait_cycles(&s->m, self, cpu);
+        before += sd->costs.wait[smp_far(&sd->costs, cpu)];
     }
     return SIM_OK;
 }

@@ -128,16 +128,6 @@ static void sim_check(struct sim *s, int rc)
         sim_fail(s, rc, 0, "sim", sim_strerror(rc));
 }
 
-void sim_wake_at(struct sim *s, struct sim_cpu *sc, cycles_t t)
-{
-    if (s->running == sc)
-        return;                         /* its own loop will see the change */
-    if (t < sc->hw.now)
-        t = sc->hw.now;
-    if (!ev_queued(&sc->run_ev) || sc->run_ev.when > t)
-        sim_schedule(s, &sc->run_ev, t);
-}
-
 /* The read-ahead buffers grow to megabytes (WINDOW_ADDRS addresses, up to
  * WINDOW_OPS_DEFAULT ops).  From BIG_BUF bytes on they are mapped 2 MiB
  * aligned and advised for transparent huge pages: one fault per 2 MiB

@@ -35,6 +35,7 @@ struct shootdown {
     cycles_t last_ack;                  /* latest acknowledgement seen (csd_lock_wait fold) */
     cycles_t wait_total;                /* csd_lock_wait cycles over every target */
     struct smp_info_line info_line;     /* the flush_tlb_info line the targets read */
+    struct smp_costs costs;             /* per-target costs from the initiator (IPI'd) */
     bool exit_mm;                       /* mm_exit: tear the mm down when done */
     bool pti_from_user;                 /* PTI: the initiator returns to user space when done */
     struct shootdown *next_free;
@@ -154,8 +155,17 @@ void sim_schedule(struct sim *s, struct ev *e, cycles_t when);
 int  sim_fail_err(struct sim *s, u64 line, const char *field, const struct sim_err *e);
 struct mm *sim_mm_lookup(struct sim *s, s64 id);        /* NULL if not live */
 void sim_mm_release(struct sim *s, struct mm *mm);      /* after mm_exit's flush */
-/* Make sc run no later than t (never before its own clock). */
-void sim_wake_at(struct sim *s, struct sim_cpu *sc, cycles_t t);
+/* Make sc run no later than t (never before its own clock).  Inline: a
+ * flush calls it for every target, which usually has its turn already. */
+static inline void sim_wake_at(struct sim *s, struct sim_cpu *sc, cycles_t t)
+{
+    if (s->running == sc)
+        return;                         /* its own loop will see the change */
+    if (t < sc->hw.now)
+        t = sc->hw.now;
+    if (!ev_queued(&sc->run_ev) || sc->run_ev.when > t)
+        sim_schedule(s, &sc->run_ev, t);
+}
 
 /* ---- shootdown.c ------------------------------------------------------------ */
 /* The earliest queued request on sc (NULL if none). */
