@@ -310,9 +310,17 @@ int csdq_push_slow(struct csdq *q, struct csd_pool *p, const struct csd *c)
             return SIM_ENOMEM;
         heap_push(q, &x);
     } else {
-        for (u32 i = q->len; i > q->len - k; i--)
-            *csdq_slot(q, q->head + i) = *csdq_slot(q, q->head + i - 1);
-        *csdq_slot(q, q->head + q->len - k) = x;
+        /* Move the k last up by one; within a segment the one before a
+         * slot is the previous element. */
+        struct csd *d = csdq_slot(q, q->head + q->len);
+
+        for (u32 i = q->len; i > q->len - k; i--) {
+            struct csd *from = (q->head + i) % CSDQ_SEG ? d - 1 : csdq_slot(q, q->head + i - 1);
+
+            *d = *from;
+            d = from;
+        }
+        *d = x;
         q->len++;
     }
     times_push(&q->queued, x.queued);
