@@ -292,7 +292,6 @@ static int ring_reserve(struct csdq *q, struct csd_pool *p)
 int csdq_push_slow(struct csdq *q, struct csd_pool *p, const struct csd *c)
 {
     struct csd x = *c;
-    u32 k = 0;
 
     x.seq = q->next_seq;
     if (times_reserve(&q->queued) || ring_reserve(q, p))
@@ -300,27 +299,27 @@ int csdq_push_slow(struct csdq *q, struct csd_pool *p, const struct csd *c)
     /* Its place in the ring: behind every request arriving no later (they
      * were posted earlier), at most CSDQ_SHIFT_MAX from the tail. */
     if (q->len > CSDQ_SHIFT_MAX &&
-        csdq_slot(q, q->head + q->len - 1 - CSDQ_SHIFT_MAX)->arrival > x.arrival)
-        k = CSDQ_SHIFT_MAX + 1;
-    while (k < q->len && k <= CSDQ_SHIFT_MAX &&
-           csdq_slot(q, q->head + q->len - 1 - k)->arrival > x.arrival)
-        k++;
-    if (k > CSDQ_SHIFT_MAX) {
+        csdq_slot(q, q->head + q->len - 1 - CSDQ_SHIFT_MAX)->arrival > x.arrival) {
         if (reserve((void **)&q->heap, &q->cap_heap, q->nr_heap, q->nr_heap + 1, sizeof(*q->heap)))
             return SIM_ENOMEM;
         heap_push(q, &x);
     } else {
-        /* Move the k last up by one; within a segment the one before a
-         * slot is the previous element. */
-        struct csd *d = csdq_slot(q, q->head + q->len);
+        /* At most CSDQ_SHIFT_MAX arrive later (the ring is sorted): move
+         * them up by one from the tail, walking pointers within a
+         * segment, and put x in the hole. */
+        u32 pos = q->head + q->len;
+        struct csd *hole = csdq_slot(q, pos);
 
-        for (u32 i = q->len; i > q->len - k; i--) {
-            struct csd *from = (q->head + i) % CSDQ_SEG ? d - 1 : csdq_slot(q, q->head + i - 1);
+        while (pos != q->head) {
+            struct csd *prev = pos % CSDQ_SEG ? hole - 1 : csdq_slot(q, pos - 1);
 
-            *d = *from;
-            d = from;
+            if (prev->arrival <= x.arrival)
+                break;
+            *hole = *prev;
+            hole = prev;
+            pos--;
         }
-        *d = x;
+        *hole = x;
         q->len++;
     }
     times_push(&q->queued, x.queued);

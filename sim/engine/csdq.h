@@ -126,15 +126,15 @@ static inline struct csd *csdq_slot(const struct csdq *q, u32 pos)
 static inline int csdq_push(struct csdq *q, struct csd_pool *p, const struct csd *c)
 {
     struct csdq_times *m = &q->queued;
-    u32 pos = q->head + q->len;
+    u32 pos = q->head + q->len, off = pos % CSDQ_SEG;
     struct csd_seg *g;
 
     if (q->nr_segs && q->len + 1 <= (q->nr_segs - 1) * CSDQ_SEG &&
         m->len < m->cap && m->len + m->out.nr + 1 <= m->gone.cap &&
         (g = q->segs[(pos & (q->nr_segs * CSDQ_SEG - 1)) / CSDQ_SEG]) &&
-        (!q->len || csdq_slot(q, pos - 1)->arrival <= c->arrival) &&
+        (!q->len || (off ? &g->c[off - 1] : csdq_slot(q, pos - 1))->arrival <= c->arrival) &&
         (!m->len || m->ring[(m->head + m->len - 1) & (m->cap - 1)] <= c->queued)) {
-        struct csd *d = &g->c[pos % CSDQ_SEG];
+        struct csd *d = &g->c[off];
 
         *d = *c;
         d->seq = q->next_seq++;
@@ -146,16 +146,17 @@ static inline int csdq_push(struct csdq *q, struct csd_pool *p, const struct csd
     return csdq_push_slow(q, p, c);
 }
 
-/* Remove the first request (csdq_first must be non-NULL).  Inline: the
- * common case, the ring's head first and its llist_add() time the
- * earliest with nothing held elsewhere, inside a segment. */
-static inline void csdq_pop(struct csdq *q, struct csd_pool *p)
+/* Remove the first request, `first` (what csdq_first gives, non-NULL).
+ * Inline: the common case, the ring's head (nothing in the heap) with its
+ * llist_add() time the earliest and nothing held elsewhere, inside a
+ * segment. */
+static inline void csdq_pop_first(struct csdq *q, struct csd_pool *p, const struct csd *first)
 {
     struct csdq_times *m = &q->queued;
     u32 h = q->head & (q->nr_segs * CSDQ_SEG - 1);
 
     if (!q->nr_heap && !m->out.nr && !m->gone.nr && (h + 1) % CSDQ_SEG &&
-        m->ring[m->head] == csdq_slot(q, h)->queued) {
+        m->ring[m->head] == first->queued) {
         q->head = h + 1;
         q->len--;
         m->head = (m->head + 1) & (m->cap - 1);
@@ -182,6 +183,12 @@ static inline const struct csd *csdq_first(const struct csdq *q)
     if (q->nr_heap && (!a || csd_before(&q->heap[0], a)))
         return &q->heap[0];
     return a;
+}
+
+/* Remove the first request (csdq_first must be non-NULL). */
+static inline void csdq_pop(struct csdq *q, struct csd_pool *p)
+{
+    csdq_pop_first(q, p, csdq_first(q));
 }
 
 /* The earliest llist_add() of the queued requests, CYCLES_NEVER if none. */

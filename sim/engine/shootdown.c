@@ -188,7 +188,7 @@ void sd_handle_irqs(struct sim *s, struct sim_cpu *sc)
         struct shootdown *sd = q->sd;
         cycles_t wait_before = q->wait_before;
 
-        csdq_pop(&sc->csdq, &s->csds);
+        csdq_pop_first(&sc->csdq, &s->csds, q);
         cost += smp_target_read_k(&s->m, &sd->costs, c->id, &sd->info_line, t + cost);
         s->env.now = t + cost;
         cycles_t early = t + cost;      /* early-ack: before the flush work */
