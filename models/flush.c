@@ -317,8 +317,15 @@ void flush_choose_targets(const struct flush_env *env,
         t->local = true;
         return;
     }
+    /* should_flush_tlb() with its per-request tests worked out once: a
+     * lazy CPU is skipped; with the 6.13+ cpumask rule, so is one running
+     * another mm unless the mask is being trimmed. */
+    bool test = !all && env->pol->lazy_skip;
+    bool mm_test = env->pol->lazy_cpumask && f->mm && !f->trim_cpumask;
+
     for_each_cpu_word(cpu, cpumask, env->nr_cpus) {
-        bool go = all || should_flush_tlb(env, cpu, f);
+        const struct cpu *c = env->cpus[cpu];
+        bool go = !test || (!c->is_lazy && (!mm_test || c->loaded_mm == f->mm));
 
         if (cpu == self) {
             t->local = go;
@@ -328,7 +335,7 @@ void flush_choose_targets(const struct flush_env *env,
         if (go) {
             cpumask_set_cpu(cpu, &t->mask);
             t->nr++;
-        } else if (env->cpus[cpu]->is_lazy) {
+        } else if (c->is_lazy) {
             cpumask_set_cpu(cpu, &t->lazy);
             t->skipped_lazy++;
         } else {
