@@ -41,9 +41,10 @@ cycles_t sd_irq_time(const struct sim_cpu *sc)
  * the queue empty and an IPI arrives at `arrival`; otherwise `arrival` is
  * the llist_add() and the csd rides on the interrupt already pending
  * (kernel/smp.c: only the first queuer sends). */
-static int post_csd(struct sim *s, struct sim_cpu *tc, struct shootdown *sd,
+static int post_csd(struct sim *s, u32 cpu, struct shootdown *sd,
                     cycles_t sent, cycles_t arrival, bool ipi, cycles_t wait_before)
 {
+    struct sim_cpu *tc = &s->cpus[cpu];
     const struct csd *first = sd_first_csd(tc);
     cycles_t added = ipi ? sent : arrival;  /* llist_add() (IPI'd: end of the loop) */
     cycles_t first_at = first ? first->arrival : CYCLES_NEVER, irq;
@@ -57,6 +58,8 @@ static int post_csd(struct sim *s, struct sim_cpu *tc, struct shootdown *sd,
 
     if (csdq_push(&tc->csdq, &s->csds, &c))
         return SIM_ENOMEM;
+    if (added < s->queued_since[cpu])   /* the earliest of the held ones */
+        s->queued_since[cpu] = added;
     /* The first request now: c (posted last, so first only when it
      * arrives strictly earlier) or the one before. */
     irq = irq_time_from(tc, arrival < first_at ? arrival : first_at);
@@ -189,6 +192,7 @@ void sd_handle_irqs(struct sim *s, struct sim_cpu *sc)
         cycles_t wait_before = q->wait_before;
 
         csdq_pop_first(&sc->csdq, &s->csds, q);
+        s->queued_since[c->id] = csdq_queued_since(&sc->csdq);
         cost += smp_target_read_k(&s->m, &sd->costs, c->id, &sd->info_line, t + cost);
         s->env.now = t + cost;
         cycles_t early = t + cost;      /* early-ack: before the flush work */
@@ -348,9 +352,14 @@ static int deliver_ipis(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
     bool pv = s->pol->transport == XPORT_PV_KVM;
 
     /* When each target's call_single_queue became non-empty: the earliest
-     * llist_add() of the csds it still holds (its handler empties it). */
-    for_each_cpu_word(cpu, &tg->mask, s->nr_cpus)
-        s->queued_since[cpu] = csdq_queued_since(&s->cpus[cpu].csdq);
+     * llist_add() of the csds it still holds (its handler empties it),
+     * kept up to date by post_csd and the handler from here on, so that
+     * a request reads one dense array instead of every target's queue. */
+    if (!s->queued_since_set) {
+        for (cpu = 0; cpu < s->nr_cpus; cpu++)
+            s->queued_since[cpu] = csdq_queued_since(&s->cpus[cpu].csdq);
+        s->queued_since_set = true;
+    }
     smp_call_function_many_cond(&s->m, self, &tg->mask, tg->examined, pv, at,
                                 s->queued_since, s->arrival, snd);
     if (pv)
@@ -358,7 +367,7 @@ static int deliver_ipis(struct sim *s, struct sim_cpu *sc, struct shootdown *sd,
     sd->wait_total = snd->wait_total;
     smp_costs_init(&s->m, self, &sd->costs);
     for_each_cpu_word(cpu, &tg->mask, s->nr_cpus) {
-        if (post_csd(s, &s->cpus[cpu], sd, at + snd->queue_cycles, s->arrival[cpu],
+        if (post_csd(s, cpu, sd, at + snd->queue_cycles, s->arrival[cpu],
                      cpumask_test_cpu(cpu, &snd->ipi), before))
             return SIM_ENOMEM;
         before += sd->costs.wait[smp_far(&sd->costs, cpu)];

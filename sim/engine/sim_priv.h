@@ -99,7 +99,8 @@ struct sim {
     struct sim_cpu *cpus;
     struct sim_cpu *running;            /* CPU whose run loop is active */
     cycles_t *arrival;                  /* scratch, nr_cpus */
-    cycles_t *queued_since;             /* scratch, nr_cpus: call_single_queue non-empty since */
+    cycles_t *queued_since;             /* nr_cpus: csdq_queued_since of each CPU's queue, */
+    bool queued_since_set;              /* kept from the first flush request on (shootdown.c) */
     struct cpumask preempted;           /* vCPUs the host has descheduled */
     struct kvm_vm vm;                   /* host side of the VM (models/kvm.h) */
     struct cpu **cpu_ptrs;              /* env.cpus */
