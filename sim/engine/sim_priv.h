@@ -162,6 +162,8 @@ static inline void sim_wake_at(struct sim *s, struct sim_cpu *sc, cycles_t t)
 {
     if (s->running == sc)
         return;                         /* its own loop will see the change */
+    if (ev_queued(&sc->run_ev) && sc->run_ev.when <= t)
+        return;                         /* due no later anyway (the clock is not read) */
     if (t < sc->hw.now)
         t = sc->hw.now;
     if (!ev_queued(&sc->run_ev) || sc->run_ev.when > t)
