@@ -1,0 +1,119 @@
+/* tests/test_pertarget.c - the per-target loops of a flush request give
+ * what their one-target definitions give: for_each_cpu_word against
+ * for_each_cpu, struct smp_costs against smp_line() and apic_delivery(),
+ * and flush_choose_targets() against should_flush_tlb() for every policy
+ * flag, CPU state and request kind. */
+#include <criterion/criterion.h>
+
+#include "../models/flush.h"
+#include "../models/smp.h"
+
+static u64 rnd(u64 *s)
+{
+    u64 z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+Test(pertarget, word_walk_visits_what_for_each_cpu_visits)
+{
+    static const u32 limits[] = { 0, 1, 63, 64, 65, 200, 1000, MACHINE_MAX_CPUS };
+    u64 seed = 7;
+
+    for (u32 l = 0; l < sizeof(limits) / sizeof(limits[0]); l++) {
+        for (u32 round = 0; round < 20; round++) {
+            struct cpumask m;
+            u32 want[MACHINE_MAX_CPUS], n = 0, k = 0, cpu;
+
+            for (u32 w = 0; w < CPUMASK_WORDS; w++)   /* sparse, dense, full words */
+                m.bits[w] = round % 3 == 0 ? rnd(&seed) & rnd(&seed)
+                          : round % 3 == 1 ? rnd(&seed) : ~0ull;
+            for_each_cpu(cpu, &m, limits[l])
+                want[n++] = cpu;
+            for_each_cpu_word(cpu, &m, limits[l]) {
+                cr_assert_lt(k, n);
+                cr_assert_eq(cpu, want[k], "limit %u: %u-th cpu", limits[l], k);
+                k++;
+            }
+            cr_assert_eq(k, n, "limit %u", limits[l]);
+        }
+    }
+}
+
+Test(pertarget, request_costs_match_the_per_target_functions)
+{
+    static const u32 shapes[][2] = { { 1, 1 }, { 8, 2 }, { 6, 4 }, { 7, 3 }, { 256, 2 },
+                                     { 1024, 8 }, { 1000, 3 }, { 5, 5 } };
+    struct machine m;
+
+    machine_init(&m);
+    m.smp_cross_socket_line_cycles = 200;
+    m.ipi_cross_socket_cycles = m.ipi_delivery_cycles + 1234;
+    for (u32 i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        m.cpus = shapes[i][0];
+        m.sockets = shapes[i][1];
+        for (u32 self = 0; self < m.cpus; self += 1 + m.cpus / 37) {
+            struct smp_costs k;
+
+            smp_costs_init(&m, self, &k);
+            for (u32 cpu = 0; cpu < m.cpus; cpu++) {
+                u32 far = smp_far(&k, cpu);
+
+                cr_assert_eq(far, machine_socket_of(&m, self) != machine_socket_of(&m, cpu),
+                             "%u CPUs on %u sockets: %u and %u", m.cpus, m.sockets, self, cpu);
+                cr_assert_eq(k.queue[far], smp_queue_cycles(&m, self, cpu));
+                cr_assert_eq(k.wait[far], smp_wait_cycles(&m, self, cpu));
+                cr_assert_eq(k.read[far], smp_line(&m, self, cpu, m.smp_csd_read_cycles));
+                cr_assert_eq(k.info[far], smp_line(&m, self, cpu, m.smp_info_line_cycles));
+            }
+        }
+    }
+}
+
+/* Eight CPUs: lazy or not, running mm A, mm B or nothing; CPU 0 asks. */
+Test(pertarget, target_choice_is_should_flush_tlb_per_cpu)
+{
+    static struct cpu cpus[8];
+    static struct mm a, b, init;
+    struct cpu *ptr[8];
+    struct machine mach;
+    struct cpumask all = { { 0xff } };
+
+    machine_init(&mach);
+    for (u32 i = 0; i < 8; i++) {
+        cpus[i].id = i;
+        cpus[i].is_lazy = i & 1;
+        cpus[i].loaded_mm = (i >> 1) % 3 == 0 ? &a : (i >> 1) % 3 == 1 ? &b : &init;
+        ptr[i] = &cpus[i];
+    }
+    for (u32 bits = 0; bits < 64; bits++) {
+        struct flush_policy pol = { .name = "t", .lazy_skip = bits & 1,
+                                    .lazy_cpumask = bits >> 1 & 1 };
+        struct flush_env env = { .cpus = ptr, .nr_cpus = 8, .init_mm = &init, .m = &mach,
+                                 .pol = &pol };
+        struct flush_tlb_info f = { .mm = bits >> 2 & 1 ? &a : NULL, .initiating_cpu = 0,
+                                    .trim_cpumask = bits >> 3 & 1,
+                                    .freed_tables = bits >> 4 & 1 };
+        struct flush_targets t;
+
+        a.asid_transition = bits >> 5 & 1;
+        flush_choose_targets(&env, &f, &all, &t);
+        bool every = f.freed_tables || (f.mm && f.mm->asid_transition);
+        u32 nr = 0;
+
+        for (u32 cpu = 0; cpu < 8; cpu++) {
+            bool go = every || should_flush_tlb(&env, cpu, &f);
+
+            if (cpu == 0) {
+                cr_assert_eq(t.local, go, "case %u", bits);
+                continue;
+            }
+            nr += go;
+            cr_assert_eq(cpumask_test_cpu(cpu, &t.mask), go, "case %u cpu %u", bits, cpu);
+            cr_assert_eq(cpumask_test_cpu(cpu, &t.lazy), !go && cpus[cpu].is_lazy,
+                         "case %u cpu %u", bits, cpu);
+        }
+        cr_assert_eq(t.nr, nr, "case %u", bits);
+    }
+}
