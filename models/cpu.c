@@ -843,6 +843,136 @@ u32 cpu_access_slow(struct cpu *c, u64 va, u8 kind, struct tlb_entry *hit)
     return miss_path(c, va, kind, cost);
 }
 
+/* ---- runs of references ----------------------------------------------- */
+
+#define PREFETCH_AHEAD 8                /* references ahead for cpu_prefetch */
+
+/* The L1 hits of cpu_access() for va[i..end): the probe of the 4K
+ * structure t in the current tag space (a hit stamps the entry, LRU, or
+ * touches its PLRU bits) and the epoch and permission checks, with t's
+ * fields and the two address spaces' epochs in locals.  Returns the index
+ * of the first reference that is not such a hit (end if none): a miss in
+ * the current tag space (*slow NULL: the probe changed nothing) or a hit
+ * that fails a check (*slow the entry, already touched as cpu_access()
+ * touches it).  The caller counts the hits and hands that reference to
+ * cpu_access() or cpu_access_slow().  kind and ways_c are constants where
+ * this is inlined; lru4 says t is 4-way LRU with a power-of-two set count
+ * (the common L1), so the probe needs no loop and no test of the policy.
+ * LRU stamps are the use counter's next values in order, so reference j
+ * stamps stamp0 + j and the counter is stored once at the end. */
+static sim_always_inline u32 l1_hits(struct cpu *c, struct tlb *t, const u64 *va, u32 i,
+                                     u32 end, struct tlb_entry **slow, const u8 kind,
+                                     const bool lru4)
+{
+    const u64 *tags = t->tags;
+    struct tlb_entry *ents = t->e;
+    const u32 ways = lru4 ? 4 : t->ways, set_mask = t->set_mask;
+    const u64 space = t->asid_tag, stamp0 = t->clock + 1 - i;
+    const u32 ep_user = c->loaded_mm->pte_epoch, ep_kern = c->init_mm->pte_epoch;
+    struct tlb_entry *e = NULL;
+
+    for (; i < end; i++) {
+        u64 vpn = va[i] >> PAGE_SHIFT_4K;
+        u32 si = lru4 ? (u32)(vpn & set_mask) : tlb_set_of(t, vpn);
+        size_t base = (size_t)si * ways;
+        int w;
+        if (lru4) {
+            /* The way by a mask and a bit scan: which way of a set a
+             * reference hits is as unpredictable as the references, and
+             * GCC turns the four compares of tlb_find_way() into
+             * branches on them. */
+            u32 m = tlb_match_mask(tags + base, 4, (vpn << 3) ^ space);
+            if (!m)
+                break;                          /* a miss: nothing changed */
+            w = __builtin_ctz(m);
+        } else if ((w = tlb_find_way(tags + base, ways, (vpn << 3) ^ space)) < 0) {
+            break;                              /* a miss: nothing changed */
+        }
+        e = ents + base + (u32)w;
+        if (lru4 || t->repl == TLB_REPL_LRU)
+            e->stamp = stamp0 + i;
+        else if (t->repl == TLB_REPL_PLRU)
+            tlb_touch_way(t, si, (u32)w);
+        if (unlikely(e->epoch != (e->global ? ep_kern : ep_user) ||
+                     (kind == 'w' && !((e->pte & PTE_RW) && e->dirty)) ||
+                     (kind == 'x' && (e->pte & PTE_NX))))
+            break;                              /* touched, for cpu_access_slow() */
+        e = NULL;
+    }
+    if (lru4 || t->repl == TLB_REPL_LRU)
+        t->clock = stamp0 + i - (e ? 0 : 1);
+    *slow = e;
+    return i;
+}
+
+/* l1_hits() with its constants. */
+static u32 l1_hits_any(struct cpu *c, struct tlb *t, const u64 *va, u32 i, u32 end,
+                       struct tlb_entry **slow, u8 kind, bool lru4)
+{
+    if (lru4) {
+        switch (kind) {
+        case 'r': return l1_hits(c, t, va, i, end, slow, 'r', true);
+        case 'w': return l1_hits(c, t, va, i, end, slow, 'w', true);
+        default:  return l1_hits(c, t, va, i, end, slow, 'x', true);
+        }
+    }
+    switch (kind) {
+    case 'r': return l1_hits(c, t, va, i, end, slow, 'r', false);
+    case 'w': return l1_hits(c, t, va, i, end, slow, 'w', false);
+    default:  return l1_hits(c, t, va, i, end, slow, 'x', false);
+    }
+}
+
+u32 cpu_access_run(struct cpu *c, const u64 *va, u32 n, cycles_t stop, u8 kind)
+{
+    struct tlb *t = kind == 'x' ? &c->l1i[L1_4K] : &c->l1d[L1_4K];
+    u64 *hit_ctr = kind == 'x' ? &c->st.l1i_hits : &c->st.l1d_hits;
+    /* l1_hits() probes the one 4K size; an absent L1 (nr_sizes 0) leaves
+     * every reference to cpu_access(). */
+    bool probe = t->nr_sizes == 1 && t->shifts[0] == PAGE_SHIFT_4K;
+    bool lru4 = probe && t->ways == 4 && !t->set_mod && t->repl == TLB_REPL_LRU;
+    const u32 ac = c->m->access_cycles;
+    cycles_t now = c->now;
+    u32 i = 0;
+
+    while (i < n && now < stop) {
+        struct tlb_entry *e = NULL;
+        u32 cost;
+
+        if (probe) {
+            /* Hits cost ac each: the clock reaches stop after k of them. */
+            u32 end = n;
+            if (ac) {
+                u64 k = (stop - now - 1) / ac + 1;
+                if (k < n - i)
+                    end = i + (u32)k;
+            }
+            u32 j = l1_hits_any(c, t, va, i, end, &e, kind, lru4);
+            c->st.accesses += j - i;
+            *hit_ctr += j - i;
+            now += (u64)(j - i) * ac;
+            i = j;
+            if (i == end)
+                continue;
+        }
+        c->now = now;
+        if (e) {
+            c->st.accesses++;
+            cost = cpu_access_slow(c, va[i], kind, e);
+        } else {
+            cost = cpu_access(c, va[i], kind);
+        }
+        /* After a miss, warm the host caches for a reference a few ahead
+         * (no effect on results; see cpu_prefetch). */
+        if (cost != ac && i + PREFETCH_AHEAD < n)
+            cpu_prefetch(c, va[i + PREFETCH_AHEAD]);
+        now += cost;
+        i++;
+    }
+    c->now = now;
+    return i;
+}
+
 u32 cpu_tlb_entries_for(const struct cpu *c, u16 mm_idx)
 {
     const struct tlb *all[] = { &c->l1d[0], &c->l1d[1], &c->l1d[2], &c->l1i[0],

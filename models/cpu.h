@@ -246,6 +246,15 @@ static inline u32 cpu_access(struct cpu *c, u64 va, u8 kind)
     return cpu_access_slow(c, va, kind, e);
 }
 
+/* n references of kind at va[0..n), one after another, each exactly as
+ * cpu_access() with c->now set to the clock before it and advanced by its
+ * cost; stops early when the clock reaches stop (no reference when it
+ * already has).  Returns how many were made.  The engine's reference
+ * loop: L1 hits are probed with the structure's fields and the counters
+ * in registers, and after a miss the host caches are warmed for a
+ * reference a few ahead (cpu_prefetch). */
+u32 cpu_access_run(struct cpu *c, const u64 *va, u32 n, cycles_t stop, u8 kind);
+
 /* Host-cache hint for a reference the CPU will make soon (the engine
  * passes one a few references ahead while references miss): starts the
  * host loads of the leaf page-table entry and of the STLB set that its walk

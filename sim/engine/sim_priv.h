@@ -219,8 +219,6 @@ cycles_t op_kernel_work(const struct machine *m, enum trace_op_type type, u64 nr
 void op_vcpu_run(struct sim *s, struct sim_cpu *sc);
 int  op_map(struct sim *s, const struct trace_op *op);      /* barrier op, or on its cpu */
 
-#define REF_PREFETCH 8                  /* references ahead for cpu_prefetch */
-
 /* References until the op ends or the clock reaches stop.  The hot loop:
  * no event queue, no allocation, no logging.  Inline (with
  * op_exec_local) in the run loop, which calls it once per op. */
@@ -236,22 +234,22 @@ static inline bool op_run_refs(struct sim_cpu *sc, cycles_t stop)
         u64 n = op->count, va = op->va + i * op->stride;
         for (; i < n && now < stop; i++, va += op->stride)
             now += cpu_access(c, va, kind);
+        c->now = now;
     } else {
+        /* The op's addresses are one or two runs of the ring (it wraps);
+         * a single one (one-address ops) needs no run. */
         u64 n = op->nr_va;
-        size_t mask = sc->r_cap - 1, h = sc->r_head;
-        u32 hit_cycles = c->m->access_cycles;
-        for (; i < n && now < stop; i++) {
-            c->now = now;
-            u32 cost = cpu_access(c, sc->ring[(h + i) & mask], kind);
-            /* After a miss, warm the host caches for a reference a few
-             * ahead (no effect on results; see cpu_prefetch). */
-            if (unlikely(cost != hit_cycles) && i + REF_PREFETCH < n)
-                cpu_prefetch(c, sc->ring[(h + i + REF_PREFETCH) & mask]);
-            now += cost;
+        if (n - i == 1 && c->now < stop) {
+            c->now += cpu_access(c, sc->ring[(sc->r_head + i) & (sc->r_cap - 1)], kind);
+            i++;
+        }
+        while (i < n && c->now < stop) {
+            size_t at = (sc->r_head + i) & (sc->r_cap - 1), left = sc->r_cap - at;
+            i += cpu_access_run(c, sc->ring + at, (u32)(n - i < left ? n - i : left), stop,
+                                kind);
         }
     }
-    c->st.busy_cycles += now - t0;
-    c->now = now;
+    c->st.busy_cycles += c->now - t0;
     sc->idx = i;
     return i == (op->type == OP_STREAM ? op->count : op->nr_va);
 }
