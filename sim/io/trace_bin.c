@@ -155,6 +155,36 @@ static inline u64 get_varint_fast(struct cur *c)
     return 0;
 }
 
+/* get_varint_fast() for the address arrays, on a pointer in a register:
+ * the same value and `bad` verdict.  A varint of up to four bytes (an
+ * address delta below 2^27 after zigzag: +-64 MiB) is decoded in 32-bit
+ * lanes, whose masks are immediates; a longer one as get_varint_fast()
+ * does.  No branch on the length: one on whether it fits in four bytes,
+ * which follows the trace's address spread and is predictable. */
+static inline u64 varint_fast(const u8 **pp, bool *bad)
+{
+    const u8 *p = *pp;
+    u32 x;
+
+    memcpy(&x, p, 4);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap32(x);
+#endif
+    u32 ends = ~x & 0x80808080u;
+    if (likely(ends)) {
+        x &= (ends ^ (ends - 1)) & 0x7f7f7f7fu;
+        x = (x & 0x007f007fu) | (x & 0x7f007f00u) >> 1;
+        x = (x & 0x00003fffu) | (x & 0x3fff0000u) >> 2;
+        *pp = p + (__builtin_ctz(ends) >> 3) + 1;
+        return x;
+    }
+    struct cur c = { p, NULL, false };
+    u64 v = get_varint_fast(&c);
+    *pp = c.p;
+    *bad |= c.bad;
+    return v;
+}
+
 /* ===== writer ============================================================ */
 
 struct trace_bin_wr {
@@ -784,22 +814,37 @@ static inline __attribute__((always_inline)) bool dec_access_fast(struct trace_r
     if (c->bad || (nr > r->vas_cap && trace_reader_vas(r, (u32)nr)))
         goto slow;
     /* Decode as dec_access() does; every address canonical, and a CPU
-     * that touches a user address must run a user address space. */
-    unsigned sh = 64 - r->chk.va_bits;
-    u64 va = b->prev_va[cpu], *out = r->vas, noncanon = 0, user = 0;
+     * that touches a user address must run a user address space.  The
+     * addresses are ORed together: when the OR is below the upper half
+     * (the usual user-space trace), every one of them is canonical and a
+     * user address, and only the CPU's address space is left to check;
+     * otherwise each address is checked. */
+    u64 va = b->prev_va[cpu], *out = r->vas, any = 0;
     u32 i = 0;
-    for (; i < (u32)nr && c->end - c->p >= VARINT_MAX; i++) {
-        out[i] = va += zz_dec(get_varint_fast(c));
-        noncanon |= (u64)((s64)(va << sh) >> sh) ^ va;
-        user |= ~va;
+    const u8 *p = c->p;
+    for (; i < (u32)nr && c->end - p >= VARINT_MAX; i++) {
+        out[i] = va += zz_dec(varint_fast(&p, &c->bad));
+        any |= va;
     }
+    c->p = p;
     for (; i < (u32)nr; i++) {
         out[i] = va += zz_dec(get_varint(c));
-        noncanon |= (u64)((s64)(va << sh) >> sh) ^ va;
-        user |= ~va;
+        any |= va;
     }
-    if (c->bad || noncanon || ((user >> 63) && r->chk.cur_mm[cpu] < 0))
+    if (c->bad)
         goto slow;
+    if (any >> (r->chk.va_bits - 1)) {
+        unsigned sh = 64 - r->chk.va_bits;
+        u64 noncanon = 0, user = 0;
+        for (i = 0; i < (u32)nr; i++) {
+            noncanon |= (u64)((s64)(out[i] << sh) >> sh) ^ out[i];
+            user |= ~out[i];
+        }
+        if (noncanon || ((user >> 63) && r->chk.cur_mm[cpu] < 0))
+            goto slow;
+    } else if (r->chk.cur_mm[cpu] < 0) {
+        goto slow;
+    }
     b->prev_va[cpu] = va;
     if (flags & OPF_T)
         b->prev_t = t;
