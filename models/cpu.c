@@ -855,9 +855,9 @@ u32 cpu_access_slow(struct cpu *c, u64 va, u8 kind, struct tlb_entry *hit)
  * the current tag space (*slow NULL: the probe changed nothing) or a hit
  * that fails a check (*slow the entry, already touched as cpu_access()
  * touches it).  The caller counts the hits and hands that reference to
- * cpu_access() or cpu_access_slow().  kind and ways_c are constants where
- * this is inlined; lru4 says t is 4-way LRU with a power-of-two set count
- * (the common L1), so the probe needs no loop and no test of the policy.
+ * cpu_access() or cpu_access_slow().  kind and lru4 are constants where
+ * this is inlined; lru4 is t->lru4_4k (4-way LRU, a power-of-two set
+ * count: the common L1), so the probe needs no loop and no policy test.
  * LRU stamps are the use counter's next values in order, so reference j
  * stamps stamp0 + j and the counter is stored once at the end. */
 static sim_always_inline u32 l1_hits(struct cpu *c, struct tlb *t, const u64 *va, u32 i,
@@ -930,7 +930,7 @@ u32 cpu_access_run(struct cpu *c, const u64 *va, u32 n, cycles_t stop, u8 kind)
     /* l1_hits() probes the one 4K size; an absent L1 (nr_sizes 0) leaves
      * every reference to cpu_access(). */
     bool probe = t->nr_sizes == 1 && t->shifts[0] == PAGE_SHIFT_4K;
-    bool lru4 = probe && t->ways == 4 && !t->set_mod && t->repl == TLB_REPL_LRU;
+    bool lru4 = t->lru4_4k;
     const u32 ac = c->m->access_cycles;
     cycles_t now = c->now;
     u32 i = 0;
@@ -942,11 +942,8 @@ u32 cpu_access_run(struct cpu *c, const u64 *va, u32 n, cycles_t stop, u8 kind)
         if (probe) {
             /* Hits cost ac each: the clock reaches stop after k of them. */
             u32 end = n;
-            if (ac) {
-                u64 k = (stop - now - 1) / ac + 1;
-                if (k < n - i)
-                    end = i + (u32)k;
-            }
+            if ((u64)(n - i) * ac >= stop - now)       /* (no division when all fit) */
+                end = i + (u32)((stop - now - 1) / ac + 1);
             u32 j = l1_hits_any(c, t, va, i, end, &e, kind, lru4);
             c->st.accesses += j - i;
             *hit_ctr += j - i;

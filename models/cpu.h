@@ -224,16 +224,31 @@ static inline bool cpu_entry_current(const struct cpu *c, const struct tlb_entry
 
 /* One reference of kind 'r', 'w' or 'x' at va in the loaded address space.
  * Returns the cycles it took.  The L1 hit is inline; everything else is in
- * cpu_access_slow(). */
-static inline u32 cpu_access(struct cpu *c, u64 va, u8 kind)
+ * cpu_access_slow().  A 4-way LRU 4K L1 (tlb->lru4_4k, the usual one) is
+ * probed here directly: the same tag, set, stamp and result as
+ * tlb_lookup() in fewer instructions, the way found by a mask and a bit
+ * scan. */
+static sim_always_inline u32 cpu_access(struct cpu *c, u64 va, u8 kind)
 {
+    struct tlb *t = kind == 'x' ? &c->l1i[0] : &c->l1d[0];
     struct tlb_entry *e;
 
     c->st.accesses++;
-    if (kind == 'x')
-        e = tlb_lookup(&c->l1i[0], va);
-    else
-        e = tlb_lookup(&c->l1d[0], va);
+    if (likely(t->lru4_4k)) {
+        u64 vpn = va >> PAGE_SHIFT_4K;
+        size_t base = (size_t)(vpn & t->set_mask) * 4;
+        u32 m = tlb_match_mask(t->tags + base, 4, (vpn << 3) ^ t->asid_tag);
+
+        e = NULL;
+        if (m) {
+            e = t->e + base + (u32)__builtin_ctz(m);
+            e->stamp = ++t->clock;
+        } else if (unlikely(t->global_tag)) {
+            e = tlb_lookup(t, va);              /* a global entry (PCIDs) */
+        }
+    } else {
+        e = tlb_lookup(t, va);
+    }
     if (likely(e && cpu_entry_current(c, e) &&
                (kind != 'w' || ((e->pte & PTE_RW) && e->dirty)) &&
                (kind != 'x' || !(e->pte & PTE_NX)))) {

@@ -175,6 +175,8 @@ int tlb_init(struct tlb *t, const struct tlb_config *cfg, enum tlb_repl repl,
         goto err;
     }
     t->tags = (u64 *)(t->e + cfg->entries);
+    t->lru4_4k = t->nr_sizes == 1 && t->shifts[0] == 12 && t->ways == 4 && !t->set_mod &&
+                 repl == TLB_REPL_LRU;
     if (repl == TLB_REPL_PLRU) {
         /* Tree: node bits 1..ways-1; MRU bits: 0..ways-1.  Both fit in ways bits. */
         t->plru_bytes = (t->ways + 7) / 8;

@@ -97,6 +97,9 @@ struct tlb {
     u32 plru_bytes;
     u8  nr_sizes;
     u8  shifts[TLB_MAX_SIZES];
+    /* 4K pages only, 4 ways, a power-of-two set count, true LRU: the
+     * common L1, which cpu_access() probes without tlb_lookup()'s loops. */
+    bool lru4_4k;
     enum tlb_repl repl;
     u64 clock;                          /* LRU use counter */
     u64 rng;                            /* random replacement state */

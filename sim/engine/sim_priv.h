@@ -237,7 +237,7 @@ static inline bool op_run_refs(struct sim_cpu *sc, cycles_t stop)
         c->now = now;
     } else {
         /* The op's addresses are one or two runs of the ring (it wraps);
-         * a single one (one-address ops) needs no run. */
+         * a single one (one-address ops) is cheaper without a run. */
         u64 n = op->nr_va;
         if (n - i == 1 && c->now < stop) {
             c->now += cpu_access(c, sc->ring[(sc->r_head + i) & (sc->r_cap - 1)], kind);
