@@ -155,6 +155,15 @@ static inline u64 get_varint_fast(struct cur *c)
     return 0;
 }
 
+/* The value of a varint of up to four bytes held in x's low bytes, the
+ * bytes after its last one already masked off. */
+static inline u32 varint_pack4(u32 x)
+{
+    x &= 0x7f7f7f7fu;
+    x = (x & 0x007f007fu) | (x & 0x7f007f00u) >> 1;
+    return (x & 0x00003fffu) | (x & 0x3fff0000u) >> 2;
+}
+
 /* get_varint_fast() for the address arrays, on a pointer in a register:
  * the same value and `bad` verdict.  A varint of up to four bytes (an
  * address delta below 2^27 after zigzag: +-64 MiB) is decoded in 32-bit
@@ -172,11 +181,8 @@ static inline u64 varint_fast(const u8 **pp, bool *bad)
 #endif
     u32 ends = ~x & 0x80808080u;
     if (likely(ends)) {
-        x &= (ends ^ (ends - 1)) & 0x7f7f7f7fu;
-        x = (x & 0x007f007fu) | (x & 0x7f007f00u) >> 1;
-        x = (x & 0x00003fffu) | (x & 0x3fff0000u) >> 2;
-        *pp = p + (__builtin_ctz(ends) >> 3) + 1;
-        return x;
+        *pp = p + ((unsigned)__builtin_ctz(ends) >> 3) + 1;
+        return varint_pack4(x & (ends ^ (ends - 1)));
     }
     struct cur c = { p, NULL, false };
     u64 v = get_varint_fast(&c);
@@ -822,8 +828,35 @@ static inline __attribute__((always_inline)) bool dec_access_fast(struct trace_r
     u64 va = b->prev_va[cpu], *out = r->vas, any = 0;
     u32 i = 0;
     const u8 *p = c->p;
-    for (; i < (u32)nr && c->end - p >= VARINT_MAX; i++) {
-        out[i] = va += zz_dec(varint_fast(&p, &c->bad));
+    while (i < (u32)nr && c->end - p >= VARINT_MAX) {
+        /* Two varints of up to four bytes each in one 8-byte word: the
+         * cursor, whose every step waits on the load before it, moves
+         * once per two addresses (the usual case for nearby addresses). */
+        if (likely(i + 1 < (u32)nr)) {
+            u64 x, ends, ends2;
+            memcpy(&x, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            x = __builtin_bswap64(x);
+#endif
+            ends = ~x & 0x8080808080808080ull;
+            ends2 = ends & (ends - 1);
+            unsigned b1 = 8, b2 = 8;            /* last bytes of the two varints */
+            if (likely(ends2)) {
+                b1 = (unsigned)__builtin_ctzll(ends) >> 3;
+                b2 = (unsigned)__builtin_ctzll(ends2) >> 3;
+            }
+            if (likely(b1 < 4 && b2 - b1 <= 4)) {
+                u64 y = x >> (8 * b1 + 8), ey = ends >> (8 * b1 + 8);
+                out[i] = va += zz_dec(varint_pack4((u32)(x & (ends ^ (ends - 1)))));
+                any |= va;
+                out[i + 1] = va += zz_dec(varint_pack4((u32)(y & (ey ^ (ey - 1)))));
+                any |= va;
+                p += b2 + 1;
+                i += 2;
+                continue;
+            }
+        }
+        out[i++] = va += zz_dec(varint_fast(&p, &c->bad));
         any |= va;
     }
     c->p = p;
