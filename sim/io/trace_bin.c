@@ -157,7 +157,7 @@ static inline u64 get_varint_fast(struct cur *c)
 
 /* The value of a varint of up to four bytes held in x's low bytes, the
  * bytes after its last one already masked off. */
-static inline u32 varint_pack4(u32 x)
+static inline __attribute__((always_inline)) u32 varint_pack4(u32 x)
 {
     x &= 0x7f7f7f7fu;
     x = (x & 0x007f007fu) | (x & 0x7f007f00u) >> 1;
@@ -170,7 +170,7 @@ static inline u32 varint_pack4(u32 x)
  * lanes, whose masks are immediates; a longer one as get_varint_fast()
  * does.  No branch on the length: one on whether it fits in four bytes,
  * which follows the trace's address spread and is predictable. */
-static inline u64 varint_fast(const u8 **pp, bool *bad)
+static inline __attribute__((always_inline)) u64 varint_fast(const u8 **pp, bool *bad)
 {
     const u8 *p = *pp;
     u32 x;
@@ -773,6 +773,36 @@ bool trace_bin_fast = true;
 
 static bool kind_ok(unsigned k) { return k == 'r' || k == 'w' || k == 'x'; }
 
+/* The access op the fast paths decoded. */
+static inline __attribute__((always_inline)) void set_access_op(struct trace_op *op, u32 flags,
+                                                                 u32 cpu, u64 t, u64 gap,
+                                                                 u64 line, const u64 *out,
+                                                                 u32 nr, u8 kind)
+{
+    /* Every field, one store each (a memset of the op compiles to rep
+     * stos at -O3, which costs more than the rest of this function).  A
+     * new field of struct trace_op must be added here: the assertion
+     * below fails when the struct changes size, but a field that fits in
+     * padding does not change it (keyid did not), so check by hand too. */
+    _Static_assert(sizeof(void *) != 8 || sizeof(struct trace_op) == 128,
+                   "dec_access_fast() sets every field of struct trace_op");
+    op->type = OP_ACCESS;
+    op->flags = flags;
+    op->cpu = cpu;
+    op->mm = 0;
+    op->va = out[0];
+    op->len = op->gpa = op->stride = op->count = op->cycles = 0;
+    op->t = t;
+    op->gap = gap;
+    op->line = line;
+    op->vas = out;
+    op->nr_va = nr;
+    op->keyid = 0;
+    op->kind = kind;
+    op->page_shift = op->prot = op->stride_shift = op->cstate = 0;
+    op->label = NULL;
+}
+
 /* The bulk of every trace, access records, decoded and checked in one pass
  * without the field tables: the same op as dec_op() and the same verdict
  * as trace_check_op() (check_flags and check_access) for every record it
@@ -791,6 +821,25 @@ static inline __attribute__((always_inline)) bool dec_access_fast(struct trace_r
 
     if (!b->left || c->end - c->p < ACCESS_HEAD_MAX || *c->p != OP_ACCESS)
         return false;
+    /* The commonest record of one-address traces: flags OPF_CPU alone, a
+     * one-byte cpu, the kind and one user address (the same checks as
+     * below, fewer of them needed); anything else takes the long way. */
+    if (p0[1] == OPF_CPU && p0[2] < 0x80 && p0[2] < r->hdr.cpus && kind_ok(p0[3]) &&
+        r->vas_cap && r->chk.cur_mm[p0[2]] >= 0) {
+        const u8 *q = p0 + 4;
+        bool bad = false;
+        u32 cpu = p0[2];
+        u64 va = b->prev_va[cpu] + zz_dec(varint_fast(&q, &bad));
+        if (likely(!bad && !(va >> (r->chk.va_bits - 1)))) {
+            c->p = q;
+            b->prev_va[cpu] = va;
+            b->left--;
+            r->line++;
+            r->vas[0] = va;
+            set_access_op(op, OPF_CPU, cpu, 0, 0, r->line + r->line_base, r->vas, 1, p0[3]);
+            return true;
+        }
+    }
     c->p++;
     u64 flags = get_varint_fast(c);
     if ((flags & ~(u64)(OPF_CPU | OPF_T | OPF_GAP | OPF_VA_ARRAY)) || !(flags & OPF_CPU) ||
@@ -883,28 +932,7 @@ static inline __attribute__((always_inline)) bool dec_access_fast(struct trace_r
         b->prev_t = t;
     b->left--;
     r->line++;
-    /* Every field, one store each (a memset of the op compiles to rep
-     * stos at -O3, which costs more than the rest of this function).  A
-     * new field of struct trace_op must be added here: the assertion
-     * below fails when the struct changes size, but a field that fits in
-     * padding does not change it (keyid did not), so check by hand too. */
-    _Static_assert(sizeof(void *) != 8 || sizeof(struct trace_op) == 128,
-                   "dec_access_fast() sets every field of struct trace_op");
-    op->type = OP_ACCESS;
-    op->flags = (u32)flags;
-    op->cpu = (u32)cpu;
-    op->mm = 0;
-    op->va = out[0];
-    op->len = op->gpa = op->stride = op->count = op->cycles = 0;
-    op->t = t;
-    op->gap = gap;
-    op->line = r->line + r->line_base;
-    op->vas = out;
-    op->nr_va = (u32)nr;
-    op->keyid = 0;
-    op->kind = kind;
-    op->page_shift = op->prot = op->stride_shift = op->cstate = 0;
-    op->label = NULL;
+    set_access_op(op, (u32)flags, (u32)cpu, t, gap, r->line + r->line_base, out, (u32)nr, kind);
     return true;
 slow:
     c->p = p0;
