@@ -928,9 +928,13 @@ u32 cpu_access_run(struct cpu *c, const u64 *va, u32 n, cycles_t stop, u8 kind)
     struct tlb *t = kind == 'x' ? &c->l1i[L1_4K] : &c->l1d[L1_4K];
     u64 *hit_ctr = kind == 'x' ? &c->st.l1i_hits : &c->st.l1d_hits;
     /* l1_hits() probes the one 4K size; an absent L1 (nr_sizes 0) leaves
-     * every reference to cpu_access(). */
-    bool probe = t->nr_sizes == 1 && t->shifts[0] == PAGE_SHIFT_4K;
-    bool lru4 = t->lru4_4k;
+     * every reference to cpu_access().  While references miss (a run of
+     * hits ended at once), they go one by one through cpu_access(), whose
+     * inline probe costs less than setting up a run; the first hit among
+     * them starts runs again. */
+    const bool probe = t->nr_sizes == 1 && t->shifts[0] == PAGE_SHIFT_4K;
+    const bool lru4 = t->lru4_4k;
+    bool runs = probe;
     const u32 ac = c->m->access_cycles;
     cycles_t now = c->now;
     u32 i = 0;
@@ -939,7 +943,7 @@ u32 cpu_access_run(struct cpu *c, const u64 *va, u32 n, cycles_t stop, u8 kind)
         struct tlb_entry *e = NULL;
         u32 cost;
 
-        if (probe) {
+        if (runs) {
             /* Hits cost ac each: the clock reaches stop after k of them. */
             u32 end = n;
             if ((u64)(n - i) * ac >= stop - now)       /* (no division when all fit) */
@@ -948,16 +952,23 @@ u32 cpu_access_run(struct cpu *c, const u64 *va, u32 n, cycles_t stop, u8 kind)
             c->st.accesses += j - i;
             *hit_ctr += j - i;
             now += (u64)(j - i) * ac;
+            runs = j > i;
             i = j;
             if (i == end)
                 continue;
-        }
-        c->now = now;
-        if (e) {
-            c->st.accesses++;
-            cost = cpu_access_slow(c, va[i], kind, e);
+            c->now = now;
+            if (e || !t->global_tag) {
+                /* A hit that failed a check, or a miss with no global
+                 * tag space left to probe: where cpu_access() goes next. */
+                c->st.accesses++;
+                cost = cpu_access_slow(c, va[i], kind, e);
+            } else {
+                cost = cpu_access(c, va[i], kind);
+            }
         } else {
+            c->now = now;
             cost = cpu_access(c, va[i], kind);
+            runs = probe && cost == ac;
         }
         /* After a miss, warm the host caches for a reference a few ahead
          * (no effect on results; see cpu_prefetch). */
