@@ -135,6 +135,7 @@ struct cpu {
     const struct machine *m;
     struct frame_alloc *frames;         /* for frame generations */
     struct mm *init_mm;                 /* kernel page tables and areas */
+    struct arena *arena;                /* where the TLB arrays live (NULL: malloc/mmap) */
 
     /* hardware */
     struct tlb l1d[3];                  /* 4K, 2M, 1G */
@@ -185,6 +186,12 @@ struct cpu {
 int  cpu_init(struct cpu *c, u32 id, const struct machine *m,
               struct frame_alloc *frames, struct mm *init_mm,
               struct sim_err *err);
+/* The same with every TLB and PSC array (EPT PSCs too) taken from arena a
+ * (arena.h: huge-page advised; a NULL a is cpu_init).  The arena outlives
+ * the CPU; cpu_destroy leaves its memory to arena_destroy. */
+int  cpu_init_in(struct cpu *c, u32 id, const struct machine *m,
+                 struct frame_alloc *frames, struct mm *init_mm,
+                 struct arena *a, struct sim_err *err);
 void cpu_destroy(struct cpu *c);
 /* Make the CPU a vCPU of the VM whose EPT is ept (virt.ept): its walks
  * become two-dimensional and it gets EPT PSCs (ept.psc.*).  Call once,

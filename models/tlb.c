@@ -137,8 +137,48 @@ static int check_config(const struct tlb_config *cfg, enum tlb_repl repl,
     return SIM_OK;
 }
 
+/* Entries and dense tags, zeroed (an empty way's tag is 0).  Without an
+ * arena they share one block, mapped when it is large, so the kernel
+ * supplies zero pages on first touch.  With one (a simulation's CPUs),
+ * everything comes from its huge pages except a large structure's entries
+ * (an STLB's 72 KiB): a CPU writes only the sets its pages use, and 4 KiB
+ * pages of those cost less here than huge pages of all of them (1024 CPUs
+ * x 1000 flushes: about 1.2k faults and 177 MB with the STLB in the arena,
+ * 9.9k faults and 118 MB without it, and 10 to 20% less CPU time;
+ * docs/performance.md).  The tags stay in the arena: every probe reads
+ * them before the first fill writes them, which costs two faults a page
+ * in a fresh mapping (the zero page, then a copy). */
+static int alloc_arrays(struct tlb *t, size_t n, struct arena *a)
+{
+    size_t eb = n * sizeof(*t->e), tb = n * sizeof(*t->tags);
+    bool big = eb + tb >= TLB_MAP_MIN;
+    u8 *p;
+
+    t->in_arena = a != NULL;
+    if (big) {
+        size_t len = a ? eb : eb + tb;
+
+        if ((p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0)) == MAP_FAILED)
+            return SIM_ENOMEM;
+        t->mapped = true;
+        t->map_bytes = len;
+    } else if ((p = a ? arena_alloc(a, eb + tb) : calloc(1, eb + tb)) == NULL) {
+        return SIM_ENOMEM;
+    }
+    t->e = (struct tlb_entry *)p;
+    t->tags = a && big ? arena_alloc(a, tb) : (u64 *)(p + eb);
+    return t->tags ? SIM_OK : SIM_ENOMEM;
+}
+
 int tlb_init(struct tlb *t, const struct tlb_config *cfg, enum tlb_repl repl,
              u64 seed, struct sim_err *err)
+{
+    return tlb_init_in(t, cfg, repl, seed, NULL, err);
+}
+
+int tlb_init_in(struct tlb *t, const struct tlb_config *cfg, enum tlb_repl repl,
+                u64 seed, struct arena *a, struct sim_err *err)
 {
     int rc;
 
@@ -160,27 +200,16 @@ int tlb_init(struct tlb *t, const struct tlb_config *cfg, enum tlb_repl repl,
     t->set_mod = !is_pow2(t->sets);
     t->nr_sizes = cfg->nr_sizes;
     memcpy(t->shifts, cfg->shifts, cfg->nr_sizes);  /* the rest stay 0 */
-    /* Entries and dense tags in one zeroed block (zero is an empty way).
-     * A large one is mapped: the kernel supplies zero pages on first touch,
-     * so a CPU pays only for the sets it uses (an STLB is 86 KB). */
-    size_t bytes = (size_t)cfg->entries * (sizeof(*t->e) + sizeof(*t->tags));
-    if (bytes >= TLB_MAP_MIN) {
-        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
-            goto err;
-        t->e = p;
-        t->mapped = true;
-        t->map_bytes = bytes;
-    } else if ((t->e = calloc(1, bytes)) == NULL) {
+    if (alloc_arrays(t, cfg->entries, a))
         goto err;
-    }
-    t->tags = (u64 *)(t->e + cfg->entries);
     t->lru4_4k = t->nr_sizes == 1 && t->shifts[0] == 12 && t->ways == 4 && !t->set_mod &&
                  repl == TLB_REPL_LRU;
     if (repl == TLB_REPL_PLRU) {
         /* Tree: node bits 1..ways-1; MRU bits: 0..ways-1.  Both fit in ways bits. */
         t->plru_bytes = (t->ways + 7) / 8;
-        if ((t->plru = calloc(t->sets, t->plru_bytes)) == NULL)
+        t->plru = a ? arena_alloc(a, (size_t)t->sets * t->plru_bytes)
+                    : calloc(t->sets, t->plru_bytes);
+        if (t->plru == NULL)
             goto err;
     }
     return SIM_OK;
@@ -195,11 +224,13 @@ void tlb_destroy(struct tlb *t)
 {
     if (!t)
         return;
+    /* What came from an arena goes with it (arena_destroy). */
     if (t->mapped)
         munmap(t->e, t->map_bytes);
-    else
+    else if (!t->in_arena)
         free(t->e);                     /* the tags live in the same block */
-    free(t->plru);
+    if (!t->in_arena)
+        free(t->plru);
     memset(t, 0, sizeof(*t));
 }
 
@@ -339,15 +370,17 @@ struct tlb_entry *tlb_fill(struct tlb *t, u64 va, unsigned shift,
     u32 w = choose_way(t, si, tag);
     size_t i = (size_t)si * t->ways + w;
     struct tlb_entry *e = &t->e[i];
+    u64 old = t->tags[i];               /* == e->tag; read here, the entry's page
+                                         * is first touched by the write below */
 
-    if (!valid(e)) {
+    if (old == TLB_TAG_INVALID) {
         t->nr_valid++;
         t->nr_valid_size[s]++;
-    } else if (e->tag != tag) {         /* a different page: eviction */
+    } else if (old != tag) {            /* a different page: eviction */
         if (evicted)
             *evicted = *e;
         t->st.evictions++;
-        t->nr_valid_size[e->tag & 7]--;
+        t->nr_valid_size[old & 7]--;
         t->nr_valid_size[s]++;
     }
     /* Whole-struct copy so every payload field (and any added later, like

@@ -30,6 +30,7 @@
 #ifndef TLBSIM_TLB_H
 #define TLBSIM_TLB_H
 
+#include "arena.h"
 #include "base.h"
 
 enum tlb_repl { TLB_REPL_LRU = 0, TLB_REPL_PLRU = 1, TLB_REPL_RANDOM = 2 };
@@ -89,7 +90,8 @@ struct tlb {
     u64 *tags;                          /* sets * ways: tags[i] == e[i].tag, for probes */
     u64 asid_tag;                       /* TLB_TAG_VALID | current PCID << TLB_TAG_PCID_SHIFT */
     u64 global_tag;                     /* TLB_TAG_VALID | TLB_TAG_GLOBAL with PCIDs, else 0 */
-    bool mapped;                        /* e (and tags after it) is an mmap of map_bytes */
+    bool mapped;                        /* e (and, without an arena, tags after it) is an mmap of map_bytes */
+    bool in_arena;                      /* tags, plru and an unmapped e belong to an arena */
     size_t map_bytes;
     u8  *plru;                          /* PLRU state per set (bytes per set = plru_bytes) */
     u32 sets, ways, set_mask;           /* set_mask = sets-1 when a power of two, else 0 */
@@ -112,6 +114,10 @@ struct tlb {
  * allocates.  SIM_EINVAL with a message naming the bad value. */
 int  tlb_init(struct tlb *t, const struct tlb_config *cfg, enum tlb_repl repl,
               u64 seed, struct sim_err *err);
+/* The same with the arrays taken from arena a (kept until arena_destroy;
+ * a NULL a is tlb_init): a simulation's CPUs share one arena. */
+int  tlb_init_in(struct tlb *t, const struct tlb_config *cfg, enum tlb_repl repl,
+                 u64 seed, struct arena *a, struct sim_err *err);
 void tlb_destroy(struct tlb *t);        /* NULL-safe on a zeroed struct */
 
 static inline bool tlb_present(const struct tlb *t) { return t->sets != 0; }

@@ -72,11 +72,11 @@ static u64 rnd(u64 *s)
 
 /* jitter: how far a request may arrive before the latest posted one;
  * spread: range of llist_add() time before arrival. */
-static void run(u64 seed, u64 jitter, u64 spread, u32 pop_every)
+static void run_in(u64 seed, u64 jitter, u64 spread, u32 pop_every, struct arena *a)
 {
     static struct model m;
     struct csdq q = { 0 };
-    struct csd_pool pool = { 0 };
+    struct csd_pool pool = { .arena = a };
     u64 s = seed, now = 1000000;
 
     m.nr = 0;
@@ -112,11 +112,29 @@ static void run(u64 seed, u64 jitter, u64 spread, u32 pop_every)
     csd_pool_destroy(&pool);
 }
 
+static void run(u64 seed, u64 jitter, u64 spread, u32 pop_every)
+{
+    run_in(seed, jitter, spread, pop_every, NULL);
+}
+
+/* The same with the memory from an arena, as the engine has it: the
+ * rings and heaps reuse each other's blocks as they double. */
+static void run_arena(u64 seed, u64 jitter, u64 spread, u32 pop_every)
+{
+    struct arena a = { 0 };
+
+    run_in(seed, jitter, spread, pop_every, &a);
+    cr_assert_gt(a.mapped, 0);
+    arena_destroy(&a);
+}
+
 Test(csdq, in_order_posts)              { run(1, 0, 300, 2); }
 Test(csdq, slightly_out_of_order)       { run(2, 200, 300, 2); }
 Test(csdq, far_out_of_order_uses_heap)  { run(3, 100000, 100000, 3); }
 Test(csdq, long_queues)                 { run(4, 3000, 50, 50); }
 Test(csdq, llist_add_times_unordered)   { run(5, 50, 1000000, 2); }
+Test(csdq, long_queues_in_an_arena)     { run_arena(4, 3000, 50, 50); }
+Test(csdq, heap_in_an_arena)            { run_arena(3, 100000, 100000, 3); }
 
 Test(csdq, equal_arrivals_go_in_posting_order)
 {

@@ -201,14 +201,16 @@ static void fz_step(struct fuzz *f)
               FZ_ARGS(f), f->t.nr_valid, f->r.live);
 }
 
-static void fuzz_one(const struct geom *g, enum tlb_repl repl, u64 seed, unsigned nops)
+/* a: take the arrays from this arena (tlb_init_in), else tlb_init. */
+static void fuzz_one(const struct geom *g, enum tlb_repl repl, u64 seed, unsigned nops,
+                     struct arena *a)
 {
     struct fuzz f = { .g = g, .repl = repl, .seed = seed, .rng = seed * 7919 + 1 };
     struct tlb_config c = cfg_of(g);
     struct sim_err err = { 0 };
     unsigned every = g->entries <= 64 ? 1 : 127;   /* checkpoints are O(entries * ways) */
 
-    cr_assert(tlb_init(&f.t, &c, repl, seed, &err) == SIM_OK, "%s: %s", g->name, err.msg);
+    cr_assert(tlb_init_in(&f.t, &c, repl, seed, a, &err) == SIM_OK, "%s: %s", g->name, err.msg);
     cr_assert(tlb_ref_init(&f.r, g->entries, g->ways, g->nr_sizes, g->shifts, repl, seed) == 0);
     for (f.op = 0; f.op < nops; f.op++) {
         fz_step(&f);
@@ -222,17 +224,29 @@ static void fuzz_one(const struct geom *g, enum tlb_repl repl, u64 seed, unsigne
     tlb_destroy(&f.t);
 }
 
-static void fuzz_geom(const struct geom *g)
+static void fuzz_geom(const struct geom *g, struct arena *a)
 {
     unsigned nops = 8000 + g->entries * 6;         /* ~15 refills of the largest */
 
     for (int repl = TLB_REPL_LRU; repl <= TLB_REPL_RANDOM; repl++)
         for (u64 seed = 1; seed <= 2; seed++)
-            fuzz_one(g, (enum tlb_repl)repl, seed, nops);
+            fuzz_one(g, (enum tlb_repl)repl, seed, nops, a);
 }
 
 #define FUZZ_TEST(id, ...)                                              \
-    Test(tlb_fuzz, id) { static const struct geom g = { #id, __VA_ARGS__ }; fuzz_geom(&g); }
+    Test(tlb_fuzz, id) { static const struct geom g = { #id, __VA_ARGS__ }; fuzz_geom(&g, NULL); }
+
+/* The same programs with the arrays in an arena, as a simulation's CPUs
+ * have them: a small structure wholly in it, and an STLB whose entries
+ * are mapped apart from its tags (tlb.c alloc_arrays). */
+#define FUZZ_ARENA_TEST(id, ...)                                        \
+    Test(tlb_fuzz, id) {                                                \
+        static const struct geom g = { #id, __VA_ARGS__ };              \
+        struct arena a = { 0 };                                         \
+        fuzz_geom(&g, &a);                                              \
+        cr_assert(a.mapped > 0, "nothing came from the arena");         \
+        arena_destroy(&a);                                              \
+    }
 
 /*        name               entries ways sizes shifts */
 FUZZ_TEST(full_assoc_16x16,   16,  16, 1, { 12 })           /* 1 set, tree PLRU */
@@ -248,6 +262,8 @@ FUZZ_TEST(stlb_4k2m_32x4,     32,   4, 2, { 12, 21 })       /* small: more 4K/2M
 FUZZ_TEST(sets6_4k2m_24x4,    24,   4, 2, { 12, 21 })       /* modulo, two sizes */
 FUZZ_TEST(sets3_3sizes_18x6,  18,   6, 3, { 12, 21, 30 })   /* modulo, three sizes */
 FUZZ_TEST(psc_8x2,             8,   2, 3, { 30, 39, 48 })   /* PDPT/PML4/PML5 cache */
+FUZZ_ARENA_TEST(arena_l1d_64x4,         64,  4, 1, { 12 })
+FUZZ_ARENA_TEST(arena_stlb_4k2m_1536x12, 1536, 12, 2, { 12, 21 })
 
 /* ===== Targeted tests ==================================================== */
 

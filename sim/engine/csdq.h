@@ -26,6 +26,7 @@
 #ifndef TLBSIM_CSDQ_H
 #define TLBSIM_CSDQ_H
 
+#include "../../models/arena.h"
 #include "../../models/base.h"
 
 struct shootdown;
@@ -68,6 +69,10 @@ struct csd_pool {
     struct csd_node *free;
     struct csd_slab *slabs;             /* newest first; nodes are carved from the head */
     struct csd_seg *free_segs;          /* every segment not in a ring */
+    /* Where segments and the queues' growing arrays come from: an arena
+     * (huge-page advised, arrays reused by size; segments stay until
+     * arena_destroy) or, when NULL, malloc. */
+    struct arena *arena;
 };
 
 struct csd_node *csd_pool_get(struct csd_pool *p);     /* NULL when out of memory */

@@ -132,34 +132,33 @@ static void sim_check(struct sim *s, int rc)
  * WINDOW_OPS_DEFAULT ops).  From BIG_BUF bytes on they are mapped 2 MiB
  * aligned and advised for transparent huge pages: one fault per 2 MiB
  * instead of 512, which matters for every run of `--policy all` (each a
- * fresh child process).  Whether a buffer was mapped follows from its size,
- * so buf_free needs only the size. */
-#define BIG_BUF (2u << 20)
+ * fresh child process).  Below SMALL_BUF (a CPU's rings when there are
+ * many CPUs: the window split between them, about 10 KB each at 1024 CPUs
+ * and 64 to 128 KB at 64) they come from the simulation's arena,
+ * huge-page advised too, and go back to it when they double; in between
+ * from malloc, which gives the memory back when they double (a 1-CPU
+ * run's rings would otherwise leave about 2 MiB of smaller blocks behind
+ * in the arena).  Where a buffer lives follows from
+ * its size, so buf_free needs only the size. */
+#define BIG_BUF ARENA_HUGE
+#define SMALL_BUF (512u << 10)
 
-static void *buf_alloc(size_t bytes)
+static void *buf_alloc(struct sim *s, size_t bytes)
 {
+    if (bytes < SMALL_BUF)
+        return arena_get(&s->arena, bytes);
     if (bytes < BIG_BUF)
         return malloc(bytes);
-    size_t len = (bytes + BIG_BUF - 1) & ~(size_t)(BIG_BUF - 1);
-    u8 *p = mmap(NULL, len + BIG_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-    if (p == MAP_FAILED)
-        return NULL;
-    size_t head = (size_t)(-(uintptr_t)p & (BIG_BUF - 1));
-    if (head)
-        munmap(p, head);
-    if (BIG_BUF - head)
-        munmap(p + head + len, BIG_BUF - head);
-    p += head;
-    madvise(p, len, MADV_HUGEPAGE);     /* advice only: no huge pages is fine */
-    return p;
+    return arena_map_huge((bytes + BIG_BUF - 1) & ~(size_t)(BIG_BUF - 1));
 }
 
-static void buf_free(void *p, size_t bytes)
+static void buf_free(struct sim *s, void *p, size_t bytes)
 {
     if (!p)
         return;
-    if (bytes < BIG_BUF)
+    if (bytes < SMALL_BUF)
+        arena_put(&s->arena, p, bytes);
+    else if (bytes < BIG_BUF)
         free(p);
     else
         munmap(p, (bytes + BIG_BUF - 1) & ~(size_t)(BIG_BUF - 1));
@@ -174,12 +173,12 @@ static int grow_ring(struct sim_cpu *sc, size_t need)
         cap *= 2;
     if (cap == sc->r_cap)
         return SIM_OK;
-    n = buf_alloc(cap * sizeof(*n));
+    n = buf_alloc(sc->s, cap * sizeof(*n));
     if (!n)
         return SIM_ENOMEM;
     for (size_t i = 0; i < sc->r_len; i++)
         n[i] = sc->ring[(sc->r_head + i) & (sc->r_cap - 1)];
-    buf_free(sc->ring, sc->r_cap * sizeof(*n));
+    buf_free(sc->s, sc->ring, sc->r_cap * sizeof(*n));
     sc->ring = n;
     sc->r_head = 0;
     sc->r_cap = cap;
@@ -197,14 +196,14 @@ static inline bool q_full(const struct sim_cpu *sc)
 static __attribute__((noinline)) int grow_q(struct sim_cpu *sc)
 {
     u32 cap = sc->q_cap ? sc->q_cap * 2 : 16;
-    struct trace_op *n = buf_alloc(cap * sizeof(*n));
+    struct trace_op *n = buf_alloc(sc->s, cap * sizeof(*n));
     u32 live = sc->q_len + sc->has_cur, first = sc->q_head - sc->has_cur;
 
     if (!n)
         return SIM_ENOMEM;
     for (u32 i = 0; i < live; i++)
         n[i] = sc->q[(first + i) & (sc->q_cap - 1)];
-    buf_free(sc->q, sc->q_cap * sizeof(*n));
+    buf_free(sc->s, sc->q, sc->q_cap * sizeof(*n));
     sc->q = n;
     sc->q_head = sc->has_cur;
     if (sc->has_cur)
@@ -727,7 +726,7 @@ static void check_invariants(struct sim *s)
 
 static int cpus_init(struct sim *s, struct sim_err *err)
 {
-    s->cpus = calloc(s->nr_cpus, sizeof(*s->cpus));
+    s->cpus = arena_alloc(&s->arena, (size_t)s->nr_cpus * sizeof(*s->cpus));   /* zeroed */
     s->arrival = calloc(s->nr_cpus, sizeof(*s->arrival));
     s->queued_since = calloc(s->nr_cpus, sizeof(*s->queued_since));
     s->cpu_ptrs = calloc(s->nr_cpus, sizeof(*s->cpu_ptrs));
@@ -735,7 +734,7 @@ static int cpus_init(struct sim *s, struct sim_err *err)
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
     for (u32 i = 0; i < s->nr_cpus; i++) {
         struct sim_cpu *sc = &s->cpus[i];
-        int rc = cpu_init(&sc->hw, i, &s->m, &s->frames, &s->init_mm, err);
+        int rc = cpu_init_in(&sc->hw, i, &s->m, &s->frames, &s->init_mm, &s->arena, err);
         if (!rc && s->m.ept)
             rc = cpu_set_ept(&sc->hw, &s->ept, err);
         if (rc)
@@ -810,6 +809,7 @@ int sim_create(const struct sim_config *cfg, struct sim **out, struct sim_err *e
     for (u32 i = 0; i < TRACE_MAX_MMS; i++)     /* hand out low indices first */
         s->free_idx[i] = (u16)(TRACE_MAX_MMS - i);
     s->nr_free_idx = TRACE_MAX_MMS;
+    s->csds.arena = &s->arena;
     if ((rc = cpus_init(s, err)))
         goto out;
     s->last_q = &s->cpus[0];
@@ -833,8 +833,8 @@ void sim_destroy(struct sim *s)
         struct sim_cpu *sc = &s->cpus[i];
         csdq_destroy(&sc->csdq, &s->csds);
         cpu_destroy(&sc->hw);
-        buf_free(sc->q, sc->q_cap * sizeof(*sc->q));
-        buf_free(sc->ring, sc->r_cap * sizeof(*sc->ring));
+        buf_free(s, sc->q, sc->q_cap * sizeof(*sc->q));
+        buf_free(s, sc->ring, sc->r_cap * sizeof(*sc->ring));
     }
     csd_pool_destroy(&s->csds);
     while (s->sd_all) {
@@ -858,12 +858,12 @@ void sim_destroy(struct sim *s)
     free(s->mm_hash);
     free(s->mm_by_idx);
     free(s->free_idx);
-    free(s->cpus);
     free(s->arrival);
     free(s->queued_since);
     free(s->cpu_ptrs);
     hist_destroy(&s->lat);
     ev_queue_destroy(&s->q);
+    arena_destroy(&s->arena);           /* cpus[] and everything per CPU */
     if (s->src.close)
         s->src.close(s->src.ctx);
     free(s);

@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include "../../models/apic.h"
+#include "../../models/arena.h"
 #include "../../models/ept.h"
 #include "../../models/kvm.h"
 #include "../../models/smp.h"
@@ -96,7 +97,8 @@ struct sim {
     struct ev_queue q;
     cycles_t now;                       /* time of the last event fired */
     u32 nr_cpus;
-    struct sim_cpu *cpus;
+    struct arena arena;                 /* per-CPU memory: cpus[], TLB arrays, queues, read-ahead */
+    struct sim_cpu *cpus;               /* in arena */
     struct sim_cpu *running;            /* CPU whose run loop is active */
     cycles_t *arrival;                  /* scratch, nr_cpus */
     cycles_t *queued_since;             /* nr_cpus: csdq_queued_since of each CPU's queue, */

@@ -1,0 +1,58 @@
+/* models/arena.h - zeroed memory for the per-CPU structures of one
+ * simulation, in big mappings advised for transparent huge pages.
+ *
+ * Why (docs/performance.md, issue 16): a machine of 1024 CPUs holds about
+ * 100 KB of TLB arrays per CPU plus its CPU state, request queues and
+ * read-ahead buffers.  Allocated one by one with malloc (or one mmap per
+ * STLB), each CPU's memory is first touched a 4 KiB page at a time, and on
+ * a virtual machine whose guest page tables the host shadows a page fault
+ * costs 10 to 15 us: 32,000 faults were 40% of a 1024-CPU run.  An arena
+ * maps 2 MiB-aligned chunks with madvise(MADV_HUGEPAGE), so one fault maps
+ * 2 MiB where transparent huge pages are enabled (always, or madvise as
+ * on most distributions); without them the memory is plain pages, touched
+ * lazily as before.  The price is resident memory: a huge page is all
+ * there once any byte of it is touched, so structures a CPU barely uses
+ * (most of its STLB) count in full.
+ *
+ * Two kinds of blocks, both 64-byte aligned:
+ *   arena_alloc  zeroed (fresh from a chunk, never reused), kept until
+ *                arena_destroy: TLB arrays, the CPU array, ring segments;
+ *   arena_get    a power of two of at least the bytes asked for, contents
+ *                undefined, which arena_put hands back to be reused by
+ *                the next arena_get of that size: arrays that double.
+ * Not thread-safe (one arena per simulation, one thread each).  Nothing
+ * is ever returned to the kernel before arena_destroy.
+ */
+#ifndef TLBSIM_ARENA_H
+#define TLBSIM_ARENA_H
+
+#include "base.h"
+
+#define ARENA_ALIGN 64u                 /* every block: a cache line */
+#define ARENA_HUGE (2u << 20)           /* x86-64 huge page: chunk alignment */
+#define ARENA_CLASSES 40                /* arena_get sizes 64 B .. 2^45 B */
+
+struct arena_chunk;
+
+struct arena {
+    struct arena_chunk *chunks;         /* newest first */
+    u8 *next;                           /* unused part of the newest chunk */
+    size_t left;
+    size_t chunk_bytes;                 /* size of the next chunk (doubles to 64 MiB) */
+    size_t mapped;                      /* bytes mapped in all (reports, tests) */
+    void *free[ARENA_CLASSES];          /* blocks given back, by size class */
+};
+
+/* A zeroed arena is an empty one; nothing is mapped before the first block. */
+void *arena_alloc(struct arena *a, size_t bytes);   /* zeroed; NULL when out of memory */
+void *arena_get(struct arena *a, size_t bytes);     /* NULL when out of memory */
+void  arena_put(struct arena *a, void *p, size_t bytes);   /* p from arena_get(bytes); NULL ok */
+/* Unmap everything; the arena is empty again.  NULL-safe. */
+void  arena_destroy(struct arena *a);
+
+/* An anonymous mapping of len bytes (a multiple of ARENA_HUGE) aligned to
+ * ARENA_HUGE and advised for huge pages; NULL when out of memory.  Undo
+ * with munmap(p, len).  Also used for buffers too big for a chunk. */
+void *arena_map_huge(size_t len);
+
+#endif

@@ -1,0 +1,143 @@
+/* tests/test_arena.c - models/arena.c: zeroed, aligned, non-overlapping
+ * blocks across chunks, reuse by size class, the rest of a chunk kept,
+ * requests too big for the address space refused; and where tlb_init_in
+ * puts a structure's arrays. */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "../models/arena.h"
+#include "../models/tlb.h"
+
+static bool inside(const void *p, const void *lo, size_t len)
+{
+    return (uintptr_t)p >= (uintptr_t)lo && (uintptr_t)p < (uintptr_t)lo + len;
+}
+
+Test(arena, blocks_are_zeroed_aligned_and_disjoint)
+{
+    enum { N = 3000 };
+    static u8 *blk[N];
+    static size_t len[N];
+    struct arena a = { 0 };
+
+    /* 3000 blocks of up to 12 KB: about 18 MB, so several chunks. */
+    for (u32 i = 0; i < N; i++) {
+        len[i] = 1 + (i * 7919u) % 12000;
+        blk[i] = arena_alloc(&a, len[i]);
+        cr_assert_not_null(blk[i]);
+        cr_assert_eq((uintptr_t)blk[i] % ARENA_ALIGN, 0, "block %u not aligned", i);
+        for (size_t b = 0; b < len[i]; b++)
+            cr_assert_eq(blk[i][b], 0, "block %u byte %zu not zero", i, b);
+        memset(blk[i], (int)(i & 0xff) | 1, len[i]);
+    }
+    for (u32 i = 0; i < N; i++)         /* no later block overwrote an earlier one */
+        for (size_t b = 0; b < len[i]; b++)
+            cr_assert_eq(blk[i][b], (u8)((i & 0xff) | 1), "block %u byte %zu", i, b);
+    cr_assert_geq(a.mapped, (size_t)18 << 20);
+    cr_assert_eq(a.mapped % ARENA_HUGE, 0);
+    arena_destroy(&a);
+    cr_assert_eq(a.mapped, 0);
+    cr_assert_null(a.chunks);
+}
+
+Test(arena, get_reuses_blocks_of_the_same_class)
+{
+    struct arena a = { 0 };
+    void *p = arena_get(&a, 100);       /* class 128 */
+    void *q, *r, *t;
+
+    cr_assert_not_null(p);
+    arena_put(&a, p, 100);
+    q = arena_get(&a, 128);
+    cr_assert_eq(q, p, "a 128-byte block should reuse the 100-byte one");
+    r = arena_get(&a, 128);
+    cr_assert(r && r != q, "a block is handed out once");
+    arena_put(&a, q, 128);
+    arena_put(&a, r, 128);
+    cr_assert_eq(arena_get(&a, 65), r);
+    cr_assert_eq(arena_get(&a, 127), q);
+    t = arena_get(&a, 129);             /* class 256: a fresh block */
+    cr_assert(t && t != p && t != r);
+    arena_put(&a, t, 129);
+    cr_assert_eq(arena_get(&a, 200), t, "each class keeps its own blocks");
+    arena_put(&a, NULL, 64);            /* NULL is fine */
+    arena_destroy(&a);
+}
+
+Test(arena, rest_of_a_chunk_is_kept_for_later_gets)
+{
+    struct arena a = { 0 };
+    u8 *first = arena_alloc(&a, (size_t)3 << 19);   /* 1.5 MiB of the first 2 MiB chunk */
+    const struct arena_chunk *c1 = a.chunks;
+    u8 *big, *rest;
+
+    cr_assert_not_null(first);
+    big = arena_alloc(&a, (size_t)1 << 20);         /* does not fit: a new chunk */
+    cr_assert_not_null(big);
+    cr_assert_neq(a.chunks, c1);
+    cr_assert(!inside(big, c1, ARENA_HUGE));
+    /* About 512 KiB were left in the first chunk: a 256 KiB get comes
+     * from there rather than from the new chunk. */
+    rest = arena_get(&a, (size_t)256 << 10);
+    cr_assert_not_null(rest);
+    cr_assert(inside(rest, c1, ARENA_HUGE), "the first chunk's rest was lost");
+    memset(rest, 0x5a, (size_t)256 << 10);
+    cr_assert_eq(first[0], 0);          /* disjoint from the first block */
+    arena_destroy(&a);
+}
+
+Test(arena, impossible_sizes_fail_cleanly)
+{
+    struct arena a = { 0 };
+
+    cr_assert_null(arena_alloc(&a, SIZE_MAX));
+    cr_assert_null(arena_alloc(&a, SIZE_MAX / 2 + 1));
+    cr_assert_null(arena_get(&a, SIZE_MAX));
+    cr_assert_null(arena_get(&a, (size_t)1 << 62));
+    cr_assert_not_null(arena_alloc(&a, 1), "a failed request must leave the arena usable");
+    arena_destroy(&a);
+    arena_destroy(NULL);
+}
+
+Test(arena, huge_mappings_are_aligned)
+{
+    u8 *p = arena_map_huge(2 * ARENA_HUGE);
+
+    cr_assert_not_null(p);
+    cr_assert_eq((uintptr_t)p % ARENA_HUGE, 0);
+    p[0] = 1;
+    p[2 * ARENA_HUGE - 1] = 1;
+    cr_assert_eq(munmap(p, 2 * ARENA_HUGE), 0);
+}
+
+/* tlb_init_in: a small structure wholly in the arena; a large one's
+ * entries mapped on their own (4 KiB pages: a CPU writes only the sets it
+ * uses) and its tags, which every probe reads, in the arena. */
+Test(arena, tlb_arrays_in_an_arena)
+{
+    struct arena a = { 0 };
+    struct tlb l1 = { 0 }, stlb = { 0 };
+    struct sim_err err = { 0 };
+    struct tlb_config c1 = { .entries = 64, .ways = 4, .nr_sizes = 1, .shifts = { 12 } };
+    struct tlb_config c2 = { .entries = 1536, .ways = 12, .nr_sizes = 2, .shifts = { 12, 21 } };
+
+    cr_assert_eq(tlb_init_in(&l1, &c1, TLB_REPL_PLRU, 1, &a, &err), SIM_OK, "%s", err.msg);
+    cr_assert_eq(tlb_init_in(&stlb, &c2, TLB_REPL_LRU, 1, &a, &err), SIM_OK, "%s", err.msg);
+    cr_assert(l1.in_arena && !l1.mapped);
+    cr_assert(inside(l1.e, a.chunks, a.mapped) && inside(l1.plru, a.chunks, a.mapped));
+    cr_assert(stlb.in_arena && stlb.mapped);
+    cr_assert(!inside(stlb.e, a.chunks, a.mapped), "STLB entries should be mapped apart");
+    cr_assert(inside(stlb.tags, a.chunks, a.mapped), "STLB tags should be in the arena");
+    cr_assert(!inside(stlb.tags, stlb.e, stlb.map_bytes));
+    cr_assert_eq(stlb.map_bytes, 1536 * sizeof(struct tlb_entry));
+    for (u32 i = 0; i < 1536; i++)
+        cr_assert(stlb.tags[i] == TLB_TAG_INVALID && stlb.e[i].tag == TLB_TAG_INVALID);
+    cr_assert_not_null(tlb_fill(&stlb, 0x7000, 12, NULL, NULL));
+    cr_assert_not_null(tlb_lookup(&stlb, 0x7123));
+    cr_assert(tlb_check(&stlb) && tlb_check(&l1));
+    tlb_destroy(&l1);
+    tlb_destroy(&stlb);
+    arena_destroy(&a);
+}
