@@ -52,16 +52,17 @@ void csd_pool_destroy(struct csd_pool *p)
     p->free = NULL;
 }
 
-/* Memory for the rings and heaps, given back with the same size. */
-static void *mem_get(struct csd_pool *p, size_t bytes)
+/* Memory for the rings and heaps from arena a, or malloc when a is NULL;
+ * given back with the same size. */
+static void *mem_get(struct arena *a, size_t bytes)
 {
-    return p->arena ? arena_get(p->arena, bytes) : malloc(bytes);
+    return a ? arena_get(a, bytes) : malloc(bytes);
 }
 
-static void mem_put(struct csd_pool *p, void *x, size_t bytes)
+static void mem_put(struct arena *a, void *x, size_t bytes)
 {
-    if (p->arena)
-        arena_put(p->arena, x, bytes);
+    if (a)
+        arena_put(a, x, bytes);
     else
         free(x);
 }
@@ -89,11 +90,11 @@ void csdq_destroy(struct csdq *q, struct csd_pool *p)
     for (u32 i = 0; i < q->nr_segs; i++)
         if (q->segs[i])
             seg_put(p, q->segs[i]);
-    mem_put(p, q->segs, (size_t)q->nr_segs * sizeof(*q->segs));
-    mem_put(p, q->heap, (size_t)q->cap_heap * sizeof(*q->heap));
-    mem_put(p, q->queued.ring, (size_t)q->queued.cap * sizeof(*q->queued.ring));
-    mem_put(p, q->queued.out.t, (size_t)q->queued.out.cap * sizeof(*q->queued.out.t));
-    mem_put(p, q->queued.gone.t, (size_t)q->queued.gone.cap * sizeof(*q->queued.gone.t));
+    mem_put(p->arena, q->segs, (size_t)q->nr_segs * sizeof(*q->segs));
+    mem_put(p->arena, q->heap, (size_t)q->cap_heap * sizeof(*q->heap));
+    mem_put(p->arena, q->queued.ring, (size_t)q->queued.cap * sizeof(*q->queued.ring));
+    mem_put(p->arena, q->queued.out.t, (size_t)q->queued.out.cap * sizeof(*q->queued.out.t));
+    free(q->queued.gone.t);             /* never in the arena: times_reserve */
     *q = (struct csdq){ 0 };
 }
 
@@ -101,7 +102,7 @@ void csdq_destroy(struct csdq *q, struct csd_pool *p)
  * doubling from 16), nr of them in use.  Only those are copied: a fresh
  * page costs a fault, and the spare capacity of a heap that rarely fills
  * (`gone`) is never touched. */
-static int grow(struct csd_pool *pool, void **arr, u32 *cap, u32 nr, u32 need, size_t size)
+static int grow(struct arena *a, void **arr, u32 *cap, u32 nr, u32 need, size_t size)
 {
     u32 n = *cap ? *cap : 16;
     void *p;
@@ -109,36 +110,36 @@ static int grow(struct csd_pool *pool, void **arr, u32 *cap, u32 nr, u32 need, s
     while (n < need)
         if ((n *= 2) < need / 2)
             return SIM_ENOMEM;          /* wrapped */
-    if (!(p = mem_get(pool, (size_t)n * size)))
+    if (!(p = mem_get(a, (size_t)n * size)))
         return SIM_ENOMEM;
     if (nr)
         memcpy(p, *arr, (size_t)nr * size);
-    mem_put(pool, *arr, (size_t)*cap * size);
+    mem_put(a, *arr, (size_t)*cap * size);
     *arr = p;
     *cap = n;
     return SIM_OK;
 }
 
-static inline int reserve(struct csd_pool *pool, void **arr, u32 *cap, u32 nr, u32 need,
+static inline int reserve(struct arena *a, void **arr, u32 *cap, u32 nr, u32 need,
                           size_t size)
 {
-    return need <= *cap ? SIM_OK : grow(pool, arr, cap, nr, need, size);
+    return need <= *cap ? SIM_OK : grow(a, arr, cap, nr, need, size);
 }
 
 /* Double a ring of `size`-byte elements, unwrapped to start at 0. */
-static int ring_grow(struct csd_pool *pool, void **ring, u32 *head, u32 len, u32 *cap,
+static int ring_grow(struct arena *a, void **ring, u32 *head, u32 len, u32 *cap,
                      size_t size)
 {
     u32 n = *cap ? 2 * *cap : 16, first = len < *cap - *head ? len : *cap - *head;
     u8 *r, *old = *ring;
 
-    if (n <= *cap || !(r = mem_get(pool, (size_t)n * size)))
+    if (n <= *cap || !(r = mem_get(a, (size_t)n * size)))
         return SIM_ENOMEM;
     if (len) {
         memcpy(r, old + (size_t)*head * size, (size_t)first * size);
         memcpy(r + (size_t)first * size, old, (size_t)(len - first) * size);
     }
-    mem_put(pool, old, (size_t)*cap * size);
+    mem_put(a, old, (size_t)*cap * size);
     *ring = r;
     *head = 0;
     *cap = n;
@@ -202,17 +203,20 @@ static void heap64_pop(struct csdq_heap64 *h)
 }
 
 /* Room for one more time; `gone` as large as everything held (every time
- * in it is also in the ring or `out`), so that removing never allocates. */
-static int times_reserve(struct csdq_times *m, struct csd_pool *p)
+ * in it is also in the ring or `out`), so that removing never allocates.
+ * `gone` rarely holds more than a few, so it comes from malloc, whose
+ * untouched capacity costs nothing: in the arena its huge pages would be
+ * zeroed whole (8 MB of them at 1024 CPUs). */
+static int times_reserve(struct csdq_times *m, struct arena *a)
 {
     u32 held = m->len + m->out.nr + 1;
 
     if (m->len == m->cap &&
-        ring_grow(p, (void **)&m->ring, &m->head, m->len, &m->cap, sizeof(*m->ring)))
+        ring_grow(a, (void **)&m->ring, &m->head, m->len, &m->cap, sizeof(*m->ring)))
         return SIM_ENOMEM;
-    if (reserve(p, (void **)&m->out.t, &m->out.cap, m->out.nr, m->out.nr + 1,
+    if (reserve(a, (void **)&m->out.t, &m->out.cap, m->out.nr, m->out.nr + 1,
                 sizeof(*m->out.t)) ||
-        reserve(p, (void **)&m->gone.t, &m->gone.cap, m->gone.nr, held, sizeof(*m->gone.t)))
+        reserve(NULL, (void **)&m->gone.t, &m->gone.cap, m->gone.nr, held, sizeof(*m->gone.t)))
         return SIM_ENOMEM;
     return SIM_OK;
 }
@@ -290,12 +294,12 @@ static int ring_reserve(struct csdq *q, struct csd_pool *p)
         u32 n = q->nr_segs ? 2 * q->nr_segs : 2, first = q->head / CSDQ_SEG;
         struct csd_seg **g;
 
-        if (n <= q->nr_segs || !(g = mem_get(p, (size_t)n * sizeof(*g))))
+        if (n <= q->nr_segs || !(g = mem_get(p->arena, (size_t)n * sizeof(*g))))
             return SIM_ENOMEM;
         for (u32 i = 0; i < q->nr_segs; i++)
             g[i] = q->segs[(first + i) & (q->nr_segs - 1)];
         memset(g + q->nr_segs, 0, (size_t)(n - q->nr_segs) * sizeof(*g));
-        mem_put(p, q->segs, (size_t)q->nr_segs * sizeof(*q->segs));
+        mem_put(p->arena, q->segs, (size_t)q->nr_segs * sizeof(*q->segs));
         q->segs = g;
         q->nr_segs = n;
         q->head %= CSDQ_SEG;
@@ -311,13 +315,13 @@ int csdq_push_slow(struct csdq *q, struct csd_pool *p, const struct csd *c)
     struct csd x = *c;
 
     x.seq = q->next_seq;
-    if (times_reserve(&q->queued, p) || ring_reserve(q, p))
+    if (times_reserve(&q->queued, p->arena) || ring_reserve(q, p))
         return SIM_ENOMEM;
     /* Its place in the ring: behind every request arriving no later (they
      * were posted earlier), at most CSDQ_SHIFT_MAX from the tail. */
     if (q->len > CSDQ_SHIFT_MAX &&
         csdq_slot(q, q->head + q->len - 1 - CSDQ_SHIFT_MAX)->arrival > x.arrival) {
-        if (reserve(p, (void **)&q->heap, &q->cap_heap, q->nr_heap, q->nr_heap + 1,
+        if (reserve(p->arena, (void **)&q->heap, &q->cap_heap, q->nr_heap, q->nr_heap + 1,
                     sizeof(*q->heap)))
             return SIM_ENOMEM;
         heap_push(q, &x);
