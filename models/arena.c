@@ -8,12 +8,6 @@
 #define CHUNK_FIRST ARENA_HUGE          /* first chunk: one huge page */
 #define CHUNK_MAX (64u << 20)           /* chunks double up to this */
 
-/* The head of every chunk (ARENA_ALIGN bytes are kept for it). */
-struct arena_chunk {
-    struct arena_chunk *next;
-    size_t len;                         /* mapped bytes, this head included */
-};
-
 /* A block given back, linked through its first bytes. */
 struct arena_free {
     struct arena_free *next;
@@ -46,10 +40,16 @@ static unsigned size_class(size_t bytes)
     return (unsigned)(64 - __builtin_clzll((unsigned long long)(bytes - 1))) - 6;
 }
 
-/* What is left of the newest chunk goes to the free lists as the largest
- * power-of-two blocks it holds, so that a new chunk wastes nothing. */
+/* What is left of the newest chunk, up to the end of its current huge
+ * page, goes to the free lists as the largest power-of-two blocks it
+ * holds.  Beyond that page the rest is left alone: linking a block into a
+ * list writes to it, which would make the kernel zero a huge page for it. */
 static void keep_rest(struct arena *a)
 {
+    size_t page_end = (size_t)(-(uintptr_t)a->next & (ARENA_HUGE - 1));
+
+    if (a->left > page_end)
+        a->left = page_end;
     while (a->left >= ARENA_ALIGN) {
         unsigned k = (unsigned)(63 - __builtin_clzll((unsigned long long)a->left)) - 6;
         size_t bytes = (size_t)ARENA_ALIGN << k;

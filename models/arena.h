@@ -32,7 +32,11 @@
 #define ARENA_HUGE (2u << 20)           /* x86-64 huge page: chunk alignment */
 #define ARENA_CLASSES 40                /* arena_get sizes 64 B .. 2^45 B */
 
-struct arena_chunk;
+/* The head of every chunk (ARENA_ALIGN bytes are kept for it). */
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t len;                         /* mapped bytes, this head included */
+};
 
 struct arena {
     struct arena_chunk *chunks;         /* newest first */

@@ -88,6 +88,27 @@ Test(arena, rest_of_a_chunk_is_kept_for_later_gets)
     arena_destroy(&a);
 }
 
+/* A chunk's rest past its current huge page is not written (not even a
+ * free-list link), so the kernel never has to supply pages for it. */
+Test(arena, rest_beyond_the_current_huge_page_stays_untouched)
+{
+    struct arena a = { 0 };
+    const size_t mib = (size_t)1 << 20;
+    unsigned char vec[3 * 512];
+    u8 *c3;
+
+    cr_assert_not_null(arena_alloc(&a, 64));            /* chunk 1: 2 MiB */
+    cr_assert_not_null(arena_alloc(&a, 3 * mib));       /* chunk 2: 4 MiB */
+    cr_assert_not_null(arena_alloc(&a, mib));           /* chunk 3: 8 MiB, 7 left */
+    c3 = (u8 *)a.chunks;
+    cr_assert_not_null(arena_alloc(&a, 8 * mib));       /* chunk 4 */
+    cr_assert_eq((u8 *)a.chunks->next, c3);
+    cr_assert_eq(mincore(c3 + 2 * mib, 6 * mib, vec), 0);
+    for (u32 i = 0; i < 3 * 512; i++)
+        cr_assert_eq(vec[i] & 1, 0, "page %u past the first huge page was touched", i);
+    arena_destroy(&a);
+}
+
 Test(arena, impossible_sizes_fail_cleanly)
 {
     struct arena a = { 0 };
