@@ -2,6 +2,7 @@
  * (see arena.h). */
 #include "arena.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -40,51 +41,30 @@ static unsigned size_class(size_t bytes)
     return (unsigned)(64 - __builtin_clzll((unsigned long long)(bytes - 1))) - 6;
 }
 
-/* What is left of the newest chunk, up to the end of its current huge
- * page, goes to the free lists as the largest power-of-two blocks it
- * holds.  Beyond that page the rest is left alone: linking a block into a
- * list writes to it, which would make the kernel zero a huge page for it. */
-static void keep_rest(struct arena *a)
-{
-    size_t page_end = (size_t)(-(uintptr_t)a->next & (ARENA_HUGE - 1));
-
-    if (a->left > page_end)
-        a->left = page_end;
-    while (a->left >= ARENA_ALIGN) {
-        unsigned k = (unsigned)(63 - __builtin_clzll((unsigned long long)a->left)) - 6;
-        size_t bytes = (size_t)ARENA_ALIGN << k;
-        struct arena_free *f = (struct arena_free *)a->next;
-
-        if (k >= ARENA_CLASSES)
-            break;
-        f->next = a->free[k];
-        a->free[k] = f;
-        a->next += bytes;
-        a->left -= bytes;
-    }
-}
-
-/* Room for bytes (a multiple of ARENA_ALIGN) in a new chunk. */
+/* Room for bytes (a multiple of ARENA_ALIGN) in a new chunk.  What was
+ * left of the previous one is abandoned: at most the largest block asked
+ * for, and never written, so it costs address space only. */
 static bool new_chunk(struct arena *a, size_t bytes)
 {
     size_t len;
     struct arena_chunk *c;
 
-    if (bytes > SIZE_MAX / 2)
+    if (bytes > SIZE_MAX / 2 || !(c = malloc(sizeof(*c))))
         return false;
     if (!a->chunk_bytes)
         a->chunk_bytes = CHUNK_FIRST;
-    len = round_up(bytes + ARENA_ALIGN, ARENA_HUGE);
+    len = round_up(bytes, ARENA_HUGE);
     if (len < a->chunk_bytes)
         len = a->chunk_bytes;
-    if (!(c = arena_map_huge(len)))
+    if (!(c->base = arena_map_huge(len))) {
+        free(c);
         return false;
-    keep_rest(a);
+    }
     c->next = a->chunks;
     c->len = len;
     a->chunks = c;
-    a->next = (u8 *)c + ARENA_ALIGN;
-    a->left = len - ARENA_ALIGN;
+    a->next = c->base;
+    a->left = len;
     a->mapped += len;
     if (a->chunk_bytes < CHUNK_MAX)
         a->chunk_bytes *= 2;
@@ -138,7 +118,8 @@ void arena_destroy(struct arena *a)
     while (a->chunks) {
         struct arena_chunk *c = a->chunks;
         a->chunks = c->next;
-        munmap(c, c->len);
+        munmap(c->base, c->len);
+        free(c);
     }
     memset(a, 0, sizeof(*a));
 }

@@ -32,10 +32,13 @@
 #define ARENA_HUGE (2u << 20)           /* x86-64 huge page: chunk alignment */
 #define ARENA_CLASSES 40                /* arena_get sizes 64 B .. 2^45 B */
 
-/* The head of every chunk (ARENA_ALIGN bytes are kept for it). */
+/* One mapping.  The list lives outside the chunks (malloc): a head
+ * written into a chunk would make the kernel supply its first huge page
+ * even when no block in it is ever used. */
 struct arena_chunk {
     struct arena_chunk *next;
-    size_t len;                         /* mapped bytes, this head included */
+    u8 *base;
+    size_t len;                         /* mapped bytes */
 };
 
 struct arena {

@@ -11,16 +11,18 @@ static struct tlb *cpu_struct(struct cpu *c, unsigned i);
 #define CPU_NR_STRUCTS (3 + 2 + 2 + PT_MAX_LEVELS - 1)  /* TLBs, then PSCs [2..5] */
 #define CPU_FIRST_PSC 7
 
+/* rare: the structure is one only some workloads touch (cpu_init_in). */
 static int init_one(struct cpu *c, struct tlb *t, struct tlb_geom g, u8 nr, const u8 *shifts,
-                    enum tlb_repl repl, u64 seed, const char *what,
+                    enum tlb_repl repl, u64 seed, const char *what, bool rare,
                     struct sim_err *err)
 {
     struct tlb_config cfg = { .entries = g.entries, .ways = g.ways ? g.ways : 1,
                               .nr_sizes = nr };
+    struct arena *a = c->arena ? &c->arena[rare ? CPU_ARENA_RARE : 0] : NULL;
     int rc;
 
     memcpy(cfg.shifts, shifts, nr);
-    rc = tlb_init_in(t, &cfg, repl, seed, c->arena, err);
+    rc = tlb_init_in(t, &cfg, repl, seed, a, err);
     if (rc)
         sim_err_prefix(err, "%s: ", what);
     return rc;
@@ -52,22 +54,28 @@ int cpu_init_in(struct cpu *c, u32 id, const struct machine *m,
     c->frames = frames;
     c->init_mm = init_mm;
     c->arena = a;
-    rc = init_one(c, &c->l1d[L1_4K], m->l1d_4k, 1, s4k, m->replacement, seed + 1, "tlb.l1d.4k", err);
-    if (!rc) rc = init_one(c, &c->l1d[L1_2M], m->l1d_2m, 1, s2m, m->replacement, seed + 2, "tlb.l1d.2m", err);
-    if (!rc) rc = init_one(c, &c->l1d[L1_1G], m->l1d_1g, 1, s1g, m->replacement, seed + 3, "tlb.l1d.1g", err);
-    if (!rc) rc = init_one(c, &c->l1i[L1_4K], m->l1i_4k, 1, s4k, m->replacement, seed + 4, "tlb.l1i.4k", err);
-    if (!rc) rc = init_one(c, &c->l1i[L1_2M], m->l1i_2m, 1, s2m, m->replacement, seed + 5, "tlb.l1i.2m", err);
+    rc = init_one(c, &c->l1d[L1_4K], m->l1d_4k, 1, s4k, m->replacement, seed + 1,
+                  "tlb.l1d.4k", false, err);
+    if (!rc) rc = init_one(c, &c->l1d[L1_2M], m->l1d_2m, 1, s2m, m->replacement, seed + 2,
+                           "tlb.l1d.2m", true, err);
+    if (!rc) rc = init_one(c, &c->l1d[L1_1G], m->l1d_1g, 1, s1g, m->replacement, seed + 3,
+                           "tlb.l1d.1g", true, err);
+    if (!rc) rc = init_one(c, &c->l1i[L1_4K], m->l1i_4k, 1, s4k, m->replacement, seed + 4,
+                           "tlb.l1i.4k", true, err);
+    if (!rc) rc = init_one(c, &c->l1i[L1_2M], m->l1i_2m, 1, s2m, m->replacement, seed + 5,
+                           "tlb.l1i.2m", true, err);
     if (!rc) rc = init_one(c, &c->stlb, m->stlb, m->stlb_holds_1g ? 3 : 2, s_stlb,
-                           m->replacement, seed + 6, "tlb.stlb", err);
+                           m->replacement, seed + 6, "tlb.stlb", false, err);
     if (!rc) rc = init_one(c, &c->stlb1g, m->stlb_holds_1g ? (struct tlb_geom){ 0, 1 } : m->stlb_1g,
-                           1, s1g, m->replacement, seed + 7, "tlb.stlb1g", err);
+                           1, s1g, m->replacement, seed + 7, "tlb.stlb1g", true, err);
     for (unsigned l = 2; !rc && l <= PT_MAX_LEVELS; l++) {
         struct tlb_geom g = *psc[l];
 
         if (l > m->paging_levels)       /* no PML5E cache with 4 levels */
             g.entries = 0;
         /* PSCs use LRU whatever the TLBs use: sizes are tiny conventions. */
-        rc = init_one(c, &c->psc[l], g, 1, s_psc[l], TLB_REPL_LRU, seed + 8 + l, "psc", err);
+        rc = init_one(c, &c->psc[l], g, 1, s_psc[l], TLB_REPL_LRU, seed + 8 + l, "psc", false,
+                      err);
     }
     if (rc) {
         cpu_destroy(c);
@@ -121,7 +129,8 @@ int cpu_set_ept(struct cpu *c, struct ept *ept, struct sim_err *err)
 
         if (l > ept->levels)            /* no EPT PML5E cache with 4 levels */
             g.entries = 0;
-        rc = init_one(c, &c->ept_psc[l], g, 1, s_psc[l], TLB_REPL_LRU, seed + l, "ept.psc", err);
+        rc = init_one(c, &c->ept_psc[l], g, 1, s_psc[l], TLB_REPL_LRU, seed + l, "ept.psc", true,
+                     err);
     }
     return rc;
 }

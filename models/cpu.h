@@ -135,7 +135,7 @@ struct cpu {
     const struct machine *m;
     struct frame_alloc *frames;         /* for frame generations */
     struct mm *init_mm;                 /* kernel page tables and areas */
-    struct arena *arena;                /* where the TLB arrays live (NULL: malloc/mmap) */
+    struct arena *arena;                /* [CPU_ARENAS]: where the TLB arrays live (NULL: malloc/mmap) */
 
     /* hardware */
     struct tlb l1d[3];                  /* 4K, 2M, 1G */
@@ -186,9 +186,16 @@ struct cpu {
 int  cpu_init(struct cpu *c, u32 id, const struct machine *m,
               struct frame_alloc *frames, struct mm *init_mm,
               struct sim_err *err);
-/* The same with every TLB and PSC array (EPT PSCs too) taken from arena a
- * (arena.h: huge-page advised; a NULL a is cpu_init).  The arena outlives
- * the CPU; cpu_destroy leaves its memory to arena_destroy. */
+/* The same with every TLB and PSC array (EPT PSCs too) taken from the
+ * arenas a[0 .. CPU_ARENAS-1] (arena.h: huge-page advised; a NULL a is
+ * cpu_init).  a[0] gets what every reference uses (the L1 DTLB for 4K
+ * pages, the STLB's tags, the PSCs), a[CPU_ARENA_RARE] what only some
+ * workloads touch (the L1 ITLB, the 2M and 1G L1 DTLBs, the 1G STLB, the
+ * EPT PSCs): with many CPUs each kind lies together, so a kind no CPU
+ * uses never costs a page.  The arenas outlive the CPU; cpu_destroy
+ * leaves their memory to arena_destroy. */
+#define CPU_ARENAS 2
+#define CPU_ARENA_RARE 1
 int  cpu_init_in(struct cpu *c, u32 id, const struct machine *m,
                  struct frame_alloc *frames, struct mm *init_mm,
                  struct arena *a, struct sim_err *err);

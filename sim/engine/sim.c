@@ -146,7 +146,7 @@ static void sim_check(struct sim *s, int rc)
 static void *buf_alloc(struct sim *s, size_t bytes)
 {
     if (bytes < SMALL_BUF)
-        return arena_get(&s->arena, bytes);
+        return arena_get(&s->arena[0], bytes);
     if (bytes < BIG_BUF)
         return malloc(bytes);
     return arena_map_huge((bytes + BIG_BUF - 1) & ~(size_t)(BIG_BUF - 1));
@@ -157,7 +157,7 @@ static void buf_free(struct sim *s, void *p, size_t bytes)
     if (!p)
         return;
     if (bytes < SMALL_BUF)
-        arena_put(&s->arena, p, bytes);
+        arena_put(&s->arena[0], p, bytes);
     else if (bytes < BIG_BUF)
         free(p);
     else
@@ -726,7 +726,7 @@ static void check_invariants(struct sim *s)
 
 static int cpus_init(struct sim *s, struct sim_err *err)
 {
-    s->cpus = arena_alloc(&s->arena, (size_t)s->nr_cpus * sizeof(*s->cpus));   /* zeroed */
+    s->cpus = arena_alloc(&s->arena[0], (size_t)s->nr_cpus * sizeof(*s->cpus));   /* zeroed */
     s->arrival = calloc(s->nr_cpus, sizeof(*s->arrival));
     s->queued_since = calloc(s->nr_cpus, sizeof(*s->queued_since));
     s->cpu_ptrs = calloc(s->nr_cpus, sizeof(*s->cpu_ptrs));
@@ -734,7 +734,7 @@ static int cpus_init(struct sim *s, struct sim_err *err)
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
     for (u32 i = 0; i < s->nr_cpus; i++) {
         struct sim_cpu *sc = &s->cpus[i];
-        int rc = cpu_init_in(&sc->hw, i, &s->m, &s->frames, &s->init_mm, &s->arena, err);
+        int rc = cpu_init_in(&sc->hw, i, &s->m, &s->frames, &s->init_mm, s->arena, err);
         if (!rc && s->m.ept)
             rc = cpu_set_ept(&sc->hw, &s->ept, err);
         if (rc)
@@ -809,7 +809,7 @@ int sim_create(const struct sim_config *cfg, struct sim **out, struct sim_err *e
     for (u32 i = 0; i < TRACE_MAX_MMS; i++)     /* hand out low indices first */
         s->free_idx[i] = (u16)(TRACE_MAX_MMS - i);
     s->nr_free_idx = TRACE_MAX_MMS;
-    s->csds.arena = &s->arena;
+    s->csds.arena = &s->arena[0];
     if ((rc = cpus_init(s, err)))
         goto out;
     s->last_q = &s->cpus[0];
@@ -863,7 +863,8 @@ void sim_destroy(struct sim *s)
     free(s->cpu_ptrs);
     hist_destroy(&s->lat);
     ev_queue_destroy(&s->q);
-    arena_destroy(&s->arena);           /* cpus[] and everything per CPU */
+    for (unsigned i = 0; i < CPU_ARENAS; i++)
+        arena_destroy(&s->arena[i]);    /* cpus[] and everything per CPU */
     if (s->src.close)
         s->src.close(s->src.ctx);
     free(s);

@@ -97,8 +97,11 @@ struct sim {
     struct ev_queue q;
     cycles_t now;                       /* time of the last event fired */
     u32 nr_cpus;
-    struct arena arena;                 /* per-CPU memory: cpus[], TLB arrays, queues, read-ahead */
-    struct sim_cpu *cpus;               /* in arena */
+    /* Per-CPU memory (models/arena.h): [0] cpus[], the TLB arrays every
+     * reference uses, queues, read-ahead; [CPU_ARENA_RARE] the TLB arrays
+     * only some workloads touch (cpu_init_in). */
+    struct arena arena[CPU_ARENAS];
+    struct sim_cpu *cpus;               /* in arena[0] */
     struct sim_cpu *running;            /* CPU whose run loop is active */
     cycles_t *arrival;                  /* scratch, nr_cpus */
     cycles_t *queued_since;             /* nr_cpus: csdq_queued_since of each CPU's queue, */
