@@ -132,21 +132,19 @@ static void sim_check(struct sim *s, int rc)
  * WINDOW_OPS_DEFAULT ops).  From BIG_BUF bytes on they are mapped 2 MiB
  * aligned and advised for transparent huge pages: one fault per 2 MiB
  * instead of 512, which matters for every run of `--policy all` (each a
- * fresh child process).  Below SMALL_BUF (a CPU's rings when there are
- * many CPUs: the window split between them, about 10 KB each at 1024 CPUs
- * and 64 to 128 KB at 64) they come from the simulation's arena,
- * huge-page advised too, and go back to it when they double; in between
- * from malloc, which gives the memory back when they double (a 1-CPU
- * run's rings would otherwise leave about 2 MiB of smaller blocks behind
- * in the arena).  Where a buffer lives follows from
- * its size, so buf_free needs only the size. */
+ * fresh child process).  With many CPUs (s->pcpu), those below
+ * SMALL_BUF (a CPU's rings: the window split between the CPUs, about
+ * 10 KB each at 1024) come from the per-CPU arena, huge-page advised too,
+ * and go back to it when they double; the rest from malloc, which gives
+ * the memory back when they double.  Where a buffer lives follows from its
+ * size and s->pcpu, so buf_free needs only the size. */
 #define BIG_BUF ARENA_HUGE
 #define SMALL_BUF (512u << 10)
 
 static void *buf_alloc(struct sim *s, size_t bytes)
 {
-    if (bytes < SMALL_BUF)
-        return arena_get(&s->arena[0], bytes);
+    if (bytes < SMALL_BUF && s->pcpu)
+        return arena_get(&s->pcpu[0], bytes);
     if (bytes < BIG_BUF)
         return malloc(bytes);
     return arena_map_huge((bytes + BIG_BUF - 1) & ~(size_t)(BIG_BUF - 1));
@@ -156,8 +154,8 @@ static void buf_free(struct sim *s, void *p, size_t bytes)
 {
     if (!p)
         return;
-    if (bytes < SMALL_BUF)
-        arena_put(&s->arena[0], p, bytes);
+    if (bytes < SMALL_BUF && s->pcpu)
+        arena_put(&s->pcpu[0], p, bytes);
     else if (bytes < BIG_BUF)
         free(p);
     else
@@ -726,7 +724,10 @@ static void check_invariants(struct sim *s)
 
 static int cpus_init(struct sim *s, struct sim_err *err)
 {
-    s->cpus = arena_alloc(&s->arena[0], (size_t)s->nr_cpus * sizeof(*s->cpus));   /* zeroed */
+    s->pcpu = s->nr_cpus >= SIM_ARENA_MIN_CPUS ? s->arena : NULL;
+    s->csds.arena = s->pcpu ? &s->pcpu[0] : NULL;
+    s->cpus = s->pcpu ? arena_alloc(&s->pcpu[0], (size_t)s->nr_cpus * sizeof(*s->cpus))
+                      : calloc(s->nr_cpus, sizeof(*s->cpus));     /* zeroed either way */
     s->arrival = calloc(s->nr_cpus, sizeof(*s->arrival));
     s->queued_since = calloc(s->nr_cpus, sizeof(*s->queued_since));
     s->cpu_ptrs = calloc(s->nr_cpus, sizeof(*s->cpu_ptrs));
@@ -734,7 +735,7 @@ static int cpus_init(struct sim *s, struct sim_err *err)
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
     for (u32 i = 0; i < s->nr_cpus; i++) {
         struct sim_cpu *sc = &s->cpus[i];
-        int rc = cpu_init_in(&sc->hw, i, &s->m, &s->frames, &s->init_mm, s->arena, err);
+        int rc = cpu_init_in(&sc->hw, i, &s->m, &s->frames, &s->init_mm, s->pcpu, err);
         if (!rc && s->m.ept)
             rc = cpu_set_ept(&sc->hw, &s->ept, err);
         if (rc)
@@ -809,7 +810,6 @@ int sim_create(const struct sim_config *cfg, struct sim **out, struct sim_err *e
     for (u32 i = 0; i < TRACE_MAX_MMS; i++)     /* hand out low indices first */
         s->free_idx[i] = (u16)(TRACE_MAX_MMS - i);
     s->nr_free_idx = TRACE_MAX_MMS;
-    s->csds.arena = &s->arena[0];
     if ((rc = cpus_init(s, err)))
         goto out;
     s->last_q = &s->cpus[0];
@@ -858,13 +858,15 @@ void sim_destroy(struct sim *s)
     free(s->mm_hash);
     free(s->mm_by_idx);
     free(s->free_idx);
+    if (!s->pcpu)
+        free(s->cpus);
     free(s->arrival);
     free(s->queued_since);
     free(s->cpu_ptrs);
     hist_destroy(&s->lat);
     ev_queue_destroy(&s->q);
     for (unsigned i = 0; i < CPU_ARENAS; i++)
-        arena_destroy(&s->arena[i]);    /* cpus[] and everything per CPU */
+        arena_destroy(&s->arena[i]);    /* with pcpu: cpus[] and everything per CPU */
     if (s->src.close)
         s->src.close(s->src.ctx);
     free(s);

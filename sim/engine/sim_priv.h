@@ -17,6 +17,12 @@
 #include "ev.h"
 #include "sim.h"
 
+/* From this many CPUs on, per-CPU memory comes from huge-page-advised
+ * arenas (docs/performance.md, issue 16).  Below it a huge page holds the
+ * memory of every CPU and more, and would only add resident memory: with
+ * 64 CPUs the arena cut page faults from 4.4k to 1.1k but not the CPU
+ * time, and added 9 MB; with 256 it halved the CPU time. */
+#define SIM_ARENA_MIN_CPUS 128u
 #define WINDOW_OPS_DEFAULT 65536u
 #define WINDOW_ADDRS (1u << 19)         /* buffered access addresses (4 MiB) */
 #define MM_HASH_BITS 17                 /* > 2 * TRACE_MAX_MMS slots */
@@ -97,11 +103,14 @@ struct sim {
     struct ev_queue q;
     cycles_t now;                       /* time of the last event fired */
     u32 nr_cpus;
-    /* Per-CPU memory (models/arena.h): [0] cpus[], the TLB arrays every
-     * reference uses, queues, read-ahead; [CPU_ARENA_RARE] the TLB arrays
-     * only some workloads touch (cpu_init_in). */
+    /* Per-CPU memory (models/arena.h) from SIM_ARENA_MIN_CPUS CPUs on:
+     * [0] cpus[], the TLB arrays every reference uses, queues, small
+     * read-ahead rings; [CPU_ARENA_RARE] the TLB arrays only some
+     * workloads touch (cpu_init_in).  pcpu is arena then, else NULL
+     * (malloc, calloc and mmap as for any other memory). */
     struct arena arena[CPU_ARENAS];
-    struct sim_cpu *cpus;               /* in arena[0] */
+    struct arena *pcpu;
+    struct sim_cpu *cpus;               /* in pcpu[0], or calloc */
     struct sim_cpu *running;            /* CPU whose run loop is active */
     cycles_t *arrival;                  /* scratch, nr_cpus */
     cycles_t *queued_since;             /* nr_cpus: csdq_queued_since of each CPU's queue, */
