@@ -320,12 +320,11 @@ void flush_choose_targets(const struct flush_env *env,
     /* should_flush_tlb() with its per-request tests worked out once: a
      * lazy CPU is skipped; with the 6.13+ cpumask rule, so is one running
      * another mm unless the mask is being trimmed. */
-    bool test = !all && env->pol->lazy_skip;
     bool mm_test = env->pol->lazy_cpumask && f->mm && !f->trim_cpumask;
 
     for_each_cpu_word(cpu, cpumask, env->nr_cpus) {
         const struct cpu *c = env->cpus[cpu];
-        bool go = !test || (!c->is_lazy && (!mm_test || c->loaded_mm == f->mm));
+        bool go = !cond || (!c->is_lazy && (!mm_test || c->loaded_mm == f->mm));
 
         if (cpu == self) {
             t->local = go;

@@ -88,7 +88,10 @@ void flush_tlb_info_init(struct flush_env *env, struct flush_tlb_info *f,
 void flush_tlb_kernel_info_init(struct flush_env *env, struct flush_tlb_info *f,
                                 u64 start, u64 end, u32 cpu);
 
-/* should_flush_tlb() of the policy's kernel version. */
+/* should_flush_tlb() of the policy's kernel version, for one CPU: the
+ * definition.  flush_choose_targets() applies the same rule with its
+ * per-request tests hoisted out of the loop; tests/test_pertarget.c
+ * checks the two against each other. */
 bool should_flush_tlb(const struct flush_env *env, u32 cpu,
                       const struct flush_tlb_info *f);
 
