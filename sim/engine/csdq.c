@@ -85,19 +85,6 @@ static void seg_put(struct csd_pool *p, struct csd_seg *g)
 
 /* ==== the queue ========================================================== */
 
-void csdq_destroy(struct csdq *q, struct csd_pool *p)
-{
-    for (u32 i = 0; i < q->nr_segs; i++)
-        if (q->segs[i])
-            seg_put(p, q->segs[i]);
-    mem_put(p->arena, q->segs, (size_t)q->nr_segs * sizeof(*q->segs));
-    mem_put(p->arena, q->heap, (size_t)q->cap_heap * sizeof(*q->heap));
-    mem_put(p->arena, q->queued.ring, (size_t)q->queued.cap * sizeof(*q->queued.ring));
-    mem_put(p->arena, q->queued.out.t, (size_t)q->queued.out.cap * sizeof(*q->queued.out.t));
-    free(q->queued.gone.t);             /* never in the arena: times_reserve */
-    *q = (struct csdq){ 0 };
-}
-
 /* Room for `need` elements of `size` bytes in *arr (capacity *cap,
  * doubling from 16), nr of them in use.  Only those are copied: a fresh
  * page costs a fault, and the spare capacity of a heap that rarely fills
@@ -126,24 +113,22 @@ static inline int reserve(struct arena *a, void **arr, u32 *cap, u32 nr, u32 nee
     return need <= *cap ? SIM_OK : grow(a, arr, cap, nr, need, size);
 }
 
-/* Double a ring of `size`-byte elements, unwrapped to start at 0. */
-static int ring_grow(struct arena *a, void **ring, u32 *head, u32 len, u32 *cap,
-                     size_t size)
+void csdq_destroy(struct csdq *q, struct csd_pool *p)
 {
-    u32 n = *cap ? 2 * *cap : 16, first = len < *cap - *head ? len : *cap - *head;
-    u8 *r, *old = *ring;
+    for (u32 i = 0; i < CSDQ_RUNS; i++) {
+        struct csdq_run *r = &q->runs[i];
+        struct csd_seg *g = r->hs;
 
-    if (n <= *cap || !(r = mem_get(a, (size_t)n * size)))
-        return SIM_ENOMEM;
-    if (len) {
-        memcpy(r, old + (size_t)*head * size, (size_t)first * size);
-        memcpy(r + (size_t)first * size, old, (size_t)(len - first) * size);
+        while (g) {                     /* an empty run holds one, hs == ts */
+            struct csd_seg *n = g == r->ts ? NULL : g->next;
+            seg_put(p, g);
+            g = n;
+        }
     }
-    mem_put(a, old, (size_t)*cap * size);
-    *ring = r;
-    *head = 0;
-    *cap = n;
-    return SIM_OK;
+    mem_put(p->arena, q->heap, (size_t)q->cap_heap * sizeof(*q->heap));
+    mem_put(p->arena, q->out.t, (size_t)q->out.cap * sizeof(*q->out.t));
+    free(q->gone.t);                    /* never in the arena: heap_reserve */
+    *q = (struct csdq){ 0 };
 }
 
 /* ---- binary min-heaps of `size`-byte elements (inlined per type) ------ */
@@ -185,8 +170,6 @@ static inline void heap_remove_first(void *base, u32 *nr, size_t size, heap_less
     memcpy(h + (size_t)i * size, last, size);
 }
 
-/* ---- times ------------------------------------------------------------------ */
-
 static bool time_before(const void *a, const void *b)
 {
     return *(const cycles_t *)a < *(const cycles_t *)b;
@@ -202,169 +185,167 @@ static void heap64_pop(struct csdq_heap64 *h)
     heap_remove_first(h->t, &h->nr, sizeof(*h->t), time_before);
 }
 
-/* Room for one more time; `gone` as large as everything held (every time
- * in it is also in the ring or `out`), so that removing never allocates.
- * `gone` rarely holds more than a few, so it comes from malloc, whose
- * untouched capacity costs nothing: in the arena its huge pages would be
- * zeroed whole (8 MB of them at 1024 CPUs). */
-static int times_reserve(struct csdq_times *m, struct arena *a)
-{
-    u32 held = m->len + m->out.nr + 1;
-
-    if (m->len == m->cap &&
-        ring_grow(a, (void **)&m->ring, &m->head, m->len, &m->cap, sizeof(*m->ring)))
-        return SIM_ENOMEM;
-    if (reserve(a, (void **)&m->out.t, &m->out.cap, m->out.nr, m->out.nr + 1,
-                sizeof(*m->out.t)) ||
-        reserve(NULL, (void **)&m->gone.t, &m->gone.cap, m->gone.nr, held, sizeof(*m->gone.t)))
-        return SIM_ENOMEM;
-    return SIM_OK;
-}
-
-/* Insert t (times_reserve first): into the ring from its tail, or into
- * `out` when more than CSDQ_SHIFT_MAX later ones are already held. */
-static void times_push(struct csdq_times *m, cycles_t t)
-{
-    u32 mask = m->cap - 1, k = 0;
-
-    if (m->len > CSDQ_SHIFT_MAX && m->ring[(m->head + m->len - 1 - CSDQ_SHIFT_MAX) & mask] > t)
-        k = CSDQ_SHIFT_MAX + 1;
-    while (k < m->len && k <= CSDQ_SHIFT_MAX && m->ring[(m->head + m->len - 1 - k) & mask] > t)
-        k++;
-    if (k > CSDQ_SHIFT_MAX) {
-        heap64_push(&m->out, t);
-        return;
-    }
-    for (u32 i = m->len; i > m->len - k; i--)
-        m->ring[(m->head + i) & mask] = m->ring[(m->head + i - 1) & mask];
-    m->ring[(m->head + m->len - k) & mask] = t;
-    m->len++;
-}
-
-static void times_pop_min(struct csdq_times *m)
-{
-    if (m->len && (!m->out.nr || m->ring[m->head] <= m->out.t[0])) {
-        m->head = (m->head + 1) & (m->cap - 1);
-        m->len--;
-    } else {
-        heap64_pop(&m->out);
-    }
-}
-
-/* One request queued at t was taken out: one t leaves, at once if it is
- * the earliest, else once it becomes the earliest. */
-static void times_remove(struct csdq *q, cycles_t t)
-{
-    struct csdq_times *m = &q->queued;
-
-    if (csdq_queued_since(q) == t)
-        times_pop_min(m);
-    else
-        heap64_push(&m->gone, t);
-    while (m->gone.nr && csdq_queued_since(q) == m->gone.t[0]) {
-        times_pop_min(m);
-        heap64_pop(&m->gone);
-    }
-}
-
-/* ---- the requests in arrival order ---------------------------------------- */
-
 static bool csd_before_v(const void *a, const void *b)
 {
     return csd_before(a, b);
 }
 
-static void heap_push(struct csdq *q, const struct csd *c)
+/* ---- the heap: requests that fit no run ------------------------------------ */
+
+/* Room for one more request in the heap; `gone` as large as `out` (every
+ * time in it is also in `out`, which holds the live ones too), so that
+ * removing never allocates.  `gone`
+ * rarely holds more than a few, so it comes from malloc, whose untouched
+ * capacity costs nothing: in the arena its huge pages would be zeroed
+ * whole. */
+static int heap_reserve(struct csdq *q, struct arena *a)
 {
-    heap_add(q->heap, &q->nr_heap, c, sizeof(*c), csd_before_v);
-}
+    u32 held = q->out.nr + 1;
 
-static void heap_pop(struct csdq *q)
-{
-    heap_remove_first(q->heap, &q->nr_heap, sizeof(*q->heap), csd_before_v);
-}
-
-/* Room for one more csd in the ring and a segment at its tail. */
-static int ring_reserve(struct csdq *q, struct csd_pool *p)
-{
-    u32 tail;
-
-    if (!q->nr_segs || q->len + 1 > (q->nr_segs - 1) * CSDQ_SEG) {
-        /* Twice the segments, in ring order from the head's. */
-        u32 n = q->nr_segs ? 2 * q->nr_segs : 2, first = q->head / CSDQ_SEG;
-        struct csd_seg **g;
-
-        if (n <= q->nr_segs || !(g = mem_get(p->arena, (size_t)n * sizeof(*g))))
-            return SIM_ENOMEM;
-        for (u32 i = 0; i < q->nr_segs; i++)
-            g[i] = q->segs[(first + i) & (q->nr_segs - 1)];
-        memset(g + q->nr_segs, 0, (size_t)(n - q->nr_segs) * sizeof(*g));
-        mem_put(p->arena, q->segs, (size_t)q->nr_segs * sizeof(*q->segs));
-        q->segs = g;
-        q->nr_segs = n;
-        q->head %= CSDQ_SEG;
-    }
-    tail = ((q->head + q->len) & (q->nr_segs * CSDQ_SEG - 1)) / CSDQ_SEG;
-    if (!q->segs[tail] && !(q->segs[tail] = seg_get(p)))
+    if (reserve(a, (void **)&q->heap, &q->cap_heap, q->nr_heap, q->nr_heap + 1,
+                sizeof(*q->heap)) ||
+        reserve(a, (void **)&q->out.t, &q->out.cap, q->out.nr, held, sizeof(*q->out.t)) ||
+        reserve(NULL, (void **)&q->gone.t, &q->gone.cap, q->gone.nr, held, sizeof(*q->gone.t)))
         return SIM_ENOMEM;
     return SIM_OK;
 }
 
-int csdq_push_slow(struct csdq *q, struct csd_pool *p, const struct csd *c)
+/* Remove the heap's first request: its llist_add() time leaves `out` at
+ * once if it is the earliest there, else once it becomes the earliest. */
+static void heap_pop_first(struct csdq *q)
 {
-    struct csd x = *c;
+    cycles_t t = q->heap[0].queued;
 
-    x.seq = q->next_seq;
-    if (times_reserve(&q->queued, p->arena) || ring_reserve(q, p))
-        return SIM_ENOMEM;
-    /* Its place in the ring: behind every request arriving no later (they
-     * were posted earlier), at most CSDQ_SHIFT_MAX from the tail. */
-    if (q->len > CSDQ_SHIFT_MAX &&
-        csdq_slot(q, q->head + q->len - 1 - CSDQ_SHIFT_MAX)->arrival > x.arrival) {
-        if (reserve(p->arena, (void **)&q->heap, &q->cap_heap, q->nr_heap, q->nr_heap + 1,
-                    sizeof(*q->heap)))
-            return SIM_ENOMEM;
-        heap_push(q, &x);
-    } else {
-        /* At most CSDQ_SHIFT_MAX arrive later (the ring is sorted): move
-         * them up by one from the tail, walking pointers within a
-         * segment, and put x in the hole. */
-        u32 pos = q->head + q->len;
-        struct csd *hole = csdq_slot(q, pos);
-
-        while (pos != q->head) {
-            struct csd *prev = pos % CSDQ_SEG ? hole - 1 : csdq_slot(q, pos - 1);
-
-            if (prev->arrival <= x.arrival)
-                break;
-            *hole = *prev;
-            hole = prev;
-            pos--;
-        }
-        *hole = x;
-        q->len++;
+    heap_remove_first(q->heap, &q->nr_heap, sizeof(*q->heap), csd_before_v);
+    if (q->out.t[0] == t)
+        heap64_pop(&q->out);
+    else
+        heap64_push(&q->gone, t);
+    while (q->gone.nr && q->gone.t[0] == q->out.t[0]) {
+        heap64_pop(&q->out);
+        heap64_pop(&q->gone);
     }
-    times_push(&q->queued, x.queued);
+}
+
+/* ---- runs ------------------------------------------------------------------ */
+
+/* Append c to run r (a segment at hand: run_room). */
+static struct csd *run_append(struct csdq_run *r, const struct csd *c)
+{
+    struct csd *d = &r->ts->c[r->to++];
+
+    *d = *c;
+    if (!r->len++)
+        r->head = d;
+    r->last_arrival = c->arrival;
+    r->last_queued = c->queued;
+    return d;
+}
+
+/* A free slot at r's tail: a segment for an empty run that has none, or a
+ * new one linked after a full tail. */
+static int run_room(struct csdq_run *r, struct csd_pool *p)
+{
+    struct csd_seg *g;
+
+    if (r->len ? r->to < CSDQ_SEG : r->hs != NULL)
+        return SIM_OK;
+    if (!(g = seg_get(p)))
+        return SIM_ENOMEM;
+    if (r->len) {
+        r->ts->next = g;
+        r->ts = g;
+    } else {
+        r->hs = r->ts = g;
+    }
+    r->to = 0;
+    return SIM_OK;
+}
+
+/* Remove r's head; an emptied run keeps its segment (rewound) and trades
+ * places with the last non-empty one. */
+static void run_pop(struct csdq *q, struct csd_pool *p, u32 i)
+{
+    struct csdq_run *r = &q->runs[i];
+
+    if (--r->len == 0) {
+        struct csdq_run empty = *r;
+
+        empty.head = NULL;
+        empty.to = 0;
+        *r = q->runs[--q->nr_runs];
+        q->runs[q->nr_runs] = empty;
+    } else if (++r->head == r->hs->c + CSDQ_SEG) {
+        struct csd_seg *n = r->hs->next;
+
+        seg_put(p, r->hs);
+        r->hs = n;
+        r->head = n->c;
+    }
+}
+
+int csdq_push_slow(struct csdq *q, struct csd_pool *p, const struct csd *c, u32 i)
+{
+    struct csd *d;
+
+    if (i < CSDQ_RUNS) {
+        if (run_room(&q->runs[i], p))
+            return SIM_ENOMEM;
+        if (i == q->nr_runs)
+            q->nr_runs++;
+        d = run_append(&q->runs[i], c);
+        d->seq = q->next_seq;
+        if (!q->first || csd_before(d, q->first)) {
+            q->first = d;
+            q->first_run = i;
+        }
+    } else {
+        struct csd x = *c;
+
+        if (heap_reserve(q, p->arena))
+            return SIM_ENOMEM;
+        x.seq = q->next_seq;
+        heap_add(q->heap, &q->nr_heap, &x, sizeof(x), csd_before_v);
+        heap64_push(&q->out, x.queued);
+        /* The heap moved (and may have grown): its top is first if first
+         * was in it or comes later. */
+        if (!q->first || q->first_run == CSDQ_RUNS || csd_before(&q->heap[0], q->first)) {
+            q->first = &q->heap[0];
+            q->first_run = CSDQ_RUNS;
+        }
+    }
     q->next_seq++;
+    q->len++;
     return SIM_OK;
 }
 
 void csdq_pop_slow(struct csdq *q, struct csd_pool *p)
 {
-    const struct csd *first = csdq_first(q);
-    cycles_t t = first->queued;
+    if (q->first_run < CSDQ_RUNS)
+        run_pop(q, p, q->first_run);
+    else
+        heap_pop_first(q);
+    q->len--;
+    csdq_rescan(q);
+}
 
-    if (q->len && first == csdq_slot(q, q->head)) {
-        u32 h = q->head & (q->nr_segs * CSDQ_SEG - 1);
+void csdq_for_each(const struct csdq *q, bool (*fn)(void *arg, const struct csd *c), void *arg)
+{
+    for (u32 i = 0; i < q->nr_runs; i++) {
+        const struct csdq_run *r = &q->runs[i];
+        const struct csd_seg *g = r->hs;
+        const struct csd *c = r->head;
 
-        q->head = (h + 1) & (q->nr_segs * CSDQ_SEG - 1);
-        q->len--;
-        if (q->head % CSDQ_SEG == 0) {          /* left a segment: back to the pool */
-            seg_put(p, q->segs[h / CSDQ_SEG]);
-            q->segs[h / CSDQ_SEG] = NULL;
+        for (u32 k = 0; k < r->len; k++) {
+            if (c == g->c + CSDQ_SEG) {
+                g = g->next;
+                c = g->c;
+            }
+            if (!fn(arg, c++))
+                return;
         }
-    } else {
-        heap_pop(q);
     }
-    times_remove(q, t);
+    for (u32 k = 0; k < q->nr_heap; k++)
+        if (!fn(arg, &q->heap[k]))
+            return;
 }

@@ -191,8 +191,7 @@ void sd_handle_irqs(struct sim *s, struct sim_cpu *sc)
         struct shootdown *sd = q->sd;
         cycles_t wait_before = q->wait_before;
 
-        csdq_pop_first(&sc->csdq, &s->csds, q);
-        s->queued_since[c->id] = csdq_queued_since(&sc->csdq);
+        csdq_pop(&sc->csdq, &s->csds);
         cost += smp_target_read_k(&s->m, &sd->costs, c->id, &sd->info_line, t + cost);
         s->env.now = t + cost;
         cycles_t early = t + cost;      /* early-ack: before the flush work */
@@ -204,6 +203,9 @@ void sd_handle_irqs(struct sim *s, struct sim_cpu *sc)
          * are safe. */
         sd_ack_csd(s, sd, s->pol->early_ack ? early : t + cost, wait_before);
     }
+    /* Nothing in the loop reads it (no flush request is made there). */
+    if (handled)
+        s->queued_since[c->id] = csdq_queued_since(&sc->csdq);
     if (sc->deferred && sc->tick_at <= t + cost) {
         c->now = t + cost;
         cost += sd_run_deferred(s, sc);

@@ -1039,18 +1039,28 @@ void sim_cpu_waiting(const struct sim *s, u32 i, cycles_t *until, bool *busy)
     *busy = waiting && sc->gap_busy;
 }
 
+struct ipis_in_flight {
+    struct sim_ipi *out;
+    u32 n, max, cpu;
+};
+
+static bool ipi_in_flight(void *arg, const struct csd *c)
+{
+    struct ipis_in_flight *f = arg;
+
+    if (c->ipi)                         /* else queued behind another's IPI */
+        f->out[f->n++] = (struct sim_ipi){ c->sd->info.initiating_cpu, f->cpu, c->queued,
+                                           c->arrival };
+    return f->n < f->max;
+}
+
 u32 sim_ipis_in_flight(const struct sim *s, struct sim_ipi *out, u32 max)
 {
-    u32 n = 0;
+    struct ipis_in_flight f = { .out = out, .max = max };
 
-    for (u32 i = 0; i < s->nr_cpus; i++)
-        for (u32 k = 0; k < csdq_len(&s->cpus[i].csdq) && n < max; k++) {
-            const struct csd *c = csdq_at(&s->cpus[i].csdq, k);
-            if (!c->ipi)
-                continue;               /* queued behind another's IPI */
-            out[n++] = (struct sim_ipi){ c->sd->info.initiating_cpu, i, c->queued, c->arrival };
-        }
-    return n;
+    for (f.cpu = 0; f.cpu < s->nr_cpus && f.n < max; f.cpu++)
+        csdq_for_each(&s->cpus[f.cpu].csdq, ipi_in_flight, &f);
+    return f.n;
 }
 
 double sim_progress(const struct sim *s)
