@@ -235,8 +235,10 @@ static struct csd *run_append(struct csdq_run *r, const struct csd *c)
     struct csd *d = &r->ts->c[r->to++];
 
     *d = *c;
-    if (!r->len++)
+    if (!r->len++) {
         r->head = d;
+        r->head_end = r->hs->c + CSDQ_SEG;
+    }
     r->last_arrival = c->arrival;
     r->last_queued = c->queued;
     return d;
@@ -275,47 +277,36 @@ static void run_pop(struct csdq *q, struct csd_pool *p, u32 i)
         empty.to = 0;
         *r = q->runs[--q->nr_runs];
         q->runs[q->nr_runs] = empty;
-    } else if (++r->head == r->hs->c + CSDQ_SEG) {
+    } else if (++r->head == r->head_end) {
         struct csd_seg *n = r->hs->next;
 
         seg_put(p, r->hs);
         r->hs = n;
         r->head = n->c;
+        r->head_end = n->c + CSDQ_SEG;
     }
 }
 
 int csdq_push_slow(struct csdq *q, struct csd_pool *p, const struct csd *c, u32 i)
 {
-    struct csd *d;
+    struct csd x = *c;
 
+    x.seq = q->next_seq;
     if (i < CSDQ_RUNS) {
         if (run_room(&q->runs[i], p))
             return SIM_ENOMEM;
         if (i == q->nr_runs)
             q->nr_runs++;
-        d = run_append(&q->runs[i], c);
-        d->seq = q->next_seq;
-        if (!q->first || csd_before(d, q->first)) {
-            q->first = d;
-            q->first_run = i;
-        }
+        run_append(&q->runs[i], &x);
     } else {
-        struct csd x = *c;
-
         if (heap_reserve(q, p->arena))
             return SIM_ENOMEM;
-        x.seq = q->next_seq;
         heap_add(q->heap, &q->nr_heap, &x, sizeof(x), csd_before_v);
         heap64_push(&q->out, x.queued);
-        /* The heap moved (and may have grown): its top is first if first
-         * was in it or comes later. */
-        if (!q->first || q->first_run == CSDQ_RUNS || csd_before(&q->heap[0], q->first)) {
-            q->first = &q->heap[0];
-            q->first_run = CSDQ_RUNS;
-        }
     }
     q->next_seq++;
     q->len++;
+    csdq_rescan(q);                     /* a new head, or the heap moved */
     return SIM_OK;
 }
 

@@ -97,6 +97,7 @@ struct csdq_heap64 {
  * of segments, hs->next ... up to ts.  An empty run keeps its segment. */
 struct csdq_run {
     struct csd *head;                   /* the first; NULL when empty */
+    struct csd *head_end;               /* hs->c + CSDQ_SEG */
     struct csd_seg *hs, *ts;            /* the head's and the tail's segment */
     u32 to;                             /* next free slot of ts */
     u32 len;
@@ -106,11 +107,16 @@ struct csdq_run {
 
 struct csdq {
     const struct csd *first;            /* by (arrival, seq); NULL when empty */
+    const struct csd *second;           /* the earliest of the other runs' heads and the
+                                         * heap's top (NULL: none) */
     u32 first_run;                      /* the run holding first, CSDQ_RUNS: the heap */
     u32 len;                            /* requests queued, runs and heap */
     u32 nr_runs;                        /* runs[0 .. nr_runs) are non-empty */
     u32 next_seq;
-    struct csdq_run runs[CSDQ_RUNS];
+    /* runs[CSDQ_RUNS] stays empty: first_run and csdq_run_for's answer
+     * index it whatever they are, and its len of 0 sends the inline paths
+     * to the slow ones. */
+    struct csdq_run runs[CSDQ_RUNS + 1];
     struct csd *heap;                   /* requests fitting no run, a min-heap by (arrival, seq) */
     u32 nr_heap, cap_heap;
     struct csdq_heap64 out;             /* llist_add() times of the heap's requests */
@@ -155,22 +161,26 @@ static inline u32 csdq_run_for(const struct csdq *q, cycles_t arrival, cycles_t 
     return best;
 }
 
-/* The first request again, after a pop: the earliest of the run heads
- * and the heap's top. */
+/* The first request (the earliest of the run heads and the heap's top)
+ * and the second (the earliest of the others outside first's run). */
 static inline void csdq_rescan(struct csdq *q)
 {
-    const struct csd *f = q->nr_heap ? &q->heap[0] : NULL;
+    const struct csd *f = q->nr_heap ? &q->heap[0] : NULL, *sec = NULL;
     u32 fr = CSDQ_RUNS;
 
     for (u32 i = 0; i < q->nr_runs; i++) {
         const struct csd *h = q->runs[i].head;
 
         if (!f || csd_before(h, f)) {
+            sec = f;
             f = h;
             fr = i;
+        } else if (!sec || csd_before(h, sec)) {
+            sec = h;
         }
     }
     q->first = f;
+    q->second = sec;
     q->first_run = fr;
 }
 
@@ -181,9 +191,9 @@ static inline void csdq_rescan(struct csdq *q)
 static inline int csdq_push(struct csdq *q, struct csd_pool *p, const struct csd *c)
 {
     u32 i = csdq_run_for(q, c->arrival, c->queued);
+    struct csdq_run *r = &q->runs[i];
 
-    if (i < q->nr_runs && q->runs[i].to < CSDQ_SEG) {
-        struct csdq_run *r = &q->runs[i];
+    if (r->len && r->to < CSDQ_SEG) {
         struct csd *d = &r->ts->c[r->to++];
 
         *d = *c;
@@ -198,16 +208,21 @@ static inline int csdq_push(struct csdq *q, struct csd_pool *p, const struct csd
 }
 
 /* Remove the first request (the queue must not be empty).  Inline: the
- * common case, a run's head with more behind it in the same segment. */
+ * common case, a run's head with more behind it in the same segment; the
+ * other heads stay, so the next in that run is first unless `second`
+ * comes before it. */
 static inline void csdq_pop(struct csdq *q, struct csd_pool *p)
 {
-    struct csdq_run *r = &q->runs[q->first_run < CSDQ_RUNS ? q->first_run : 0];
+    struct csdq_run *r = &q->runs[q->first_run];
 
-    if (q->first_run < CSDQ_RUNS && r->len > 1 && r->head + 1 != r->hs->c + CSDQ_SEG) {
+    if (r->len > 1 && r->head + 1 != r->head_end) {
         r->head++;
         r->len--;
         q->len--;
-        csdq_rescan(q);
+        if (!q->second || csd_before(r->head, q->second))
+            q->first = r->head;
+        else
+            csdq_rescan(q);
         return;
     }
     csdq_pop_slow(q, p);
