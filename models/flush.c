@@ -532,33 +532,8 @@ static u32 flush_partial(struct flush_env *env, struct cpu *c,
     return (u32)(cost + shadow_sync_cycles(env, f));
 }
 
-static __attribute__((noinline)) u32 flush_tlb_func_slow(struct flush_env *env, struct cpu *c,
-                                                         const struct flush_tlb_info *f, bool local);
-
-/* The common case first, with no call: a CPU running the mm on its
- * dynamic ASID that a concurrent flush already brought up to f's
- * generation (every test below is one flush_tlb_func_slow makes, in its
- * order, and leads it to the same early return).  At hundreds of targets
- * per request most of them end here. */
-u32 flush_tlb_func(struct flush_env *env, struct cpu *c,
-                   const struct flush_tlb_info *f, bool local)
-{
-    const struct mm *loaded = c->loaded_mm;
-
-    if (!f->kernel && (!f->mm || f->mm == loaded) && loaded != env->init_mm &&
-        !(c->pcid && (mm_needs_global_asid(env, loaded, c->loaded_mm_asid) ||
-                      !is_dyn_asid(c->loaded_mm_asid))) &&
-        !c->is_lazy && env->pol->gen_early_exit &&
-        f->new_tlb_gen != TLB_GENERATION_INVALID && f->new_tlb_gen <= c->tlb_gen) {
-        if (!local)
-            c->st.nr_tlb_remote_flush_received++;   /* before or after the mm test: once */
-        return env->m->handler_cycles;
-    }
-    return flush_tlb_func_slow(env, c, f, local);
-}
-
-static u32 flush_tlb_func_slow(struct flush_env *env, struct cpu *c,
-                               const struct flush_tlb_info *f, bool local)
+u32 flush_tlb_func_slow(struct flush_env *env, struct cpu *c,
+                        const struct flush_tlb_info *f, bool local)
 {
     const struct flush_policy *pol = env->pol;
     struct mm *loaded = c->loaded_mm;

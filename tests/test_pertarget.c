@@ -8,6 +8,8 @@
 #include "../models/flush.h"
 #include "../models/smp.h"
 
+#include <string.h>
+
 static u64 rnd(u64 *s)
 {
     u64 z = (*s += 0x9e3779b97f4a7c15ull);
@@ -116,4 +118,82 @@ Test(pertarget, target_choice_is_should_flush_tlb_per_cpu)
         }
         cr_assert_eq(t.nr, nr, "case %u", bits);
     }
+}
+
+/* flush_tlb_func()'s inline early return against flush_tlb_func_slow(),
+ * the whole rule, on two CPUs put in the same state: every combination of
+ * request (kernel, mm, generation, local), CPU (loaded mm, lazy, tlb_gen,
+ * PCID and its ASID) and policy flags gives the same cycles and leaves
+ * both CPUs alike. */
+Test(pertarget, flush_tlb_func_early_return_is_the_slow_rules)
+{
+    static struct cpu cx, cy;
+    struct machine m;
+    struct frame_alloc fa;
+    struct pt_ctx ptc;
+    struct mm init, a, b;
+    struct sim_err err;
+    struct cpu *ptr[2] = { &cx, &cy };
+    u32 checked = 0, early = 0;
+
+    machine_init(&m);
+    cr_assert_eq(frame_alloc_init(&fa, 46, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(pt_ctx_init(&ptc, &fa, 0), 0);
+    cr_assert_eq(mm_init(&init, -1, 0, 1, &ptc, &m, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(mm_init(&a, 1, 1, 2, &ptc, &m, &init, &err), 0, "%s", err.msg);
+    cr_assert_eq(mm_init(&b, 2, 2, 3, &ptc, &m, &init, &err), 0, "%s", err.msg);
+    cr_assert_eq(cpu_init(&cx, 0, &m, &fa, &init, &err), 0, "%s", err.msg);
+    cr_assert_eq(cpu_init(&cy, 1, &m, &fa, &init, &err), 0, "%s", err.msg);
+    a.tlb_gen = 2;
+    for (u32 bits = 0; bits < 1u << 13; bits++) {
+        struct flush_policy pol = { .name = "t", .gen_early_exit = bits & 1,
+                                    .global_asid = bits >> 1 & 1 };
+        struct mm *loaded = (bits >> 2) % 3 == 0 ? &a : (bits >> 2) % 3 == 1 ? &b : &init;
+        struct flush_tlb_info f = { .mm = bits >> 4 & 1 ? &a : NULL, .start = 0x1000,
+                                    .end = 0x2000, .stride_shift = 12,
+                                    .kernel = (bits >> 5 & 3) == 3,
+                                    .new_tlb_gen = bits >> 5 & 3 };
+        bool local = bits >> 7 & 1, pcid = bits >> 8 & 1, lazy = bits >> 9 & 1;
+        bool on_global = pcid && loaded == &a && bits >> 12 & 1;
+        u64 gen = bits >> 10 & 3;
+        u32 rx = 0, ry = 0;
+
+        if ((bits >> 2) % 4 == 3)
+            continue;                   /* no such mm */
+        a.global_asid = pcid && (bits & 2 || on_global) ? TLB_NR_DYN_ASIDS + 3 : 0;
+        for (u32 i = 0; i < 2; i++) {
+            struct flush_env env = { .cpus = ptr, .nr_cpus = 2, .init_mm = &init, .m = &m,
+                                     .pol = &pol };
+            struct cpu *c = ptr[i];
+
+            cpu_write_cr3(c, loaded);
+            c->loaded_mm = loaded;
+            c->is_lazy = lazy;
+            c->tlb_gen = gen;
+            c->ctx_id = loaded->ctx_id;
+            c->pcid = pcid;
+            c->loaded_mm_asid = on_global ? a.global_asid : 0;
+            memset(&c->st, 0, sizeof(c->st));
+            if (i == 0)
+                rx = flush_tlb_func(&env, c, &f, local);
+            else
+                ry = flush_tlb_func_slow(&env, c, &f, local);
+        }
+        cr_assert_eq(rx, ry, "case %#x", bits);
+        cr_assert_eq(cx.tlb_gen, cy.tlb_gen, "case %#x", bits);
+        cr_assert_eq(cx.loaded_mm, cy.loaded_mm, "case %#x", bits);
+        cr_assert_eq(cx.is_lazy, cy.is_lazy, "case %#x", bits);
+        cr_assert_eq(memcmp(&cx.st, &cy.st, sizeof(cx.st)), 0, "case %#x", bits);
+        checked++;
+        early += rx == m.handler_cycles && cx.tlb_gen == gen;
+    }
+    cr_assert_gt(checked, 1000);
+    cr_assert_gt(early, 50, "the early return is exercised");
+    cpu_destroy(&cx);
+    cpu_destroy(&cy);
+    mm_destroy(&a);
+    mm_destroy(&b);
+    mm_destroy(&init);
+    pt_ctx_destroy(&ptc);
+    frame_alloc_destroy(&fa);
 }
