@@ -113,9 +113,8 @@ struct csdq {
     u32 len;                            /* requests queued, runs and heap */
     u32 nr_runs;                        /* runs[0 .. nr_runs) are non-empty */
     u32 next_seq;
-    /* runs[CSDQ_RUNS] stays empty: first_run and csdq_run_for's answer
-     * index it whatever they are, and its len of 0 sends the inline paths
-     * to the slow ones. */
+    /* runs[CSDQ_RUNS] stays empty: first_run indexes it when first is in
+     * the heap, and its len of 0 sends csdq_pop to the slow path. */
     struct csdq_run runs[CSDQ_RUNS + 1];
     struct csd *heap;                   /* requests fitting no run, a min-heap by (arrival, seq) */
     u32 nr_heap, cap_heap;
@@ -191,9 +190,9 @@ static inline void csdq_rescan(struct csdq *q)
 static inline int csdq_push(struct csdq *q, struct csd_pool *p, const struct csd *c)
 {
     u32 i = csdq_run_for(q, c->arrival, c->queued);
-    struct csdq_run *r = &q->runs[i];
 
-    if (r->len && r->to < CSDQ_SEG) {
+    if (i < q->nr_runs && q->runs[i].to < CSDQ_SEG) {
+        struct csdq_run *r = &q->runs[i];
         struct csd *d = &r->ts->c[r->to++];
 
         *d = *c;
