@@ -101,8 +101,6 @@ struct csdq_run {
     struct csd_seg *hs, *ts;            /* the head's and the tail's segment */
     u32 to;                             /* next free slot of ts */
     u32 len;
-    cycles_t last_arrival;              /* the tail's arrival and llist_add() */
-    cycles_t last_queued;
 };
 
 struct csdq {
@@ -116,6 +114,10 @@ struct csdq {
     /* runs[CSDQ_RUNS] stays empty: first_run indexes it when first is in
      * the heap, and its len of 0 sends csdq_pop to the slow path. */
     struct csdq_run runs[CSDQ_RUNS + 1];
+    /* Each run's last request: its arrival and llist_add() (apart from
+     * the runs, so that the push's pass over them reads two lines). */
+    cycles_t last_arrival[CSDQ_RUNS];
+    cycles_t last_queued[CSDQ_RUNS];
     struct csd *heap;                   /* requests fitting no run, a min-heap by (arrival, seq) */
     u32 nr_heap, cap_heap;
     struct csdq_heap64 out;             /* llist_add() times of the heap's requests */
@@ -149,12 +151,10 @@ static inline u32 csdq_run_for(const struct csdq *q, cycles_t arrival, cycles_t 
     cycles_t best_at = 0;
 
     for (u32 i = 0; i < q->nr_runs; i++) {
-        const struct csdq_run *r = &q->runs[i];
-
-        if (r->last_arrival <= arrival && r->last_queued <= queued &&
-            (best >= q->nr_runs || r->last_arrival > best_at)) {
+        if (q->last_arrival[i] <= arrival && q->last_queued[i] <= queued &&
+            q->last_arrival[i] >= best_at) {
             best = i;
-            best_at = r->last_arrival;
+            best_at = q->last_arrival[i];
         }
     }
     return best;
@@ -198,8 +198,8 @@ static inline int csdq_push(struct csdq *q, struct csd_pool *p, const struct csd
         *d = *c;
         d->seq = q->next_seq++;
         r->len++;
-        r->last_arrival = c->arrival;
-        r->last_queued = c->queued;
+        q->last_arrival[i] = c->arrival;
+        q->last_queued[i] = c->queued;
         q->len++;
         return SIM_OK;
     }
