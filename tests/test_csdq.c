@@ -59,6 +59,7 @@ static void check(const struct csdq *q, const struct model *m)
         live += m->live[i];
     cr_assert_eq(csdq_len(q), live);
     cr_assert_eq(csdq_queued_since(q), model_queued_since(m));
+    cr_assert_eq(csdq_first_arrival(q), want ? want->arrival : CYCLES_NEVER);
     if (!want) {
         cr_assert_null(got);
         return;

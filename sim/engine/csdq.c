@@ -275,8 +275,7 @@ static void run_pop(struct csdq *q, struct csd_pool *p, u32 i)
         empty.to = 0;
         *r = q->runs[--q->nr_runs];
         q->runs[q->nr_runs] = empty;
-        q->last_arrival[i] = q->last_arrival[q->nr_runs];
-        q->last_queued[i] = q->last_queued[q->nr_runs];
+        q->last[i] = q->last[q->nr_runs];
     } else if (++r->head == r->head_end) {
         struct csd_seg *n = r->hs->next;
 
@@ -298,8 +297,8 @@ int csdq_push_slow(struct csdq *q, struct csd_pool *p, const struct csd *c, u32 
         if (i == q->nr_runs)
             q->nr_runs++;
         run_append(&q->runs[i], &x);
-        q->last_arrival[i] = x.arrival;
-        q->last_queued[i] = x.queued;
+        q->last[i].arrival = x.arrival;
+        q->last[i].queued = x.queued;
     } else {
         if (heap_reserve(q, p->arena))
             return SIM_ENOMEM;

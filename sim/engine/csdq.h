@@ -104,20 +104,22 @@ struct csdq_run {
 };
 
 struct csdq {
+    /* What every push reads first, together. */
+    u32 nr_runs;                        /* runs[0 .. nr_runs) are non-empty */
+    u32 len;                            /* requests queued, runs and heap */
+    u32 next_seq;
+    u32 first_run;                      /* the run holding first, CSDQ_RUNS: the heap */
+    cycles_t first_not;                 /* ~first->arrival, 0 when empty (a zeroed
+                                         * queue reads CYCLES_NEVER) */
     const struct csd *first;            /* by (arrival, seq); NULL when empty */
+    struct {
+        cycles_t arrival, queued;       /* of each run's last request */
+    } last[CSDQ_RUNS];
     const struct csd *second;           /* the earliest of the other runs' heads and the
                                          * heap's top (NULL: none) */
-    u32 first_run;                      /* the run holding first, CSDQ_RUNS: the heap */
-    u32 len;                            /* requests queued, runs and heap */
-    u32 nr_runs;                        /* runs[0 .. nr_runs) are non-empty */
-    u32 next_seq;
     /* runs[CSDQ_RUNS] stays empty: first_run indexes it when first is in
      * the heap, and its len of 0 sends csdq_pop to the slow path. */
     struct csdq_run runs[CSDQ_RUNS + 1];
-    /* Each run's last request: its arrival and llist_add() (apart from
-     * the runs, so that the push's pass over them reads two lines). */
-    cycles_t last_arrival[CSDQ_RUNS];
-    cycles_t last_queued[CSDQ_RUNS];
     struct csd *heap;                   /* requests fitting no run, a min-heap by (arrival, seq) */
     u32 nr_heap, cap_heap;
     struct csdq_heap64 out;             /* llist_add() times of the heap's requests */
@@ -151,10 +153,10 @@ static inline u32 csdq_run_for(const struct csdq *q, cycles_t arrival, cycles_t 
     cycles_t best_at = 0;
 
     for (u32 i = 0; i < q->nr_runs; i++) {
-        if (q->last_arrival[i] <= arrival && q->last_queued[i] <= queued &&
-            q->last_arrival[i] >= best_at) {
+        if (q->last[i].arrival <= arrival && q->last[i].queued <= queued &&
+            q->last[i].arrival >= best_at) {
             best = i;
-            best_at = q->last_arrival[i];
+            best_at = q->last[i].arrival;
         }
     }
     return best;
@@ -179,6 +181,7 @@ static inline void csdq_rescan(struct csdq *q)
         }
     }
     q->first = f;
+    q->first_not = f ? ~f->arrival : 0;
     q->second = sec;
     q->first_run = fr;
 }
@@ -198,8 +201,8 @@ static inline int csdq_push(struct csdq *q, struct csd_pool *p, const struct csd
         *d = *c;
         d->seq = q->next_seq++;
         r->len++;
-        q->last_arrival[i] = c->arrival;
-        q->last_queued[i] = c->queued;
+        q->last[i].arrival = c->arrival;
+        q->last[i].queued = c->queued;
         q->len++;
         return SIM_OK;
     }
@@ -218,10 +221,12 @@ static inline void csdq_pop(struct csdq *q, struct csd_pool *p)
         r->head++;
         r->len--;
         q->len--;
-        if (!q->second || csd_before(r->head, q->second))
+        if (!q->second || csd_before(r->head, q->second)) {
             q->first = r->head;
-        else
+            q->first_not = ~r->head->arrival;
+        } else {
             csdq_rescan(q);
+        }
         return;
     }
     csdq_pop_slow(q, p);
@@ -230,6 +235,9 @@ static inline void csdq_pop(struct csdq *q, struct csd_pool *p)
 /* The first request by (arrival, seq), or NULL.  Valid until the next
  * push or pop. */
 static inline const struct csd *csdq_first(const struct csdq *q) { return q->first; }
+
+/* Its arrival, CYCLES_NEVER if none (without reading the request). */
+static inline cycles_t csdq_first_arrival(const struct csdq *q) { return ~q->first_not; }
 
 /* The earliest llist_add() of the queued requests, CYCLES_NEVER if none:
  * the earliest of the run heads' (each run's earliest) and the heap's. */

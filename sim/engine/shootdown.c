@@ -31,9 +31,7 @@ static inline cycles_t irq_time_from(const struct sim_cpu *sc, cycles_t t)
 
 cycles_t sd_irq_time(const struct sim_cpu *sc)
 {
-    const struct csd *q = sd_first_csd(sc);
-
-    return irq_time_from(sc, q ? q->arrival : CYCLES_NEVER);
+    return irq_time_from(sc, csdq_first_arrival(&sc->csdq));
 }
 
 /* Queue a request on tc's call_single_queue (csdq.h: in (arrival, posting
@@ -45,14 +43,13 @@ static int post_csd(struct sim *s, u32 cpu, struct shootdown *sd,
                     cycles_t sent, cycles_t arrival, bool ipi, cycles_t wait_before)
 {
     struct sim_cpu *tc = &s->cpus[cpu];
-    const struct csd *first = sd_first_csd(tc);
     cycles_t added = ipi ? sent : arrival;  /* llist_add() (IPI'd: end of the loop) */
-    cycles_t first_at = first ? first->arrival : CYCLES_NEVER, irq;
+    cycles_t first_at = csdq_first_arrival(&tc->csdq), irq;
 
     /* Without an IPI of its own it is drained by the pending interrupt
      * (flush_smp_call_function_queue() takes the whole llist). */
-    if (!ipi && first && first->arrival > arrival)
-        arrival = first->arrival;
+    if (!ipi && first_at != CYCLES_NEVER && first_at > arrival)
+        arrival = first_at;
     struct csd c = { .sd = sd, .arrival = arrival, .queued = added, .ipi = ipi,
                      .wait_before = wait_before };
 
