@@ -31,18 +31,19 @@
 /* The initiator's side of one flush request (pooled: a deferred request
  * outlives the op that made it). */
 struct shootdown {
+    /* What every target's handler reads, together. */
     struct flush_tlb_info info;
+    struct smp_costs costs;             /* per-target costs from the initiator (IPI'd) */
+    struct smp_info_line info_line;     /* the flush_tlb_info line the targets read */
+    cycles_t wait_total;                /* csd_lock_wait cycles over every target */
+    cycles_t last_ack;                  /* latest acknowledgement seen (csd_lock_wait fold) */
+    u32 pending;                        /* acknowledgements outstanding */
+    u32 nr_mms, cap_mms;
+    struct mm **mms;                    /* batched: one entry per batched op */
     struct flush_rec rec;
     struct mmu_gather gather;           /* pages and tables freed when done */
     struct mm *mm;                      /* NULL for kernel and batched flushes */
-    struct mm **mms;                    /* batched: one entry per batched op */
-    u32 nr_mms, cap_mms;
-    u32 pending;                        /* acknowledgements outstanding */
     cycles_t local_done;                /* the initiator's own part finished */
-    cycles_t last_ack;                  /* latest acknowledgement seen (csd_lock_wait fold) */
-    cycles_t wait_total;                /* csd_lock_wait cycles over every target */
-    struct smp_info_line info_line;     /* the flush_tlb_info line the targets read */
-    struct smp_costs costs;             /* per-target costs from the initiator (IPI'd) */
     bool exit_mm;                       /* mm_exit: tear the mm down when done */
     bool pti_from_user;                 /* PTI: the initiator returns to user space when done */
     struct shootdown *next_free;
@@ -60,7 +61,6 @@ struct tlbbatch {
 struct sim_cpu {
     struct cpu hw;                      /* models/cpu.h state; hw.now is the clock */
     struct sim *s;
-    struct ev run_ev;                   /* the CPU's next turn */
     bool starved;                       /* nothing queued: no run event until input */
     bool spinning;                      /* waiting for its shootdown's acks */
 
@@ -82,11 +82,15 @@ struct sim_cpu {
     struct kvm_vcpu kvm;                /* host side: pending requests, kick, TD epoch */
     cycles_t irqs_off_until;
 
+    /* What a flush request reads of every target, together: from
+     * preempted on, the interrupt time's inputs, the queue's header and
+     * the run event (sim_wake_at). */
+    struct csd_node *deferred;          /* lazy-deferred invalidations, FIFO */
+    cycles_t tick_at;                   /* next tick that handles them */
+    struct ev run_ev;                   /* the CPU's next turn */
     struct csdq csdq;                   /* pending requests by (arrival, posting order) */
     u64 irqs_taken;                     /* flush interrupts so far (entry-spread stream) */
-    struct csd_node *deferred;          /* lazy-deferred invalidations, FIFO */
-    struct csd_node *deferred_tail;     /* its last entry */
-    cycles_t tick_at;                   /* next tick that handles them */
+    struct csd_node *deferred_tail;     /* deferred's last entry */
     struct shootdown *sd_wait;          /* the flush it spins on */
     struct tlbbatch batch;
 };
