@@ -946,7 +946,8 @@ pumped:
     }
     if (e->when > s->now)
         s->now = e->when;
-    emit_intervals(s, s->now, false);
+    if (s->now >= s->interval_t0 + s->interval)     /* its loop's test, without a call */
+        emit_intervals(s, s->now, false);
     e->fn(e->owner, e);
 out:
     if (s->check && !s->fail)
