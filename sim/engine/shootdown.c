@@ -22,7 +22,7 @@ static inline cycles_t irq_time_from(const struct sim_cpu *sc, cycles_t t)
         return CYCLES_NEVER;
     if (sc->deferred && sc->tick_at < t)
         t = sc->tick_at;                /* the tick that runs deferred work */
-    if (t != CYCLES_NEVER && t < sc->irqs_off_until)
+    if (t < sc->irqs_off_until)         /* never true for CYCLES_NEVER */
         t = sc->irqs_off_until;
     if (sc->kvm.kick_at < t)
         t = sc->kvm.kick_at;            /* a host IPI exits whatever the guest's IF */
