@@ -9,8 +9,9 @@
  * (arrival at the llist_add(), or with the pending interrupt).  The
  * requests are therefore a few interleaved streams, each nearly in order,
  * with the llist_add() times interleaved the same way.  At 256 CPUs in the
- * shoot scenario 42% of the posts arrive before the latest one, 19% more
- * than 16 places before it.
+ * shoot scenario 42% of the posts could not go at the tail of one sorted
+ * queue (in arrival or in llist_add() order) and 19% belonged more than 16
+ * places before it.
  *
  * So the queue is a handful of runs (patience sorting): each run holds
  * requests in (arrival, posting order) and in llist_add() order both, in a
@@ -22,9 +23,10 @@
  * llist_add() the earliest of the run heads' and of the heap's (a min-heap
  * of them, with a min-heap of removed times that cancel when they reach
  * its top; worked out when asked).  A push is one pass over the runs'
- * tails, a pop one pass over their heads; no request is ever moved.  The order is
- * total (the posting number is unique), so it does not depend on which run
- * holds a request.
+ * tails; a pop compares the next head of its run with the second-earliest
+ * head, or makes a pass over the heads; no request is ever moved.  The
+ * order is total (the posting number is unique), so it does not depend on
+ * which run holds a request.
  */
 #ifndef TLBSIM_CSDQ_H
 #define TLBSIM_CSDQ_H
