@@ -322,24 +322,37 @@ void flush_choose_targets(const struct flush_env *env,
      * another mm unless the mask is being trimmed. */
     bool mm_test = env->pol->lazy_cpumask && f->mm && !f->trim_cpumask;
 
-    for_each_cpu_word(cpu, cpumask, env->nr_cpus) {
-        const struct cpu *c = env->cpus[cpu];
-        bool go = !cond || (!c->is_lazy && (!mm_test || c->loaded_mm == f->mm));
+    /* A word of the mask at a time: the target and lazy words are built in
+     * registers and counted once (tests/test_pertarget.c checks this loop
+     * against should_flush_tlb() per CPU). */
+    for (u32 w = 0; w < (env->nr_cpus + 63) / 64; w++) {
+        u64 in = cpumask_word_below(cpumask, w, env->nr_cpus), go_w = 0, lazy_w = 0;
 
-        if (cpu == self) {
-            t->local = go;
-            continue;
+        for (u64 b = in; b; b &= b - 1) {
+            cpu = w * 64 + (u32)__builtin_ctzll(b);
+            const struct cpu *c = env->cpus[cpu];
+            bool go = !cond || (!c->is_lazy && (!mm_test || c->loaded_mm == f->mm));
+
+            if (go)
+                go_w |= b & -b;
+            else if (c->is_lazy)
+                lazy_w |= b & -b;
         }
-        t->examined += cond;
-        if (go) {
-            cpumask_set_cpu(cpu, &t->mask);
-            t->nr++;
-        } else if (c->is_lazy) {
-            cpumask_set_cpu(cpu, &t->lazy);
-            t->skipped_lazy++;
-        } else {
-            t->skipped_other++;
+        if (self / 64 == w) {           /* the initiator: local, not a target */
+            u64 me = 1ull << (self % 64);
+
+            t->local = (go_w & me) != 0;
+            in &= ~me;
+            go_w &= ~me;
+            lazy_w &= ~me;
         }
+        t->mask.bits[w] = go_w;
+        t->lazy.bits[w] = lazy_w;
+        t->nr += (u32)__builtin_popcountll(go_w);
+        t->skipped_lazy += (u32)__builtin_popcountll(lazy_w);
+        t->skipped_other += (u32)(__builtin_popcountll(in) - __builtin_popcountll(go_w) -
+                                  __builtin_popcountll(lazy_w));
+        t->examined += cond ? (u32)__builtin_popcountll(in) : 0;
     }
     /* Not in the mask but running it (cannot happen) or initiator running
      * it outside the mask: Linux flushes locally when mm is loaded here. */

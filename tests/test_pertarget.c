@@ -120,6 +120,81 @@ Test(pertarget, target_choice_is_should_flush_tlb_per_cpu)
     }
 }
 
+/* The same over several mask words: 200 CPUs in random states, random
+ * masks, the initiator at word edges, in the mask or not. */
+Test(pertarget, target_choice_word_by_word_is_should_flush_tlb_per_cpu)
+{
+    static struct cpu cpus[200];
+    static struct mm a, b, init;
+    static const u32 selves[] = { 0, 1, 63, 64, 127, 128, 150, 199 };
+    struct cpu *ptr[200];
+    struct machine mach;
+    u64 seed = 11;
+    u32 cases = 0;
+
+    machine_init(&mach);
+    for (u32 i = 0; i < 200; i++) {
+        cpus[i].id = i;
+        ptr[i] = &cpus[i];
+    }
+    for (u32 round = 0; round < 400; round++) {
+        struct flush_policy pol = { .name = "t", .lazy_skip = round & 1,
+                                    .lazy_cpumask = round >> 1 & 1 };
+        struct flush_env env = { .cpus = ptr, .nr_cpus = 130 + (u32)(rnd(&seed) % 71),
+                                 .init_mm = &init, .m = &mach, .pol = &pol };
+        u32 self = selves[round % 8] % env.nr_cpus;
+        struct flush_tlb_info f = { .mm = round >> 2 & 1 ? &a : NULL, .initiating_cpu = self,
+                                    .trim_cpumask = round >> 3 & 1,
+                                    .freed_tables = rnd(&seed) % 5 == 0 };
+        struct cpumask mask;
+        struct flush_targets t;
+        u32 nr = 0, lazy = 0, other = 0, examined = 0;
+
+        a.asid_transition = rnd(&seed) % 7 == 0;
+        for (u32 w = 0; w < CPUMASK_WORDS; w++)
+            mask.bits[w] = round % 3 ? rnd(&seed) | rnd(&seed) : ~0ull;
+        if (round & 16)
+            cpumask_clear_cpu(self, &mask);
+        for (u32 i = 0; i < 200; i++) {
+            u64 r = rnd(&seed);
+            cpus[i].is_lazy = r & 1;
+            cpus[i].loaded_mm = (r >> 1) % 3 == 0 ? &a : (r >> 1) % 3 == 1 ? &b : &init;
+        }
+        flush_choose_targets(&env, &f, &mask, &t);
+        bool every = f.freed_tables || (f.mm && f.mm->asid_transition);
+        bool cond = pol.lazy_skip && !every;
+
+        for (u32 cpu = 0; cpu < env.nr_cpus; cpu++) {
+            bool go = every || should_flush_tlb(&env, cpu, &f);
+
+            if (!cpumask_test_cpu(cpu, &mask) || cpu == self) {
+                cr_assert(!cpumask_test_cpu(cpu, &t.mask), "round %u cpu %u", round, cpu);
+                cr_assert(!cpumask_test_cpu(cpu, &t.lazy), "round %u cpu %u", round, cpu);
+                continue;
+            }
+            examined += cond;
+            nr += go;
+            lazy += !go && cpus[cpu].is_lazy;
+            other += !go && !cpus[cpu].is_lazy;
+            cr_assert_eq(cpumask_test_cpu(cpu, &t.mask), go, "round %u cpu %u", round, cpu);
+            cr_assert_eq(cpumask_test_cpu(cpu, &t.lazy), !go && cpus[cpu].is_lazy,
+                         "round %u cpu %u", round, cpu);
+        }
+        for (u32 cpu = env.nr_cpus; cpu < MACHINE_MAX_CPUS; cpu++)
+            cr_assert(!cpumask_test_cpu(cpu, &t.mask) && !cpumask_test_cpu(cpu, &t.lazy));
+        if (cpumask_test_cpu(self, &mask))
+            cr_assert_eq(t.local, every || should_flush_tlb(&env, self, &f), "round %u", round);
+        else
+            cr_assert_eq(t.local, f.mm && cpus[self].loaded_mm == f.mm, "round %u", round);
+        cr_assert_eq(t.nr, nr, "round %u", round);
+        cr_assert_eq(t.skipped_lazy, lazy, "round %u", round);
+        cr_assert_eq(t.skipped_other, other, "round %u", round);
+        cr_assert_eq(t.examined, examined, "round %u", round);
+        cases += nr > 0 && lazy > 0 && other > 0;
+    }
+    cr_assert_gt(cases, 15, "targets, lazy and other CPUs in one request");
+}
+
 /* flush_tlb_func()'s inline early return against flush_tlb_func_slow(),
  * the whole rule, on two CPUs put in the same state: every combination of
  * request (kernel, mm, generation, local), CPU (loaded mm, lazy, tlb_gen,
