@@ -14,7 +14,7 @@ struct arena_free {
     struct arena_free *next;
 };
 
-void *arena_map_huge(size_t len)
+void *arena_map_aligned(size_t len)
 {
     u8 *p = mmap(NULL, len + ARENA_HUGE, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -26,9 +26,36 @@ void *arena_map_huge(size_t len)
         munmap(p, head);
     if (ARENA_HUGE - head)
         munmap(p + head + len, ARENA_HUGE - head);
-    p += head;
-    madvise(p, len, MADV_HUGEPAGE);     /* advice only: no huge pages is fine */
+    return p + head;
+}
+
+void *arena_map_huge(size_t len)
+{
+    void *p = arena_map_aligned(len);
+
+    if (p)
+        madvise(p, len, MADV_HUGEPAGE); /* advice only: no huge pages is fine */
     return p;
+}
+
+void *arena_kvzalloc(size_t bytes)
+{
+    void *p;
+
+    if (bytes < ARENA_KV_MAP_MIN)
+        return calloc(1, bytes ? bytes : 1);
+    p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void arena_kvfree(void *p, size_t bytes)
+{
+    if (!p)
+        return;
+    if (bytes < ARENA_KV_MAP_MIN)
+        free(p);
+    else
+        munmap(p, bytes);
 }
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) & ~(to - 1); }

@@ -61,5 +61,18 @@ void  arena_destroy(struct arena *a);
  * ARENA_HUGE and advised for huge pages; NULL when out of memory.  Undo
  * with munmap(p, len).  Also used for buffers too big for a chunk. */
 void *arena_map_huge(size_t len);
+/* The same without the advice: 4 KiB pages, each first touched on use. */
+void *arena_map_aligned(size_t len);
+
+/* Zeroed memory for big arrays used sparsely (a histogram, a generation
+ * table, an index), like the kernel's kvzalloc(): from ARENA_KV_MAP_MIN
+ * bytes on an anonymous mapping of its own, whose pages cost nothing
+ * until touched (calloc of memory malloc reuses writes every page of it
+ * first: 12 to 18 us a page on a shadow-paged VM), below that calloc.
+ * NULL when out of memory.  arena_kvfree takes the size given to
+ * arena_kvzalloc; NULL is fine. */
+#define ARENA_KV_MAP_MIN (64u << 10)
+void *arena_kvzalloc(size_t bytes);
+void  arena_kvfree(void *p, size_t bytes);
 
 #endif
