@@ -20,6 +20,8 @@
  */
 #include "frame.h"
 
+#include "arena.h"
+
 #include <assert.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -98,16 +100,31 @@ static u64 ring_pop(struct frame_free_list *fl)
 /* chunk[0] holds the chunk's grain (log2 pfns per counter: 0, 9 or 18);
  * chunk[1 + (offset >> grain)] is the counter of the unit at that offset. */
 
+static size_t chunk_bytes(unsigned grain)
+{
+    return (1 + (GEN_REGION_PFNS >> grain)) * sizeof(u32);
+}
+
+/* A chunk of 4 KiB units is 1 MiB, of which a run usually touches a page
+ * or two (frames are carved from the bottom up): arena_kvzalloc maps it
+ * untouched instead of zeroing it all. */
 static u32 *chunk_new(unsigned grain)
 {
-    u32 *c = calloc(1 + (GEN_REGION_PFNS >> grain), sizeof(*c));
+    u32 *c = arena_kvzalloc(chunk_bytes(grain));
 
     if (c)
         c[0] = grain;
     return c;
 }
 
-/* Re-express a chunk at a finer grain, keeping every counter at its pfn. */
+static void chunk_free(u32 *c)
+{
+    if (c)
+        arena_kvfree(c, chunk_bytes(c[0]));
+}
+
+/* Re-express a chunk at a finer grain, keeping every counter at its pfn
+ * (the new chunk is zeroed: only the counters that moved are written). */
 static int chunk_refine(u32 **slot, unsigned grain)
 {
     u32 *old = *slot, *c = chunk_new(grain);
@@ -116,8 +133,9 @@ static int chunk_refine(u32 **slot, unsigned grain)
     if (!c)
         return SIM_ENOMEM;
     for (u64 i = 0; i < (GEN_REGION_PFNS >> old[0]); i++)
-        c[1 + (i << step)] = old[1 + i];
-    free(old);
+        if (old[1 + i])
+            c[1 + (i << step)] = old[1 + i];
+    chunk_free(old);
     *slot = c;
     return SIM_OK;
 }
@@ -206,7 +224,7 @@ void frame_alloc_destroy(struct frame_alloc *fa)
     if (!fa)
         return;
     for (u64 i = 0; i < fa->nr_gen_chunks; i++)
-        free(fa->gen_chunks[i]);
+        chunk_free(fa->gen_chunks[i]);
     free(fa->gen_chunks);
     for (unsigned o = 0; o < ARRAY_SIZE(fa->free); o++) {
         if (fa->free[o])

@@ -23,11 +23,14 @@
  */
 #include "pt.h"
 
+#include "arena.h"
+
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define PT_DEBUG_CHECK 0                /* 1: pt_check() prints the first broken invariant */
 
@@ -117,16 +120,15 @@ static struct pt_page *unit_fresh(struct pt_ctx *ctx)
             ctx->slabs = n;
             ctx->cap_slabs = cap;
         }
-        void *slab = aligned_alloc(PT_SLAB_BYTES, PT_SLAB_BYTES);
+        /* A fresh mapping is zero (every gen starts at 0, every unit
+         * empty) and each of its pages is first touched when used. */
+        void *slab = arena_map_aligned(PT_SLAB_BYTES);
         if (!slab)
             return NULL;
-        memset(slab, 0, PT_META_UNITS * PT_UNIT_BYTES);    /* every gen starts at 0 */
         ctx->slabs[ctx->nr_slabs++] = slab;
         ctx->slab_next = PT_META_UNITS;
     }
-    struct pt_page *m = (struct pt_page *)ctx->slabs[ctx->nr_slabs - 1] + ctx->slab_next++;
-    memset(unit_mem(m), 0, PT_UNIT_BYTES);
-    return m;
+    return (struct pt_page *)ctx->slabs[ctx->nr_slabs - 1] + ctx->slab_next++;
 }
 
 /* A zeroed unit: a free one, else a fresh one.  NULL when out of memory. */
@@ -286,7 +288,7 @@ void pt_ctx_destroy(struct pt_ctx *ctx)
     if (!ctx)
         return;
     for (size_t k = 0; k < ctx->nr_slabs; k++)
-        free(ctx->slabs[k]);
+        munmap(ctx->slabs[k], PT_SLAB_BYTES);
     free(ctx->slabs);
     memset(ctx, 0, sizeof(*ctx));
 }

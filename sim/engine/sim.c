@@ -77,20 +77,26 @@ static int mm_create(struct sim *s, const struct trace_op *op)
 {
     struct mm *mm;
     struct sim_err e = { 0 };
+    u16 idx;
     int rc;
 
-    if (!s->nr_free_idx)
+    /* The most recently released index, else the lowest never used. */
+    if (s->nr_free_idx)
+        idx = s->free_idx[s->nr_free_idx - 1];
+    else if (s->mm_idx_high < TRACE_MAX_MMS)
+        idx = (u16)(s->mm_idx_high + 1);
+    else
         return sim_fail(s, SIM_ELIMIT, op->line, "mm", "too many live address spaces");
     mm = malloc(sizeof(*mm));
     if (!mm)
         return sim_fail(s, SIM_ENOMEM, op->line, "mm", "out of memory");
-    rc = mm_init(mm, op->mm, s->free_idx[s->nr_free_idx - 1], s->next_ctx_id++,
-                 &s->ptc, &s->m, &s->init_mm, &e);
+    rc = mm_init(mm, op->mm, idx, s->next_ctx_id++, &s->ptc, &s->m, &s->init_mm, &e);
     if (rc) {
         free(mm);
         return sim_fail_err(s, op->line, "mm", &e);
     }
-    s->nr_free_idx--;
+    if (s->nr_free_idx)
+        s->nr_free_idx--;
     /* init_new_context(): the first trim is a second after creation. */
     s->env.now = s->now;
     mm->next_trim_cpumask = flush_jiffies(&s->env) + s->m.hz;
@@ -800,16 +806,14 @@ int sim_create(const struct sim_config *cfg, struct sim **out, struct sim_err *e
     if ((rc = mm_init(&s->init_mm, MM_KERNEL, MM_INIT_IDX, 1, &s->ptc, &s->m, NULL, err)))
         goto out;
     s->next_ctx_id = 2;
-    s->mm_hash = calloc(MM_HASH_SIZE, sizeof(*s->mm_hash));
-    s->mm_by_idx = calloc(TRACE_MAX_MMS + 1, sizeof(*s->mm_by_idx));
+    /* Sized for TRACE_MAX_MMS address spaces, touched as they are used. */
+    s->mm_hash = arena_kvzalloc(MM_HASH_BYTES);
+    s->mm_by_idx = arena_kvzalloc(MM_BY_IDX_BYTES);
     s->free_idx = malloc(TRACE_MAX_MMS * sizeof(*s->free_idx));
     if (!s->mm_hash || !s->mm_by_idx || !s->free_idx) {
         rc = sim_err_set(err, SIM_ENOMEM, "out of memory");
         goto out;
     }
-    for (u32 i = 0; i < TRACE_MAX_MMS; i++)     /* hand out low indices first */
-        s->free_idx[i] = (u16)(TRACE_MAX_MMS - i);
-    s->nr_free_idx = TRACE_MAX_MMS;
     if ((rc = cpus_init(s, err)))
         goto out;
     s->last_q = &s->cpus[0];
@@ -855,8 +859,8 @@ void sim_destroy(struct sim *s)
     pt_ctx_destroy(&s->ptc);
     frame_alloc_destroy(&s->frames);
     ept_destroy(&s->ept);
-    free(s->mm_hash);
-    free(s->mm_by_idx);
+    arena_kvfree(s->mm_hash, MM_HASH_BYTES);
+    arena_kvfree(s->mm_by_idx, MM_BY_IDX_BYTES);
     free(s->free_idx);
     if (!s->pcpu)
         free(s->cpus);

@@ -27,6 +27,8 @@
 #define WINDOW_ADDRS (1u << 19)         /* buffered access addresses (4 MiB) */
 #define MM_HASH_BITS 17                 /* > 2 * TRACE_MAX_MMS slots */
 #define MM_HASH_SIZE (1u << MM_HASH_BITS)
+#define MM_HASH_BYTES (MM_HASH_SIZE * sizeof(struct mm_hslot))
+#define MM_BY_IDX_BYTES ((TRACE_MAX_MMS + 1) * sizeof(struct mm *))
 
 /* The initiator's side of one flush request (pooled: a deferred request
  * outlives the op that made it). */
@@ -130,7 +132,7 @@ struct sim {
     struct mm_hslot *mm_hash;           /* trace id -> mm */
     struct mm **mm_by_idx;              /* idx -> mm (1..TRACE_MAX_MMS) */
     u32 mm_idx_high;                    /* highest idx ever handed out: loops over mm_by_idx stop there */
-    u16 *free_idx;
+    u16 *free_idx;                      /* released indices, the latest on top */
     u32 nr_free_idx;
     u64 next_ctx_id;
 
