@@ -100,3 +100,46 @@ Test(columns, header_and_row_agree)
     cr_expect_eq(commas_r, commas_h + 1, "one more comma: the quoted policy");   /* "a,b" */
     free(buf);
 }
+
+/* The writer's own decimal conversion against printf's, on every counter
+ * column at once: 0, digit-count edges, UINT32_MAX / UINT64_MAX and random
+ * values. */
+Test(columns, numbers_match_printf)
+{
+    static const u64 edge[] = { 0, 1, 9, 10, 99, 100, 999999999, 1000000000, 4294967295u,
+                                4294967296ull, 9999999999999999999ull, 10000000000000000000ull,
+                                UINT64_MAX };
+    u64 seed = 7;
+
+    for (unsigned round = 0; round < 200; round++) {
+        struct cpu_row row = { .policy = "p", .cpu = round * 2654435761u };
+        u64 *st = (u64 *)(void *)&row.st;
+        char *got = NULL, *want = NULL;
+        size_t glen = 0, wlen = 0;
+        FILE *g = open_memstream(&got, &glen), *w = open_memstream(&want, &wlen);
+
+        cr_assert(g && w);
+        for (size_t k = 0; k < sizeof(row.st) / sizeof(u64); k++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            st[k] = round < 13 ? edge[(round + k) % 13] : seed >> (seed % 64);
+        }
+        col_csv_row(g, cpus_cols, cpus_nr_cols, &row);
+        for (size_t i = 0; i < cpus_nr_cols; i++) {
+            const struct col *c = &cpus_cols[i];
+            if (i)
+                fputc(',', w);
+            if (c->type == COL_TEXT)
+                fputs(col_text(c, &row), w);
+            else if (c->type == COL_F1)
+                fprintf(w, "%.1f", col_f64(c, &row));
+            else
+                fprintf(w, "%llu", (unsigned long long)col_u64(c, &row));
+        }
+        fputc('\n', w);
+        fclose(g);
+        fclose(w);
+        cr_assert_str_eq(got, want, "round %u", round);
+        free(got);
+        free(want);
+    }
+}
