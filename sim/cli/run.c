@@ -77,6 +77,8 @@ struct run_opts {
     bool progress;                      /* --progress: lines on stderr even without a TTY */
     u32 jobs;
     u32 repeat;                         /* runs per policy (--repeat), >= 1 */
+    const struct machine *m;            /* loaded once for m_cpus trace CPUs: each run copies it */
+    u32 m_cpus;
 };
 
 /* This process's simulations, read by the signal handler. */
@@ -306,6 +308,11 @@ static void print_human(FILE *f, const char *policy, struct sim *s)
 static int load_machine(const struct run_opts *o, u32 trace_cpus, struct machine *m,
                         struct sim_err *err)
 {
+    if (o->m && o->m_cpus == trace_cpus) {  /* the same file, overrides and CPUs */
+        *m = *o->m;
+        return SIM_OK;
+    }
+    machine_init(m);
     return model_load_for_run(o->machine, o->sets, o->nr_sets, trace_cpus, m, err);
 }
 
@@ -444,7 +451,6 @@ static int job_start(const struct run_opts *o, u32 n, const char *dir, struct tr
     int rc;
 
     *j = (struct job){ .n = n, .rep = rep, .policy = policy, .out = { .policy = policy } };
-    machine_init(&j->m);
     if ((rc = load_machine(o, hdr->cpus, &j->m, err)))
         goto out;
     j->m.seed += rep;                   /* the documented derivation: S + r */
@@ -1072,12 +1078,13 @@ int cmd_run(int argc, char **argv)
             return cli_exit_code(rc);
         }
         trace_close(r);
-        machine_init(&m);
         if ((rc = load_machine(&o, hdr.cpus, &m, &err))) {
             outdir_unlock(&od);
             cli_error(err.msg);
             return cli_exit_code(rc);
         }
+        o.m = &m;                       /* every run starts from a copy */
+        o.m_cpus = hdr.cpus;
     }
     /* Handlers first: a signal between mkdir and the run must still clean
      * up.  Parts and the new set go into a generation directory that DIR
