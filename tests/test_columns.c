@@ -101,45 +101,83 @@ Test(columns, header_and_row_agree)
     free(buf);
 }
 
-/* The writer's own decimal conversion against printf's, on every counter
- * column at once: 0, digit-count edges, UINT32_MAX / UINT64_MAX and random
- * values. */
-Test(columns, numbers_match_printf)
+/* One row written by col_csv_row against the same cells written one by one
+ * with printf and csv_str's quoting rules. */
+static void check_row(const struct col *cols, size_t n, const void *row, const char *what)
+{
+    char *got = NULL, *want = NULL;
+    size_t glen = 0, wlen = 0;
+    FILE *g = open_memstream(&got, &glen), *w = open_memstream(&want, &wlen);
+
+    cr_assert(g && w);
+    col_csv_row(g, cols, n, row);
+    for (size_t i = 0; i < n; i++) {
+        const struct col *c = &cols[i];
+        if (i)
+            fputc(',', w);
+        if (c->type == COL_TEXT) {
+            const char *t = col_text(c, row);
+            bool quote = strpbrk(t, ",\"\r\n") != NULL;
+            if (quote)
+                fputc('"', w);
+            for (; *t; t++)
+                fprintf(w, *t == '"' && quote ? "\"\"" : "%c", *t);
+            if (quote)
+                fputc('"', w);
+        } else if (c->type == COL_F1) {
+            fprintf(w, "%.1f", col_f64(c, row));
+        } else {
+            fprintf(w, "%llu", (unsigned long long)col_u64(c, row));
+        }
+    }
+    fputc('\n', w);
+    fclose(g);
+    fclose(w);
+    cr_assert_str_eq(got, want, "%s", what);
+    free(got);
+    free(want);
+}
+
+/* Every cell of a row set through the column table: text, u32, u64 and
+ * doubles (huge ones too: "%.1f" of 1e300 is 302 characters). */
+static void fill_row(const struct col *cols, size_t n, void *row, u64 *seed, unsigned round)
 {
     static const u64 edge[] = { 0, 1, 9, 10, 99, 100, 999999999, 1000000000, 4294967295u,
                                 4294967296ull, 9999999999999999999ull, 10000000000000000000ull,
                                 UINT64_MAX };
+    static const double dbl[] = { 0, 0.05, 0.25, 1.5, 123456.789, 1e15, 1.8e19, 1e300 };
+    static const char *const text[] = { "plain", "a,b", "say \"hi\"", "", "line\nbreak" };
+
+    for (size_t i = 0; i < n; i++) {
+        char *p = (char *)row + cols[i].off;
+        u64 v;
+
+        *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+        v = round < 13 ? edge[(round + i) % 13] : *seed >> (*seed % 64);
+        if (round == 13)
+            v = UINT64_MAX;             /* the longest row: past the writer's buffer */
+        switch (cols[i].type) {
+        case COL_TEXT: *(const char **)(void *)p = text[(round + i) % 5]; break;
+        case COL_U32:  *(u32 *)(void *)p = (u32)v; break;
+        case COL_U64:  *(u64 *)(void *)p = v; break;
+        case COL_F1:   *(double *)(void *)p = dbl[(round + i) % 8] * (double)(v % 7); break;
+        }
+    }
+}
+
+Test(columns, rows_match_printf)
+{
     u64 seed = 7;
 
     for (unsigned round = 0; round < 200; round++) {
-        struct cpu_row row = { .policy = "p", .cpu = round * 2654435761u };
-        u64 *st = (u64 *)(void *)&row.st;
-        char *got = NULL, *want = NULL;
-        size_t glen = 0, wlen = 0;
-        FILE *g = open_memstream(&got, &glen), *w = open_memstream(&want, &wlen);
+        struct cpu_row c;
+        struct summary_row s;
 
-        cr_assert(g && w);
-        for (size_t k = 0; k < sizeof(row.st) / sizeof(u64); k++) {
-            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-            st[k] = round < 13 ? edge[(round + k) % 13] : seed >> (seed % 64);
-        }
-        col_csv_row(g, cpus_cols, cpus_nr_cols, &row);
-        for (size_t i = 0; i < cpus_nr_cols; i++) {
-            const struct col *c = &cpus_cols[i];
-            if (i)
-                fputc(',', w);
-            if (c->type == COL_TEXT)
-                fputs(col_text(c, &row), w);
-            else if (c->type == COL_F1)
-                fprintf(w, "%.1f", col_f64(c, &row));
-            else
-                fprintf(w, "%llu", (unsigned long long)col_u64(c, &row));
-        }
-        fputc('\n', w);
-        fclose(g);
-        fclose(w);
-        cr_assert_str_eq(got, want, "round %u", round);
-        free(got);
-        free(want);
+        memset(&c, 0, sizeof(c));
+        memset(&s, 0, sizeof(s));
+        fill_row(cpus_cols, cpus_nr_cols, &c, &seed, round);
+        fill_row(summary_cols, summary_nr_cols, &s, &seed, round);
+        check_row(cpus_cols, cpus_nr_cols, &c, "cpus.csv row");
+        check_row(summary_cols, summary_nr_cols, &s, "summary.csv row");
     }
 }
