@@ -121,14 +121,20 @@ static struct pt_page *unit_fresh(struct pt_ctx *ctx)
             ctx->cap_slabs = cap;
         }
         /* A fresh mapping is zero (every gen starts at 0, every unit
-         * empty) and each of its pages is first touched when used. */
+         * empty), and a page of it costs nothing until used. */
         void *slab = arena_map_aligned(PT_SLAB_BYTES);
         if (!slab)
             return NULL;
         ctx->slabs[ctx->nr_slabs++] = slab;
         ctx->slab_next = PT_META_UNITS;
     }
-    return (struct pt_page *)ctx->slabs[ctx->nr_slabs - 1] + ctx->slab_next++;
+    struct pt_page *m = (struct pt_page *)ctx->slabs[ctx->nr_slabs - 1] + ctx->slab_next++;
+    /* Zero already, but a unit's first touch must be a write: a walk or
+     * map_check() reading it first would map the zero page, and the first
+     * entry written would fault a second time (twice the page faults on a
+     * trace of many small address spaces). */
+    memset(unit_mem(m), 0, PT_UNIT_BYTES);
+    return m;
 }
 
 /* A zeroed unit: a free one, else a fresh one.  NULL when out of memory. */
