@@ -281,6 +281,30 @@ static int get_from_bump(struct frame_alloc *fa, enum frame_order order,
     return SIM_OK;
 }
 
+/* The common case of frame_get: a 4 KiB frame from the bump pointer
+ * when nothing has to be carved around it (no 4K frame is free), the
+ * 4K ring already has room for it and its region's chunk is at 4K grain.
+ * Everything get_from_bump would check or reserve is in place, so it only
+ * takes the frame (a 128 MiB populate at 1024 CPUs took 130 instructions
+ * per frame through the general path).  False: take the general path. */
+static inline bool get_4k_bumped(struct frame_alloc *fa, u64 *pfn)
+{
+    struct frame_free_list *fl = fa->free[FRAME_4K];
+    u64 p = fa->next_pfn, region = p >> GEN_REGION_SHIFT;
+    const u32 *c;
+
+    if (fl->len || fl->nr_out >= fl->cap || p >= fa->max_pfn ||
+        fa->nr_live >= fa->limit_frames || region >= fa->nr_gen_chunks ||
+        !(c = fa->gen_chunks[region]) || c[0] != 0)
+        return false;
+    fa->next_pfn = p + 1;
+    fl->nr_out++;
+    if (++fa->nr_live > fa->peak_live)
+        fa->peak_live = fa->nr_live;
+    *pfn = p;
+    return true;
+}
+
 int frame_get(struct frame_alloc *fa, enum frame_order order, u64 *pfn,
               struct sim_err *err)
 {
@@ -288,6 +312,8 @@ int frame_get(struct frame_alloc *fa, enum frame_order order, u64 *pfn,
     int rc;
 
     assert(order <= FRAME_1G);
+    if (order == FRAME_4K && get_4k_bumped(fa, pfn))
+        return SIM_OK;
     if (fa->nr_live > fa->limit_frames || fa->limit_frames - fa->nr_live < n)
         return sim_err_set(err, SIM_ELIMIT,
                            "frames: limit of %" PRIu64 " live 4K frames reached (limits.max_frames)",
