@@ -489,11 +489,36 @@ static void job_progress(const struct run_opts *o, struct job *j)
     j->shown |= j->last.tv_sec != before.tv_sec || j->last.tv_nsec != before.tv_nsec;
 }
 
+/* The trace as cmd_run opened it to read its header, kept for the first
+ * open of the trace in this process: opening it again cost a second 256 KiB
+ * buffer filled by read(2), up to 64 fresh pages.  Closed before the job
+ * pool forks, so that no two processes share its file offset. */
+static struct trace_reader *kept_reader;
+static struct trace_header kept_hdr;
+
+static int open_trace(const char *path, struct trace_reader **r, struct trace_header *hdr,
+                      struct sim_err *err)
+{
+    if (!kept_reader)
+        return trace_open(path, r, hdr, err);
+    *r = kept_reader;                   /* just past the header, as trace_open leaves it */
+    *hdr = kept_hdr;
+    kept_reader = NULL;
+    return SIM_OK;
+}
+
+static void kept_reader_close(void)
+{
+    if (kept_reader)
+        trace_close(kept_reader);
+    kept_reader = NULL;
+}
+
 /* Open what the runs read: the trace, or its binary copy. */
 static int open_input(const struct run_opts *o, struct trace_reader **r,
                       struct trace_header *hdr, struct sim_err *err)
 {
-    int rc = trace_open(o->input ? o->input : o->trace, r, hdr, err);
+    int rc = o->input ? trace_open(o->input, r, hdr, err) : open_trace(o->trace, r, hdr, err);
 
     if (!rc && o->input)
         trace_set_first_line(*r, o->input_line);
@@ -738,7 +763,7 @@ static bool parse_once(const struct run_opts *o, const char *bin, u64 *first)
     u64 n = 0;
     int rc;
 
-    if (nr_groups(o) < 2 || o->input || trace_open(o->trace, &r, &hdr, &e))
+    if (nr_groups(o) < 2 || o->input || open_trace(o->trace, &r, &hdr, &e))
         return false;
     rc = trace_format(r) == TRACE_FMT_JSONL ? trace_writer_open(bin, &hdr, TRACE_FMT_BINARY, &w, &e)
                                             : SIM_EINVAL;
@@ -823,6 +848,7 @@ static int run_all(const struct run_opts *o, const char *dir, struct sim_err *er
         keep_for_exit = false;
         return rc;
     }
+    kept_reader_close();                /* the workers open the trace themselves */
     if (!(st = calloc(n, sizeof(*st))))
         return sim_err_set(err, SIM_ENOMEM, "out of memory");
     /* Reserve each group's error file now, so a worker can still report
@@ -1077,20 +1103,23 @@ int cmd_run(int argc, char **argv)
             cli_error(err.msg);
             return cli_exit_code(rc);
         }
-        trace_close(r);
         if ((rc = load_machine(&o, hdr.cpus, &m, &err))) {
+            trace_close(r);
             outdir_unlock(&od);
             cli_error(err.msg);
             return cli_exit_code(rc);
         }
         o.m = &m;                       /* every run starts from a copy */
         o.m_cpus = hdr.cpus;
+        kept_reader = r;                /* the first run reads on from here */
+        kept_hdr = hdr;
     }
     /* Handlers first: a signal between mkdir and the run must still clean
      * up.  Parts and the new set go into a generation directory that DIR
      * is switched to in one rename at the end (outdir.h). */
     jobs_signals(stop_running_sims);
     if ((rc = outdir_begin(&od, &err))) {
+        kept_reader_close();
         outdir_unlock(&od);
         cli_error(err.msg);
         return EXIT_BADINPUT;
@@ -1098,11 +1127,13 @@ int cmd_run(int argc, char **argv)
     snprintf(dir, sizeof(dir), "%s/.tlbsim-parts", od.gen);
     if (mkdir(dir, 0700)) {
         fprintf(stderr, "tlbsim: %s: cannot create: %s\n", dir, strerror(errno));
+        kept_reader_close();
         outdir_abort(&od);
         outdir_unlock(&od);
         return EXIT_BADINPUT;
     }
     rc = run_all(&o, dir, &err);
+    kept_reader_close();                /* not taken: an early failure */
     if (!rc && !jobs_interrupted)
         rc = assemble(&o, &m, dir, od.gen, &err);
     outdir_remove_tree(dir);
