@@ -370,7 +370,7 @@ static int close_part(FILE *f, const char *dir, int rc, struct sim_err *err)
 
 /* Tearing a simulation down gives back one by one what the process's exit
  * gives back at once: every CPU's TLB arrays and request queues, every
- * frame of the page tables to the free lists (5 ms of a 13 ms one-flush
+ * frame of the page tables to the free lists (5 to 6 ms of a one-flush
  * run at 1024 CPUs; docs/performance.md).  A process that exits after its
  * runs (a worker of the pool, or the last group run here) leaves its
  * simulations to exit, still reachable from kept_sims.  Under a leak
