@@ -395,3 +395,33 @@ Test(sim, lazy_cpumask_trim_once_a_second)
         cr_expect_eq(h.fl[i].targets, 0);
     h_done(&h);
 }
+
+/* Address-space indices: the lowest never used, except that the most
+ * recently released one is taken first (sim.c keeps only the released
+ * ones on a stack; the order is what a full list of free indices gave). */
+Test(sim, mm_indices_reuse_the_latest_released_first)
+{
+    static const char t[] =
+        HDR(1)
+        "{\"op\":\"mm_new\",\"mm\":10}\n"
+        "{\"op\":\"mm_new\",\"mm\":20}\n"
+        "{\"op\":\"mm_new\",\"mm\":30}\n"
+        "{\"op\":\"mm_new\",\"mm\":40}\n"
+        "{\"op\":\"mm_new\",\"mm\":50}\n"
+        "{\"op\":\"mm_exit\",\"cpu\":0,\"mm\":20}\n"
+        "{\"op\":\"mm_exit\",\"cpu\":0,\"mm\":40}\n"
+        "{\"op\":\"mm_new\",\"mm\":60}\n"
+        "{\"op\":\"mm_new\",\"mm\":70}\n"
+        "{\"op\":\"mm_new\",\"mm\":80}\n"
+        "{\"op\":\"mm_exit\",\"cpu\":0,\"mm\":10}\n"
+        "{\"op\":\"mm_new\",\"mm\":90}\n";
+    static const s64 want[] = { -1, 90, 70, 30, 60, 50, 80 };     /* by index */
+    struct h_run h;
+
+    cr_assert_eq(h_run(&h, t, linux_, NULL), 0, "%s", h.err.msg);
+    for (u16 i = 1; i < sizeof(want) / sizeof(want[0]); i++)
+        cr_expect_eq(sim_mm_id(h.s, i), want[i], "index %u: mm %lld", i,
+                     (long long)sim_mm_id(h.s, i));
+    cr_expect_eq(sim_mm_id(h.s, 7), -2, "index 7 never used");
+    h_done(&h);
+}
