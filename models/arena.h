@@ -14,12 +14,20 @@
  * there once any byte of it is touched, so structures a CPU barely uses
  * (most of its STLB) count in full.
  *
- * Two kinds of blocks, both 64-byte aligned:
+ * Three kinds of blocks, all 64-byte aligned:
  *   arena_alloc  zeroed (fresh from a chunk, never reused), kept until
  *                arena_destroy: TLB arrays, the CPU array, ring segments;
  *   arena_get    a power of two of at least the bytes asked for, contents
  *                undefined, which arena_put hands back to be reused by
- *                the next arena_get of that size: arrays that double.
+ *                the next arena_get of that size: arrays that double;
+ *   arena_take   zeroed, from a span that arena_reserve promised earlier:
+ *                memory a structure may need later but cannot fail to get
+ *                then (an STLB set's entries at its first fill, in the
+ *                reference path).  A span is shared by whoever reserved in
+ *                it, and blocks are handed out in the order they are taken,
+ *                so the memory touched is what was taken, packed, whatever
+ *                was promised: 256 CPUs' STLBs promise 18 MB and take about
+ *                4 MB (docs/performance.md).
  * Not thread-safe (one arena per simulation, one thread each).  Nothing
  * is ever returned to the kernel before arena_destroy.
  */
@@ -39,6 +47,8 @@ struct arena_chunk {
     struct arena_chunk *next;
     u8 *base;
     size_t len;                         /* mapped bytes */
+    size_t promised;                    /* spans: bytes arena_reserve promised */
+    size_t taken;                       /* spans: bytes arena_take handed out */
 };
 
 struct arena {
@@ -48,12 +58,30 @@ struct arena {
     size_t chunk_bytes;                 /* size of the next chunk (doubles to 64 MiB) */
     size_t mapped;                      /* bytes mapped in all (reports, tests) */
     void *free[ARENA_CLASSES];          /* blocks given back, by size class */
+    struct arena_chunk *spans;          /* arena_reserve's chunks, newest first */
+    size_t span_bytes;                  /* size of the next span (doubles to 64 MiB) */
 };
 
 /* A zeroed arena is an empty one; nothing is mapped before the first block. */
 void *arena_alloc(struct arena *a, size_t bytes);   /* zeroed; NULL when out of memory */
 void *arena_get(struct arena *a, size_t bytes);     /* NULL when out of memory */
 void  arena_put(struct arena *a, void *p, size_t bytes);   /* p from arena_get(bytes); NULL ok */
+/* Promise n blocks of size bytes (each rounded up to ARENA_ALIGN) to be
+ * taken later with arena_take from the span returned, which lives until
+ * arena_destroy; NULL when out of memory (the only failure: taking what
+ * was promised cannot fail).  Only address space is used until blocks are
+ * taken. */
+struct arena_chunk *arena_reserve(struct arena *a, size_t n, size_t size);
+/* A zeroed block of size bytes from span c, within what was promised in
+ * it (asserted).  Never NULL, never a system call beyond the page faults
+ * of first touch. */
+void *arena_take(struct arena_chunk *c, size_t size);
+/* A span of its own for a structure without an arena: n blocks of size
+ * bytes in a plain mapping (4 KiB pages, touched lazily), all promised;
+ * NULL when out of memory.  arena_span_free unmaps it (NULL-safe). */
+struct arena_chunk *arena_span_map(size_t n, size_t size);
+void  arena_span_free(struct arena_chunk *c);
+
 /* Unmap everything; the arena is empty again.  NULL-safe. */
 void  arena_destroy(struct arena *a);
 

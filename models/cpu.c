@@ -540,10 +540,13 @@ void cpu_prefetch(const struct cpu *c, u64 va)
     if (leaf)
         __builtin_prefetch(leaf);
     if (stlb->nr_valid_size[0]) {
-        size_t base = (size_t)tlb_set_of(stlb, va >> stlb->shifts[0]) * stlb->ways;
+        u32 si = tlb_set_of(stlb, va >> stlb->shifts[0]);
+        size_t base = (size_t)si * stlb->ways;
+        const struct tlb_entry *blk = stlb->set_e[si];
 
         prefetch_range(&stlb->tags[base], stlb->ways * sizeof(*stlb->tags));
-        prefetch_range(&stlb->e[base], stlb->ways * sizeof(*stlb->e));  /* LRU stamps */
+        if (blk)                        /* LRU stamps; a set never filled has none */
+            prefetch_range(blk, stlb->ways * sizeof(*blk));
     }
 }
 
@@ -882,7 +885,7 @@ static sim_always_inline u32 l1_hits(struct cpu *c, struct tlb *t, const u64 *va
                                      const bool lru4)
 {
     const u64 *tags = t->tags;
-    struct tlb_entry *ents = t->e;
+    struct tlb_entry *ents = t->e;      /* lru4: flat (tlb.h) */
     const u32 ways = lru4 ? 4 : t->ways, set_mask = t->set_mask;
     const u64 space = t->asid_tag, stamp0 = t->clock + 1 - i;
     const u32 ep_user = c->loaded_mm->pte_epoch, ep_kern = c->init_mm->pte_epoch;
@@ -905,7 +908,7 @@ static sim_always_inline u32 l1_hits(struct cpu *c, struct tlb *t, const u64 *va
         } else if ((w = tlb_find_way(tags + base, ways, (vpn << 3) ^ space)) < 0) {
             break;                              /* a miss: nothing changed */
         }
-        e = ents + base + (u32)w;
+        e = lru4 ? ents + base + (u32)w : t->set_e[si] + (u32)w;
         if (lru4 || t->repl == TLB_REPL_LRU)
             e->stamp = stamp0 + i;
         else if (t->repl == TLB_REPL_PLRU)
@@ -1004,12 +1007,8 @@ u32 cpu_tlb_entries_for(const struct cpu *c, u16 mm_idx)
                                 &c->l1i[1], &c->stlb, &c->stlb1g };
     u32 n = 0;
 
-    for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
-        const struct tlb *t = all[i];
-        for (u32 j = 0; j < t->sets * t->ways; j++)
-            if (t->e[j].tag != TLB_TAG_INVALID && t->e[j].mm == mm_idx)
-                n++;
-    }
+    for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+        n += tlb_count_mm(all[i], mm_idx);
     return n;
 }
 

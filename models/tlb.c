@@ -39,6 +39,14 @@
  * size so that probes and INVLPGs skip sizes with none.  LRU victims are
  * found with conditional moves: the oldest way of a set is as random as
  * the references, and a branch on it mispredicted half the time.
+ *
+ * Storage (tlb.h): entries are reached through set_e[set], flat or sparse
+ * alike.  A sparse set gets its block in tlb_fill() (arena_take from the
+ * span reserved at init, so it cannot fail), and every fill marks its set
+ * in t->live.  Flushes that scan the whole structure visit the live sets
+ * only and unmark those they leave empty; INVLPG-like flushes leave the
+ * bit (it means "may hold").  A CPU of the shoot benchmark fills 32 of its
+ * STLB's 128 sets and flushes it fully about 36 times.
  */
 #include "tlb.h"
 
@@ -46,28 +54,58 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define SIM_DEBUG_TLB 0                 /* 1: tlb_check() says what it rejects */
-#define TLB_MAP_MIN (64u << 10)         /* arrays this big are mmapped (estimate: a
-                                         * syscall costs less than zeroing 16 pages) */
+#define TLB_SPARSE_MIN (64u << 10)      /* structures whose entries and tags take this
+                                         * much are sparse: their sets get entries on
+                                         * first fill (an STLB's 72 KiB; a 64-entry L1
+                                         * is 3.5 KiB and every reference uses it) */
 
 /* ===== Small helpers ===================================================== */
 
 static bool is_pow2(u32 x) { return x && !(x & (x - 1)); }
 
-static bool valid(const struct tlb_entry *e) { return e->tag != TLB_TAG_INVALID; }
-
-/* Entry i's tag, in both copies (the entry and the dense probe array). */
-static void set_tag(struct tlb *t, size_t i, u64 tag)
+/* The tag of (set, way), in both copies (the entry and the dense probe
+ * array); the set has its block. */
+static void set_tag(struct tlb *t, u32 set, u32 way, u64 tag)
 {
-    t->e[i].tag = tag;
-    t->tags[i] = tag;
+    t->set_e[set][way].tag = tag;
+    t->tags[(size_t)set * t->ways + way] = tag;
 }
 
-static struct tlb_entry *set_base(const struct tlb *t, u32 set)
+static u32 live_words(u32 sets) { return (sets + 63) / 64; }
+
+static void live_mark(struct tlb *t, u32 set) { t->live[set >> 6] |= 1ull << (set & 63); }
+
+static bool live_has(const struct tlb *t, u32 set) { return t->live[set >> 6] >> (set & 63) & 1; }
+
+static bool grown(const struct tlb *t, u32 set) { return t->grown[set >> 6] >> (set & 63) & 1; }
+
+/* Ways set si has storage for (its tags beyond them are invalid). */
+static u32 ways_stored(const struct tlb *t, u32 si)
 {
-    return t->e + (size_t)set * t->ways;
+    return !t->set_e[si] ? 0 : t->e || grown(t, si) ? t->ways : t->small_ways;
+}
+
+static size_t block_bytes(u32 ways)
+{
+    return ((size_t)ways * sizeof(struct tlb_entry) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+}
+
+/* The first set from `set` on that may hold a valid entry, or t->sets. */
+static u32 next_live(const struct tlb *t, u32 set)
+{
+    u32 nw = live_words(t->sets);
+
+    for (u32 wi = set >> 6; wi < nw; wi++) {
+        u64 m = t->live[wi];
+
+        if (wi == set >> 6)
+            m &= ~0ull << (set & 63);
+        if (m)
+            return wi * 64 + (u32)__builtin_ctzll(m);
+    }
+    return t->sets;
 }
 
 static u8 *plru_of(const struct tlb *t, u32 set)
@@ -137,38 +175,76 @@ static int check_config(const struct tlb_config *cfg, enum tlb_repl repl,
     return SIM_OK;
 }
 
-/* Entries and dense tags, zeroed (an empty way's tag is 0).  Without an
- * arena they share one block, mapped when it is large, so the kernel
- * supplies zero pages on first touch.  With one (a simulation's CPUs),
- * everything comes from its huge pages except a large structure's entries
- * (an STLB's 72 KiB): a CPU writes only the sets its pages use, and 4 KiB
- * pages of those cost less here than huge pages of all of them (1024 CPUs
- * x 1000 flushes: about 1.2k faults and 177 MB with the STLB in the arena,
- * 9.9k faults and 118 MB without it, and 10 to 20% less CPU time;
- * docs/performance.md).  The tags stay in the arena: every probe reads
- * them before the first fill writes them, which costs two faults a page
- * in a fresh mapping (the zero page, then a copy). */
-static int alloc_arrays(struct tlb *t, size_t n, struct arena *a)
+/* Tags, set pointers, live and grown bits, zeroed (an empty way's tag is 0), in
+ * one block from the arena (a simulation's CPUs: huge pages) or the heap,
+ * with a small structure's entries in front of them.  A large structure's
+ * entries come set by set from a span: the arena's, where every CPU's
+ * blocks are packed in the order of first fills, or a mapping of its own
+ * (4 KiB pages, touched as sets are filled).  Before, each STLB was a
+ * mapping of its own, set-major: 256 CPUs' 32 used sets touched 1,282
+ * pages, 12 to 14 us each on a shadow-paged VM, and 256 munmaps at the
+ * end (docs/performance.md). */
+static int alloc_arrays(struct tlb *t, struct arena *a)
 {
+    size_t n = (size_t)t->sets * t->ways;
     size_t eb = n * sizeof(*t->e), tb = n * sizeof(*t->tags);
-    bool big = eb + tb >= TLB_MAP_MIN;
+    size_t pb = (size_t)t->sets * sizeof(*t->set_e), lb = live_words(t->sets) * sizeof(u64);
+    bool sparse = eb + tb >= TLB_SPARSE_MIN;
+    size_t bytes = (sparse ? 0 : eb) + tb + pb + 2 * lb, per_set;
     u8 *p;
 
     t->in_arena = a != NULL;
-    if (big) {
-        size_t len = a ? eb : eb + tb;
-
-        if ((p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                      -1, 0)) == MAP_FAILED)
-            return SIM_ENOMEM;
-        t->mapped = true;
-        t->map_bytes = len;
-    } else if ((p = a ? arena_alloc(a, eb + tb) : calloc(1, eb + tb)) == NULL) {
+    bytes = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    /* Cache-line aligned, as the arena's blocks are: a 12-way set's tags
+     * (96 bytes) then span two lines, not three (random pages: 4% more
+     * L1 misses with malloc's 16-byte alignment, by cachegrind). */
+    if ((p = a ? arena_alloc(a, bytes) : aligned_alloc(ARENA_ALIGN, bytes)) == NULL)
         return SIM_ENOMEM;
+    if (!a)
+        memset(p, 0, bytes);
+    if (!sparse) {                      /* entries first: the block's alignment */
+        t->e = (struct tlb_entry *)p;
+        p += eb;
     }
-    t->e = (struct tlb_entry *)p;
-    t->tags = a && big ? arena_alloc(a, tb) : (u64 *)(p + eb);
-    return t->tags ? SIM_OK : SIM_ENOMEM;
+    t->tags = (u64 *)p;
+    t->set_e = (struct tlb_entry **)(p + tb);
+    t->live = (u64 *)(p + tb + pb);
+    t->grown = t->live + lb / sizeof(u64);
+    t->small_ways = t->ways;
+    if (!sparse) {
+        for (u32 s = 0; s < t->sets; s++)
+            t->set_e[s] = t->e + (size_t)s * t->ways;
+        return SIM_OK;
+    }
+    /* Each set may take a first block and then one of all its ways: the
+     * promise covers both, so no fill can fail (only address space is
+     * promised; what is touched is what the fills take). */
+    if (t->ways > TLB_FIRST_WAYS)
+        t->small_ways = TLB_FIRST_WAYS;
+    per_set = block_bytes(t->ways) + (t->small_ways < t->ways ? block_bytes(t->small_ways) : 0);
+    t->own_span = a == NULL;
+    t->span = a ? arena_reserve(a, t->sets, per_set) : arena_span_map(t->sets, per_set);
+    return t->span ? SIM_OK : SIM_ENOMEM;
+}
+
+/* Storage for way w of sparse set si, which has none: the set's first
+ * block (TLB_FIRST_WAYS ways), or for a way beyond it a block of all
+ * ways, into which the first block's entries move (the old one is left
+ * behind).  Taken from what init promised, so it cannot fail. */
+static __attribute__((noinline)) struct tlb_entry *set_block(struct tlb *t, u32 si, u32 w)
+{
+    struct tlb_entry *old = t->set_e[si], *b;
+    bool all = w >= t->small_ways;
+
+    assert(t->span && !t->e && (!old || (all && !grown(t, si))));
+    b = arena_take(t->span, block_bytes(all ? t->ways : t->small_ways));
+    if (old)
+        memcpy(b, old, t->small_ways * sizeof(*b));
+    else
+        t->nr_blocks++;
+    if (all)
+        t->grown[si >> 6] |= 1ull << (si & 63);
+    return t->set_e[si] = b;
 }
 
 int tlb_init(struct tlb *t, const struct tlb_config *cfg, enum tlb_repl repl,
@@ -200,10 +276,10 @@ int tlb_init_in(struct tlb *t, const struct tlb_config *cfg, enum tlb_repl repl,
     t->set_mod = !is_pow2(t->sets);
     t->nr_sizes = cfg->nr_sizes;
     memcpy(t->shifts, cfg->shifts, cfg->nr_sizes);  /* the rest stay 0 */
-    if (alloc_arrays(t, cfg->entries, a))
+    if (alloc_arrays(t, a))
         goto err;
     t->lru4_4k = t->nr_sizes == 1 && t->shifts[0] == 12 && t->ways == 4 && !t->set_mod &&
-                 repl == TLB_REPL_LRU;
+                 repl == TLB_REPL_LRU && t->e;
     if (repl == TLB_REPL_PLRU) {
         /* Tree: node bits 1..ways-1; MRU bits: 0..ways-1.  Both fit in ways bits. */
         t->plru_bytes = (t->ways + 7) / 8;
@@ -225,12 +301,12 @@ void tlb_destroy(struct tlb *t)
     if (!t)
         return;
     /* What came from an arena goes with it (arena_destroy). */
-    if (t->mapped)
-        munmap(t->e, t->map_bytes);
-    else if (!t->in_arena)
-        free(t->e);                     /* the tags live in the same block */
-    if (!t->in_arena)
+    if (t->own_span)
+        arena_span_free(t->span);
+    if (!t->in_arena) {
+        free(t->e ? (void *)t->e : (void *)t->tags);  /* the block's start */
         free(t->plru);
+    }
     memset(t, 0, sizeof(*t));
 }
 
@@ -288,23 +364,13 @@ void tlb_touch_way(struct tlb *t, u32 set, u32 way)
 {
     assert(set < t->sets && way < t->ways);
     if (t->repl == TLB_REPL_LRU) {
-        set_base(t, set)[way].stamp = ++t->clock;
+        t->set_e[set][way].stamp = ++t->clock;
     } else if (t->repl == TLB_REPL_PLRU) {
         if (is_pow2(t->ways))
             tree_touch(plru_of(t, set), t->ways, way);
         else
             mru_touch(plru_of(t, set), t->ways, t->plru_bytes, way);
     }
-}
-
-/* Recovers (set, way) from the pointer with a division, which is why
- * tlb_lookup() calls tlb_touch_way() instead. */
-void tlb_touch_slow(struct tlb *t, struct tlb_entry *e)
-{
-    size_t i = (size_t)(e - t->e);
-
-    assert(t->sets && i < (size_t)t->sets * t->ways);
-    tlb_touch_way(t, (u32)(i / t->ways), (u32)(i % t->ways));
 }
 
 static u32 lru_victim(const struct tlb_entry *set, u32 ways)
@@ -324,10 +390,10 @@ static u32 lru_victim(const struct tlb_entry *set, u32 ways)
 }
 
 /* Way that receives tag in set si: the same page if present, else the first
- * invalid way, else the policy's victim (which is valid). */
+ * invalid way, else the policy's victim (which is valid; the set is full,
+ * so it has its block). */
 static u32 choose_way(struct tlb *t, u32 si, u64 tag)
 {
-    const struct tlb_entry *set = set_base(t, si);
     const u64 *tags = t->tags + (size_t)si * t->ways;
     int w = tlb_find_way(tags, t->ways, tag);
 
@@ -339,7 +405,7 @@ static u32 choose_way(struct tlb *t, u32 si, u64 tag)
         return (u32)w;                  /* the first invalid way */
     switch (t->repl) {
     case TLB_REPL_LRU:
-        return lru_victim(set, t->ways);
+        return lru_victim(t->set_e[si], t->ways);
     case TLB_REPL_PLRU:
         return is_pow2(t->ways) ? tree_victim(plru_of(t, si), t->ways)
                                 : mru_victim(plru_of(t, si), t->ways);
@@ -363,30 +429,38 @@ struct tlb_entry *tlb_fill(struct tlb *t, u64 va, unsigned shift,
         return NULL;
 
     u64 vpn = va >> shift;
+    bool global = src && src->global;
     /* PCID-less (global_tag 0), a global entry lives in the one space. */
-    u64 tag = (vpn << 3 | (u64)s) ^ (src && src->global && t->global_tag ? t->global_tag
-                                                                         : t->asid_tag);
+    u64 tag = (vpn << 3 | (u64)s) ^ (global && t->global_tag ? t->global_tag : t->asid_tag);
     u32 si = tlb_set_of(t, vpn);
     u32 w = choose_way(t, si, tag);
-    size_t i = (size_t)si * t->ways + w;
-    struct tlb_entry *e = &t->e[i];
-    u64 old = t->tags[i];               /* == e->tag; read here, the entry's page
-                                         * is first touched by the write below */
+    struct tlb_entry *blk = t->set_e[si];
+    u64 old = t->tags[(size_t)si * t->ways + w];   /* == the entry's tag; read here, the
+                                                     * entry's page is first touched by
+                                                     * the write below */
 
     if (old == TLB_TAG_INVALID) {
+        /* Only an invalid way can lack storage (a sparse set's first fill,
+         * or its first way beyond the first block). */
+        if (unlikely(!blk || (w >= t->small_ways && !grown(t, si))))
+            blk = set_block(t, si, w);
         t->nr_valid++;
         t->nr_valid_size[s]++;
+        live_mark(t, si);               /* (a set with a valid way is marked already) */
     } else if (old != tag) {            /* a different page: eviction */
         if (evicted)
-            *evicted = *e;
+            *evicted = blk[w];
         t->st.evictions++;
         t->nr_valid_size[old & 7]--;
         t->nr_valid_size[s]++;
     }
+    struct tlb_entry *e = &blk[w];
+
     /* Whole-struct copy so every payload field (and any added later, like
      * dirty) travels; then the fields that belong to this structure. */
     *e = src ? *src : (struct tlb_entry){ 0 };
-    set_tag(t, i, tag);
+    set_tag(t, si, w, tag);
+    t->may_global |= global;            /* (not e->global: no load after the stores) */
     e->shift = (u8)shift;
     e->stamp = 0;
     if (t->repl == TLB_REPL_LRU)        /* a fill is a use: LRU stamp, PLRU bits */
@@ -399,27 +473,77 @@ struct tlb_entry *tlb_fill(struct tlb *t, u64 va, unsigned shift,
 
 /* ===== Flushes =========================================================== */
 
-static void drop(struct tlb *t, size_t i)
+static void drop(struct tlb *t, u32 si, u32 w)
 {
-    assert(valid(&t->e[i]) && t->nr_valid > 0 && t->nr_valid_size[t->tags[i] & 7] > 0);
-    t->nr_valid_size[t->tags[i] & 7]--;
-    set_tag(t, i, TLB_TAG_INVALID);
-    t->nr_valid--;
+    u64 tag = t->tags[(size_t)si * t->ways + w];
+
+    /* (Not the entry's tag: asserts stay on in release builds, and a flush
+     * would wait on every cold entry's line; tlb_check compares them.) */
+    assert(tag != TLB_TAG_INVALID && t->nr_valid > 0 && t->nr_valid_size[tag & 7] > 0);
+    t->nr_valid_size[tag & 7]--;
+    set_tag(t, si, w, TLB_TAG_INVALID);
+    if (!--t->nr_valid)
+        t->may_global = false;
     t->st.invalidated++;
 }
 
-/* Full flushes scan the dense tags (8 bytes a way) and read an entry only
- * when it is valid and its global bit matters. */
+/* Which valid entries a whole-structure flush drops: the arguments of its
+ * match function. */
+struct drop_rule;
+typedef bool drop_match(const struct tlb *t, u64 tag, const struct tlb_entry *e,
+                        const struct drop_rule *r);
+struct drop_rule {
+    bool include_global;                /* flush_all */
+    u64 space;                          /* flush_pcid */
+    u16 mm;                             /* flush_mm */
+    u64 lo, hi, frame_mask;             /* flush_frames */
+};
+
+/* Drop the valid entries match() takes, visiting the live sets only (the
+ * dense tags first, an entry only when its tag is valid), and unmark the
+ * sets left empty.  Inlined into each flush with a constant match, which
+ * is inlined in turn. */
+static sim_always_inline void drop_where(struct tlb *t, drop_match *match,
+                                         const struct drop_rule *r)
+{
+    u32 nw = live_words(t->sets);
+
+    if (!t->nr_valid)                   /* (most flushes of the small structures) */
+        return;
+    for (u32 wi = 0; wi < nw && t->nr_valid; wi++) {
+        for (u64 m = t->live[wi]; m; m &= m - 1) {
+            u32 si = wi * 64 + (u32)__builtin_ctzll(m);
+            const u64 *tags = t->tags + (size_t)si * t->ways;
+            bool kept = false;
+
+            for (u32 w = 0; w < t->ways; w++) {
+                if (tags[w] == TLB_TAG_INVALID)
+                    continue;
+                if (match(t, tags[w], &t->set_e[si][w], r))
+                    drop(t, si, w);
+                else
+                    kept = true;
+            }
+            if (!kept)
+                t->live[wi] &= ~(m & -m);
+        }
+    }
+}
+
+static bool match_all(const struct tlb *t, u64 tag, const struct tlb_entry *e,
+                      const struct drop_rule *r)
+{
+    (void)tag;
+    return r->include_global || !t->may_global || !e->global;
+}
+
+/* CR3 write or global flush: one pass over the live sets. */
 void tlb_flush_all(struct tlb *t, bool include_global)
 {
-    size_t n = (size_t)t->sets * t->ways;
-
     if (!t->sets)
         return;
     t->st.flush_all++;
-    for (size_t i = 0; i < n && t->nr_valid; i++)
-        if (t->tags[i] != TLB_TAG_INVALID && (include_global || !t->e[i].global))
-            drop(t, i);
+    drop_where(t, match_all, &(struct drop_rule){ .include_global = include_global });
 }
 
 /* Drop the entries mapping va whose tag is in space (one probe per size: a
@@ -434,11 +558,12 @@ static void flush_va_space(struct tlb *t, u64 va, u64 space, bool keep_global)
             continue;                   /* nothing of this size to drop */
         u64 vpn = va >> t->shifts[s];
         u64 tag = (vpn << 3 | s) ^ space;
-        size_t base = (size_t)tlb_set_of(t, vpn) * t->ways;
+        u32 si = tlb_set_of(t, vpn);
+        const u64 *tags = t->tags + (size_t)si * t->ways;
 
         for (u32 w = 0; w < t->ways; w++)
-            if (t->tags[base + w] == tag && !(keep_global && t->e[base + w].global))
-                drop(t, base + w);
+            if (tags[w] == tag && !(keep_global && t->set_e[si][w].global))
+                drop(t, si, w);
     }
 }
 
@@ -481,18 +606,19 @@ int tlb_entry_pcid(const struct tlb *t, const struct tlb_entry *e)
     return (int)(sp >> TLB_TAG_PCID_SHIFT & TLB_PCID_MASK);
 }
 
+static bool match_pcid(const struct tlb *t, u64 tag, const struct tlb_entry *e,
+                       const struct drop_rule *r)
+{
+    return !e->global && tag_space(t, tag) == r->space;
+}
+
 void tlb_flush_pcid(struct tlb *t, u16 pcid)
 {
-    size_t n = (size_t)t->sets * t->ways;
-    u64 space = TLB_TAG_VALID | (u64)(pcid & TLB_PCID_MASK) << TLB_TAG_PCID_SHIFT;
-
     if (!t->sets)
         return;
     t->st.flush_all++;
-    for (size_t i = 0; i < n && t->nr_valid; i++)
-        if (t->tags[i] != TLB_TAG_INVALID && !t->e[i].global &&
-            tag_space(t, t->tags[i]) == space)
-            drop(t, i);
+    drop_where(t, match_pcid, &(struct drop_rule){
+        .space = TLB_TAG_VALID | (u64)(pcid & TLB_PCID_MASK) << TLB_TAG_PCID_SHIFT });
 }
 
 void tlb_flush_va_pcid(struct tlb *t, u64 va, u16 pcid)
@@ -504,44 +630,64 @@ void tlb_flush_va_pcid(struct tlb *t, u64 va, u16 pcid)
                    true);
 }
 
+static bool match_mm(const struct tlb *t, u64 tag, const struct tlb_entry *e,
+                     const struct drop_rule *r)
+{
+    (void)t, (void)tag;
+    return !e->global && e->mm == r->mm;
+}
+
 void tlb_flush_mm(struct tlb *t, u16 mm)
 {
-    size_t n = (size_t)t->sets * t->ways;
+    if (t->sets)
+        drop_where(t, match_mm, &(struct drop_rule){ .mm = mm });
+}
 
-    for (size_t i = 0; i < n && t->nr_valid; i++)
-        if (t->tags[i] != TLB_TAG_INVALID && !t->e[i].global && t->e[i].mm == mm)
-            drop(t, i);
+static bool match_frames(const struct tlb *t, u64 tag, const struct tlb_entry *e,
+                         const struct drop_rule *r)
+{
+    u64 f = e->pte & r->frame_mask, end = f + (1ull << e->shift);
+
+    (void)t, (void)tag;
+    return f < r->hi && end > r->lo;
 }
 
 void tlb_flush_frames(struct tlb *t, u64 lo, u64 hi, u64 frame_mask)
 {
-    size_t n = (size_t)t->sets * t->ways;
-
-    for (size_t i = 0; i < n && t->nr_valid; i++) {
-        if (t->tags[i] == TLB_TAG_INVALID)
-            continue;
-        u64 f = t->e[i].pte & frame_mask, end = f + (1ull << t->e[i].shift);
-        if (f < hi && end > lo)
-            drop(t, i);
-    }
+    if (t->sets)
+        drop_where(t, match_frames, &(struct drop_rule){ .lo = lo, .hi = hi,
+                                                         .frame_mask = frame_mask });
 }
 
 /* ===== Reports and the invariant checker ================================= */
 
 u32 tlb_count_valid(const struct tlb *t, bool *has_global)
 {
-    size_t n = (size_t)t->sets * t->ways;
     u32 count = 0;
     bool g = false;
 
-    for (size_t i = 0; i < n; i++) {
-        if (valid(&t->e[i])) {
-            count++;
-            g = g || t->e[i].global;
+    for (u32 si = next_live(t, 0); si < t->sets; si = next_live(t, si + 1)) {
+        for (u32 w = 0; w < t->ways; w++) {
+            if (t->tags[(size_t)si * t->ways + w] != TLB_TAG_INVALID) {
+                count++;
+                g = g || t->set_e[si][w].global;
+            }
         }
     }
     if (has_global)
         *has_global = g;
+    return count;
+}
+
+u32 tlb_count_mm(const struct tlb *t, u16 mm)
+{
+    u32 count = 0;
+
+    for (u32 si = next_live(t, 0); si < t->sets; si = next_live(t, si + 1))
+        for (u32 w = 0; w < t->ways; w++)
+            if (t->tags[(size_t)si * t->ways + w] != TLB_TAG_INVALID &&
+                t->set_e[si][w].mm == mm)
+                count++;
     return count;
 }
 
@@ -556,7 +702,7 @@ u32 tlb_count_valid(const struct tlb *t, bool *has_global)
 /* One valid entry at (si, w): right set, right size, no later duplicate. */
 static bool check_entry(const struct tlb *t, u32 si, u32 w)
 {
-    const struct tlb_entry *set = set_base(t, si), *e = &set[w];
+    const struct tlb_entry *set = t->set_e[si], *e = &set[w];
     unsigned s = (unsigned)(e->tag & 7);
 
     CHECK(s < t->nr_sizes, "set %u way %u: size index %u", si, w, s);
@@ -580,8 +726,9 @@ static bool check_entry(const struct tlb *t, u32 si, u32 w)
         CHECK(e->stamp && e->stamp <= t->clock, "set %u way %u: stamp %llu, clock %llu",
               si, w, (unsigned long long)e->stamp, (unsigned long long)t->clock);
     for (u32 w2 = w + 1; w2 < t->ways; w2++) {
-        CHECK(set[w2].tag != e->tag, "set %u: ways %u and %u share a tag", si, w, w2);
-        if (t->repl == TLB_REPL_LRU && valid(&set[w2]))
+        u64 tag2 = t->tags[(size_t)si * t->ways + w2];  /* == set[w2].tag where stored */
+        CHECK(tag2 != e->tag, "set %u: ways %u and %u share a tag", si, w, w2);
+        if (t->repl == TLB_REPL_LRU && tag2 != TLB_TAG_INVALID)
             CHECK(set[w2].stamp != e->stamp, "set %u: ways %u and %u share a stamp",
                   si, w, w2);
     }
@@ -599,31 +746,66 @@ static bool check_mru(const struct tlb *t, u32 si)
     return true;
 }
 
+/* Set si's storage: flat, its place in t->e; sparse, none, a first block
+ * or one of all ways, wholly inside what the span handed out, and no valid
+ * tag in a way it does not store (a block given to two sets fails
+ * tlb_check's tag comparison as soon as either holds an entry). */
+static bool check_storage(const struct tlb *t, u32 si)
+{
+    const struct tlb_entry *b = t->set_e[si];
+    const u64 *tags = t->tags + (size_t)si * t->ways;
+    u32 n = ways_stored(t, si);
+
+    if (t->e) {
+        CHECK(b == t->e + (size_t)si * t->ways, "set %u: not at its place in the flat array", si);
+        return true;
+    }
+    for (u32 w = n; w < t->ways; w++)
+        CHECK(tags[w] == TLB_TAG_INVALID, "set %u way %u: a tag but no storage", si, w);
+    CHECK(b || !grown(t, si), "set %u: grown without a block", si);
+    CHECK(!b || ((const u8 *)b >= t->span->base &&
+                 (const u8 *)(b + n) <= t->span->base + t->span->taken &&
+                 ((const u8 *)b - t->span->base) % ARENA_ALIGN == 0),
+          "set %u: block %p outside what its span handed out", si, (const void *)b);
+    return true;
+}
+
 bool tlb_check(const struct tlb *t)
 {
-    u32 n = 0, per_size[TLB_MAX_SIZES] = { 0 };
+    u32 n = 0, blocks = 0, per_size[TLB_MAX_SIZES] = { 0 };
 
     if (!t->sets)
-        return t->e == NULL && t->tags == NULL && t->nr_valid == 0;
+        return t->e == NULL && t->tags == NULL && t->set_e == NULL && t->nr_valid == 0;
     CHECK(t->ways && t->nr_sizes >= 1 && t->nr_sizes <= TLB_MAX_SIZES, "bad geometry");
     CHECK(t->set_mask == (is_pow2(t->sets) ? t->sets - 1 : 0) && t->set_mod == !is_pow2(t->sets),
           "set_mask %u for %u sets", t->set_mask, t->sets);
     for (u32 si = 0; si < t->sets; si++) {
-        for (u32 w = 0; w < t->ways; w++) {
-            size_t i = (size_t)si * t->ways + w;
-            CHECK(t->tags[i] == t->e[i].tag, "set %u way %u: probe tag %#llx, entry tag %#llx",
-                  si, w, (unsigned long long)t->tags[i], (unsigned long long)t->e[i].tag);
-            if (!valid(&t->e[i]))
+        const struct tlb_entry *b = t->set_e[si];
+
+        if (!check_storage(t, si))
+            return false;
+        blocks += b != NULL;
+        for (u32 w = 0; w < ways_stored(t, si); w++) {
+            u64 tag = t->tags[(size_t)si * t->ways + w];
+            CHECK(tag == b[w].tag, "set %u way %u: probe tag %#llx, entry tag %#llx",
+                  si, w, (unsigned long long)tag, (unsigned long long)b[w].tag);
+            if (tag == TLB_TAG_INVALID)
                 continue;
             n++;
+            CHECK(live_has(t, si), "set %u way %u: valid, but the set is not marked live", si, w);
             if (!check_entry(t, si, w))
                 return false;
-            per_size[t->e[i].tag & 7]++;
+            per_size[tag & 7]++;
         }
         if (t->repl == TLB_REPL_PLRU && !is_pow2(t->ways) && !check_mru(t, si))
             return false;
     }
+    CHECK(t->e || blocks == t->nr_blocks, "%u sets have blocks, %u were taken",
+          blocks, t->nr_blocks);
     CHECK(n == t->nr_valid, "nr_valid %u, counted %u", t->nr_valid, n);
+    bool g = false;
+    tlb_count_valid(t, &g);
+    CHECK(t->may_global || !g, "a global entry, but may_global is false");
     for (unsigned s = 0; s < TLB_MAX_SIZES; s++)
         CHECK(per_size[s] == t->nr_valid_size[s], "size %u: nr_valid_size %u, counted %u",
               s, t->nr_valid_size[s], per_size[s]);

@@ -26,6 +26,22 @@
  * unpredictable, and a mispredicted loop exit cost more than the rest of the
  * hit).  Per-size valid counts let a probe skip a page size the structure
  * holds no entry of (the 2M half of an STLB in a 4K-only workload).
+ *
+ * Storage: the entries of set s are set_e[s][0 .. ways).  A small
+ * structure keeps them in one flat array (t->e, set-major).  A large one
+ * (an STLB) is sparse: a set's block of ways gets memory at the set's first
+ * fill, from a span promised at init (arena.h arena_reserve: the arena's,
+ * shared by a simulation's CPUs, or the structure's own), so the memory
+ * touched is that of the sets used, packed, whatever the geometry (256
+ * CPUs each filling 32 of 128 STLB sets touched 1,282 scattered 4 KiB
+ * pages; docs/performance.md).  A set's first block holds TLB_FIRST_WAYS
+ * ways; the fill of a way beyond them moves the set to a block of all its
+ * ways (ways fill lowest invalid first, so a set holding k entries uses
+ * ways below k; the shoot benchmark's sets hold about 4).  A set with no
+ * block, or ways beyond its block, has only invalid tags there,
+ * so probes, which compare tags first, never reach an absent block.  A
+ * bitmap of the sets that may hold valid entries (t->live) lets flushes
+ * and counts visit only those.
  */
 #ifndef TLBSIM_TLB_H
 #define TLBSIM_TLB_H
@@ -36,10 +52,11 @@
 enum tlb_repl { TLB_REPL_LRU = 0, TLB_REPL_PLRU = 1, TLB_REPL_RANDOM = 2 };
 
 #define TLB_MAX_SIZES 3                 /* page sizes one structure can hold */
+#define TLB_FIRST_WAYS 4                /* ways in a sparse set's first block (192 B) */
 /* Every valid tag has bit 63 (TLB_TAG_VALID) set and an empty way holds 0,
- * so a structure's arrays start out as plain zeroed memory: large ones come
- * straight from the kernel's zero pages and cost nothing until touched
- * (1024 CPUs' STLBs are 90 MB). */
+ * so a structure's arrays start out as plain zeroed memory, and a large
+ * one's entries need no memory at all until its sets are filled (1024
+ * CPUs' STLBs would be 72 MB; "Storage" below). */
 #define TLB_TAG_INVALID 0ull
 #define TLB_TAG_VALID (1ull << 63)
 /* With PCIDs (cpu.pcid) a tag also says whose entry it is: the 12-bit PCID
@@ -86,26 +103,40 @@ struct tlb_stats {
 };
 
 struct tlb {
-    struct tlb_entry *e;                /* sets * ways entries, set-major */
-    u64 *tags;                          /* sets * ways: tags[i] == e[i].tag, for probes */
+    struct tlb_entry **set_e;           /* per set: its ways' entries; NULL until the first
+                                         * fill of the set when sparse */
+    struct tlb_entry *e;                /* flat: sets * ways entries, set-major (set_e[s] ==
+                                         * e + s * ways); NULL when sparse */
+    u64 *tags;                          /* sets * ways: tags[s * ways + w] == set_e[s][w].tag
+                                         * (TLB_TAG_INVALID where not stored), for probes */
+    u64 *live;                          /* bit s: set s may hold a valid entry (flushes
+                                         * visit these) */
+    u64 *grown;                         /* sparse: bit s: set s's block holds all ways */
+    struct arena_chunk *span;           /* sparse: where set blocks come from (arena_take) */
+    u32 nr_blocks;                      /* sparse: sets given a block so far */
+    u32 small_ways;                     /* ways of a set's first block (sparse: TLB_FIRST_WAYS
+                                         * or fewer; flat: all) */
     u64 asid_tag;                       /* TLB_TAG_VALID | current PCID << TLB_TAG_PCID_SHIFT */
     u64 global_tag;                     /* TLB_TAG_VALID | TLB_TAG_GLOBAL with PCIDs, else 0 */
-    bool mapped;                        /* e (and, without an arena, tags after it) is an mmap of map_bytes */
-    bool in_arena;                      /* tags, plru and an unmapped e belong to an arena */
-    size_t map_bytes;
+    bool own_span;                      /* span is this structure's own mapping (no arena) */
+    bool in_arena;                      /* the arrays (a flat e too) belong to an arena */
     u8  *plru;                          /* PLRU state per set (bytes per set = plru_bytes) */
     u32 sets, ways, set_mask;           /* set_mask = sets-1 when a power of two, else 0 */
     bool set_mod;                       /* sets is not a power of two: index by modulo */
     u32 plru_bytes;
     u8  nr_sizes;
     u8  shifts[TLB_MAX_SIZES];
-    /* 4K pages only, 4 ways, a power-of-two set count, true LRU: the
-     * common L1, which cpu_access() probes without tlb_lookup()'s loops. */
+    /* 4K pages only, 4 ways, a power-of-two set count, true LRU, flat:
+     * the common L1, which cpu_access() probes without tlb_lookup()'s
+     * loops (it indexes t->e directly). */
     bool lru4_4k;
     enum tlb_repl repl;
     u64 clock;                          /* LRU use counter */
     u64 rng;                            /* random replacement state */
     u32 nr_valid;                       /* valid entries now */
+    bool may_global;                    /* a global entry was filled since the structure was
+                                         * last empty: else a CR3 flush needs no entry's
+                                         * global bit (no read of the cold entries) */
     u32 nr_valid_size[TLB_MAX_SIZES];   /* of which of each size index */
     struct tlb_stats st;
 };
@@ -127,9 +158,20 @@ static inline u32 tlb_set_of(const struct tlb *t, u64 vpn)
     return unlikely(t->set_mod) ? (u32)(vpn % t->sets) : (u32)(vpn & t->set_mask);
 }
 
-void tlb_touch_slow(struct tlb *t, struct tlb_entry *e);  /* PLRU/LRU update */
-/* Same, for a caller that already knows where the entry sits: no division
- * to recover (set, way) from the pointer, so the hit path can use it. */
+/* The entry at (set, way), or NULL when the set has no storage yet (a
+ * sparse structure's set never filled: all its tags are invalid).  Walks
+ * over a structure read t->tags and take an entry only where the tag is
+ * valid, which always has one. */
+static inline struct tlb_entry *tlb_entry_at(const struct tlb *t, u32 set, u32 way)
+{
+    struct tlb_entry *b = t->set_e[set];
+
+    if (!b || (way >= t->small_ways && !(t->grown[set >> 6] >> (set & 63) & 1)))
+        return NULL;
+    return b + way;
+}
+
+/* PLRU/LRU update of the valid entry at (set, way). */
 void tlb_touch_way(struct tlb *t, u32 set, u32 way);
 
 /* The way of `set_tags` (ways tags) holding tag, or -1.  The ways are
@@ -235,7 +277,7 @@ static sim_always_inline struct tlb_entry *tlb_probe(struct tlb *t, u64 va, u64 
         int w = tlb_find_way(t->tags + base, t->ways, tag);
 
         if (w >= 0) {
-            struct tlb_entry *e = t->e + base + (u32)w;
+            struct tlb_entry *e = t->set_e[si] + (u32)w;
             if (t->repl == TLB_REPL_LRU)
                 e->stamp = ++t->clock;
             else if (t->repl == TLB_REPL_PLRU)
@@ -305,6 +347,8 @@ void tlb_flush_frames(struct tlb *t, u64 lo, u64 hi, u64 frame_mask);
 
 /* Occupancy for reports and the visualizer. */
 u32  tlb_count_valid(const struct tlb *t, bool *has_global);
+/* Valid entries (global ones too) filled for address space mm. */
+u32  tlb_count_mm(const struct tlb *t, u16 mm);
 /* Invariant checker: tags in the right set, no duplicate tags, nr_valid. */
 bool tlb_check(const struct tlb *t);
 

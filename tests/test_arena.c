@@ -66,18 +66,26 @@ Test(arena, get_reuses_blocks_of_the_same_class)
     arena_destroy(&a);
 }
 
-/* Pages of the arena's memory resident now. */
-static size_t resident_pages(const struct arena *a)
+/* Resident pages of one chunk or span. */
+static size_t resident_pages_of(const struct arena_chunk *c)
 {
     static unsigned char vec[(64u << 20) >> 12];
     size_t n = 0;
 
-    for (const struct arena_chunk *c = a->chunks; c; c = c->next) {
-        cr_assert_leq(c->len >> 12, sizeof(vec));
-        cr_assert_eq(mincore(c->base, c->len, vec), 0);
-        for (size_t i = 0; i < c->len >> 12; i++)
-            n += vec[i] & 1;
-    }
+    cr_assert_leq(c->len >> 12, sizeof(vec));
+    cr_assert_eq(mincore(c->base, c->len, vec), 0);
+    for (size_t i = 0; i < c->len >> 12; i++)
+        n += vec[i] & 1;
+    return n;
+}
+
+/* Pages of the arena's memory resident now. */
+static size_t resident_pages(const struct arena *a)
+{
+    size_t n = 0;
+
+    for (const struct arena_chunk *c = a->chunks; c; c = c->next)
+        n += resident_pages_of(c);
     return n;
 }
 
@@ -123,9 +131,9 @@ Test(arena, huge_mappings_are_aligned)
     cr_assert_eq(munmap(p, 2 * ARENA_HUGE), 0);
 }
 
-/* tlb_init_in: a small structure wholly in the arena; a large one's
- * entries mapped on their own (4 KiB pages: a CPU writes only the sets it
- * uses) and its tags, which every probe reads, in the arena. */
+/* tlb_init_in: a small structure wholly in the arena; a large one's tags,
+ * set pointers and live bits in it too, and its entries in a span of the
+ * arena, a block per set at the set's first fill (tlb.h "Storage"). */
 Test(arena, tlb_arrays_in_an_arena)
 {
     struct arena a = { 0 };
@@ -133,23 +141,73 @@ Test(arena, tlb_arrays_in_an_arena)
     struct sim_err err = { 0 };
     struct tlb_config c1 = { .entries = 64, .ways = 4, .nr_sizes = 1, .shifts = { 12 } };
     struct tlb_config c2 = { .entries = 1536, .ways = 12, .nr_sizes = 2, .shifts = { 12, 21 } };
+    struct tlb_entry *e;
 
     cr_assert_eq(tlb_init_in(&l1, &c1, TLB_REPL_PLRU, 1, &a, &err), SIM_OK, "%s", err.msg);
     cr_assert_eq(tlb_init_in(&stlb, &c2, TLB_REPL_LRU, 1, &a, &err), SIM_OK, "%s", err.msg);
-    cr_assert(l1.in_arena && !l1.mapped);
+    cr_assert(l1.in_arena && l1.e && !l1.span);
     cr_assert(inside(l1.e, a.chunks->base, a.chunks->len) &&
               inside(l1.plru, a.chunks->base, a.chunks->len));
-    cr_assert(stlb.in_arena && stlb.mapped);
-    cr_assert(!inside(stlb.e, a.chunks->base, a.chunks->len), "STLB entries should be mapped apart");
-    cr_assert(inside(stlb.tags, a.chunks->base, a.chunks->len), "STLB tags should be in the arena");
-    cr_assert(!inside(stlb.tags, stlb.e, stlb.map_bytes));
-    cr_assert_eq(stlb.map_bytes, 1536 * sizeof(struct tlb_entry));
+    cr_assert(stlb.in_arena && !stlb.e && stlb.span == a.spans && !stlb.own_span);
+    cr_assert(inside(stlb.tags, a.chunks->base, a.chunks->len) &&
+              inside(stlb.set_e, a.chunks->base, a.chunks->len),
+              "STLB tags and set pointers should be in the arena");
+    cr_assert_eq(a.spans->promised, 128 * (4 + 12) * sizeof(struct tlb_entry));
+    cr_assert_eq(a.spans->taken, 0);
     for (u32 i = 0; i < 1536; i++)
-        cr_assert(stlb.tags[i] == TLB_TAG_INVALID && stlb.e[i].tag == TLB_TAG_INVALID);
-    cr_assert_not_null(tlb_fill(&stlb, 0x7000, 12, NULL, NULL));
+        cr_assert(stlb.tags[i] == TLB_TAG_INVALID && !tlb_entry_at(&stlb, i / 12, i % 12));
+    cr_assert_not_null(e = tlb_fill(&stlb, 0x7000, 12, NULL, NULL));
+    cr_assert(e == tlb_entry_at(&stlb, 7, 0) && (u8 *)stlb.set_e[7] == a.spans->base);
+    cr_assert_eq(a.spans->taken, TLB_FIRST_WAYS * sizeof(struct tlb_entry));
     cr_assert_not_null(tlb_lookup(&stlb, 0x7123));
     cr_assert(tlb_check(&stlb) && tlb_check(&l1));
     tlb_destroy(&l1);
     tlb_destroy(&stlb);
     arena_destroy(&a);
+}
+
+/* arena_reserve/arena_take: blocks zeroed, packed in the order taken,
+ * never beyond what was promised in their span; a promise the newest span
+ * cannot hold opens another; nothing is touched before it is taken. */
+Test(arena, reserved_blocks_are_packed_and_untouched_until_taken)
+{
+    struct arena a = { 0 };
+    struct arena_chunk *s1, *s2, *s3;
+    u8 *p, *q;
+    unsigned char vec[1];
+
+    cr_assert_not_null(s1 = arena_reserve(&a, 100, 576));
+    cr_assert_not_null(s2 = arena_reserve(&a, 10, 100));     /* rounded to 128 each */
+    cr_assert(s1 == s2 && s1->promised == 100 * 576 + 10 * 128 && s1->taken == 0);
+    cr_assert_eq(resident_pages_of(s1), 0, "a promise touched memory");
+    p = arena_take(s2, 100);
+    q = arena_take(s1, 576);
+    cr_assert(p == s1->base && q == p + 128 && s1->taken == 128 + 576);
+    for (u32 i = 0; i < 576; i++)
+        cr_assert_eq(q[i], 0);
+    q[575] = 1;
+    cr_assert_eq(mincore(s1->base, 4096, vec), 0);
+    cr_assert(vec[0] & 1);
+    cr_assert_not_null(s3 = arena_reserve(&a, 1, s1->len));  /* more than is left */
+    cr_assert(s3 != s1 && a.spans == s3 && s3->next == s1 && s3->len >= s1->len);
+    cr_assert_null(arena_reserve(&a, SIZE_MAX / 8, 64), "impossible promise");
+    arena_destroy(&a);
+    cr_assert_null(a.spans);
+}
+
+/* A span of its own (a structure without an arena): all promised. */
+Test(arena, own_span_holds_what_was_asked)
+{
+    struct arena_chunk *c = arena_span_map(3, 576);
+    u8 *b[3];
+
+    cr_assert_not_null(c);
+    cr_assert(c->promised == 3 * 576 && c->taken == 0);
+    for (u32 i = 0; i < 3; i++)
+        b[i] = arena_take(c, 576);
+    cr_assert(b[1] == b[0] + 576 && b[2] == b[1] + 576 && c->taken == c->promised);
+    b[2][575] = 1;
+    arena_span_free(c);
+    arena_span_free(NULL);
+    cr_assert_null(arena_span_map(0, 576));
 }

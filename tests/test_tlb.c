@@ -87,11 +87,10 @@ static void expect_same(struct fuzz *f, const struct tlb_entry *e,
 static void expect_at(struct fuzz *f, const struct tlb_entry *e, u32 set, u32 way,
                       const char *what)
 {
-    size_t at = (size_t)(e - f->t.e);
+    const struct tlb_entry *at = tlb_entry_at(&f->t, set, way);
 
-    cr_assert(at == (size_t)set * f->t.ways + way,
-              FZ_FMT "%s: model set %zu way %zu, ref set %u way %u", FZ_ARGS(f), what,
-              at / f->t.ways, at % f->t.ways, set, way);
+    cr_assert(at && e == at, FZ_FMT "%s: model entry %p, ref set %u way %u is %p", FZ_ARGS(f),
+              what, (const void *)e, set, way, (const void *)at);
 }
 
 static bool fz_lookup(struct fuzz *f, u64 va)
@@ -152,10 +151,11 @@ static void fz_checkpoint(struct fuzz *f)
               f->r.live == tlb_ref_nr_valid(&f->r), FZ_FMT "count_valid", FZ_ARGS(f));
     for (u32 s = 0; s < f->t.sets; s++) {
         for (u32 w = 0; w < f->t.ways; w++) {
-            const struct tlb_entry *e = &f->t.e[(size_t)s * f->t.ways + w];
+            const struct tlb_entry *e = tlb_entry_at(&f->t, s, w);
             const struct tlb_ref_entry *re = tlb_ref_at(&f->r, s, w);
+            u64 tag = f->t.tags[(size_t)s * f->t.ways + w];
 
-            cr_assert((e->tag != TLB_TAG_INVALID) == re->valid,
+            cr_assert((tag != TLB_TAG_INVALID) == re->valid && (!e || e->tag == tag),
                       FZ_FMT "set %u way %u validity", FZ_ARGS(f), s, w);
             if (re->valid)
                 expect_same(f, e, re, "array");
@@ -367,10 +367,14 @@ Test(tlb, globals_survive_cr3_write_not_global_flush)
     cr_assert_not_null(tlb_lookup(&t, 0xffffffff81012345ull));
     cr_assert_not_null(tlb_lookup(&t, 0xffff888000001000ull));
     cr_assert(tlb_count_valid(&t, &g) == 2 && g && t.nr_valid == 2);
+    t.may_global = false;                           /* a CR3 write would drop them */
+    cr_assert(!tlb_check(&t), "globals present, may_global false");
+    t.may_global = true;
     tlb_flush_all(&t, true);                        /* CR4.PGE toggle */
     cr_assert_null(tlb_lookup(&t, 0xffffffff81012345ull));
     cr_assert(tlb_count_valid(&t, &g) == 0 && !g && t.nr_valid == 0);
     cr_assert(t.st.flush_all == 2 && t.st.invalidated == 3);
+    cr_assert(!t.may_global, "empty: no global entry left");
     cr_assert(tlb_check(&t));
     tlb_destroy(&t);
 }
@@ -507,6 +511,291 @@ Test(tlb, check_catches_saturated_mru_bits)
     t.plru[0] = 0xff;
     t.plru[1] = 0x0f;                               /* all 12 MRU bits set */
     cr_assert(!tlb_check(&t));
+    tlb_destroy(&t);
+}
+
+/* ===== Sparse storage ==================================================== */
+
+/* A 1536 x 12 structure (skylake-sp's STLB: 128 sets) is sparse: a set
+ * gets its block of 12 entries at its first fill.  These tests fill every
+ * way of a few scattered sets with payloads that tell the entries apart,
+ * so a block that is missing, shared or overlapping another shows up as a
+ * lost payload, a failed lookup or a failed tlb_check. */
+static const u32 sparse_sets[] = { 0, 5, 63, 64, 77, 127 };
+#define SPARSE_WAYS 12u
+#define SPARSE_N (ARRAY_SIZE(sparse_sets) * SPARSE_WAYS)
+#define BLK_FIRST (TLB_FIRST_WAYS * sizeof(struct tlb_entry))  /* a set's first block */
+#define BLK_ALL (SPARSE_WAYS * sizeof(struct tlb_entry))       /* then one of all ways */
+
+struct sparse_rec {                     /* what one fill put where */
+    u64 va, frame;
+    u16 pcid, mm;
+    bool global;
+};
+
+static void init_sparse(struct tlb *t, struct arena *a, enum tlb_repl repl)
+{
+    struct tlb_config c = { .entries = 1536, .ways = SPARSE_WAYS, .nr_sizes = 2,
+                            .shifts = { 12, 21 } };
+    struct sim_err err = { 0 };
+
+    cr_assert(tlb_init_in(t, &c, repl, 42, a, &err) == SIM_OK, "%s", err.msg);
+    cr_assert(t->e == NULL && t->span != NULL && t->sets == 128, "1536 x 12 should be sparse");
+}
+
+/* Every way of sparse_sets, PCIDs on: pages s + 128 k (all in set s),
+ * two PCIDs, some global, three mms, frame = the fill's number. */
+static void fill_scattered(struct tlb *t, struct sparse_rec *rec)
+{
+    tlb_set_pcid_mode(t, true);
+    for (u32 i = 0; i < ARRAY_SIZE(sparse_sets); i++) {
+        for (u32 k = 0; k < SPARSE_WAYS; k++) {
+            struct sparse_rec *r = &rec[i * SPARSE_WAYS + k];
+            u64 vpn = sparse_sets[i] + 128ull * k + (k % 5 == 4 ? 0xffff800000000ull : 0);
+            struct tlb_entry src;
+
+            *r = (struct sparse_rec){ .va = vpn << 12, .frame = (u64)(i * SPARSE_WAYS + k) << 12,
+                                      .pcid = (u16)(1 + (k & 1)), .mm = (u16)(k % 3),
+                                      .global = k % 5 == 4 };
+            src = (struct tlb_entry){ .ptep = &fake_pt[k], .pte = r->frame, .mm = r->mm,
+                                      .global = r->global };
+            tlb_set_pcid(t, r->pcid);
+            cr_assert_not_null(tlb_fill(t, r->va, 12, &src, NULL));
+        }
+    }
+    cr_assert(t->nr_valid == SPARSE_N && tlb_check(t));
+}
+
+/* Each record's entry is there (lookup under its PCID finds its payload)
+ * exactly when keep[i]; counts and the checker agree. */
+static void expect_entries(struct tlb *t, const struct sparse_rec *rec, const bool *keep,
+                           const char *what)
+{
+    u32 kept = 0;
+
+    for (u32 i = 0; i < SPARSE_N; i++) {
+        struct tlb_entry *e;
+
+        tlb_set_pcid(t, rec[i].pcid);
+        e = tlb_lookup(t, rec[i].va);
+        cr_assert((e != NULL) == keep[i], "%s: entry %u (va %#llx) %s", what, i,
+                  (unsigned long long)rec[i].va, e ? "kept" : "dropped");
+        if (e)
+            cr_assert(e->pte == rec[i].frame && e->mm == rec[i].mm &&
+                      !!e->global == rec[i].global, "%s: entry %u: payload of another", what, i);
+        kept += keep[i];
+    }
+    cr_assert(t->nr_valid == kept && tlb_count_valid(t, NULL) == kept,
+              "%s: nr_valid %u, count %u, want %u", what, t->nr_valid,
+              tlb_count_valid(t, NULL), kept);
+    cr_assert(tlb_check(t), "%s: tlb_check", what);
+}
+
+static void sparse_blocks_are_disjoint(struct arena *a)
+{
+    struct tlb t;
+    struct sparse_rec rec[SPARSE_N];
+    bool keep[SPARSE_N];
+    u32 used = 0;
+
+    init_sparse(&t, a, TLB_REPL_LRU);
+    for (u32 s = 0; s < t.sets; s++)
+        cr_assert_null(t.set_e[s], "set %u has storage before any fill", s);
+    fill_scattered(&t, rec);
+    for (u32 s = 0; s < t.sets; s++) {
+        bool filled = false;
+
+        for (u32 i = 0; i < ARRAY_SIZE(sparse_sets); i++)
+            filled = filled || sparse_sets[i] == s;
+        cr_assert((t.set_e[s] != NULL) == filled, "set %u: storage %p", s, (void *)t.set_e[s]);
+        for (u32 s2 = 0; filled && s2 < s; s2++)
+            cr_assert(!t.set_e[s2] || t.set_e[s2] + SPARSE_WAYS <= t.set_e[s] ||
+                      t.set_e[s] + SPARSE_WAYS <= t.set_e[s2], "sets %u and %u overlap", s2, s);
+        used += filled;
+    }
+    cr_assert(t.nr_blocks == used && used == ARRAY_SIZE(sparse_sets));
+    cr_assert_eq(t.span->taken, used * (BLK_FIRST + BLK_ALL),
+                 "blocks are not packed in the span");
+    for (u32 i = 0; i < SPARSE_N; i++)
+        keep[i] = true;
+    expect_entries(&t, rec, keep, "filled");
+    cr_assert_eq(tlb_count_mm(&t, 1), SPARSE_N / 3);
+    tlb_destroy(&t);
+}
+
+Test(tlb_sparse, scattered_sets_get_disjoint_packed_blocks)
+{
+    struct arena a = { 0 };
+
+    sparse_blocks_are_disjoint(NULL);   /* a span of its own */
+    sparse_blocks_are_disjoint(&a);     /* the arena's */
+    arena_destroy(&a);
+}
+
+/* Two CPUs' structures in one arena share its span: their blocks come
+ * from it in the order of first fills, packed, none twice. */
+Test(tlb_sparse, structures_of_one_arena_pack_their_blocks_together)
+{
+    struct arena a = { 0 };
+    struct tlb t[2];
+    struct sparse_rec rec[2][SPARSE_N];
+    bool keep[SPARSE_N];
+
+    init_sparse(&t[0], &a, TLB_REPL_PLRU);
+    init_sparse(&t[1], &a, TLB_REPL_PLRU);
+    cr_assert(t[0].span == t[1].span);
+    fill_scattered(&t[0], rec[0]);
+    fill_scattered(&t[1], rec[1]);
+    cr_assert_eq(t[0].span->taken, 2 * ARRAY_SIZE(sparse_sets) * (BLK_FIRST + BLK_ALL));
+    for (u32 i = 0; i < ARRAY_SIZE(sparse_sets); i++)
+        cr_assert(t[0].set_e[sparse_sets[i]] != t[1].set_e[sparse_sets[i]]);
+    for (u32 i = 0; i < SPARSE_N; i++)
+        keep[i] = true;
+    expect_entries(&t[0], rec[0], keep, "first");
+    expect_entries(&t[1], rec[1], keep, "second");
+    tlb_destroy(&t[0]);
+    tlb_destroy(&t[1]);
+    arena_destroy(&a);
+}
+
+/* A set holding at most TLB_FIRST_WAYS entries keeps its small first
+ * block; the fill of a way beyond it moves the entries to a block of all
+ * ways, payloads intact. */
+Test(tlb_sparse, sets_move_to_a_block_of_all_ways_when_they_need_it)
+{
+    struct tlb t;
+    struct sparse_rec rec[SPARSE_N];
+    bool keep[SPARSE_N];
+    struct tlb_entry *first;
+
+    init_sparse(&t, NULL, TLB_REPL_PLRU);
+    fill_scattered(&t, rec);                        /* the records: every way of 6 sets */
+    tlb_destroy(&t);
+    init_sparse(&t, NULL, TLB_REPL_PLRU);
+    tlb_set_pcid_mode(&t, true);
+    for (u32 i = 0; i < SPARSE_N; i++) {
+        struct tlb_entry src = { .pte = rec[i].frame, .mm = rec[i].mm, .global = rec[i].global };
+
+        keep[i] = i % SPARSE_WAYS < TLB_FIRST_WAYS;
+        tlb_set_pcid(&t, rec[i].pcid);
+        if (keep[i])
+            cr_assert_not_null(tlb_fill(&t, rec[i].va, 12, &src, NULL));
+    }
+    expect_entries(&t, rec, keep, "first blocks");
+    cr_assert_eq(t.span->taken, ARRAY_SIZE(sparse_sets) * BLK_FIRST);
+    cr_assert_null(tlb_entry_at(&t, 77, TLB_FIRST_WAYS), "a way the first block lacks");
+    t.tags[5 * SPARSE_WAYS + TLB_FIRST_WAYS] = TLB_TAG_VALID | (5 + 128 * 9ull) << 3;
+    cr_assert(!tlb_check(&t), "a tag in a way the set's block does not store");
+    t.tags[5 * SPARSE_WAYS + TLB_FIRST_WAYS] = TLB_TAG_INVALID;
+    first = t.set_e[77];
+    for (u32 i = 4 * SPARSE_WAYS; i < 5 * SPARSE_WAYS; i++) {   /* all of set 77 */
+        struct tlb_entry src = { .pte = rec[i].frame, .mm = rec[i].mm, .global = rec[i].global };
+
+        tlb_set_pcid(&t, rec[i].pcid);
+        if (!keep[i])
+            cr_assert_not_null(tlb_fill(&t, rec[i].va, 12, &src, NULL));
+        keep[i] = true;
+    }
+    cr_assert(t.set_e[77] != first && tlb_entry_at(&t, 77, SPARSE_WAYS - 1));
+    cr_assert_eq(t.span->taken, ARRAY_SIZE(sparse_sets) * BLK_FIRST + BLK_ALL);
+    cr_assert_eq(t.nr_blocks, ARRAY_SIZE(sparse_sets));
+    expect_entries(&t, rec, keep, "set 77 moved");
+    tlb_destroy(&t);
+}
+
+enum sparse_flush { SF_CR3, SF_GLOBAL, SF_VA, SF_VA_PCID, SF_PCID, SF_MM, SF_FRAMES };
+
+/* Whether flush kind k drops record r (the documented semantics). */
+static bool sparse_drops(enum sparse_flush k, const struct sparse_rec *r,
+                         const struct sparse_rec *at)
+{
+    switch (k) {
+    case SF_CR3:     return !r->global;
+    case SF_GLOBAL:  return true;
+    case SF_VA:      return r->va == at->va;
+    case SF_VA_PCID: return r->va == at->va && !r->global && r->pcid == at->pcid;
+    case SF_PCID:    return !r->global && r->pcid == 1;
+    case SF_MM:      return !r->global && r->mm == 1;
+    case SF_FRAMES:  return r->frame >= (20u << 12) && r->frame < (40u << 12);
+    }
+    return false;
+}
+
+static void sparse_flush(struct tlb *t, enum sparse_flush k, const struct sparse_rec *at)
+{
+    tlb_set_pcid(t, at->pcid);
+    switch (k) {
+    case SF_CR3:     tlb_flush_all(t, false); break;
+    case SF_GLOBAL:  tlb_flush_all(t, true); break;
+    case SF_VA:      tlb_flush_va(t, at->va); break;
+    case SF_VA_PCID: tlb_flush_va_pcid(t, at->va, at->pcid); break;
+    case SF_PCID:    tlb_flush_pcid(t, 1); break;
+    case SF_MM:      tlb_flush_mm(t, 1); break;
+    case SF_FRAMES:  tlb_flush_frames(t, 20u << 12, 40u << 12, ~0xfffull); break;
+    }
+}
+
+/* Every kind of flush drops exactly its entries from the scattered sets;
+ * the sets it empties are unmarked (a full flush leaves none marked), and
+ * refilling them reuses their blocks. */
+Test(tlb_sparse, every_flush_kind_on_scattered_sets)
+{
+    static const char *const name[] = { "cr3", "global", "va", "va_pcid", "pcid", "mm",
+                                        "frames" };
+    struct arena a = { 0 };
+
+    for (int k = SF_CR3; k <= SF_FRAMES; k++) {
+        struct tlb t;
+        struct sparse_rec rec[SPARSE_N];
+        bool keep[SPARSE_N];
+        const struct sparse_rec *at = &rec[4 * SPARSE_WAYS + 3];   /* set 77, way 3 */
+
+        init_sparse(&t, k & 1 ? &a : NULL, (enum tlb_repl)(k % 3));
+        fill_scattered(&t, rec);
+        sparse_flush(&t, (enum sparse_flush)k, at);
+        for (u32 i = 0; i < SPARSE_N; i++)
+            keep[i] = !sparse_drops((enum sparse_flush)k, &rec[i], at);
+        expect_entries(&t, rec, keep, name[k]);
+        tlb_flush_all(&t, true);
+        for (u32 w = 0; w < (t.sets + 63) / 64; w++)
+            cr_assert_eq(t.live[w], 0, "%s: sets still marked after a global flush", name[k]);
+        fill_scattered(&t, rec);
+        cr_assert_eq(t.nr_blocks, ARRAY_SIZE(sparse_sets), "%s: refill took new blocks", name[k]);
+        tlb_destroy(&t);
+    }
+    arena_destroy(&a);
+}
+
+/* Put v in *slot, expect tlb_check to fail, put the old value back. */
+static void expect_caught(struct tlb *t, struct tlb_entry **slot, struct tlb_entry *v,
+                          const char *what)
+{
+    struct tlb_entry *old = *slot;
+
+    *slot = v;
+    cr_assert(!tlb_check(t), "tlb_check missed: %s", what);
+    *slot = old;
+}
+
+/* The injected faults tlb_check must catch: a filled set that lost its
+ * block, a block shared by two sets (one empty, or both filled), a block
+ * from outside the span, a filled set not marked live. */
+Test(tlb_sparse, check_catches_missing_shared_or_stray_blocks)
+{
+    struct tlb t;
+    struct sparse_rec rec[SPARSE_N];
+    static struct tlb_entry stray[SPARSE_WAYS];
+
+    init_sparse(&t, NULL, TLB_REPL_LRU);
+    fill_scattered(&t, rec);
+    expect_caught(&t, &t.set_e[5], NULL, "filled set without a block");
+    expect_caught(&t, &t.set_e[6], t.set_e[5], "empty set sharing a filled set's block");
+    expect_caught(&t, &t.set_e[63], t.set_e[5], "two filled sets sharing a block");
+    expect_caught(&t, &t.set_e[6], stray, "block from outside the span");
+    t.live[0] &= ~(1ull << 5);
+    cr_assert(!tlb_check(&t), "filled set not marked live");
+    t.live[0] |= 1ull << 5;
+    cr_assert(tlb_check(&t), "every fault undone");
     tlb_destroy(&t);
 }
 

@@ -456,10 +456,11 @@ static void occ_count(const struct tlb *t, struct occ *o)
     memset(o, 0, sizeof(*o));
     o->cap = t->sets * t->ways;
     for (u32 i = 0; i < o->cap; i++) {
-        const struct tlb_entry *e = &t->e[i];
+        const struct tlb_entry *e;
         u32 j;
-        if (e->tag == TLB_TAG_INVALID)
-            continue;
+        if (t->tags[i] == TLB_TAG_INVALID)
+            continue;                   /* (a sparse STLB's unfilled sets have no entries) */
+        e = tlb_entry_at(t, i / t->ways, i % t->ways);
         o->n++;
         for (j = 0; j < o->nr; j++)
             if (o->k[j].idx == e->mm && o->k[j].global == e->global)
