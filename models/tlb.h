@@ -37,11 +37,11 @@
  * pages; docs/performance.md).  A set's first block holds TLB_FIRST_WAYS
  * ways; the fill of a way beyond them moves the set to a block of all its
  * ways (ways fill lowest invalid first, so a set holding k entries uses
- * ways below k; the shoot benchmark's sets hold about 4).  A set with no
- * block, or ways beyond its block, has only invalid tags there,
- * so probes, which compare tags first, never reach an absent block.  A
- * bitmap of the sets that may hold valid entries (t->live) lets flushes
- * and counts visit only those.
+ * ways below k; the shoot benchmark's sets hold about 4).  Where a set
+ * stores no entry (no block, or a way beyond its first block) its tags are
+ * invalid, so probes, which compare tags first, never reach missing
+ * storage.  A bitmap of the sets that may hold valid entries (t->live)
+ * lets flushes and counts visit only those.
  */
 #ifndef TLBSIM_TLB_H
 #define TLBSIM_TLB_H
@@ -158,10 +158,10 @@ static inline u32 tlb_set_of(const struct tlb *t, u64 vpn)
     return unlikely(t->set_mod) ? (u32)(vpn % t->sets) : (u32)(vpn & t->set_mask);
 }
 
-/* The entry at (set, way), or NULL when the set has no storage yet (a
- * sparse structure's set never filled: all its tags are invalid).  Walks
- * over a structure read t->tags and take an entry only where the tag is
- * valid, which always has one. */
+/* The entry at (set, way), or NULL when the set stores no entry there (a
+ * sparse structure's set never filled, or a way beyond its first block:
+ * the tag there is invalid).  Walks over a structure read t->tags and
+ * take an entry only where the tag is valid, which always has one. */
 static inline struct tlb_entry *tlb_entry_at(const struct tlb *t, u32 set, u32 way)
 {
     struct tlb_entry *b = t->set_e[set];
@@ -349,7 +349,9 @@ void tlb_flush_frames(struct tlb *t, u64 lo, u64 hi, u64 frame_mask);
 u32  tlb_count_valid(const struct tlb *t, bool *has_global);
 /* Valid entries (global ones too) filled for address space mm. */
 u32  tlb_count_mm(const struct tlb *t, u16 mm);
-/* Invariant checker: tags in the right set, no duplicate tags, nr_valid. */
+/* Invariant checker: tags in the right set, no duplicate tags, nr_valid,
+ * each set's storage (tags only where it stores entries, blocks inside
+ * what their span handed out), live and may_global bits. */
 bool tlb_check(const struct tlb *t);
 
 #endif
