@@ -26,8 +26,8 @@
  *                reference path).  A span is shared by whoever reserved in
  *                it, and blocks are handed out in the order they are taken,
  *                so the memory touched is what was taken, packed, whatever
- *                was promised: 256 CPUs' STLBs promise 18 MB and take about
- *                4 MB (docs/performance.md).
+ *                was promised: 256 CPUs' STLBs promise 25 MB and take
+ *                1.6 MB (docs/performance.md).
  * Not thread-safe (one arena per simulation, one thread each).  Nothing
  * is ever returned to the kernel before arena_destroy.
  */
