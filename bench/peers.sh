@@ -28,7 +28,8 @@
 # linux`, binary trace); the peers do what they do (Dinero: one cache level,
 # no page walks; ChampSim: a whole out-of-order core), so the ratio is a
 # price, not a like-for-like speed.  Output: a Markdown table on stdout and
-# BUILD/peers.csv.
+# BUILD/peers.csv; the date and load average at start and end on stderr
+# (for the table's caption).
 set -eu
 
 BUILD=${1:?usage: bench/peers.sh BUILD}
@@ -89,6 +90,7 @@ if [ -z "$peers" ]; then
     echo "peers: no peer installed; nothing measured ($CSV has the header only)" >&2
     exit 0
 fi
+echo "peers: start $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" >&2
 echo "| peer | stream | references | peer Mrefs/s | tlbsim Mrefs/s | tlbsim / peer |"
 echo "|---|---|---:|---:|---:|---:|"
 for stream in hot random; do
@@ -118,4 +120,5 @@ for stream in hot random; do
             printf "| %s | %s | %d | %.2f | %.2f | %.2fx |\n", p, s, n, pr / 1e6, tr / 1e6, tr / pr }'
     done
 done
+echo "peers: end $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" >&2
 echo "peers: $CSV" >&2
