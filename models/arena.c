@@ -21,12 +21,20 @@ struct arena_free {
     struct arena_free *next;
 };
 
+/* len bytes of fresh anonymous memory: zero, and no page of it costs
+ * anything until touched.  NULL when out of memory. */
+static void *map_zero(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    return p == MAP_FAILED ? NULL : p;
+}
+
 void *arena_map_aligned(size_t len)
 {
-    u8 *p = mmap(NULL, len + ARENA_HUGE, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    u8 *p = map_zero(len + ARENA_HUGE);
 
-    if (p == MAP_FAILED)
+    if (!p)
         return NULL;
     size_t head = (size_t)(-(uintptr_t)p & (ARENA_HUGE - 1));
     if (head)
@@ -47,12 +55,9 @@ void *arena_map_huge(size_t len)
 
 void *arena_kvzalloc(size_t bytes)
 {
-    void *p;
-
     if (bytes < ARENA_KV_MAP_MIN)
         return calloc(1, bytes ? bytes : 1);
-    p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    return map_zero(bytes);
 }
 
 void arena_kvfree(void *p, size_t bytes)
@@ -206,8 +211,7 @@ struct arena_chunk *arena_span_map(size_t n, size_t size)
 
     if (!need || !(c = calloc(1, sizeof(*c))))
         return NULL;
-    p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
+    if (!(p = map_zero(need))) {
         free(c);
         return NULL;
     }
